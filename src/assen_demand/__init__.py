@@ -1,0 +1,33 @@
+"""assen_demand: population ageing, care need and dwelling need per wijk, from CBS data.
+
+The pipeline (one module per step) is described in DESIGN.md; the public entry points are
+re-exported here.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from assen_demand.errors import (
+    AssenDemandError,
+    DataFormatError,
+    InvalidValueError,
+    MissingDataError,
+    ScenarioError,
+    UnknownAreaError,
+)
+
+try:
+    __version__ = version("assen_demand")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "__version__",
+    "AssenDemandError",
+    "DataFormatError",
+    "InvalidValueError",
+    "MissingDataError",
+    "ScenarioError",
+    "UnknownAreaError",
+]
