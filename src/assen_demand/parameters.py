@@ -1,0 +1,429 @@
+"""Parameter tables: load, validate, choose a variant, interpolate years, expand bands.
+
+Parameters are data: every rate the care and dwelling steps use lives in a CSV file under
+``assen_demand/data/parameters/`` with a source and a reference year per row (see the README
+there). This module is the only place that reads those files.
+
+Every table has at least the columns
+
+``indicator, sex, age_lo, age_hi, year, central, low, high, unit, status, source, note``
+
+where ``sex`` is ``male``, ``female`` or ``all``, ``age_hi`` is exclusive and empty for an open
+top band, ``status`` is ``known`` (the central value is read from the cited source) or
+``assumption`` (the note says how it was chosen). Tables may carry extra key columns such as
+``dwelling_type``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from importlib.resources import files
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
+
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "VARIANTS",
+    "SEXES",
+    "AGES",
+    "list_parameter_tables",
+    "load_parameter_table",
+    "validate_parameter_table",
+    "select_variant",
+    "interpolate_years",
+    "banded_to_dataarray",
+    "scalar_parameter",
+]
+
+REQUIRED_COLUMNS = (
+    "indicator",
+    "sex",
+    "age_lo",
+    "age_hi",
+    "year",
+    "central",
+    "low",
+    "high",
+    "unit",
+    "status",
+    "source",
+    "note",
+)
+VARIANTS = ("central", "low", "high")
+SEXES = ("male", "female")
+AGES = tuple(range(0, 101))
+_STATUSES = {"known", "assumption"}
+_SEX_VALUES = {"male", "female", "all"}
+_PACKAGE = "assen_demand"
+
+
+def _table_path(name: str):
+    return files(_PACKAGE).joinpath("data", "parameters", name)
+
+
+def list_parameter_tables() -> list[str]:
+    """Names of the bundled parameter CSV files.
+
+    Returns
+    -------
+    list of str
+        File names such as ``"care_prevalence.csv"``, sorted.
+    """
+    folder = files(_PACKAGE).joinpath("data", "parameters")
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".csv"))
+
+
+def load_parameter_table(name: str) -> pd.DataFrame:
+    """Read and validate one bundled parameter table.
+
+    Parameters
+    ----------
+    name : str
+        File name under ``assen_demand/data/parameters/``, e.g. ``"care_prevalence.csv"``
+        (the ``.csv`` may be left off).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The validated table (one row per parameter value) with ``age_hi`` as a nullable
+        integer (``<NA>`` for an open band).
+
+    Raises
+    ------
+    MissingDataError
+        If no such table is bundled.
+    DataFormatError, InvalidValueError
+        If the table breaks a rule (see :func:`validate_parameter_table`).
+    """
+    if not name.endswith(".csv"):
+        name = f"{name}.csv"
+    path = _table_path(name)
+    if not path.is_file():
+        raise MissingDataError(
+            f"parameter table {name!r} is not bundled; available: {', '.join(list_parameter_tables())}"
+        )
+    with path.open("r", encoding="utf-8") as handle:
+        frame = pd.read_csv(handle, dtype={"sex": str, "status": str, "indicator": str})
+    return validate_parameter_table(frame, name=name)
+
+
+def _bad(name: str, row: int, column: str, problem: str, fix: str) -> str:
+    # Row numbers count like a spreadsheet: header is line 1, first data row is line 2.
+    return f"{name}, line {row + 2}, column {column!r}: {problem}; {fix}"
+
+
+def validate_parameter_table(frame: pd.DataFrame, *, name: str = "<table>") -> pd.DataFrame:
+    """Check a parameter table and return a cleaned copy.
+
+    Rules: all :data:`REQUIRED_COLUMNS` present; every row has an indicator, a source and a
+    reference year; ``sex`` is male/female/all; ``status`` is known/assumption; numbers are
+    finite; ``low <= central <= high``; ``0 <= age_lo < age_hi``; rows whose unit starts with
+    ``share`` lie in [0, 1]; no two rows of one indicator (and extra key) overlap in sex, age
+    and year.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table as read from CSV.
+    name : str, keyword-only
+        File name used in error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with typed columns.
+
+    Raises
+    ------
+    DataFormatError
+        Missing columns, missing source/year, bad labels, overlapping bands.
+    InvalidValueError
+        NaN or out-of-range numbers, unordered low/central/high.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataFormatError(
+            f"{name}: missing column(s) {missing}; every parameter table needs the columns "
+            f"{', '.join(REQUIRED_COLUMNS)}"
+        )
+    out = frame.copy()
+    for i, row in out.iterrows():
+        for col in ("indicator", "source", "unit"):
+            value = row[col]
+            if not isinstance(value, str) or not value.strip():
+                raise DataFormatError(
+                    _bad(name, i, col, "is empty", f"give every row a {col} (full citation with URL for source)")
+                )
+        if pd.isna(row["year"]):
+            raise DataFormatError(_bad(name, i, "year", "is empty", "give the reference year of the value"))
+        if row["sex"] not in _SEX_VALUES:
+            raise DataFormatError(
+                _bad(name, i, "sex", f"{row['sex']!r} is not a sex label", "use male, female or all")
+            )
+        if row["status"] not in _STATUSES:
+            raise DataFormatError(
+                _bad(name, i, "status", f"{row['status']!r} is not a status", "use known or assumption")
+            )
+        for col in ("central", "low", "high", "age_lo", "year"):
+            try:
+                value = float(row[col])
+            except (TypeError, ValueError):
+                raise DataFormatError(
+                    _bad(name, i, col, f"{row[col]!r} is not a number", "write a plain number")
+                ) from None
+            if not np.isfinite(value):
+                raise InvalidValueError(_bad(name, i, col, "is NaN or infinite", "fill in a finite number"))
+        lo, ce, hi = float(row["low"]), float(row["central"]), float(row["high"])
+        if not lo <= ce <= hi:
+            raise InvalidValueError(
+                _bad(name, i, "low/central/high", f"{lo} <= {ce} <= {hi} does not hold",
+                     "order the range so that low <= central <= high")
+            )
+        if str(row["unit"]).strip().lower().startswith("share"):
+            for col, value in (("low", lo), ("central", ce), ("high", hi)):
+                if not 0.0 <= value <= 1.0:
+                    raise InvalidValueError(
+                        _bad(name, i, col, f"share {value} lies outside [0, 1]",
+                             "give shares as fractions (0.25, not 25)")
+                    )
+        elif min(lo, ce, hi) < 0:
+            raise InvalidValueError(_bad(name, i, "low", "is negative", "rates and norms cannot be negative"))
+        age_lo = float(row["age_lo"])
+        if age_lo < 0 or age_lo != int(age_lo):
+            raise InvalidValueError(_bad(name, i, "age_lo", f"{age_lo} is not a whole age >= 0", "use 0, 5, 65, ..."))
+        if not pd.isna(row["age_hi"]):
+            age_hi = float(row["age_hi"])
+            if age_hi != int(age_hi) or age_hi <= age_lo:
+                raise InvalidValueError(
+                    _bad(name, i, "age_hi", f"{age_hi} is not a whole age above age_lo={age_lo:g}",
+                         "age_hi is exclusive (65-74 is age_lo=65, age_hi=75); leave it empty for an open band")
+                )
+    out["age_lo"] = out["age_lo"].astype(int)
+    out["age_hi"] = pd.array(out["age_hi"], dtype="Int64")
+    out["year"] = out["year"].astype(int)
+    for col in ("central", "low", "high"):
+        out[col] = out[col].astype(float)
+    _check_overlaps(out, name=name)
+    return out
+
+
+def _key_columns(frame: pd.DataFrame) -> list[str]:
+    extra = [c for c in frame.columns if c not in REQUIRED_COLUMNS]
+    return ["indicator", *extra]
+
+
+def _check_overlaps(frame: pd.DataFrame, *, name: str) -> None:
+    keys = _key_columns(frame)
+    for key, group in frame.groupby(keys, sort=False, dropna=False):
+        for year, sub in group.groupby("year"):
+            for sex in SEXES:
+                rows = sub[(sub["sex"] == sex) | (sub["sex"] == "all")]
+                covered = np.zeros(len(AGES), dtype=int)
+                for _, r in rows.iterrows():
+                    hi = 101 if pd.isna(r["age_hi"]) else min(int(r["age_hi"]), 101)
+                    covered[int(r["age_lo"]):hi] += 1
+                if (covered > 1).any():
+                    age = int(np.argmax(covered > 1))
+                    raise DataFormatError(
+                        f"{name}: indicator {key!r}, year {year}, sex {sex}: two rows cover age {age}; "
+                        "make the age bands of one indicator disjoint (a row with sex=all counts for both sexes)"
+                    )
+
+
+def select_variant(frame: pd.DataFrame, *, variant: str = "central") -> pd.Series:
+    """Pick the ``central``, ``low`` or ``high`` column.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A validated parameter table.
+    variant : {"central", "low", "high"}, keyword-only
+        Which value to use.
+
+    Returns
+    -------
+    pandas.Series
+        The chosen values, index as ``frame``.
+
+    Raises
+    ------
+    DataFormatError
+        If ``variant`` is not one of the three names.
+    """
+    if variant not in VARIANTS:
+        raise DataFormatError(f"variant {variant!r} is unknown; use one of {', '.join(VARIANTS)}")
+    return frame[variant]
+
+
+def interpolate_years(values: pd.Series, years_known: Sequence[int], years: Iterable[int]) -> np.ndarray:
+    """Linear interpolation between reference years, constant outside them.
+
+    Parameters
+    ----------
+    values : pandas.Series or array-like (n,) [unit of the parameter]
+        Values at ``years_known``.
+    years_known : sequence of int (n,) [year]
+        Reference years, any order.
+    years : iterable of int (m,) [year]
+        Years wanted.
+
+    Returns
+    -------
+    numpy.ndarray (m,) [unit of the parameter]
+
+    Notes
+    -----
+    Holding the value constant outside the known years is deliberate: a trend published for
+    2015-2030 is not extrapolated to 2040 without a source.
+    """
+    x = np.asarray(years_known, dtype=float)
+    y = np.asarray(values, dtype=float)
+    order = np.argsort(x)
+    return np.interp(np.asarray(list(years), dtype=float), x[order], y[order])
+
+
+def banded_to_dataarray(
+    frame: pd.DataFrame,
+    *,
+    indicator: str,
+    variant: str = "central",
+    years: Iterable[int] | None = None,
+    ages: Sequence[int] = AGES,
+    sexes: Sequence[str] = SEXES,
+    fill: float | None = None,
+    table: str = "<table>",
+    **keys: str,
+) -> xr.DataArray:
+    """Turn the banded rows of one indicator into a DataArray over sex and single-year age.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A validated parameter table.
+    indicator : str, keyword-only
+        Value of the ``indicator`` column to expand.
+    variant : {"central", "low", "high"}, keyword-only
+        Which value to use.
+    years : iterable of int, optional, keyword-only [year]
+        If given, the result gets a ``year`` dimension: values are interpolated linearly between
+        the table's reference years and held constant outside them. If not given the table must
+        have one reference year for this indicator.
+    ages : sequence of int, keyword-only [years of age]
+        Single ages to fill; 100 stands for 100 and over.
+    sexes : sequence of str, keyword-only
+        Sex labels of the result.
+    fill : float, optional, keyword-only [unit of the parameter]
+        Value for ages no band covers. Without it an uncovered age is an error.
+    table : str, keyword-only
+        File name, for messages.
+    **keys : str
+        Values of extra key columns (e.g. ``dwelling_type="geclusterd"``).
+
+    Returns
+    -------
+    xarray.DataArray (sex, age[, year]) [unit of the parameter]
+
+    Raises
+    ------
+    MissingDataError
+        If the indicator is absent or an age is not covered (and no ``fill``).
+    DataFormatError
+        If several reference years exist but ``years`` is not given.
+    """
+    sel = frame[frame["indicator"] == indicator]
+    for col, value in keys.items():
+        if col not in frame.columns:
+            raise DataFormatError(f"{table}: has no column {col!r}; keys available: {_key_columns(frame)}")
+        sel = sel[sel[col] == value]
+    if sel.empty:
+        known = sorted(frame["indicator"].unique())
+        raise MissingDataError(
+            f"{table}: no rows for indicator {indicator!r} {keys or ''}; indicators present: {known}"
+        )
+    values = select_variant(sel, variant=variant)
+    ref_years = sorted(sel["year"].unique())
+    if years is None and len(ref_years) > 1:
+        raise DataFormatError(
+            f"{table}: indicator {indicator!r} has reference years {ref_years}; pass years=... to interpolate"
+        )
+    out_years = list(years) if years is not None else ref_years
+    ages = list(ages)
+    data = np.full((len(sexes), len(ages), len(out_years)), np.nan)
+    age_arr = np.asarray(ages)
+    for si, sex in enumerate(sexes):
+        rows = sel[(sel["sex"] == sex) | (sel["sex"] == "all")]
+        by_band: dict[tuple[int, int], list[tuple[int, float]]] = {}
+        for idx, r in rows.iterrows():
+            hi = 10_000 if pd.isna(r["age_hi"]) else int(r["age_hi"])
+            by_band.setdefault((int(r["age_lo"]), hi), []).append((int(r["year"]), float(values[idx])))
+        for (lo, hi), pts in by_band.items():
+            mask = (age_arr >= lo) & (age_arr < hi)
+            yrs, vals = zip(*pts)
+            data[si, mask, :] = interpolate_years(vals, yrs, out_years)
+        if np.isnan(data[si]).any():
+            uncovered = sorted({int(a) for a in age_arr[np.isnan(data[si]).any(axis=1)]})
+            if fill is None:
+                raise MissingDataError(
+                    f"{table}: indicator {indicator!r} {keys or ''} has no age band for sex {sex} at ages "
+                    f"{_ranges(uncovered)} (a band may be missing for some reference year); "
+                    "add rows covering these ages (use 0 with a note where the indicator does not apply)"
+                )
+            data[si][np.isnan(data[si])] = fill
+    da = xr.DataArray(
+        data,
+        dims=("sex", "age", "year"),
+        coords={"sex": list(sexes), "age": ages, "year": out_years},
+        name=indicator,
+        attrs={"unit": str(sel["unit"].iloc[0]), "variant": variant, "table": table},
+    )
+    return da if years is not None else da.isel(year=0, drop=True)
+
+
+def scalar_parameter(frame: pd.DataFrame, *, indicator: str, variant: str = "central", table: str = "<table>") -> float:
+    """The value of an indicator that has a single row (no age or sex detail).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A validated parameter table.
+    indicator : str, keyword-only
+        Indicator name.
+    variant : {"central", "low", "high"}, keyword-only
+        Which value to use.
+    table : str, keyword-only
+        File name, for messages.
+
+    Returns
+    -------
+    float [unit of the parameter]
+
+    Raises
+    ------
+    MissingDataError
+        If the indicator is absent.
+    DataFormatError
+        If it has more than one row.
+    """
+    sel = frame[frame["indicator"] == indicator]
+    if sel.empty:
+        raise MissingDataError(f"{table}: no row for indicator {indicator!r}")
+    if len(sel) != 1:
+        raise DataFormatError(f"{table}: indicator {indicator!r} has {len(sel)} rows; expected one")
+    return float(select_variant(sel, variant=variant).iloc[0])
+
+
+def _ranges(values: list[int]) -> str:
+    if not values:
+        return ""
+    parts, start, prev = [], values[0], values[0]
+    for v in values[1:]:
+        if v != prev + 1:
+            parts.append(f"{start}-{prev}" if start != prev else f"{start}")
+            start = v
+        prev = v
+    parts.append(f"{start}-{prev}" if start != prev else f"{start}")
+    return ", ".join(parts)
