@@ -17,6 +17,7 @@ top band, ``status`` is ``known`` (the central value is read from the cited sour
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from importlib.resources import files
 
 import numpy as np
@@ -101,6 +102,12 @@ def load_parameter_table(name: str) -> pd.DataFrame:
     """
     if not name.endswith(".csv"):
         name = f"{name}.csv"
+    # Bundled files do not change while running: read and validate each once.
+    return _load_bundled(name).copy()
+
+
+@lru_cache(maxsize=None)
+def _load_bundled(name: str) -> pd.DataFrame:
     path = _table_path(name)
     if not path.is_file():
         raise MissingDataError(
