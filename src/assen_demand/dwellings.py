@@ -320,6 +320,8 @@ def dwelling_need(
     xarray.Dataset (area, dwelling_type, year, method)
         ``need`` [dwellings], ``supply`` [dwellings, NaN unknown], ``gap`` = need - supply
         (NaN where supply is unknown, and for the norm method), ``supply_status``.
+        Select a method with ``ds.sel({"method": "need"})``: ``method`` is also a keyword of
+        ``.sel`` itself.
     """
     population = check_population(population)
     hh = households_fn(population, variant=variant, one_person_households=one_person_households, base_year=base_year)
