@@ -1,4 +1,4 @@
-"""Shared fixtures: small synthetic populations and the national 2021 postcode population."""
+"""Shared helpers and fixtures of the care-chain tests (imported by the test modules; no conftest, so it merges cleanly with the CBS tests)."""
 
 from __future__ import annotations
 
