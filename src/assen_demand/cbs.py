@@ -1009,7 +1009,13 @@ def read_statline_untyped(path) -> pd.DataFrame:
             seen.add(target)
     frame = raw.rename(columns=rename)
     value_cols = [c for c in frame.columns if c not in ("ID", "RegioS", "Perioden", "Geslacht")]
-    frame = _numeric(frame, value_cols, path.name, counts=False)
+    # named values must be numbers; other columns are converted when they are all numbers and
+    # kept as text otherwise (70072ned carries region codes and names such as Code_287, Naam_288)
+    frame = _numeric(frame, [c for c in value_cols if c in seen], path.name, counts=False)
+    for column in (c for c in value_cols if c not in seen):
+        text = frame[column].str.strip()
+        numbers = pd.to_numeric(text.mask(text.isin(["", "."])), errors="coerce")
+        frame[column] = numbers if numbers.notna().sum() == text.mask(text.isin(["", "."])).notna().sum() else text
     frame["area"] = frame["RegioS"].str.strip()
     frame["area_level"] = _area_level(frame["area"])
     frame["year"] = _year_from_period(frame["Perioden"], path.name)
