@@ -22,7 +22,12 @@ try:
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0+unknown"
 
+from assen_demand.datasets import load_assen, load_gemeente, load_national
+
 __all__ = [
+    "load_assen",
+    "load_gemeente",
+    "load_national",
     "__version__",
     "AssenDemandError",
     "DataFormatError",
