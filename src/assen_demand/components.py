@@ -1912,6 +1912,7 @@ def net_migration_counts(
       total, wijken then unconstrained for those areas); the difference is added along the
       standard profile, split evenly between the sexes.
 
+    Ages are those on 1 January ``year + 1`` (end of the flow year), as in the KWB residuals.
     The result is the same every year of ``years``.
 
     Parameters
@@ -2046,7 +2047,10 @@ class Components:
         ASFR by single age of mother, zero outside 15..49.
     sex_ratio_at_birth : float [boys per girl]
     net_migration : xarray.DataArray (area, sex, age, year) [net migrants per year]
-        Counts, by age at the start of the year, the same every year (see :func:`net_migration_counts`).
+        Counts of net migrants during ``year`` by their age on 1 January ``year + 1`` (the
+        residual method measures them in the end-of-year age structure), to be added after
+        survival: P(x, t+1) = S(x-1, t) P(x-1, t) + M(x, t), with M(0, t) the migrants born
+        in year t. The same every year (see :func:`net_migration_counts`).
     base_year, end_year : int
     mx : xarray.DataArray (sex, age, year) [deaths per person-year]
         Local death rates (national x SMR) behind ``survival``.
