@@ -1,0 +1,513 @@
+"""Tests of assen_demand.components: life tables, WPP ungrouping, Lee-Carter, SMR, fertility, migration.
+
+Reference values are either hand-worked below (with how they were made) or published numbers
+named at the test (UN WPP 2024 e0; Rogers & Castro 1981 fundamental parameters).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assen_demand import components as c
+from assen_demand.datasets import load_assen
+from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
+
+
+@pytest.fixture(scope="module")
+def assen():
+    return load_assen()
+
+
+@pytest.fixture(scope="module")
+def comp2024(assen):
+    return c.estimate_components(assen, base_year=2024)
+
+
+def _wpp_e0_mean(data, sex, first, last):
+    e0 = data.wpp_e0
+    return float(e0[(e0["sex"] == sex) & (e0["year"] >= first) & (e0["year"] <= last)]["e0"].mean())
+
+
+# --------------------------------------------------------------------------------------------
+# life tables
+# --------------------------------------------------------------------------------------------
+
+# Hand-worked three-age life table: ages 0, 1, 2+ with m = [0.01, 0.02, 0.5 (open)], a0 = 0.1,
+# a1 = 0.5 (worked on paper, then checked with a calculator to 10 digits):
+#   q0 = m0 / (1 + (1 - a0) m0) = 0.01 / 1.009             = 0.0099108028
+#   l1 = 1 - q0                                            = 0.9900891972
+#   d0 = l0 q0                                             = 0.0099108028
+#   L0 = l1 + a0 d0 = 0.9900891972 + 0.0009910803          = 0.9910802775   (= d0 / m0)
+#   q1 = 0.02 / (1 + 0.5 x 0.02) = 0.02 / 1.01             = 0.0198019802
+#   d1 = l1 q1                                             = 0.0196057267
+#   l2 = l1 - d1                                           = 0.9704834705
+#   L1 = l2 + 0.5 d1                                       = 0.9802863339   (= d1 / m1)
+#   L2 = l2 / m2 = 0.9704834705 / 0.5 (open group)         = 1.9409669410
+#   T2 = 1.9409669410, T1 = T2 + L1 = 2.9212532749, T0 = T1 + L0 = 3.9123335524
+#   e0 = T0 / l0 = 3.9123335524, e1 = T1 / l1 = 2.9504950495, e2 = 1 / m2 = 2
+#   S(0) = L1 / L0 = 0.9891089109; S(1) = S(2) = T2 / T1 = 0.6644295302 (open-group rule)
+#   births survival = L0 / l0 = 0.9910802775
+HAND = {
+    "qx": [0.0099108028, 0.0198019802, 1.0],
+    "lx": [1.0, 0.9900891972, 0.9704834705],
+    "dx": [0.0099108028, 0.0196057267, 0.9704834705],
+    "Lx": [0.9910802775, 0.9802863339, 1.9409669410],
+    "Tx": [3.9123335524, 2.9212532749, 1.9409669410],
+    "ex": [3.9123335524, 2.9504950495, 2.0],
+}
+
+
+def test_life_table_hand_worked_three_ages():
+    mx = xr.DataArray([0.01, 0.02, 0.5], dims="age", coords={"age": [0, 1, 2]})
+    table = c.life_table(mx, a0=0.1)
+    for column, expected in HAND.items():
+        np.testing.assert_allclose(table[column].values, expected, rtol=0, atol=2e-10, err_msg=column)
+    surv, births = c.survival_ratios(table)
+    np.testing.assert_allclose(surv.values, [0.9891089109, 0.6644295302, 0.6644295302], atol=2e-10)
+    assert float(births) == pytest.approx(0.9910802775, abs=2e-10)
+
+
+def test_andreev_kingkade_a0_is_consistent_with_q0():
+    m0 = np.array([0.001, 0.004, 0.02, 0.05, 0.1])
+    for sex in c.SEXES:
+        a0 = c.andreev_kingkade_a0(m0, sex)
+        q0 = m0 / (1 + (1 - a0) * m0)
+        for (upper, const, slope), lower in zip(c._AK_SEGMENTS[sex], (0, *[s[0] for s in c._AK_SEGMENTS[sex][:-1]])):
+            sel = (m0 >= lower) & (m0 < upper)
+            # on each segment a0 is the Andreev-Kingkade line in q0 (their table 3)
+            np.testing.assert_allclose(a0[sel], const + slope * q0[sel], atol=1e-12)
+    # low mortality (Netherlands today, m0 about 0.0035): a0 near 0.14, never the old 0.3 of Coale-Demeny
+    assert 0.13 < c.andreev_kingkade_a0(0.0035, "male") < 0.15
+
+
+def test_survival_reproduces_the_stationary_population(assen):
+    mx = c.wpp_single_year_mx(assen.wpp_mx, base_year=2020, years=[2017])
+    table = c.life_table(mx)
+    surv, births_surv = c.survival_ratios(table)
+    pop = table["Lx"]  # stationary population with l(0) = 1 birth per year
+    nxt = xr.zeros_like(pop)
+    nxt.loc[dict(age=slice(1, 100))] = (pop * surv).sel(age=slice(0, 99)).values
+    nxt.loc[dict(age=100)] += (pop * surv).sel(age=100)
+    nxt.loc[dict(age=0)] = births_surv
+    np.testing.assert_allclose(nxt.values, pop.values, rtol=1e-12)
+    assert float(surv.min()) >= 0 and float(surv.max()) <= 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(1e-5, 0.9), min_size=3, max_size=30), st.floats(0.05, 0.5))
+def test_life_table_invariants(rates, a0):
+    mx = xr.DataArray(np.array(rates), dims="age", coords={"age": np.arange(len(rates))})
+    table = c.life_table(mx, a0=a0)
+    assert float(table["dx"].sum()) == pytest.approx(1.0)
+    assert np.all(np.diff(table["lx"].values) <= 0)
+    assert float(table["ex"].sel(age=0)) == pytest.approx(float(table["Lx"].sum()))
+    surv, _ = c.survival_ratios(table)
+    assert np.all((surv.values >= 0) & (surv.values <= 1))
+
+
+# --------------------------------------------------------------------------------------------
+# WPP ungrouping: e0 preserved
+# --------------------------------------------------------------------------------------------
+
+
+def test_wpp_2015_2020_e0_matches_wpp(assen):
+    """Our ungrouping + life table vs WPP e0 for 2015-2020.
+
+    WPP publishes annual e0 from its own single-year life tables; the period value is taken as
+    the mean of the annual values 2015..2019 (the calendar years of the period).
+    Measured (WPP 2024): male 80.051 vs 80.063 (-0.012), female 83.284 vs 83.291 (-0.007).
+    """
+    period = c.wpp_period_mx(assen.wpp_mx, base_year=2020).sel(time=2017.5)
+    e0 = c.life_table(c.ungroup_mx(period))["ex"].sel(age=0)
+    for sex in c.SEXES:
+        diff = float(e0.sel(sex=sex)) - _wpp_e0_mean(assen, sex, 2015, 2019)
+        assert abs(diff) < 0.3, (sex, diff)
+        assert abs(diff) < 0.05  # what we measured; a regression guard
+
+
+def test_ungroup_keeps_band_rates(assen):
+    bands = c.wpp_period_mx(assen.wpp_mx, base_year=2020).sel(time=2017.5)
+    single = c.ungroup_mx(bands)
+    table = c.life_table(single)
+    edges = list(bands["age_lo"].values) + [101]
+    for sex in c.SEXES:
+        for lo, hi, rate in zip(edges[:-1], edges[1:], bands.sel(sex=sex).values):
+            ages = slice(lo, hi - 1)
+            L = table["Lx"].sel(sex=sex, age=ages)
+            m = single.sel(sex=sex, age=ages)
+            # stationary-population (life-table) rate of the band = the WPP band rate
+            assert float((L * m).sum() / L.sum()) == pytest.approx(rate, rel=1e-3), (sex, lo)
+    assert (single > 0).all()
+
+
+def test_time_interpolation_is_log_linear_between_mid_years(assen):
+    per = c.ungroup_mx(c.wpp_period_mx(assen.wpp_mx, base_year=2020))
+    yearly = c.interpolate_log_rates(per, [2012, 2015, 2017])
+    a, b = per.sel(time=2012.5), per.sel(time=2017.5)
+    np.testing.assert_allclose(yearly.sel(year=2012), a, rtol=1e-12)
+    np.testing.assert_allclose(yearly.sel(year=2017), b, rtol=1e-12)
+    np.testing.assert_allclose(yearly.sel(year=2015), np.exp((np.log(a) * 2 + np.log(b) * 3) / 5), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# Lee-Carter
+# --------------------------------------------------------------------------------------------
+
+
+def test_lee_carter_normalisation_and_drift_agrees_with_statsmodels(assen):
+    from statsmodels.tsa.arima.model import ARIMA
+
+    per = c.ungroup_mx(c.wpp_period_mx(assen.wpp_mx, base_year=2024))
+    fit = c.fit_lee_carter(per.sel(time=per["time"] > 1970))
+    np.testing.assert_allclose(fit.bx.sum("age"), 1.0)
+    np.testing.assert_allclose(fit.kt.sum("time"), 0.0, atol=1e-9)
+    assert (fit.explained > 0.9).all() and (fit.drift < 0).all()
+    for sex in c.SEXES:
+        k = fit.kt.sel(sex=sex).values
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = ARIMA(k, order=(0, 1, 0), trend="t").fit()
+        n = len(k) - 1
+        assert res.params[0] / 5 == pytest.approx(float(fit.drift.sel(sex=sex)), rel=1e-5)
+        # statsmodels' MLE divides by n, we by n - 1
+        assert res.params[-1] == pytest.approx(float(fit.sigma.sel(sex=sex)) ** 2 * 5 * (n - 1) / n, rel=1e-3)
+
+
+def test_lee_carter_hindcast_2015_2020(assen):
+    """Fit on WPP periods 1950-2010 (ending by 2010), forecast calendar years 2015-2019.
+
+    Measured vs mean WPP annual e0 2015..2019: male -1.06 years, female +0.23 (fit start 1950);
+    with the default fit start 1970: male -0.45, female +0.11.
+    """
+    years = range(2015, 2020)
+    for fit_start, bound in ((1950, 1.5), (1970, 0.75)):
+        mx, fit = c.national_mortality(assen.wpp_mx, base_year=2010, years=years, fit_start=fit_start)
+        assert fit.last_time == 2007.5
+        e0 = c.life_table(mx)["ex"].sel(age=0).mean("year")
+        for sex in c.SEXES:
+            diff = float(e0.sel(sex=sex)) - _wpp_e0_mean(assen, sex, 2015, 2019)
+            assert abs(diff) < bound, (fit_start, sex, diff)
+
+
+def test_lee_carter_simulation_draws(assen):
+    per = c.ungroup_mx(c.wpp_period_mx(assen.wpp_mx, base_year=2024))
+    fit = c.fit_lee_carter(per.sel(time=per["time"] > 1970))
+    years = [2024, 2030, 2040]
+    sims = fit.simulate(years, draws=400, seed=1)
+    assert sims.dims == ("draw", "sex", "age", "year") and sims.sizes["draw"] == 400
+    xr.testing.assert_identical(sims, fit.simulate(years, draws=400, seed=1))
+    logm = np.log(sims).sel(age=80)
+    # spread grows with the horizon; the mean path stays near the central forecast
+    sd = logm.std("draw")
+    assert (sd.sel(year=2040) > sd.sel(year=2024)).all()
+    central = np.log(fit.forecast(years)).sel(age=80)
+    assert float(abs(logm.mean("draw") - central).max()) < 3 * float(sd.max()) / math.sqrt(400) + 0.02
+
+
+# --------------------------------------------------------------------------------------------
+# local mortality level
+# --------------------------------------------------------------------------------------------
+
+
+def test_smr_shrinkage_hand_worked():
+    # O = 120, E = 100, alpha = 100: raw 1.2, posterior mean (120 + 100) / (100 + 100) = 1.1;
+    # Garwood interval: chi2(0.025, 240) / 200 = 0.9950, chi2(0.975, 242) / 200 = 1.4350
+    r = c.smr_shrinkage(120, 100, prior_shape=100)
+    assert r["smr"] == pytest.approx(1.2)
+    assert r["shrunk"] == pytest.approx(1.1)
+    assert r["smr_low"] == pytest.approx(0.9950, abs=5e-4) and r["smr_high"] == pytest.approx(1.4350, abs=5e-4)
+    # posterior gamma(220, rate 200): narrower than the raw interval, centred on 1.1
+    assert r["shrunk_low"] < r["shrunk"] < r["shrunk_high"]
+    assert r["shrunk_high"] - r["shrunk_low"] < r["smr_high"] - r["smr_low"]
+    # a small area is pulled most of the way to 1
+    assert c.smr_shrinkage(12, 10, prior_shape=100)["shrunk"] == pytest.approx(112 / 110)
+
+
+def test_smr_prior_shape_recovers_between_area_variance():
+    rng = np.random.default_rng(3)
+    tau = 0.1
+    e = rng.uniform(200, 3000, 2000)
+    theta = rng.gamma(1 / tau**2, tau**2, e.size)
+    o = rng.poisson(theta * e)
+    alpha = c.smr_prior_shape(o, e)
+    assert 1 / math.sqrt(alpha) == pytest.approx(tau, rel=0.15)
+
+
+def test_assen_smr_and_fertility_level(comp2024):
+    # Assen 2019-2023: 3,496 deaths against about 3,398 expected at national rates
+    smr = comp2024.smr
+    assert smr.observed == 3496
+    assert smr.years == (2019, 2020, 2021, 2022, 2023)
+    assert 0.95 < smr.shrunk < 1.1 and smr.smr_low < smr.smr < smr.smr_high
+    assert abs(smr.shrunk - 1) <= abs(smr.smr - 1)
+    fl = comp2024.fertility_level
+    assert fl.observed == 3088 and 0.9 < fl.factor < 1.2
+
+
+# --------------------------------------------------------------------------------------------
+# fertility
+# --------------------------------------------------------------------------------------------
+
+
+def test_asfr_sums_to_tfr_and_keeps_the_band_rates(assen):
+    tfr, pct = c.tfr_path(assen.wpp_tfr, assen.wpp_asfr, base_year=2024, years=[2019, 2023, 2030])
+    asfr = c.national_asfr(tfr, pct)
+    np.testing.assert_allclose(asfr.sum("age").values, tfr.values, rtol=1e-12)
+    assert float(asfr.sel(age=slice(0, 14)).sum()) == 0 and float(asfr.sel(age=slice(50, 100)).sum()) == 0
+    assert (asfr >= 0).all()
+    # 5-year band rate ASFR5 = TFR x percent / 100 / 5 = the mean of the single-year rates (bands 20-44)
+    row = pct[pct["year"] == 2019].set_index("age_lo")["percent"]
+    for lo in (20, 25, 30, 35, 40):
+        asfr5 = tfr.loc[2019] * row.loc[lo] / row.sum() / 5
+        assert float(asfr.sel(year=2019, age=slice(lo, lo + 4)).mean()) == pytest.approx(asfr5, rel=1e-9)
+    # held constant after the base year (default assumption)
+    assert tfr.loc[2030] == tfr.loc[2023] == pytest.approx(1.43)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0, 1000), min_size=1, max_size=12))
+def test_spread_band_totals_preserves_sums(totals):
+    edges = np.arange(0, 5 * len(totals) + 1, 5)
+    single = c.spread_band_totals(np.array(totals), edges)
+    assert (single >= 0).all()
+    np.testing.assert_allclose(single.reshape(-1, 5).sum(axis=1), totals, atol=1e-9 * (1 + max(totals)))
+
+
+def test_local_fertility_factor_hand_worked():
+    # Women: 100 at each age 20..39 on the structure (2,000), female mid-year population 1,000
+    # ((950 + 1050) / 2), so 50 women at each of ages 25..34. National ASFR 0.05 at 25..34:
+    # expected births per year = 0.05 x 10 x 50 = 25; two years: 50. Observed 30 + 36 = 66,
+    # factor = 66 / 50 = 1.32.
+    dyn = pd.DataFrame({
+        "area": "GM9999", "year": [2019, 2019, 2019, 2020, 2020, 2020],
+        "sex": ["female", "male", "total"] * 2,
+        "population_jan1": [950, 900, 1850, 950, 900, 1850],
+        "population_dec31": [1050, 900, 1950, 1050, 900, 1950],
+        "births": [np.nan, np.nan, 30, np.nan, np.nan, 36],
+    })
+    women = xr.DataArray(np.where((c.AGES >= 20) & (c.AGES < 40), 100.0, 0.0), dims="age", coords={"age": c.AGES})
+    asfr = xr.DataArray(np.where((c.AGES >= 25) & (c.AGES < 35), 0.05, 0.0)[:, None] * np.ones(2),
+                        dims=("age", "year"), coords={"age": c.AGES, "year": [2019, 2020]})
+    level = c.local_fertility_factor(dyn, base_year=2021, asfr=asfr, female_population=women)
+    assert level.expected == pytest.approx(50.0)
+    assert level.factor == pytest.approx(1.32)
+    assert level.factor_low < 1.32 < level.factor_high
+
+
+# --------------------------------------------------------------------------------------------
+# migration
+# --------------------------------------------------------------------------------------------
+
+
+def test_rogers_castro_reference_values():
+    # Rogers & Castro (1981), Model Migration Schedules, IIASA RR-81-30, fundamental schedule
+    # (as reproduced in migest's rc9.fund)
+    assert c.RC_FUNDAMENTAL == {"a1": 0.02, "alpha1": 0.1, "a2": 0.06, "alpha2": 0.1, "mu2": 20.0,
+                                "lambda2": 0.4, "c": 0.003}
+    m = c.rogers_castro(np.arange(101), c.RC_FUNDAMENTAL)
+    # the labour-force peak lies a little after mu2, the trough in the late teens
+    assert 20 <= int(np.argmax(m[10:])) + 10 <= 25
+    assert 10 <= int(np.argmin(m[:25])) <= 18
+
+
+@pytest.mark.parametrize("form", ["7", "11"])
+def test_rogers_castro_fit_recovers_parameters(form):
+    truth = {"a1": 0.03, "alpha1": 0.12, "a2": 0.08, "alpha2": 0.09, "mu2": 22.0, "lambda2": 0.35, "c": 0.004}
+    start = dict(c.RC_FUNDAMENTAL)
+    if form == "11":
+        truth.update({"a3": 0.002, "alpha3": 0.8, "mu3": 65.0, "lambda3": 0.5})
+        start.update(c.RC_RETIREMENT_EXAMPLE)
+    x = np.arange(101)
+    fit = c.fit_rogers_castro(c.rogers_castro(x, truth), ages=x, initial=start)
+    assert fit.success
+    for key, value in truth.items():
+        assert fit.params[key] == pytest.approx(value, rel=1e-3), key
+
+
+def test_rogers_castro_band_integrated_fit_preserves_band_totals():
+    truth = {"a1": 0.03, "alpha1": 0.12, "a2": 0.08, "alpha2": 0.09, "mu2": 22.0, "lambda2": 0.35, "c": 0.004}
+    rng = np.random.default_rng(7)
+    edges = [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 101]
+    single = c.rogers_castro(np.arange(101), truth) * 1000
+    totals = np.add.reduceat(single, edges[:-1]) * rng.uniform(0.97, 1.03, len(edges) - 1)  # noisy bands
+    fit = c.fit_rogers_castro(totals, edges=edges)
+    np.testing.assert_allclose(np.add.reduceat(fit.single.values, edges[:-1]), totals, rtol=0.08)
+    assert fit.single.sum() == pytest.approx(totals.sum(), rel=0.01)
+    assert fit.params["mu2"] == pytest.approx(22.0, abs=2.0)
+
+
+def test_signed_net_schedule_recovers_amplitudes_and_peak():
+    shape = {**c.RC_FUNDAMENTAL, "mu2": 25.0}
+    pop = xr.DataArray(np.full(101, 500.0), dims="age", coords={"age": c.AGES})
+    names, basis = c._net_basis(shape, retirement=False)
+    truth = np.array([0.004, -0.05, 0.002])  # children in, young adults out, older in
+    counts = basis @ truth * 500.0
+    edges = [0, 15, 25, 45, 65, 101]
+    bands = np.add.reduceat(counts, edges[:-1])
+    fixed = c.fit_net_migration_schedule(bands, edges=edges, population=pop, shape=shape)
+    np.testing.assert_allclose([fixed.amplitudes[n] for n in names], truth, rtol=1e-8)
+    free = c.fit_net_migration_schedule(bands, edges=edges, population=pop, shape={**shape, "mu2": 20.0},
+                                        free=("mu2",))
+    assert free.shape["mu2"] == pytest.approx(25.0, abs=0.05)
+    np.testing.assert_allclose(free.band_fitted, bands, atol=1e-6 * np.abs(bands).max())
+
+
+def test_net_migration_totals_match_the_residual(assen):
+    totals = c.net_migration_totals(assen.dynamics, base_year=2024)
+    assert sorted(totals["year"].unique()) == [2019, 2020, 2021, 2022, 2023]
+    assert (totals["difference"].abs() <= 10).all()
+    broken = assen.dynamics.copy()
+    broken.loc[(broken["year"] == 2022) & (broken["sex"] == "male"), "net_migration"] += 500
+    with pytest.warns(c.ComponentsWarning, match=r"differs from population change minus natural change by \+497 in 2022 \(male"):
+        c.net_migration_totals(broken, base_year=2024)
+
+
+def test_components_migration_adds_up(comp2024, assen):
+    net = comp2024.net_migration
+    gem = net.sel(area="GM0106", year=2024)
+    totals = comp2024.migration_totals.groupby("sex")["net_migration"].mean()
+    for sex in c.SEXES:  # the gemeente keeps CBS 37259's mean net migration 2019-2023 per sex
+        assert float(gem.sel(sex=sex).sum()) == pytest.approx(totals[sex])
+    wijken = [a for a in comp2024.areas if a != "GM0106"]
+    assert len(wijken) == 10
+    xr.testing.assert_allclose(net.sel(area=wijken).sum("area"), net.sel(area="GM0106", drop=True))
+    fit = comp2024.migration_fit.dropna(subset=["observed"])
+    assert set(fit["area"]) == set(comp2024.areas) and (fit["pairs"] == 3).all()
+    assert (net.sel(year=2024) == net.sel(year=2040)).all()
+
+
+def test_net_migration_counts_options(comp2024):
+    residuals = comp2024.migration_residuals
+    totals = comp2024.migration_totals
+    pop = xr.DataArray(np.ones((3, 2, 101)) * 50.0, dims=("area", "sex", "age"),
+                       coords={"area": ["GM0106", "WK010600", "WK010608"], "sex": list(c.SEXES), "age": c.AGES})
+    edges = np.array([0, 15, 25, 45, 65, 101])
+    band_of = np.searchsorted(edges, c.AGES, side="right") - 1
+    kw = dict(residuals=residuals, totals=totals, population=pop, gemeente="GM0106", years=[2024, 2025])
+    free, _, _ = c.net_migration_counts(**kw, constrain_wijken=False)
+    observed = residuals.groupby(["area", "age_lo"])["net_migration"].mean()
+    for wijk in ("WK010600", "WK010608"):  # unconstrained wijken keep their observed band volumes
+        got = np.bincount(band_of, weights=free.sel(area=wijk, year=2024).sum("sex").values)
+        np.testing.assert_allclose(got, observed.loc[wijk].to_numpy(), rtol=1e-9)
+    smooth, fit, _ = c.net_migration_counts(**kw, constrain_wijken=False, preserve_bands=False)
+    row = fit[(fit["area"] == "WK010608") & (fit["age_lo"] == 65)].iloc[0]
+    got = np.bincount(band_of, weights=smooth.sel(area="WK010608", year=2024).sum("sex").values)
+    assert got[-1] == pytest.approx(row["fitted"]) and row["fitted"] != pytest.approx(row["observed"])
+    over, _, _ = c.net_migration_counts(**kw, level=250.0)
+    assert float(over.sel(area="GM0106", year=2025).sum()) == pytest.approx(250.0)
+    assert float(over.sel(area=["WK010600", "WK010608"], year=2025).sum()) == pytest.approx(250.0)
+
+
+# --------------------------------------------------------------------------------------------
+# assembly, honesty, errors
+# --------------------------------------------------------------------------------------------
+
+
+def test_components_have_the_engine_shapes(comp2024):
+    years = list(range(2024, 2041))
+    assert comp2024.survival.dims == ("area", "sex", "age", "year")
+    assert comp2024.births_survival.dims == ("area", "sex", "year")
+    assert comp2024.fertility.dims == ("area", "age", "year")
+    assert comp2024.net_migration.dims == ("area", "sex", "age", "year")
+    for da in (comp2024.survival, comp2024.net_migration):
+        assert da["sex"].values.tolist() == ["male", "female"]
+        assert da["age"].values.tolist() == list(range(101))
+        assert da["year"].values.tolist() == years
+    assert comp2024.areas[0] == "GM0106"
+    assert float(comp2024.survival.min()) > 0 and float(comp2024.survival.max()) <= 1
+    assert comp2024.sex_ratio_at_birth == 1.05
+    local_tfr = comp2024.fertility.sel(area="GM0106").sum("age")
+    np.testing.assert_allclose(local_tfr, comp2024.tfr.loc[years].to_numpy() * comp2024.fertility_level.factor)
+    # mortality keeps improving under Lee-Carter
+    s80 = comp2024.survival.sel(area="GM0106", age=80)
+    assert (s80.sel(year=2040) > s80.sel(year=2024)).all()
+    with pytest.raises(ImportError, match="ProjectionInputs is not available"):
+        comp2024.to_projection_inputs()
+    frame = comp2024.to_frame()
+    assert list(frame.columns) == ["area", "sex", "age", "year", "survival", "net_migration", "fertility",
+                                   "births_survival"]
+    assert len(frame) == 11 * 2 * 101 * 17
+    assert frame.loc[frame["sex"] == "male", "fertility"].isna().all()
+
+
+def test_stochastic_survival_has_a_draw_dimension(comp2024):
+    surv, births = comp2024.stochastic_survival(draws=5, seed=2)
+    assert surv.dims == ("draw", "area", "sex", "age", "year") and surv.sizes["draw"] == 5
+    assert births.dims == ("draw", "area", "sex", "year")
+    assert float(surv.min()) >= 0 and float(surv.max()) <= 1
+
+
+def test_hindcast_ignores_everything_published_after_the_base_year(assen):
+    base = 2022
+    honest = c.estimate_components(assen, base_year=base, end_year=2030)
+
+    def scramble(frame, column, after, factor=1.7):
+        frame = frame.copy()
+        late = frame[column] >= after
+        numeric = [k for k in frame.columns if frame[k].dtype.kind == "f" and k != column]
+        frame.loc[late, numeric] = frame.loc[late, numeric] * factor
+        return frame
+
+    fake_kwb = assen.kwb[assen.kwb["year"] == 2024].assign(year=2025)
+    tampered = replace(
+        assen,
+        dynamics=scramble(assen.dynamics, "year", base),  # flows of 2022 and later
+        national_dynamics=scramble(assen.national_dynamics, "year", base),
+        kwb=pd.concat([assen.kwb[assen.kwb["year"] <= base],
+                       scramble(pd.concat([assen.kwb[assen.kwb["year"] > base], fake_kwb]), "year", base + 1)]),
+        wpp_mx=scramble(assen.wpp_mx, "period_end", base + 1),
+        wpp_tfr=scramble(assen.wpp_tfr, "year", base),
+        wpp_asfr=scramble(assen.wpp_asfr, "year", base),
+    )
+    tampered = replace(tampered, kwb=tampered.kwb.assign(population=lambda f: f["population"].where(
+        f["year"] <= base, f["population"] * 2), age_65_plus=lambda f: f["age_65_plus"].where(f["year"] <= base, 1)))
+    assert not tampered.kwb.equals(assen.kwb)
+    again = c.estimate_components(tampered, base_year=base, end_year=2030)
+    for name in ("survival", "births_survival", "fertility", "net_migration"):
+        xr.testing.assert_identical(getattr(honest, name), getattr(again, name))
+    assert honest.smr.years == (2017, 2018, 2019, 2020, 2021)
+    assert honest.lee_carter.last_time == 2017.5
+    assert sorted(honest.migration_residuals["year"].unique()) == [2021]
+
+
+def test_errors_name_the_problem(assen):
+    mx = xr.DataArray([0.01, -0.02, 0.5], dims="age", coords={"age": [0, 1, 2]})
+    with pytest.raises(InvalidValueError, match="negative values"):
+        c.life_table(mx, a0=0.1)
+    with pytest.raises(InvalidValueError, match="contains NaN"):
+        c.life_table(mx.where(mx > 0), a0=0.1)
+    with pytest.raises(InvalidValueError, match="open age group 2\\+ has a zero death rate"):
+        c.life_table(xr.DataArray([0.01, 0.02, 0.0], dims="age", coords={"age": [0, 1, 2]}), a0=0.1)
+    with pytest.raises(DataFormatError, match="unknown sex label.*'total'"):
+        c.life_table(xr.DataArray([[0.01, 0.5]], dims=("sex", "age"), coords={"sex": ["total"], "age": [0, 1]}))
+    with pytest.raises(DataFormatError, match="pass a0="):
+        c.life_table(xr.DataArray([0.01, 0.5], dims="age", coords={"age": [0, 1]}))
+    with pytest.raises(DataFormatError, match="ages must be consecutive"):
+        c.life_table(xr.DataArray([0.01, 0.5], dims="age", coords={"age": [0, 5]}), a0=0.1)
+    with pytest.raises(MissingDataError, match="no population of Assen \\(GM0106\\) on 1 January 2031"):
+        c.estimate_components(assen, base_year=2031, end_year=2040)
+    with pytest.raises(MissingDataError, match="no age structure of GM0106 known on 1 January 2016"):
+        c.estimate_components(assen, base_year=2016)
+    with pytest.raises(MissingDataError, match="no WPP mortality period ends by 1954"):
+        c.wpp_period_mx(assen.wpp_mx, base_year=1954)
+    with pytest.raises(InvalidValueError, match="unknown mortality model 'cairns'"):
+        c.national_mortality(assen.wpp_mx, base_year=2024, years=[2024], model="cairns")
+    with pytest.raises(InvalidValueError, match="unknown TFR assumption"):
+        c.tfr_path(assen.wpp_tfr, assen.wpp_asfr, base_year=2024, years=[2024], assumption="rising")
+    with pytest.raises(InvalidValueError, match="the labour family needs all of"):
+        c.rogers_castro([20], {"a2": 0.1, "mu2": 20})
+    with pytest.raises(InvalidValueError, match="for net migration use fit_net_migration_schedule"):
+        c.fit_rogers_castro([1.0, -2.0], edges=[0, 5, 10])
+    with pytest.raises(MissingDataError, match="mortality='wpp_medium' needs the WPP projection periods"):
+        c.national_mortality(assen.as_of(2024).wpp_mx, base_year=2024, years=[2024], model="wpp_medium")
+    with pytest.warns(c.ComponentsWarning, match="not an honest hindcast"):
+        c.national_mortality(assen.wpp_mx, base_year=2020, years=[2020], model="wpp_medium")
