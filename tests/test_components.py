@@ -430,8 +430,10 @@ def test_components_have_the_engine_shapes(comp2024):
     # mortality keeps improving under Lee-Carter
     s80 = comp2024.survival.sel(area="GM0106", age=80)
     assert (s80.sel(year=2040) > s80.sel(year=2024)).all()
-    with pytest.raises(ImportError, match="ProjectionInputs is not available"):
-        comp2024.to_projection_inputs()
+    from assen_demand.projection import ProjectionInputs
+
+    inputs = comp2024.to_projection_inputs()
+    assert isinstance(inputs, ProjectionInputs) and inputs.net_migration is comp2024.net_migration
     frame = comp2024.to_frame()
     assert list(frame.columns) == ["area", "sex", "age", "year", "survival", "net_migration", "fertility",
                                    "births_survival"]

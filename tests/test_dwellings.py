@@ -33,10 +33,10 @@ def test_hand_worked_need_and_norm_women_80():
         "nultredenwoning": hh_per_person * (adl_not_vv * 0.50 + mob_not_adl * 0.80),
         "begeleid_wonen": 0.0,
     }
-    need = ds["need"].sel(area="WK010600", year=2021).sel({"method": "need"})
+    need = ds["need"].sel(area="WK010600", year=2021).sel(model="need")
     for dtype, value in expected.items():
         assert float(need.sel(dwelling_type=dtype)) == pytest.approx(value), dtype
-    norm = ds["need"].sel(area="WK010600", year=2021).sel({"method": "norm"})
+    norm = ds["need"].sel(area="WK010600", year=2021).sel(model="norm")
     assert float(norm.sel(dwelling_type="nultredenwoning")) == pytest.approx(40.48)
     assert float(norm.sel(dwelling_type="geclusterd")) == pytest.approx(19.05)
     assert float(norm.sel(dwelling_type="zorggeschikt")) == pytest.approx(9.52)
@@ -60,14 +60,14 @@ def test_gap_is_need_minus_supply_where_known(values, rows):
     pop = make_population(values, areas=AREAS, years=(2024, 2030))
     supply = pd.DataFrame(rows, columns=["area", "dwelling_type", "year", "units", "status"])
     ds = D.dwelling_need(pop, supply=supply)
-    need = ds["need"].sel({"method": "need"})
+    need = ds["need"].sel(model="need")
     assert float(need.min()) >= 0
-    known = ds["supply"].sel({"method": "need"}).notnull()
+    known = ds["supply"].sel(model="need").notnull()
     assert int(known.sum()) == len(rows)
-    gap = ds["gap"].sel({"method": "need"})
-    np.testing.assert_allclose(gap.where(known).values, (need - ds["supply"].sel({"method": "need"})).where(known).values)
+    gap = ds["gap"].sel(model="need")
+    np.testing.assert_allclose(gap.where(known).values, (need - ds["supply"].sel(model="need")).where(known).values)
     assert gap.where(~known).isnull().all()
-    assert ds["gap"].sel({"method": "norm"}).isnull().all()
+    assert ds["gap"].sel(model="norm").isnull().all()
 
 
 def test_example_supply_and_status():
@@ -138,6 +138,6 @@ def test_informal_care_hand_worked():
 def test_to_frame_layout(synthetic_population):
     ds = D.dwelling_need(synthetic_population, supply=D.load_example_supply().query("year in (2030, 2040)"))
     frame = D.to_frame(ds)
-    assert list(frame.columns[:4]) == ["area", "dwelling_type", "method", "year"]
+    assert list(frame.columns[:4]) == ["area", "dwelling_type", "model", "year"]
     assert {"need", "supply", "gap", "supply_status"} <= set(frame.columns)
     assert len(frame) == 3 * 5 * 3 * 2

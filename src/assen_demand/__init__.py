@@ -23,11 +23,16 @@ except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0+unknown"
 
 from assen_demand.datasets import load_assen, load_gemeente, load_national
+from assen_demand.pipeline import Forecast, PopulationProjection, forecast, project_population
 
 __all__ = [
     "load_assen",
     "load_gemeente",
     "load_national",
+    "forecast",
+    "project_population",
+    "Forecast",
+    "PopulationProjection",
     "__version__",
     "AssenDemandError",
     "DataFormatError",

@@ -1016,6 +1016,7 @@ def read_statline_untyped(path) -> pd.DataFrame:
         text = frame[column].str.strip()
         numbers = pd.to_numeric(text.mask(text.isin(["", "."])), errors="coerce")
         frame[column] = numbers if numbers.notna().sum() == text.mask(text.isin(["", "."])).notna().sum() else text
+    frame = frame.copy()  # one block per dtype again after the column-by-column conversion
     frame["area"] = frame["RegioS"].str.strip()
     frame["area_level"] = _area_level(frame["area"])
     frame["year"] = _year_from_period(frame["Perioden"], path.name)

@@ -2099,15 +2099,9 @@ class Components:
         return [str(a) for a in self.net_migration["area"].values]
 
     def to_projection_inputs(self):
-        """The engine's ``ProjectionInputs`` (integration point with ``assen_demand.projection``)."""
-        try:
-            from assen_demand.projection import ProjectionInputs  # type: ignore[attr-defined]
-        except ImportError as exc:  # projection.py is written on another branch
-            raise ImportError(
-                "assen_demand.projection.ProjectionInputs is not available in this installation; "
-                "merge the projection engine, or pass survival=, births_survival=, fertility=, "
-                "sex_ratio_at_birth=, net_migration= from this object by hand"
-            ) from exc
+        """The engine's :class:`assen_demand.projection.ProjectionInputs`."""
+        from assen_demand.projection import ProjectionInputs
+
         return ProjectionInputs(
             survival=self.survival, births_survival=self.births_survival, fertility=self.fertility,
             sex_ratio_at_birth=self.sex_ratio_at_birth, net_migration=self.net_migration,

@@ -297,6 +297,8 @@ def dwelling_need(
     carry_forward_supply: bool = False,
     one_person_households=None,
     base_year: int | None = None,
+    households: xr.Dataset | None = None,
+    need: xr.DataArray | None = None,
 ) -> xr.Dataset:
     """The whole chain: population -> households -> care need -> dwellings, supply and gap.
 
@@ -314,21 +316,26 @@ def dwelling_need(
         Base-year one-person households for the living-alone calibration.
     base_year : int, optional, keyword-only [year]
         Year of ``one_person_households``.
+    households : xarray.Dataset, optional, keyword-only
+        :func:`assen_demand.households.households` of ``population`` when already computed.
+    need : xarray.DataArray (area, sex, age, year, indicator), optional, keyword-only [persons]
+        :func:`assen_demand.care.care_need` of ``population`` when already computed.
 
     Returns
     -------
-    xarray.Dataset (area, dwelling_type, year, method)
+    xarray.Dataset (area, dwelling_type, year, model)
         ``need`` [dwellings], ``supply`` [dwellings, NaN unknown], ``gap`` = need - supply
-        (NaN where supply is unknown, and for the norm method), ``supply_status``.
-        Select a method with ``ds.sel({"method": "need"})``: ``method`` is also a keyword of
-        ``.sel`` itself.
+        (NaN where supply is unknown, and for the norm model), ``supply_status``.
+        Select a model with ``ds.sel(model="need")`` (need model) or ``model="norm"`` (norm model).
     """
     population = check_population(population)
-    hh = households_fn(population, variant=variant, one_person_households=one_person_households, base_year=base_year)
-    need = care_need(population, variant=variant, private_population=hh["private"])
+    hh = households if households is not None else households_fn(
+        population, variant=variant, one_person_households=one_person_households, base_year=base_year
+    )
+    need = need if need is not None else care_need(population, variant=variant, private_population=hh["private"])
     by_need = need_model(need, hh, variant=variant)
     by_norm = norm_model(population, variant=variant)
-    needs = xr.concat([by_need, by_norm], dim="method").assign_coords(method=["need", "norm"])
+    needs = xr.concat([by_need, by_norm], dim="model").assign_coords(model=["need", "norm"])
     if supply is None:
         supply = pd.DataFrame(columns=list(_SUPPLY_COLUMNS))
     else:
@@ -337,11 +344,11 @@ def dwelling_need(
         supply, areas=population["area"].values, years=population["year"].values, carry_forward=carry_forward_supply
     )
     units_b = units.broadcast_like(needs)
-    gap = (needs - units_b).where(needs["method"] == "need")
+    gap = (needs - units_b).where(needs["model"] == "need")
     return xr.Dataset(
-        {"need": needs.transpose("area", "dwelling_type", "year", "method"),
-         "supply": units_b.transpose("area", "dwelling_type", "year", "method"),
-         "gap": gap.transpose("area", "dwelling_type", "year", "method"),
+        {"need": needs.transpose("area", "dwelling_type", "year", "model"),
+         "supply": units_b.transpose("area", "dwelling_type", "year", "model"),
+         "gap": gap.transpose("area", "dwelling_type", "year", "model"),
          "supply_status": status},
         attrs={"variant": variant,
                "norm_method": "share of the national 2022-2030 programme (an increment, not a stock); gap not defined"},
@@ -434,9 +441,9 @@ def to_frame(result: xr.Dataset | xr.DataArray) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per combination of the dimensions (``area, dwelling_type, year, method`` for
+        One row per combination of the dimensions (``area, dwelling_type, year, model`` for
         :func:`dwelling_need`) with one column per variable.
     """
     frame = tidy(result)
-    first = [c for c in ("area", "dwelling_type", "method", "year") if c in frame.columns]
+    first = [c for c in ("area", "dwelling_type", "model", "year") if c in frame.columns]
     return frame[first + [c for c in frame.columns if c not in first]]
