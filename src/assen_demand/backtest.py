@@ -19,7 +19,8 @@ A wijk is compared when the same area key (CBS wijk code, else the stable key
 years: ``status = "matched"``. Otherwise the row stays in the table with a status and is left out
 of the metrics:
 
-* ``"boundary_changed"``: same key, but buurten were added, removed or renamed;
+* ``"boundary_changed"``: same key, but buurten were added, removed or renamed (a corrected
+  spelling, name similarity >= 0.8 with the same number of buurten, does not count);
 * ``"not_in_target"``: the base-year wijk has no wijk with its key in the target year
   (abolished, renamed or renumbered); predicted only;
 * ``"not_in_base"``: a target-year wijk without a base-year wijk of its key; observed only.
@@ -28,6 +29,25 @@ Error measures
 --------------
 ``ape = 100 |predicted - observed| / observed`` [%] per wijk and band (NaN where nothing was
 observed: such a cell enters the weighted APE through its absolute error only).
+
+What a forecast from 1 January 2021 can know about a wijk
+---------------------------------------------------------
+KWB wijk tables start in 2021 here, so a base year 2021 has no successive KWB years: no wijk's
+migration can be measured. The default (cohort-component) forecast then uses (1) the gemeente's
+observed net migration level (CBS 37259, five years before the base year), (2) its age pattern
+read from the gemeente's 2021 age profile relative to the Netherlands
+(:func:`assen_demand.components.structural_net_migration`: a gemeente that has long lost its
+students and gained families shows it in its age structure), (3) shared among the wijken by their
+population of each sex and age (the gemeente pattern), and (4) each wijk's own age structure aged
+in place. Hamilton-Perry needs two age structures and is not available before base year 2022.
+
+Drenthe, 2021 -> 2024 (twelve gemeenten, 183 matched wijken, weighted APE in %, method vs naive):
+0-15 5.7 vs 5.2, 15-25 7.4 vs 7.8, 25-45 5.8 vs 6.1, 45-65 3.2 vs 3.9, 65+ 3.2 vs 6.5, total 2.7 vs
+2.5. Before the age pattern of (2) (Rogers-Castro standard profile) 15-25 was 10.7 and 25-45 6.3.
+Children and the total lose to the naive forecast because net migration in 2021-2023 was 1.5 to 6
+times its 2016-2020 mean in most Drenthe gemeenten (refugees, the 2022 surge; Emmen about 1,250 a
+year against about 200), much of it families: with the observed 2021-2023 level the gemeente totals
+are within 0.3 % (naive 1.9 %), but that level was not known on 1 January 2021.
 """
 
 from __future__ import annotations
@@ -45,6 +65,7 @@ from assen_demand.errors import InvalidValueError, MissingDataError
 
 __all__ = [
     "BANDS",
+    "format_metrics",
     "hindcast",
     "hindcast_metrics",
     "national_hindcast",
@@ -70,6 +91,23 @@ def _buurt_sets(kwb: pd.DataFrame, year: int) -> dict:
     """Wijk area -> frozenset of its buurt names (slugged) in ``year``."""
     rows = kwb[(kwb["year"] == year) & (kwb["area_level"] == "buurt")]
     return rows.groupby("wijk")["area_name"].agg(lambda s: frozenset(map(slug, s))).to_dict()
+
+
+def _same_buurten(a: frozenset, b: frozenset) -> bool:
+    """Same buurten, allowing a corrected spelling (name similarity >= 0.8) but not a buurt more or less."""
+    if a == b:
+        return True
+    if len(a) != len(b):
+        return False
+    from difflib import SequenceMatcher
+
+    only_a, only_b = sorted(a - b), sorted(b - a)
+    for name in only_a:
+        best = max(only_b, key=lambda other: SequenceMatcher(None, name, other).ratio(), default=None)
+        if best is None or SequenceMatcher(None, name, best).ratio() < 0.8:
+            return False
+        only_b.remove(best)
+    return True
 
 
 def _predicted_bands(population, year: int) -> pd.DataFrame:
@@ -162,7 +200,8 @@ def hindcast(
             return "not_in_target"
         if area not in in_base:
             return "not_in_base"
-        if level == "wijk" and base_buurten.get(area, frozenset()) != target_buurten.get(area, frozenset()):
+        if level == "wijk" and not _same_buurten(base_buurten.get(area, frozenset()),
+                                                 target_buurten.get(area, frozenset())):
             return "boundary_changed"
         return "matched"
 
@@ -231,3 +270,110 @@ def hindcast_metrics(table: pd.DataFrame, *, by: str | list[str] = "band", level
         out["_b"] = out["band"].map({b: i for i, b in enumerate(BANDS)})
         out = out.sort_values([c for c in by if c != "band"] + ["_b"]).drop(columns="_b")
     return out.reset_index(drop=True)
+
+
+def _one_gemeente(args) -> tuple[pd.DataFrame | None, dict]:
+    code, data_dir, base_year, target_year, methods, options = args
+    national = load_national(data_dir)
+    started = time.perf_counter()
+    frames = []
+    try:
+        data = national.for_gemeente(code)
+        with warnings.catch_warnings():
+            # per-gemeente fallbacks are reported in the status table, not as a flood of warnings
+            warnings.simplefilter("ignore")
+            for method in methods:
+                frames.append(hindcast(code, base_year=base_year, target_year=target_year, data=data,
+                                       method=method, **options))
+        status, message = "ok", ""
+    except MissingDataError as exc:  # e.g. a gemeente formed on 1 January of the base year has no flow history
+        status, message = "missing_data", str(exc)
+    except Exception as exc:  # one gemeente's failure must not stop a national run: it is reported
+        status, message = "error", f"{type(exc).__name__}: {exc}"
+    table = pd.concat(frames, ignore_index=True) if frames else None
+    return table, {"gemeente": code, "status": status, "message": message,
+                   "seconds": time.perf_counter() - started}
+
+
+def national_hindcast(
+    data_dir,
+    *,
+    base_year: int,
+    target_year: int,
+    methods: Iterable[str] = ("cohort_component",),
+    gemeenten: Iterable[str] | None = None,
+    processes: int = 1,
+    **options,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hindcast every gemeente of a data folder; gemeenten that merged or split are reported.
+
+    A gemeente with KWB data in ``base_year`` but not in ``target_year`` (merged into another) is
+    reported as ``"merged_or_split"``; one with data in ``target_year`` only (new, formed by a
+    merger) as ``"new"``; neither is hindcast. A gemeente whose inputs lack something (e.g. one
+    formed on 1 January ``base_year`` has no CBS 37259 flows before it) is ``"missing_data"``; any
+    other failure is ``"error"``; both with their message, and the run goes on.
+
+    Parameters
+    ----------
+    data_dir : path
+        Folder of raw CBS/UN files (``None``: the bundled Drenthe tables).
+    base_year, target_year : int
+    methods : iterable of str
+        Small-area methods, each run for every gemeente.
+    gemeenten : iterable of str, optional
+        Codes to run (default all gemeenten of the base year).
+    processes : int
+        Worker processes (the data are read once and shared by fork where available).
+    **options
+        Passed to :func:`hindcast`.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        The :func:`hindcast` rows of every gemeente and method.
+    gemeenten : pandas.DataFrame
+        ``gemeente, gemeente_name, status, message, seconds`` per gemeente of either year.
+    """
+    national = load_national(data_dir)
+    in_base = national.gemeenten(base_year)
+    in_target = national.gemeenten(target_year)
+    names = dict(zip(pd.concat([in_base, in_target])["area"], pd.concat([in_base, in_target])["area_name"]))
+    codes = [c for c in in_base["area"] if str(c).startswith("GM")]
+    if gemeenten is not None:
+        wanted = [national.resolve_gemeente(g) for g in gemeenten]
+        codes = [c for c in wanted]
+    run = [c for c in codes if c in set(in_target["area"])]
+    rows = [{"gemeente": c, "status": "merged_or_split", "message":
+             f"no KWB {target_year} rows: the gemeente was merged or split after 1 January {base_year}",
+             "seconds": 0.0} for c in codes if c not in set(in_target["area"])]
+    if gemeenten is None:
+        rows += [{"gemeente": c, "status": "new", "message":
+                  f"no KWB {base_year} rows: the gemeente was formed after 1 January {base_year}", "seconds": 0.0}
+                 for c in in_target["area"] if c not in set(in_base["area"])]
+    key = None if data_dir is None else str(data_dir)
+    jobs = [(c, key, base_year, target_year, tuple(methods), options) for c in run]
+    if processes > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+        context = multiprocessing.get_context(method)
+        with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+            results = list(pool.map(_one_gemeente, jobs, chunksize=4))
+    else:
+        results = [_one_gemeente(job) for job in jobs]
+    tables = [t for t, _ in results if t is not None]
+    rows += [r for _, r in results]
+    status = pd.DataFrame(rows, columns=["gemeente", "status", "message", "seconds"])
+    status.insert(1, "gemeente_name", status["gemeente"].map(names))
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=_COLUMNS)
+    return table, status.sort_values("gemeente").reset_index(drop=True)
+
+
+def format_metrics(metrics: pd.DataFrame) -> str:
+    """A metrics table (:func:`hindcast_metrics`) as aligned text, percentages with one decimal."""
+    shown = metrics.copy()
+    for column in ("median_ape", "weighted_ape", "naive_median_ape", "naive_weighted_ape"):
+        shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+    shown["beats_naive"] = shown["beats_naive"].map({True: "yes", False: "no"})
+    return shown.to_string(index=False)
