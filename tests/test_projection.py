@@ -582,3 +582,103 @@ def test_other_input_errors():
     control = base.sum("area").expand_dims(year=[2025])
     with pytest.raises(MissingDataError, match=r"constrain_to has no values for year \[2026\]"):
         project(base, components=inputs, start_year=2024, end_year=2026, constrain_to=control)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small-area methods: Hamilton-Perry (tests/data/hamilton_perry.md) and housing-led
+# ---------------------------------------------------------------------------------------------
+
+from assen_demand.projection import dwelling_stock, hamilton_perry  # noqa: E402
+
+
+def _hp_inputs():
+    coords = {"area": ["WK1"], "sex": SEXES, "age": AGES4}
+    earlier = xr.DataArray([[[10, 10, 10, 5], [10, 10, 10, 5]]], dims=("area", "sex", "age"), coords=coords)
+    later = xr.DataArray([[[12, 9, 8, 10], [11, 10, 9, 12]]], dims=("area", "sex", "age"), coords=coords)
+    return earlier.astype(float), later.astype(float)
+
+
+def test_hamilton_perry_hand_worked():
+    earlier, later = _hp_inputs()
+    out = hamilton_perry(earlier, later, start_year=2021, end_year=2023, mother_ages=(1, 3)).sel(area="WK1")
+    expected = {
+        2022: [[240 / 19, 10.8, 7.2, 12.0], [220 / 19, 11.0, 9.0, 16.8]],
+        2023: [[4897.2 / 361, 216 / 19, 8.64, 12.8], [4489.1 / 361, 220 / 19, 9.9, 20.64]],
+    }
+    np.testing.assert_allclose(out.sel(year=2021).values, later.sel(area="WK1").values)
+    for year, values in expected.items():
+        np.testing.assert_allclose(out.sel(year=year).transpose("sex", "age").values, values, rtol=1e-12)
+
+
+def test_hamilton_perry_constrained_to_control_and_small_denominator_fallback():
+    earlier, later = _hp_inputs()
+    # a second area with nobody aged 0..1 earlier: its ratios come from both areas together
+    other_e = earlier.assign_coords(area=["WK2"]).copy()
+    other_e.loc[dict(age=[0, 1])] = 0.0
+    e = xr.concat([earlier, other_e], dim="area")
+    l_ = xr.concat([later, later.assign_coords(area=["WK2"])], dim="area")
+    control = (l_.sum("area") * 1.1).expand_dims(year=[2022, 2023]).transpose("sex", "age", "year")
+    out = hamilton_perry(e, l_, start_year=2021, end_year=2023, mother_ages=(1, 3), constrain_to=control)
+    np.testing.assert_allclose(out.sel(year=[2022, 2023]).sum("area").values, control.values, rtol=1e-12)
+    assert np.isfinite(out.values).all() and (out.values >= 0).all()
+
+
+def test_hamilton_perry_errors():
+    earlier, later = _hp_inputs()
+    with pytest.raises(InvalidValueError, match="interval 0 must be a whole number of years >= 1"):
+        hamilton_perry(earlier, later, start_year=2021, end_year=2022, interval=0)
+    with pytest.raises(UnknownAreaError, match=r"\['WK1', 'WK9'\] are in only one of them"):
+        hamilton_perry(earlier, later.assign_coords(area=["WK9"]), start_year=2021, end_year=2022)
+
+
+def test_dwelling_stock_and_its_errors():
+    base = pd.Series({"WK1": 100.0, "WK2": 50.0})
+    plan = pd.DataFrame({"area": ["WK1", "WK2"], "year": [2025, 2026], "dwellings_added": [30, 0],
+                         "dwellings_removed": [10, 5]})
+    stock = dwelling_stock(base, plan, start_year=2025, end_year=2027)
+    assert stock.sel(area="WK1").values.tolist() == [100.0, 120.0, 120.0]
+    assert stock.sel(area="WK2").values.tolist() == [50.0, 50.0, 45.0]
+    with pytest.raises(UnknownAreaError, match=r"names area\(s\) \['WK7'\] that are not wijken"):
+        dwelling_stock(base, plan.assign(area="WK7"), start_year=2025, end_year=2027)
+    with pytest.raises(InvalidValueError, match=r"removes more dwellings than WK1 has \(stock -370 on 1 January 2026\)"):
+        dwelling_stock(base, plan.assign(dwellings_removed=500), start_year=2025, end_year=2027)
+
+
+def test_housing_led_population_is_stock_times_occupancy():
+    """Every wijk's population equals its dwelling stock x persons per dwelling, every year."""
+    from assen_demand.pipeline import project_population
+
+    result = project_population("GM0106", base_year=2024, end_year=2030, method="housing_led",
+                                dwelling_pipeline="example")
+    housing = result.notes["housing"]
+    wijken = result.population.sel(area=result.wijken).sum(["sex", "age"])
+    expected = housing["stock"] * housing["occupancy"]
+    np.testing.assert_allclose(wijken.transpose("area", "year").values,
+                               expected.sel(area=result.wijken).transpose("area", "year").values, atol=1e-4)
+    # the pipeline adds dwellings in Kloosterveen (WK010608): 100 in 2024 and 2025
+    assert float(housing["stock"].sel(area="WK010608", year=2026) - housing["stock"].sel(area="WK010608", year=2024)) == 200
+    # bottom-up: the gemeente is the sum of its wijken
+    np.testing.assert_allclose(result.population.sel(area="GM0106").values,
+                               result.population.sel(area=result.wijken).sum("area").values)
+    assert (result.population.values >= 0).all()
+
+
+def test_project_population_methods_and_errors():
+    from assen_demand.pipeline import project_population
+
+    hp = project_population("GM0106", base_year=2022, end_year=2024, method="hamilton_perry")
+    assert hp.notes["hamilton_perry_years"] == (2021, 2022)
+    gm, wijken = hp.population.sel(area="GM0106"), hp.population.sel(area=hp.wijken).sum("area")
+    np.testing.assert_allclose(gm.values, wijken.values, rtol=1e-9)
+    with pytest.raises(MissingDataError, match="base_year 2021 allows an interval of at most 0 year"):
+        project_population("GM0106", base_year=2021, end_year=2023, method="hamilton_perry")
+    with pytest.raises(InvalidValueError, match="unknown small-area method 'shift_share'"):
+        project_population("GM0106", base_year=2021, end_year=2023, method="shift_share")
+
+    def held(*, base, components, start_year, end_year, control, data):
+        return base.expand_dims(year=list(range(start_year, end_year + 1))).transpose("area", "sex", "age", "year")
+
+    kept = project_population("GM0106", base_year=2021, end_year=2023, method=held)
+    assert kept.method == "held"
+    np.testing.assert_allclose(kept.population.sel(area=kept.wijken, year=2023).values,
+                               kept.population.sel(area=kept.wijken, year=2021).values)

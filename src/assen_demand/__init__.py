@@ -24,6 +24,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 from assen_demand.datasets import load_assen, load_gemeente, load_national
 from assen_demand.pipeline import Forecast, PopulationProjection, forecast, project_population
+from assen_demand.backtest import hindcast
 
 __all__ = [
     "load_assen",
@@ -31,6 +32,7 @@ __all__ = [
     "load_national",
     "forecast",
     "project_population",
+    "hindcast",
     "Forecast",
     "PopulationProjection",
     "__version__",

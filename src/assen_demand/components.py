@@ -76,6 +76,7 @@ __all__ = [
     "NetMigrationSchedule",
     "fit_net_migration_schedule",
     "net_migration_counts",
+    "structural_net_migration",
     "Components",
     "estimate_components",
 ]
@@ -1877,6 +1878,7 @@ def net_migration_counts(
     shape: Mapping[str, float] | None = None,
     free: Sequence[str] = ("mu2",),
     preserve_bands: bool = True,
+    prior: xr.DataArray | None = None,
 ) -> tuple[xr.DataArray, pd.DataFrame, dict[str, NetMigrationSchedule]]:
     """Net migration counts (area, sex, age, year) for the projection horizon.
 
@@ -1937,6 +1939,10 @@ def net_migration_counts(
         Shape parameters estimated on the gemeente's residuals (``()`` keeps them all fixed).
     preserve_bands : bool
         Keep each band's observed net migration exactly (see above).
+    prior : xarray.DataArray (sex, age), optional [net migrants per year]
+        Age pattern of the gemeente when it has no KWB band residuals (e.g.
+        :func:`structural_net_migration`); its total is then brought to ``totals`` along the
+        standard profile like a fitted schedule.
 
     Returns
     -------
@@ -1984,7 +1990,9 @@ def net_migration_counts(
         for (lo, hi), o, f in zip(KWB_BANDS, sched.band_observed, sched.band_fitted):
             diag.append(dict(area=area, age_lo=lo, age_hi=hi, observed=o, fitted=f,
                              pairs=int(res["year"].nunique())))
-    if gemeente not in schedules:
+    if gemeente not in schedules and prior is not None:
+        counts.loc[dict(area=gemeente)] = prior.transpose("sex", "age").reindex(age=AGES, fill_value=0.0).values
+    elif gemeente not in schedules:
         warnings.warn(
             f"no successive KWB years up to the base year for {gemeente}: its net migration follows the "
             "Rogers-Castro fundamental profile (no local age pattern)", ComponentsWarning, stacklevel=2)
@@ -2022,6 +2030,75 @@ def net_migration_counts(
     years = np.asarray(list(years), dtype=int)
     out = counts.expand_dims(year=years).transpose("area", "sex", "age", "year").rename("net_migration")
     return out, diagnostics, schedules
+
+
+def structural_net_migration(
+    bands: pd.DataFrame, reference_bands: pd.DataFrame, population: xr.DataArray, *, weight: float = 1.0
+) -> xr.DataArray:
+    """Net migration by age implied by an area's age profile relative to a reference area.
+
+    Used when no two successive age tables of the area are known (a base year 2021 has only the
+    1 January 2021 postcode table). If an area's net migration rate *relative to the reference*
+    (the Netherlands for a gemeente) has been the same for decades, its age profile relative to
+    the reference is shaped by it: with ``R(x) = g(x) / n(x)`` the ratio of the area's and the
+    reference's age shares, the relative net migration rate of persons moving from age ``x`` to
+    ``x + 1`` is ``m(x) = log R(x+1) - log R(x)``. A gemeente that loses its students and gains
+    families shows a dip of ``R`` at 20-29 and so a negative ``m`` at 17-24 and a positive one
+    at 28-40. Five-year bands give ``log R`` at band midpoints; it is interpolated linearly
+    over single ages (flat beyond the first and last midpoint), so ``m`` is a step per band gap.
+
+    This is an assumption about persistence (the past pattern shaped the profile and continues),
+    stated here because it carries the age pattern of a hindcast from 2021: differences in
+    mortality and fertility between area and reference also shape ``R`` and are read as
+    migration. The *level* is not taken from it: the caller brings the total to the observed
+    net migration.
+
+    Parameters
+    ----------
+    bands, reference_bands : pandas.DataFrame
+        ``sex, age_lo, persons`` 5-year bands of the area and the reference (e.g.
+        ``GemeenteData.population_bands`` and ``national_population_bands``) [persons].
+    population : xarray.DataArray (sex, age) [persons]
+        The area by single age on 1 January of the base year (persons at risk).
+    weight : float
+        Multiplies ``m`` (0 = no relative pattern, 1 = full persistence).
+
+    Returns
+    -------
+    xarray.DataArray (sex, age) [net migrants per year]
+        By age on 1 January of the next year: ``population(x-1) (exp(weight m(x-1)) - 1)``.
+
+    Examples
+    --------
+    >>> b = pd.DataFrame({"sex": "female", "age_lo": [0, 5], "persons": [10.0, 20.0]})
+    >>> r = pd.DataFrame({"sex": "female", "age_lo": [0, 5], "persons": [10.0, 10.0]})
+    >>> p = xr.DataArray(np.ones((2, MAX_AGE + 1)), dims=("sex", "age"),
+    ...                  coords={"sex": list(SEXES), "age": AGES})
+    >>> m = structural_net_migration(b, r, p)  # R doubles from band 0-4 to 5-9: m = log(2) / 5
+    >>> round(float(m.sel(sex="female", age=5)), 4), round(2 ** 0.2 - 1, 4), float(m.sel(sex="male", age=20))
+    (0.1487, 0.1487, 0.0)
+    """
+    def shares(frame: pd.DataFrame) -> pd.Series:
+        rows = frame[frame["sex"].isin(SEXES)].groupby("age_lo")["persons"].sum().astype(float)
+        return rows / rows.sum()
+
+    g, n = shares(bands), shares(reference_bands)
+    common = g.index.intersection(n.index)
+    ok = (g.loc[common] > 0) & (n.loc[common] > 0)
+    common = common[ok.to_numpy()]
+    pop = population.transpose("sex", "age").reindex(age=AGES, fill_value=0.0)
+    out = xr.zeros_like(pop, dtype=float)
+    if len(common) < 2:
+        return out.rename("net_migration")
+    starts = common.to_numpy(float)
+    widths = np.diff(np.append(starts, starts[-1] + 5.0))
+    log_ratio = np.log(g.loc[common].to_numpy() / n.loc[common].to_numpy())
+    at_age = np.interp(AGES + 0.5, starts + widths / 2.0, log_ratio)
+    m = np.diff(at_age)  # persons moving x -> x+1, x = 0..MAX_AGE-1
+    values = np.zeros(pop.shape)
+    values[:, 1:] = pop.values[:, :-1] * np.expm1(weight * m)[None, :]
+    out.values[:] = values
+    return out.rename("net_migration")
 
 
 # --------------------------------------------------------------------------------------------
@@ -2207,6 +2284,7 @@ def estimate_components(
     preserve_bands: bool = True,
     sex_ratio_at_birth: float = SEX_RATIO_AT_BIRTH,
     ungroup_method: str = "log_spline",
+    structural_weight: float = 1.0,
 ) -> Components:
     """Estimate every demographic component of a gemeente and its wijken, as known at ``base_year``.
 
@@ -2252,6 +2330,11 @@ def estimate_components(
     sex_ratio_at_birth : float [boys per girl]
     ungroup_method : str
         Method of :func:`ungroup_mx`.
+    structural_weight : float
+        Without successive KWB years up to ``base_year`` the gemeente's net migration age
+        pattern is read from its age profile relative to the Netherlands
+        (:func:`structural_net_migration`, same postcode year), times this weight; 0 falls back
+        to the Rogers-Castro fundamental profile.
 
     Returns
     -------
@@ -2334,10 +2417,18 @@ def estimate_components(
                                    sex_ratio_at_birth=sex_ratio_at_birth)
     area_pop = _area_population(d, base_year=base_year, structure=structure, pop_total=pop_total,
                                 base_population=base_population)
+    prior = None
+    has_pairs = len(residuals) and (residuals["area"] == gemeente).any()
+    if not has_pairs and structural_weight and not d.population_bands.empty and not d.national_population_bands.empty:
+        band_year = int(d.population_bands["year"].max())
+        prior = structural_net_migration(
+            d.population_bands[d.population_bands["year"] == band_year],
+            d.national_population_bands[d.national_population_bands["year"] == band_year],
+            area_pop.sel(area=gemeente, drop=True), weight=structural_weight)
     net, fit_diag, schedules = net_migration_counts(
         residuals=residuals, totals=totals, population=area_pop, gemeente=gemeente, years=horizon,
         level=migration_level, retirement=retirement, constrain_wijken=constrain_wijken,
-        preserve_bands=preserve_bands)
+        preserve_bands=preserve_bands, prior=prior)
 
     areas = area_pop["area"]
     survival = surv.sel(year=horizon).expand_dims(area=areas).transpose("area", "sex", "age", "year")
@@ -2366,6 +2457,9 @@ def estimate_components(
                          migration_level=migration_level, retirement=retirement,
                          constrain_wijken=constrain_wijken, preserve_bands=preserve_bands,
                          ungroup_method=ungroup_method,
+                         migration_age_pattern=("kwb_residuals" if has_pairs else
+                                                "structural" if prior is not None else "rogers_castro"),
+                         structural_weight=structural_weight,
                          base_population="given" if base_population is not None else "postcode bands 2021, uniform"),
     )
 

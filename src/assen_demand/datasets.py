@@ -22,7 +22,7 @@ import pandas as pd
 from assen_demand import cbs
 from assen_demand.errors import MissingDataError, UnknownAreaError
 
-__all__ = ["GemeenteData", "NationalData", "load_assen", "load_gemeente", "load_national", "bundled_dir", "ASSEN"]
+__all__ = ["GemeenteData", "NationalData", "load_assen", "load_gemeente", "load_national", "load_dwelling_pipeline", "bundled_dir", "ASSEN"]
 
 ASSEN = "GM0106"
 
@@ -289,3 +289,64 @@ def load_assen() -> GemeenteData:
     ('Assen', 69701)
     """
     return load_gemeente(ASSEN)
+
+
+#: columns of a dwelling pipeline file (housing-led projections)
+PIPELINE_COLUMNS = ("area", "year", "dwellings_added", "dwellings_removed")
+
+
+def load_dwelling_pipeline(source="example") -> pd.DataFrame:
+    """Planned completions and demolitions per wijk and year for a housing-led projection.
+
+    Parameters
+    ----------
+    source : path, pandas.DataFrame or "example"
+        A CSV (or table) with ``area, year, dwellings_added, dwellings_removed`` [dwellings per
+        year] and optionally ``status, note, source``; ``"example"`` is the bundled Assen file
+        ``data/pipelines/assen_example_pipeline.csv``, an illustrative assumption (see its README).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows, ``year`` as int and the counts as float (missing counts = 0).
+
+    Examples
+    --------
+    >>> plan = load_dwelling_pipeline("example")
+    >>> sorted(plan["area"].unique()), int(plan["dwellings_added"].sum())
+    (['WK010600', 'WK010608'], 1700)
+    """
+    from assen_demand.errors import DataFormatError, InvalidValueError
+
+    if isinstance(source, pd.DataFrame):
+        frame, name = source.copy(), "the dwelling pipeline table"
+    elif isinstance(source, str) and source == "example":
+        path = files("assen_demand").joinpath("data", "pipelines", "assen_example_pipeline.csv")
+        with path.open("rb") as handle:
+            frame = pd.read_csv(handle, dtype={"area": str})
+        name = "assen_example_pipeline.csv"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise MissingDataError(f"dwelling pipeline file {path} not found; give a CSV with columns "
+                                   f"{', '.join(PIPELINE_COLUMNS)} or 'example'")
+        frame, name = pd.read_csv(path, dtype={"area": str}), path.name
+    missing = [c for c in PIPELINE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataFormatError(f"{name} lacks column(s) {', '.join(missing)}; a dwelling pipeline has "
+                              f"{', '.join(PIPELINE_COLUMNS)} (dwellings per year)")
+    for column in ("year", "dwellings_added", "dwellings_removed"):
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna()
+        if bad.any() or (column == "year" and values.isna().any()):
+            raise DataFormatError(f"{name}: column {column} holds a non-number ({frame.loc[bad | values.isna(), column].iloc[0]!r}) "
+                                  f"in row {int((bad | values.isna()).to_numpy().argmax()) + 1}")
+        frame[column] = values
+    counts = frame[["dwellings_added", "dwellings_removed"]].fillna(0.0)
+    if (counts < 0).any().any():
+        raise InvalidValueError(f"{name}: dwellings_added and dwellings_removed must be >= 0 (a demolition is "
+                                "a positive dwellings_removed)")
+    frame[["dwellings_added", "dwellings_removed"]] = counts.astype(float)
+    frame["year"] = frame["year"].astype(int)
+    frame["area"] = frame["area"].astype(str)
+    return frame.reset_index(drop=True)

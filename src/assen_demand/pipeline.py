@@ -15,7 +15,7 @@ import xarray as xr
 from assen_demand.base import BasePopulation, estimate_base
 from assen_demand.components import Components, estimate_components
 from assen_demand.datasets import GemeenteData, load_gemeente
-from assen_demand.errors import MissingDataError
+from assen_demand.errors import InvalidValueError, MissingDataError
 from assen_demand.projection import ProjectionReport, project
 
 __all__ = ["Forecast", "PopulationProjection", "forecast", "project_population", "default_base_year"]
@@ -39,6 +39,10 @@ class PopulationProjection:
         Persons clipped by the engine (out-migration larger than a cohort).
     area_names : dict
         Area code -> name (CBS label without a ``Wijk NN`` prefix).
+    method : str
+        The small-area method of the wijken.
+    notes : dict
+        What the method used (e.g. Hamilton-Perry years, housing targets), by name.
     """
 
     population: xr.DataArray
@@ -47,6 +51,8 @@ class PopulationProjection:
     components: Components
     report: ProjectionReport
     area_names: dict = field(repr=False)
+    method: str = "cohort_component"
+    notes: dict = field(default_factory=dict, repr=False)
 
     @property
     def base_year(self) -> int:
@@ -81,6 +87,10 @@ def project_population(
     end_year: int = 2040,
     data_dir=None,
     data: GemeenteData | None = None,
+    method="cohort_component",
+    dwelling_pipeline=None,
+    occupancy: str = "trend",
+    hp_interval: int | None = None,
     **component_options,
 ) -> PopulationProjection:
     """Project a gemeente and its wijken by sex and single year of age to ``end_year``.
@@ -99,6 +109,34 @@ def project_population(
         Folder of raw CBS/UN files; ``None`` uses the bundled tables.
     data : GemeenteData, optional
         Inputs already loaded (takes precedence over ``gemeente``/``data_dir``).
+    method : {"cohort_component", "hamilton_perry", "housing_led"} or callable
+        How the wijken are projected (the gemeente is always projected by cohort-component):
+
+        * ``"cohort_component"``: every wijk with its own net migration counts
+          (:func:`assen_demand.components.net_migration_counts`), constrained to the gemeente by
+          sex and age each year.
+        * ``"hamilton_perry"``: cohort change ratios between the base population estimates of
+          ``base_year - hp_interval`` and ``base_year`` (:func:`assen_demand.projection.hamilton_perry`),
+          constrained to the gemeente. Wijken not in both years are projected by
+          cohort-component and listed in ``PopulationProjection.notes``.
+        * ``"housing_led"``: each wijk's total follows its dwellings x persons per dwelling
+          (:func:`housing_targets`); migration fills the gap along the migration age profile
+          (:func:`assen_demand.projection.housing_led`). The wijken are not constrained: the
+          gemeente row is the sum of its wijken (bottom-up).
+        * a callable ``method(*, base, components, start_year, end_year, control, data)`` returning
+          the wijken (area, sex, age, year) [persons]; ``base`` is the wijken's base population,
+          ``components`` their :class:`~assen_demand.projection.ProjectionInputs`, ``control``
+          the gemeente projection (sex, age, year) and ``data`` the inputs as of ``base_year``.
+          Its result is used as it is (constrain it yourself with
+          :func:`assen_demand.projection.constrain` if wanted).
+    dwelling_pipeline : path, pandas.DataFrame or "example", optional
+        Planned completions and demolitions per wijk and year for ``"housing_led"``
+        (:func:`assen_demand.datasets.load_dwelling_pipeline`); ``None`` holds the stock.
+    occupancy : {"trend", "held"}
+        Persons per dwelling for ``"housing_led"`` (see :func:`housing_targets`).
+    hp_interval : int, optional [years]
+        Interval of the Hamilton-Perry ratios; default the longest (at most 5 years) for which
+        base populations can be estimated (KWB years from the 2021 postcode table on).
     **component_options
         Passed to :func:`assen_demand.components.estimate_components` (e.g. ``mortality=
         "wpp_medium"``, ``tfr="wpp_medium"``, ``migration_level=...``).
@@ -125,14 +163,13 @@ def project_population(
         end_year=end_year,
         return_report=True,
     )
-    wijk_projection, wijk_report = project(
-        base.population.sel(area=wijken),
-        components=_select_areas(inputs, wijken),
-        start_year=base_year,
-        end_year=end_year,
-        constrain_to=gemeente_projection.sel(area=gm, drop=True),
-        return_report=True,
-    )
+    wijk_projection, wijk_report, notes = _project_wijken(
+        method, known=known, base=base, inputs=_select_areas(inputs, wijken), wijken=wijken,
+        control=gemeente_projection.sel(area=gm, drop=True), base_year=base_year, end_year=end_year,
+        dwelling_pipeline=dwelling_pipeline, occupancy=occupancy, hp_interval=hp_interval)
+    if method == "housing_led":
+        # bottom-up: the gemeente is what its dwellings hold
+        gemeente_projection = wijk_projection.sum("area").expand_dims(area=[gm])
     population = xr.concat([gemeente_projection, wijk_projection], dim="area").transpose("area", "sex", "age", "year")
     population.name = "persons"
     report = ProjectionReport(
@@ -147,7 +184,87 @@ def project_population(
         components=components,
         report=report,
         area_names=base.area_names,
+        method=method if isinstance(method, str) else getattr(method, "__name__", "callable"),
+        notes=notes,
     )
+
+
+def _project_wijken(method, *, known, base, inputs, wijken, control, base_year, end_year,
+                    dwelling_pipeline, occupancy, hp_interval):
+    """The wijken by the chosen small-area method -> (projection, report, notes)."""
+    from assen_demand import projection as proj
+
+    notes: dict = {}
+    wijk_base = base.population.sel(area=wijken)
+    if callable(method):
+        result = method(base=wijk_base, components=inputs, start_year=base_year, end_year=end_year,
+                        control=control, data=known)
+        _check_method_result(result, wijken, base_year, end_year)
+        empty = ProjectionReport(clipped=pd.DataFrame(columns=["area", "sex", "age", "year", "clipped_persons"]),
+                                 clipped_total=0.0, constraint_filled=pd.DataFrame())
+        return result.transpose("area", "sex", "age", "year"), empty, notes
+    if method not in proj.SMALL_AREA_METHODS:
+        raise InvalidValueError(
+            f"unknown small-area method {method!r}; choose one of {', '.join(proj.SMALL_AREA_METHODS)} or pass a callable"
+        )
+    cohort, report = project(wijk_base, components=inputs, start_year=base_year, end_year=end_year,
+                             constrain_to=control, return_report=True)
+    if method == "cohort_component":
+        return cohort, report, notes
+    if method == "hamilton_perry":
+        seed_years = sorted(int(y) for y in known.population_bands["year"].unique())
+        first = max([y for y in seed_years if y <= base_year] or [base_year])
+        chain = [y for y in range(first, base_year + 1) if y in known.kwb_years]
+        longest = 0
+        for y in range(base_year - 1, first - 1, -1):  # every KWB year between must exist to age the base
+            if y in chain:
+                longest = base_year - y
+            else:
+                break
+        interval = min(longest, 5) if hp_interval is None else int(hp_interval)
+        if interval < 1 or interval > longest:
+            raise MissingDataError(
+                f"Hamilton-Perry needs base populations of two KWB years; for {known.name} ({known.gemeente}) "
+                f"they can be estimated for {', '.join(map(str, chain)) or 'no year'} (from the {first} postcode "
+                f"table on), so base_year {base_year} allows an interval of at most {longest} year(s)"
+                + (f", not {interval}" if hp_interval is not None else "")
+                + ". Choose a later base year or method='cohort_component'"
+            )
+        earlier = estimate_base(known, year=base_year - interval).population
+        both = [w for w in wijken if w in set(map(str, earlier["area"].values))]
+        only_now = [w for w in wijken if w not in both]
+        hp = proj.hamilton_perry(earlier.sel(area=both), wijk_base.sel(area=both), start_year=base_year,
+                                 end_year=end_year, interval=interval)
+        # wijken without an earlier estimate keep their cohort-component path; then all are constrained
+        combined = xr.concat([hp, cohort.sel(area=only_now)], dim="area").sel(area=wijken)
+        notes.update(hamilton_perry_years=(base_year - interval, base_year), cohort_component_wijken=only_now)
+        return proj.constrain(combined, control), report, notes
+    # housing-led
+    from assen_demand.datasets import load_dwelling_pipeline
+
+    changes = None if dwelling_pipeline is None else load_dwelling_pipeline(dwelling_pipeline)
+    targets = proj.housing_targets(known.kwb, areas=wijken, gemeente=known.gemeente, base_year=base_year,
+                                   end_year=end_year, changes=changes, occupancy=occupancy,
+                                   base_population=wijk_base.sum(["sex", "age"]).to_series())
+    led, led_report = proj.housing_led(wijk_base, components=inputs, start_year=base_year, end_year=end_year,
+                                       target=targets["population"], return_report=True)
+    notes.update(housing=targets)
+    return led, led_report, notes
+
+
+def _check_method_result(result, wijken, base_year, end_year) -> None:
+    if not isinstance(result, xr.DataArray) or set(result.dims) != {"area", "sex", "age", "year"}:
+        raise InvalidValueError(
+            "a small-area method must return an xarray.DataArray with dims (area, sex, age, year) [persons]"
+        )
+    missing = [w for w in wijken if w not in set(map(str, result["area"].values))]
+    years = set(int(y) for y in result["year"].values)
+    gaps = [y for y in range(base_year, end_year + 1) if y not in years]
+    if missing or gaps:
+        raise MissingDataError(
+            f"the small-area method returned no wijk {missing[:5]} / no year {gaps[:5]}; "
+            f"it must return every wijk for years {base_year}..{end_year}"
+        )
 
 
 def _select_areas(inputs, areas: list[str]):

@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -83,6 +83,11 @@ __all__ = [
     "ProjectionReport",
     "constrain",
     "project",
+    "SMALL_AREA_METHODS",
+    "hamilton_perry",
+    "dwelling_stock",
+    "housing_led",
+    "housing_targets",
 ]
 
 SEXES = ("male", "female")
@@ -871,3 +876,387 @@ def _report(
         clipped_total=float(persons.sum()),
         constraint_filled=ftable,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Small-area methods: Hamilton-Perry and the housing-led variant
+# --------------------------------------------------------------------------------------------
+
+#: Names accepted by ``method=`` in :func:`assen_demand.pipeline.project_population`.
+SMALL_AREA_METHODS = ("cohort_component", "hamilton_perry", "housing_led")
+
+
+def _as_area_sex_age(da: xr.DataArray, name: str) -> xr.DataArray:
+    _check_population(da, name, ("area", "sex", "age"))
+    _check_ages(da, name)
+    missing = [s for s in SEXES if s not in da.indexes["sex"]]
+    if missing:
+        raise MissingDataError(f"{name} has no sex {_show(missing)}; give both sexes")
+    return da.transpose("area", "sex", "age").sel(sex=list(SEXES)).sortby("age").astype(np.float64)
+
+
+def hamilton_perry(
+    earlier: xr.DataArray,
+    later: xr.DataArray,
+    *,
+    start_year: int,
+    end_year: int,
+    interval: int = 1,
+    constrain_to: xr.DataArray | None = None,
+    mother_ages: tuple[int, int] = (15, 50),
+    min_persons: float = 1.0,
+) -> xr.DataArray:
+    """Project areas with cohort change ratios from two observed age structures (Hamilton & Perry 1962).
+
+    With ``n = interval`` years between the observations ``earlier`` (1 January
+    ``start_year - n``) and ``later`` (1 January ``start_year``), every single age ``x`` and sex:
+
+    * **Cohort change ratio** ``CCR_n(x) = later(x + n) / earlier(x)``; it carries survival and
+      net migration together. The projection runs in one-year steps; the one-year ratio of the
+      move from age ``a`` to ``a + 1`` is the geometric mean over the cohorts that made that
+      move in the interval, ``r(a) = exp(mean_k log CCR_n(a - k) / n)``, ``k = 0..n-1`` with
+      ``a - k >= 0`` (for ``n = 1`` simply ``CCR_1(a)``).
+    * **Open age group** ``w``: ``r_w = (later(w) / sum_{x >= w-n} earlier(x)) ** (1/n)`` applied
+      to ``P(w-1) + P(w)``, so the 100+ group is fed by the 99-year-olds and keeps its own.
+    * **Youngest age**: a one-year step creates only age 0; ``P(0, t+1) = CWR * W(t+1)`` with the
+      child-woman ratio ``CWR = later(0) / W_later`` per sex and ``W`` the women aged
+      ``mother_ages`` (15-49) on the same date. Ages 1..n-1 follow from age 0 by ``r``.
+    * **Small denominators**: where an area's denominator is below ``min_persons`` the ratio of
+      all areas together (the gemeente when the areas are its wijken) is used.
+    * **Constraint**: with ``constrain_to`` each projected year is scaled by :func:`constrain`
+      before the next is projected.
+
+    Parameters
+    ----------
+    earlier, later : xarray.DataArray (area, sex, age) [persons]
+        The two observed age structures, ``interval`` years apart, ages ``0..w`` (w = open group).
+    start_year, end_year : int
+        The year of ``later`` and the last projected year.
+    interval : int [years]
+    constrain_to : xarray.DataArray (sex, age, year), optional [persons]
+        Control totals of the sum of the areas for years ``start_year + 1 .. end_year``.
+    mother_ages : (int, int)
+        Ages of the women of the child-woman ratio, lower inclusive, upper exclusive.
+    min_persons : float [persons]
+
+    Returns
+    -------
+    xarray.DataArray (area, sex, age, year) [persons]
+        Years ``start_year .. end_year``; the first is ``later``.
+
+    Examples
+    --------
+    See ``tests/data/hamilton_perry.md`` for a hand-worked case.
+    """
+    start_year, end_year, n = int(start_year), int(end_year), int(interval)
+    if end_year < start_year:
+        raise InvalidValueError(f"end_year {end_year} is before start_year {start_year}; give end_year >= start_year")
+    if n < 1:
+        raise InvalidValueError(f"interval {interval} must be a whole number of years >= 1")
+    e = _as_area_sex_age(earlier, "earlier")
+    l_ = _as_area_sex_age(later, "later")
+    if list(e.indexes["area"]) != list(l_.indexes["area"]):
+        missing = sorted(set(map(str, l_.indexes["area"])) ^ set(map(str, e.indexes["area"])))
+        raise UnknownAreaError(
+            f"earlier and later must hold the same areas; {_show(missing)} are in only one of them "
+            "(a wijk that changed its boundaries has no cohort change ratio: project it with another method)"
+        )
+    if list(e.indexes["age"]) != list(l_.indexes["age"]):
+        raise DataFormatError("earlier and later must have the same ages 0..w")
+    ages = np.asarray(l_.indexes["age"])
+    w = len(ages) - 1
+    if n >= w:
+        raise InvalidValueError(f"interval {n} must be shorter than the open age {w}")
+    lo, hi = mother_ages
+    E, L = e.values, l_.values  # (area, sex, age)
+    Et, Lt = E.sum(axis=0, keepdims=True), L.sum(axis=0, keepdims=True)
+
+    def ratio(num: np.ndarray, den: np.ndarray, num_t: np.ndarray, den_t: np.ndarray) -> np.ndarray:
+        fallback = np.divide(num_t, den_t, out=np.ones_like(num_t), where=den_t > 0)
+        own = np.divide(num, den, out=np.zeros_like(num), where=den >= min_persons)
+        return np.where(den >= min_persons, own, np.broadcast_to(fallback, own.shape))
+
+    # n-year ratios of the closed ages x = 0..w-n-1, as logs (a zero ratio stays zero: log -inf)
+    ccr = ratio(L[..., n:w], E[..., : w - n], Lt[..., n:w], Et[..., : w - n])
+    with np.errstate(divide="ignore"):
+        log_ccr = np.log(ccr)
+    annual = np.empty(E.shape[:2] + (w,))  # r(a), a = 0..w-1 (a = w-1 moves into the open group)
+    for a in range(w):
+        ks = [a - k for k in range(n) if 0 <= a - k < w - n]
+        annual[..., a] = np.exp(np.mean(log_ccr[..., ks], axis=-1) / n) if ks else np.nan
+    open_ratio = ratio(L[..., w], E[..., w - n:].sum(axis=-1), Lt[..., w], Et[..., w - n:].sum(axis=-1)) ** (1.0 / n)
+    gaps = np.isnan(annual)  # ages just below the open group not covered by a full cohort
+    annual[gaps] = np.broadcast_to(open_ratio[..., None], annual.shape)[gaps]
+    women = L[:, 1, lo:hi].sum(axis=-1)
+    cwr = ratio(L[..., 0], women[:, None], Lt[..., 0], Lt[:, 1, lo:hi].sum(axis=-1)[:, None])  # (area, sex)
+
+    years = np.arange(start_year, end_year + 1)
+    out = np.empty(E.shape + (len(years),))
+    out[..., 0] = L
+    ctrl = None
+    if constrain_to is not None:
+        ctrl = constrain_to.sel(area=constrain_to["area"].values[0], drop=True) if "area" in constrain_to.dims else constrain_to
+    for k in range(1, len(years)):
+        pop, nxt = out[..., k - 1], out[..., k]
+        nxt[..., 1:w] = pop[..., : w - 1] * annual[..., : w - 1]
+        nxt[..., w] = (pop[..., w - 1] + pop[..., w]) * open_ratio
+        nxt[..., 0] = cwr * nxt[:, 1, lo:hi].sum(axis=-1)[:, None]
+        if ctrl is not None:
+            step = xr.DataArray(nxt, dims=("area", "sex", "age"),
+                                coords={"area": l_.indexes["area"], "sex": list(SEXES), "age": ages})
+            nxt[...] = constrain(step, ctrl.sel(year=int(years[k]), drop=True)).transpose("area", "sex", "age").values
+    return xr.DataArray(out, dims=("area", "sex", "age", "year"),
+                        coords={"area": l_.indexes["area"], "sex": list(SEXES), "age": ages, "year": years},
+                        name="persons", attrs={"units": "persons", "method": "hamilton_perry",
+                                               "interval_years": n})
+
+
+def dwelling_stock(
+    base_stock: pd.Series, changes: pd.DataFrame | None, *, start_year: int, end_year: int
+) -> xr.DataArray:
+    """Dwelling stock per area on 1 January of each year from a base stock and planned changes.
+
+    ``stock(t + 1) = stock(t) + dwellings_added(t) - dwellings_removed(t)``: completions and
+    demolitions during year ``t`` count on 1 January ``t + 1``.
+
+    Parameters
+    ----------
+    base_stock : pandas.Series (area) [dwellings]
+        Stock on 1 January ``start_year``.
+    changes : pandas.DataFrame, optional
+        ``area, year, dwellings_added, dwellings_removed`` [dwellings per year]; rows outside
+        ``start_year .. end_year - 1`` are ignored.
+    start_year, end_year : int
+
+    Returns
+    -------
+    xarray.DataArray (area, year) [dwellings]
+
+    Examples
+    --------
+    >>> base = pd.Series({"WK1": 100.0})
+    >>> plan = pd.DataFrame({"area": ["WK1"], "year": [2025], "dwellings_added": [30], "dwellings_removed": [10]})
+    >>> dwelling_stock(base, plan, start_year=2025, end_year=2027).sel(area="WK1").values.tolist()
+    [100.0, 120.0, 120.0]
+    """
+    areas = [str(a) for a in base_stock.index]
+    years = np.arange(int(start_year), int(end_year) + 1)
+    net = np.zeros((len(areas), len(years)))
+    if changes is not None and len(changes):
+        unknown = sorted(set(changes["area"].astype(str)) - set(areas))
+        if unknown:
+            raise UnknownAreaError(
+                f"the dwelling pipeline names area(s) {_show(unknown)} that are not wijken of the projection "
+                f"(wijken: {_show(areas)}); use the CBS wijk codes of the base year"
+            )
+        rows = changes[(changes["year"] >= start_year) & (changes["year"] < end_year)]
+        delta = (rows["dwellings_added"].fillna(0) - rows["dwellings_removed"].fillna(0)).groupby(
+            [rows["area"].astype(str), rows["year"].astype(int)]).sum()
+        for (area, year), value in delta.items():
+            net[areas.index(area), year - start_year + 1] += value
+    stock = base_stock.to_numpy(float)[:, None] + np.cumsum(net, axis=1)
+    if (stock < 0).any():
+        a, y = np.argwhere(stock < 0)[0]
+        raise InvalidValueError(
+            f"the dwelling pipeline removes more dwellings than {areas[a]} has (stock {stock[a, y]:.0f} on "
+            f"1 January {years[y]}); check dwellings_removed"
+        )
+    return xr.DataArray(stock, dims=("area", "year"), coords={"area": areas, "year": years},
+                        name="dwelling_stock", attrs={"units": "dwellings"})
+
+
+def housing_led(
+    base: xr.DataArray,
+    *,
+    components: ProjectionInputs,
+    start_year: int,
+    end_year: int,
+    target: xr.DataArray,
+    profile: xr.DataArray | None = None,
+    tol: float = 1e-6,
+    max_iter: int = 20,
+    return_report: bool = False,
+):
+    """Cohort-component per area with net migration adjusted so each area's total hits ``target``.
+
+    Each year ``t`` is projected with the components (:func:`project`), then the difference
+    between ``target(area, t+1)`` (e.g. dwelling stock x persons per dwelling) and the projected
+    total is added to that year's net migration along a positive age profile, and the year is
+    projected again. The added migrants change the year's births (they are exposed half a year),
+    so the step is repeated with a secant update until every area is within ``tol`` persons.
+    Net out-migration larger than a cohort is clipped and reported like in :func:`project`;
+    an area that cannot reach its target (more removed than present) is reported by its gap.
+
+    Parameters
+    ----------
+    base : xarray.DataArray (area, sex, age) [persons]
+        Population on 1 January ``start_year``.
+    components : ProjectionInputs
+        With ``net_migration`` counts for the areas (the cohort-component assumption that the
+        housing total overrides in volume, not in age pattern).
+    start_year, end_year : int
+    target : xarray.DataArray (area, year) [persons]
+        Total population of each area for years ``start_year + 1 .. end_year``.
+    profile : xarray.DataArray (area, sex, age) or (sex, age), optional [relative weight]
+        Age-sex profile of the added (or removed) migrants; default the Rogers-Castro
+        fundamental schedule x the area's population at the start of each year, so removals fall
+        on those present and additions on the ages that move.
+    tol : float [persons]
+    max_iter : int
+    return_report : bool
+
+    Returns
+    -------
+    xarray.DataArray (area, sex, age, year) [persons]
+    ProjectionReport
+        Only with ``return_report=True``; ``clipped`` collects every year's clipped cells.
+    """
+    from assen_demand.components import RC_FUNDAMENTAL, rogers_castro
+
+    if components.net_migration is None:
+        raise DataFormatError("housing_led needs net_migration counts in the components, not migration_rate")
+    start_year, end_year = int(start_year), int(end_year)
+    areas = list(base.indexes["area"])
+    missing = [a for a in areas if a not in target.indexes["area"]]
+    if missing:
+        raise MissingDataError(f"target has no area {_show(missing)}; give a total for every area")
+    need = list(range(start_year + 1, end_year + 1))
+    missing_years = [y for y in need if y not in target.indexes["year"]]
+    if missing_years:
+        raise MissingDataError(f"target has no year {_show(missing_years)}; it needs {start_year + 1}..{end_year}")
+    tgt = target.sel(area=areas, year=need).transpose("area", "year").values.astype(float)
+    rc = xr.DataArray(rogers_castro(base["age"].values, RC_FUNDAMENTAL), dims="age",
+                      coords={"age": base["age"].values})
+    net_all = components.net_migration
+    current = base.transpose("area", "sex", "age")
+    years_out = [current]
+    clipped = []
+    for k, year in enumerate(range(start_year, end_year)):
+        m0 = net_all.sel(year=year) if "year" in net_all.dims else net_all
+        m0 = m0.sel(area=areas).transpose("area", "sex", "age")
+        weights = (profile if profile is not None else rc * current)
+        weights = weights.broadcast_like(m0).transpose("area", "sex", "age")
+        wsum = weights.sum(["sex", "age"])
+        weights = xr.where(wsum > 0, weights / wsum.where(wsum > 0, 1.0), 1.0 / (2 * base.sizes["age"]))
+        inputs = ProjectionInputs(
+            survival=components.survival, births_survival=components.births_survival,
+            fertility=components.fertility, sex_ratio_at_birth=components.sex_ratio_at_birth,
+            net_migration=m0.expand_dims(year=[year]))
+
+        def step(extra: np.ndarray):
+            mig = m0 + xr.DataArray(extra, dims="area", coords={"area": areas}) * weights
+            stepped = replace(inputs, net_migration=mig.expand_dims(year=[year]).transpose("area", "sex", "age", "year"))
+            pop, rep = project(current, components=stepped, start_year=year, end_year=year + 1, return_report=True)
+            return pop.sel(year=year + 1, drop=True), rep
+
+        extra = tgt[:, k] - _total_after(step, np.zeros(len(areas)))
+        prev_x, prev_f = np.zeros(len(areas)), None
+        for _ in range(max_iter):
+            nxt, rep = step(extra)
+            gap = tgt[:, k] - nxt.sum(["sex", "age"]).values
+            if np.max(np.abs(gap)) <= tol:
+                break
+            f = gap
+            if prev_f is None:
+                slope = np.ones(len(areas))
+            else:
+                dx, df = extra - prev_x, prev_f - f
+                slope = np.where(np.abs(dx) > 1e-12, df / np.where(np.abs(dx) > 1e-12, dx, 1.0), 1.0)
+                slope = np.where(np.isfinite(slope) & (slope > 0.1), slope, 1.0)
+            prev_x, prev_f = extra.copy(), f.copy()
+            extra = extra + f / slope
+        clipped.append(rep.clipped)
+        current = nxt
+        years_out.append(current)
+    out = xr.concat(years_out, dim=pd.Index(np.arange(start_year, end_year + 1), name="year"))
+    out = out.transpose("area", "sex", "age", "year").rename("persons")
+    out.attrs = {"units": "persons", "method": "housing_led"}
+    table = pd.concat(clipped, ignore_index=True) if clipped else pd.DataFrame()
+    report = ProjectionReport(clipped=table, clipped_total=float(table["clipped_persons"].sum()) if len(table) else 0.0,
+                              constraint_filled=pd.DataFrame(columns=["sex", "age", "year", "control_persons"]))
+    return (out, report) if return_report else out
+
+
+def _total_after(step, extra: np.ndarray) -> np.ndarray:
+    pop, _ = step(extra)
+    return pop.sum(["sex", "age"]).values
+
+
+def housing_targets(
+    kwb: pd.DataFrame,
+    *,
+    areas: Sequence[str],
+    gemeente: str,
+    base_year: int,
+    end_year: int,
+    changes: pd.DataFrame | None = None,
+    occupancy: str = "trend",
+    base_population: pd.Series | None = None,
+) -> xr.Dataset:
+    """Dwelling stock, persons per dwelling and the population they hold, per wijk and year.
+
+    * **Stock**: the KWB number of (private) households of each wijk on 1 January ``base_year``,
+      changed by the pipeline (:func:`dwelling_stock`). Households, not the dwelling count,
+      because KWB publishes them for every wijk and year (the dwelling stock only in the 2024
+      codes file for Drenthe) and because occupancy is measured on the same table, so vacancy
+      stays out of the ratio: an added dwelling is assumed occupied by one household.
+    * **Occupancy**: persons per dwelling = KWB population / households of the wijk in
+      ``base_year``. Persons in institutions are inside the ratio, so the total population is
+      ``stock x occupancy``. ``"held"`` keeps it; ``"trend"`` moves it in proportion to the
+      gemeente's persons per household, extended linearly from the KWB years up to
+      ``base_year`` (held when only one year is known). A wijk without households keeps its
+      base population.
+
+    Parameters
+    ----------
+    kwb : pandas.DataFrame
+        KWB rows (``area, area_level, year, population, households``) known at ``base_year``.
+    areas : sequence of str
+        The wijken.
+    gemeente : str
+    base_year, end_year : int
+    changes : pandas.DataFrame, optional
+        ``area, year, dwellings_added, dwellings_removed`` [dwellings per year].
+    occupancy : {"trend", "held"}
+    base_population : pandas.Series (area), optional [persons]
+        The wijken's estimated base population (e.g. raked, so the published totals rounded to
+        5 no longer hold exactly); used instead of the KWB population so that the base year
+        itself satisfies population = stock x occupancy.
+
+    Returns
+    -------
+    xarray.Dataset (area, year)
+        ``stock`` [dwellings], ``occupancy`` [persons per dwelling], ``population`` [persons].
+    """
+    if occupancy not in ("trend", "held"):
+        raise InvalidValueError(f"occupancy must be 'trend' or 'held', got {occupancy!r}")
+    known = kwb[kwb["year"] <= base_year]
+    now = known[known["year"] == base_year].set_index("area")
+    missing = [a for a in areas if a not in now.index]
+    if missing:
+        raise MissingDataError(f"KWB {base_year} has no row for wijk(en) {_show(missing)}; a housing-led "
+                               "projection needs each wijk's households and population of the base year")
+    households = now.loc[list(areas), "households"].astype(float)
+    population = now.loc[list(areas), "population"].astype(float)
+    if base_population is not None:
+        population = base_population.reindex(list(areas)).astype(float).fillna(population)
+    years = np.arange(int(base_year), int(end_year) + 1)
+    stock = dwelling_stock(households.fillna(0.0), changes, start_year=base_year, end_year=end_year)
+    occ0 = (population / households.where(households > 0)).to_numpy()
+    factor = np.ones(len(years))
+    gm = known[known["area"] == gemeente].sort_values("year")
+    gm = gm[gm["households"] > 0]
+    if occupancy == "trend" and gm["year"].nunique() >= 2:
+        ratio = (gm["population"] / gm["households"]).to_numpy(float)
+        slope = np.polyfit(gm["year"].to_numpy(float), ratio, 1)[0]
+        level = ratio[gm["year"].to_numpy() == base_year]
+        level = float(level[0]) if len(level) else float(ratio[-1])
+        factor = (level + slope * (years - base_year)) / level
+    occ = occ0[:, None] * factor[None, :]
+    target = np.where(np.isfinite(occ), stock.values * np.nan_to_num(occ), population.to_numpy()[:, None])
+    coords = {"area": list(areas), "year": years}
+    return xr.Dataset({
+        "stock": stock,
+        "occupancy": xr.DataArray(occ, dims=("area", "year"), coords=coords, attrs={"units": "persons per dwelling"}),
+        "population": xr.DataArray(target, dims=("area", "year"), coords=coords, attrs={"units": "persons"}),
+    }, attrs={"occupancy": occupancy, "stock_source": f"KWB households {base_year}"})
