@@ -134,12 +134,13 @@ def test_quantile_table_reads_the_dwellings_columns(result):
         plots.quantile_table(result.to_frame("dwellings"), area="GM0106", dwelling_type="geclusterd")
 
 
-def test_save_figures_adds_fan_charts_when_there_are_quantiles(result, tmp_path, monkeypatch):
+def test_save_figures_adds_fan_charts_when_there_are_quantiles(result, tmp_path):
     # only the fan charts are new here; the rest is checked on the CLI run
-    monkeypatch.setattr(plots, "plot_pyramid", lambda *a, **k: None)
-    written = plots.save_figures(WithQuantiles(result), tmp_path, dpi=40)
-    fans = sorted(p.name for p in written if p.name.startswith("waaier_"))
-    assert fans == sorted(f"waaier_{t}.png" for t in export.DWELLING_LABELS)
+    written = plots.save_figures(WithQuantiles(result), tmp_path, dpi=40, kinds=["fans"])
+    assert sorted(p.name for p in written) == sorted(f"waaier_{t}.png" for t in export.DWELLING_LABELS)
+    assert plots.save_figures(result, tmp_path / "none", kinds=["fans"]) == []
+    with pytest.raises(DataFormatError, match=r"unknown figure kind\(s\) \['maps'\]; choose from pyramids"):
+        plots.save_figures(result, tmp_path, kinds=["maps"])
 
 
 def test_cli_run_wrote_every_figure():

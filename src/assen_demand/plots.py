@@ -36,6 +36,7 @@ __all__ = [
     "quantile_table",
     "add_source_note",
     "save_figures",
+    "FIGURE_KINDS",
 ]
 
 #: Width of an A4 page [inches]; figures are at most this wide so text stays readable in print.
@@ -390,7 +391,7 @@ def plot_gap_heatmap(result, dwelling_type: str, *, areas=None, annotate: bool =
     image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap=cmap, norm=norm, interpolation="nearest")
     if has_supply.any() and not has_supply.all():
         for i, j in zip(*np.nonzero(~has_supply)):
-            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.93", edgecolor="0.75", hatch="///",
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.95", edgecolor="0.82", hatch="///",
                                    linewidth=0))
     if annotate:
         lo, hi = image.get_clim()
@@ -404,16 +405,16 @@ def plot_gap_heatmap(result, dwelling_type: str, *, areas=None, annotate: bool =
                     continue
                 dark = (image.norm(v) > 0.8 or image.norm(v) < 0.2) if norm is not None else image.norm(v) > 0.6
                 ax.text(j, i, _nl(v), ha="center", va="center", fontsize=6, color="white" if dark else "black")
-    ax.set_xticks(range(len(years)), [str(y) for y in years], fontsize=7, rotation=90)
+    ax.set_xticks(range(len(years)), [str(y) for y in years], fontsize=7, rotation=0 if len(years) <= 20 else 90)
     ax.set_yticks(range(len(areas)), [_name(result, a) for a in areas], fontsize=8)
     ax.set_title(title, fontsize=10)
     bar = ax.figure.colorbar(image, ax=ax, shrink=0.9, pad=0.01)
     bar.set_label(f"{bar_label} (woningen of plaatsen)", fontsize=8)
     bar.ax.tick_params(labelsize=7)
     if has_supply.any() and not has_supply.all():
-        ax.legend(handles=[Patch(facecolor="0.93", edgecolor="0.75", hatch="///",
+        ax.legend(handles=[Patch(facecolor="0.95", edgecolor="0.82", hatch="///",
                                  label="aanbod onbekend; getal = behoefte")],
-                  loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=7, frameon=False)
+                  loc="upper center", bbox_to_anchor=(0.5, -0.07), fontsize=7, frameon=False)
     return ax
 
 
@@ -507,7 +508,7 @@ def plot_fan_chart(quantiles, *, years=None, probabilities=None, central=None, a
     pairs = [(i, k - 1 - i) for i in range(k // 2)]
     for n, (lo, hi) in enumerate(pairs):
         share = round(100 * (probabilities[hi] - probabilities[lo]))
-        ax.fill_between(years, values[:, lo], values[:, hi], color=color, alpha=0.15 + 0.2 * n / max(1, len(pairs)),
+        ax.fill_between(years, values[:, lo], values[:, hi], color=color, alpha=0.2 + 0.2 * n / max(1, len(pairs)),
                         linewidth=0, label=f"{share}%-interval")
     median = np.isclose(probabilities, 0.5)
     if median.any():
@@ -536,7 +537,11 @@ def _save(fig, path: Path, dpi: int) -> Path:
     return path
 
 
-def save_figures(result, folder, *, dpi: int = _DPI) -> list[Path]:
+#: Kinds of figure written by :func:`save_figures`.
+FIGURE_KINDS = ("pyramids", "older", "need_supply", "heatmaps", "fans")
+
+
+def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS) -> list[Path]:
     """Write every figure of a forecast as PNG into ``folder``.
 
     Parameters
@@ -545,6 +550,9 @@ def save_figures(result, folder, *, dpi: int = _DPI) -> list[Path]:
     folder : path
         Created if needed.
     dpi : int [dots per inch]
+    kinds : sequence of str
+        Which figures (default all of :data:`FIGURE_KINDS`); fan charts are written only when
+        the dwellings table has quantile columns.
 
     Returns
     -------
@@ -558,25 +566,30 @@ def save_figures(result, folder, *, dpi: int = _DPI) -> list[Path]:
 
     from assen_demand.cbs import slug
 
+    unknown = sorted(set(kinds) - set(FIGURE_KINDS))
+    if unknown:
+        raise DataFormatError(f"unknown figure kind(s) {unknown}; choose from {', '.join(FIGURE_KINDS)}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     # Figure() without pyplot: nothing is registered globally, so nothing needs closing.
-    for area in [str(a) for a in result.population["area"].values]:
+    for area in [str(a) for a in result.population["area"].values] if "pyramids" in kinds else []:
         fig = Figure(figsize=(6.5, 6), layout="constrained")
         plot_pyramid(result, area, ax=fig.add_subplot())
         written.append(_save(fig, folder / f"bevolkingsopbouw_{area}_{slug(_name(result, area))}.png", dpi))
-    written.append(_save(plot_older_population(result, fig=Figure(layout="constrained")),
-                         folder / "ouderen_per_wijk.png", dpi))
-    written.append(_save(plot_need_supply_panels(result, fig=Figure(layout="constrained")),
-                         folder / f"behoefte_en_aanbod_{result.gemeente}.png", dpi))
+    if "older" in kinds:
+        written.append(_save(plot_older_population(result, fig=Figure(layout="constrained")),
+                             folder / "ouderen_per_wijk.png", dpi))
+    if "need_supply" in kinds:
+        written.append(_save(plot_need_supply_panels(result, fig=Figure(layout="constrained")),
+                             folder / f"behoefte_en_aanbod_{result.gemeente}.png", dpi))
     n_wijken = result.population.sizes["area"] - 1
-    for dtype in DWELLING_LABELS:
+    for dtype in DWELLING_LABELS if "heatmaps" in kinds else []:
         fig = Figure(figsize=(A4_WIDTH, 0.32 * n_wijken + 2.0), layout="constrained")
         plot_gap_heatmap(result, dtype, ax=fig.add_subplot())
         written.append(_save(fig, folder / f"tekort_per_wijk_{dtype}.png", dpi))
     frame = result.to_frame("dwellings")
-    if quantile_columns(frame):
+    if "fans" in kinds and quantile_columns(frame):
         for dtype in DWELLING_LABELS:
             table = quantile_table(frame, area=result.gemeente, dwelling_type=dtype)
             central = result.dwellings["need"].sel(area=result.gemeente, dwelling_type=dtype, model="need")

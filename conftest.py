@@ -1,8 +1,10 @@
 """Notebook kernels import the same assen_demand as the test run.
 
-nbmake starts each kernel in this folder, so a relative ``PYTHONPATH=src`` (or an editable install
-of another checkout) would give the kernel a different package than pytest's. The kernel
+nbmake starts each kernel in ``notebooks/``, so a relative ``PYTHONPATH=src`` (or an editable
+install of another checkout) would give the kernel a different package than pytest's. The kernel
 inherits this process's environment: put the tested package's folder first on PYTHONPATH.
+This lives in the root conftest (not ``notebooks/conftest.py``) because a second conftest module
+beside ``tests/conftest.py`` breaks ``--doctest-modules`` collection of the latter.
 """
 
 from __future__ import annotations
