@@ -167,10 +167,14 @@ def input_changes(previous: dict, current: dict) -> pd.DataFrame:
                          "Huidige run": "" if new is None else str(new)})
 
     add("basisjaar", "gegevens", previous.get("base_year"), current.get("base_year"))
-    add("gegevensbron", "gegevens", previous.get("data", {}).get("source"), current.get("data", {}).get("source"))
+    source_old, source_new = previous.get("data", {}).get("source"), current.get("data", {}).get("source")
+    add("gegevensbron", "gegevens", source_old, source_new)
     old, new = _files(previous, "data", "path"), _files(current, "data", "path")
-    for name in sorted(set(old) | set(new)):
-        add(f"invoerbestand {name}", "gegevens", _short(old.get(name)), _short(new.get(name)))
+    if source_old == source_new:
+        for name in sorted(set(old) | set(new)):
+            add(f"invoerbestand {name}", "gegevens", _short(old.get(name)), _short(new.get(name)))
+    else:  # other folder, other file names: a list of every file would say nothing more
+        add("invoerbestanden", "gegevens", f"{len(old)} bestanden", f"{len(new)} bestanden")
     old, new = _files(previous, "parameters", "file"), _files(current, "parameters", "file")
     for name in sorted(set(old) | set(new)):
         add(f"parameterbestand {name}", "aannames", _short(old.get(name)), _short(new.get(name)))
@@ -233,6 +237,8 @@ def _realised(kwb: pd.DataFrame | None, areas) -> pd.DataFrame:
 
 
 def _cause(year: int, quantity: str, prev_base: int, cur_base: int, kinds: set, diff: float, tolerance: float) -> str:
+    if abs(diff) <= tolerance:
+        return "geen wijziging"
     population = quantity.startswith("Inwoners")
     causes = []
     if year <= cur_base:
@@ -252,8 +258,6 @@ def _cause(year: int, quantity: str, prev_base: int, cur_base: int, kinds: set, 
         causes.append("nieuwe softwareversie")
     if causes:
         return " + ".join(causes)
-    if abs(diff) <= tolerance:
-        return "geen wijziging"
     return "onverklaard: zelfde invoer, andere uitkomst"
 
 

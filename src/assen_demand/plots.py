@@ -61,6 +61,11 @@ def _nl(x: float, decimals: int = 0) -> str:
     return text.replace(",", "_").replace(".", ",").replace("_", ".")
 
 
+def _tick(x: float, _pos=None) -> str:
+    """Axis tick in Dutch notation; decimals only when the tick is not a whole number (2,5)."""
+    return _nl(x, 0 if float(x).is_integer() else 1)
+
+
 def _new_axes(ax, figsize):
     if ax is not None:
         return ax
@@ -184,7 +189,7 @@ def plot_pyramid(result, area: str | None = None, *, years=None, age_width: int 
     limit = ax.get_xlim()
     span = max(abs(limit[0]), abs(limit[1]))
     ax.set_xlim(-span * 1.05, span * 1.05)
-    ax.xaxis.set_major_formatter(lambda x, _: _nl(abs(x)))
+    ax.xaxis.set_major_formatter(lambda x, _: _tick(abs(x)))
     ax.tick_params(axis="x", labelsize=8)
     ax.set_xlabel("Inwoners per leeftijdsgroep" if age_width > 1 else "Inwoners per leeftijdsjaar", fontsize=9)
     ax.set_ylabel("Leeftijd (jaren)", fontsize=9)
@@ -222,7 +227,7 @@ def plot_older_population(result, *, areas=None, groups=(65, 75, 85), fig=None):
     """
     areas = [_check_area(result, a) for a in (areas if areas is not None else result.population["area"].values)]
     n = len(areas)
-    cols = 3
+    cols = 3 if n <= 12 else 4  # a gemeente with many wijken: smaller panels, still at most A4 high
     rows = int(np.ceil((n + 1) / cols))
     fig = _new_figure(fig, (A4_WIDTH, min(11.0, 2.1 * rows + 0.8)))
     axes = fig.subplots(rows, cols, sharex=True, squeeze=False).ravel()
@@ -231,16 +236,17 @@ def plot_older_population(result, *, areas=None, groups=(65, 75, 85), fig=None):
         pop = result.population.sel(area=area)
         for lo in groups:
             ax.plot(years, _age_total(pop, lo).values, color=_AGE_COLORS.get(lo), linewidth=1.8, label=f"{lo}+")
-        ax.set_title(_name(result, area) + (" (gemeente)" if area == result.gemeente else ""), fontsize=9)
+        title = _name(result, area) + (" (gemeente)" if area == result.gemeente else "")
+        ax.set_title(title, fontsize=9 if len(title) <= 22 else 7.5)
         ax.tick_params(labelsize=7)
-        ax.yaxis.set_major_formatter(lambda x, _: _nl(x))
+        ax.yaxis.set_major_formatter(_tick)
         ax.set_ylim(bottom=0)
         ax.grid(color="0.92")
     legend_ax = axes[n]
     handles, labels = axes[0].get_legend_handles_labels()
-    legend_ax.legend(handles, [f"Inwoners {lab}" for lab in labels], loc="center", fontsize=9, frameon=False)
-    legend_ax.text(0.5, 0.12, f"1 januari; prognose vanaf {int(years[0])}", ha="center", fontsize=8,
-                   transform=legend_ax.transAxes, color="0.3")
+    legend = legend_ax.legend(handles, [f"Inwoners {lab}" for lab in labels], loc="center", fontsize=9,
+                              frameon=False, title=f"1 januari; prognose vanaf {int(years[0])}", title_fontsize=8)
+    legend.get_title().set_color("0.3")
     for ax in axes[n:]:
         ax.axis("off")
     for ax in axes[max(0, n - cols):n]:
@@ -295,7 +301,7 @@ def plot_need_supply(result, dwelling_type: str, *, area: str | None = None, ax=
                 style="italic")
     ax.set_title(DWELLING_LABELS[dwelling_type], fontsize=10)
     ax.set_ylim(bottom=0)
-    ax.yaxis.set_major_formatter(lambda x, _: _nl(x))
+    ax.yaxis.set_major_formatter(_tick)
     ax.tick_params(labelsize=8)
     ax.grid(color="0.92")
     return ax
@@ -394,17 +400,19 @@ def plot_gap_heatmap(result, dwelling_type: str, *, areas=None, annotate: bool =
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.95", edgecolor="0.82", hatch="///",
                                    linewidth=0))
     if annotate:
-        lo, hi = image.get_clim()
+        # small numbers (a few places per wijk) would all round to 0 or 1: show a decimal
+        shown = np.abs(np.where(np.isfinite(values), values, need))
+        decimals = 1 if np.nanmax(shown, initial=0.0) < 20 else 0
         for i in range(len(areas)):
             for j in range(len(years)):
                 if has_supply.any() and not has_supply[i, j]:
-                    ax.text(j, i, _nl(need[i, j]), ha="center", va="center", fontsize=6, color="0.35", style="italic")
+                    ax.text(j, i, _nl(need[i, j], decimals), ha="center", va="center", fontsize=6, color="0.35", style="italic")
                     continue
                 v = values[i, j]
                 if not np.isfinite(v):
                     continue
                 dark = (image.norm(v) > 0.8 or image.norm(v) < 0.2) if norm is not None else image.norm(v) > 0.6
-                ax.text(j, i, _nl(v), ha="center", va="center", fontsize=6, color="white" if dark else "black")
+                ax.text(j, i, _nl(v, decimals), ha="center", va="center", fontsize=6, color="white" if dark else "black")
     ax.set_xticks(range(len(years)), [str(y) for y in years], fontsize=7, rotation=0 if len(years) <= 20 else 90)
     ax.set_yticks(range(len(areas)), [_name(result, a) for a in areas], fontsize=8)
     ax.set_title(title, fontsize=10)
@@ -517,7 +525,7 @@ def plot_fan_chart(quantiles, *, years=None, probabilities=None, central=None, a
         ax.plot(years, np.asarray(central, dtype=float), color="black", linestyle="--", linewidth=1,
                 label="Centrale berekening")
     ax.set_ylabel(ylabel, fontsize=9)
-    ax.yaxis.set_major_formatter(lambda x, _: _nl(x))
+    ax.yaxis.set_major_formatter(_tick)
     ax.tick_params(labelsize=8)
     ax.grid(color="0.92")
     ax.legend(fontsize=8, frameon=False, loc="upper left")
