@@ -48,7 +48,8 @@ def _add_forecast(sub) -> None:
                     help="CSV of known dwelling supply (area, dwelling_type, year, units, status); "
                          "'example' = the bundled Assen example (default), 'none' = unknown everywhere")
     fc.add_argument("--scenario", default=None, help="scenario name or TOML file (needs the scenario module)")
-    fc.add_argument("--draws", type=int, default=None, help="Monte Carlo draws for uncertainty (needs the uncertainty module)")
+    fc.add_argument("--draws", type=int, default=None,
+                    help="Monte Carlo draws for uncertainty (needs the uncertainty module)")
     fc.add_argument("--seed", type=int, default=None, help="random seed of the draws")
     fc.add_argument("--out", type=Path, required=True, help="output folder")
     fc.add_argument("--force", action="store_true", help="write into a non-empty output folder")
@@ -120,7 +121,7 @@ def _forecast(args: argparse.Namespace) -> int:
     record = export.provenance(result, data_dir=args.data_dir, supply=supply, scenario=args.scenario,
                                draws=extra.get("draws", 0), seed=args.seed, command=command, run_date=run_date)
     run = {"Versie assen_demand": __version__, "Rundatum": run_date.isoformat(sep=" "), "Opdracht": command,
-           "Gemeente": f"{data.name} ({data.gemeente})", "Parametervariant": args.variant,
+           "Gemeente": f"{data.name} ({data.gemeente})", "Parametervariant": export.VARIANT_LABELS[args.variant],
            "Monte-Carlo-trekkingen": extra.get("draws", 0), "Seed": "" if args.seed is None else args.seed,
            "Gegevens": "meegeleverde tabellen" if args.data_dir is None else str(args.data_dir.resolve())}
     sources = export.sources_table(result, data=data, scenario=args.scenario, run=run)

@@ -46,6 +46,7 @@ __all__ = [
     "WORKBOOK",
     "PROVENANCE",
     "SOURCES_SHEET",
+    "VARIANT_LABELS",
     "csv_tables",
     "workbook_sheets",
     "sources_table",
@@ -110,6 +111,8 @@ PROVENANCE = "provenance.json"
 SOURCES_SHEET = "Bronnen en aannames"
 
 _SUPPLY_STATUS = {"known": "bekend", "assumed": "aangenomen", "": ""}
+#: Dutch names of the parameter variants
+VARIANT_LABELS = {"central": "centraal", "low": "laag", "high": "hoog"}
 _PARAMETER_STATUS = {"known": "bekend", "assumption": "aanname"}
 _SEX = {"male": "mannen", "female": "vrouwen", "all": "alle"}
 _QUANTILE = re.compile(r"^(?P<value>[a-z_]+)_q(?P<level>\d{2,3})$")
@@ -241,7 +244,9 @@ def _older(result) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def workbook_sheets(result, *, sources: pd.DataFrame | None = None, about: Mapping | None = None) -> dict[str, pd.DataFrame]:
+def workbook_sheets(
+    result, *, sources: pd.DataFrame | None = None, about: Mapping | None = None
+) -> dict[str, pd.DataFrame]:
     """The workbook for the programme team: sheet name -> table, in sheet order.
 
     Every numbers sheet has the columns ``Wijkcode, Wijk``, one or two label columns and one
@@ -340,12 +345,13 @@ def _uncertainty_sheet(need: pd.DataFrame, result, types: list[str], quantiles: 
 
 def _about_sheet(result, about: Mapping, *, quantiles: bool) -> pd.DataFrame:
     years = [int(y) for y in result.population["year"].values]
+    variant = str(getattr(result, "variant", "central"))
     lines = [
         ("Gemeente", f"{result.area_names.get(result.gemeente, result.gemeente)} ({result.gemeente})"),
         ("Wijken", ", ".join(f"{result.area_names.get(a, a)} ({a})" for a in _areas(result)[1:])),
         ("Basisjaar", f"1 januari {years[0]}"),
         ("Laatste jaar", f"1 januari {years[-1]}"),
-        ("Parametervariant", getattr(result, "variant", "central")),
+        ("Parametervariant", VARIANT_LABELS.get(variant, variant)),
         *about.items(),
         ("", ""),
         ("Tabbladen", ""),
@@ -354,7 +360,8 @@ def _about_sheet(result, about: Mapping, *, quantiles: bool) -> pd.DataFrame:
         ("Huishoudens", "Huishoudens (positie-telling), alleenwonenden, bewoners van instellingen."),
         ("Zorgvraag", "Personen met een zorgvraag per indicator: prevalentie naar leeftijd en geslacht x prognose."),
         ("Woningbehoefte", "Benodigde voorraad per woningtype (behoeftemodel: zorgprofielen x woonsituatie)."),
-        ("Woningbehoefte norm", "Aandeel van de wijk in het landelijke programma 2022-2030 (toevoeging, geen voorraad)."),
+        ("Woningbehoefte norm",
+         "Aandeel van de wijk in het landelijke programma 2022-2030 (toevoeging, geen voorraad)."),
         ("Aanbod en tekort", "Behoefte, bekend aanbod en tekort per woningtype; leeg aanbod = onbekend, niet nul."),
         *([("Onzekerheid", "Percentielen van de behoefte over de Monte-Carlo-trekkingen.")] if quantiles else []),
         ("Doorstroming", "Eengezinswoningen per jaar vrijgekomen doordat oudere huishoudens verhuizen."),

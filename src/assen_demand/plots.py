@@ -154,7 +154,9 @@ def plot_pyramid(result, area: str | None = None, *, years=None, age_width: int 
     first, last = years if years is not None else (all_years[0], all_years[-1])
     for y in (first, last):
         if y not in all_years:
-            raise DataFormatError(f"year {y} is not in the result ({all_years[0]}-{all_years[-1]}); choose years from it")
+            raise DataFormatError(
+                f"year {y} is not in the result ({all_years[0]}-{all_years[-1]}); choose years from it"
+            )
     if age_width < 1:
         raise DataFormatError(f"age_width must be a whole number of years >= 1, got {age_width}")
     ages = pop["age"].values
@@ -406,13 +408,15 @@ def plot_gap_heatmap(result, dwelling_type: str, *, areas=None, annotate: bool =
         for i in range(len(areas)):
             for j in range(len(years)):
                 if has_supply.any() and not has_supply[i, j]:
-                    ax.text(j, i, _nl(need[i, j], decimals), ha="center", va="center", fontsize=6, color="0.35", style="italic")
+                    ax.text(j, i, _nl(need[i, j], decimals), ha="center", va="center", fontsize=6, color="0.35",
+                            style="italic")
                     continue
                 v = values[i, j]
                 if not np.isfinite(v):
                     continue
                 dark = (image.norm(v) > 0.8 or image.norm(v) < 0.2) if norm is not None else image.norm(v) > 0.6
-                ax.text(j, i, _nl(v, decimals), ha="center", va="center", fontsize=6, color="white" if dark else "black")
+                ax.text(j, i, _nl(v, decimals), ha="center", va="center", fontsize=6,
+                        color="white" if dark else "black")
     ax.set_xticks(range(len(years)), [str(y) for y in years], fontsize=7, rotation=0 if len(years) <= 20 else 90)
     ax.set_yticks(range(len(areas)), [_name(result, a) for a in areas], fontsize=8)
     ax.set_title(title, fontsize=10)
