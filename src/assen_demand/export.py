@@ -527,6 +527,9 @@ def file_checksums(data_dir=None) -> list[dict]:
     for path in input_files(root):
         content = path.read_bytes()
         out.append({"path": path.relative_to(root).as_posix(), "sha256": _sha256(content), "bytes": len(content)})
+    # the KWB reader completes gemeente codes from this bundled table whatever the data folder
+    extra = files("assen_demand").joinpath("data", "cbs", "gemeente_codes_extra.csv").read_bytes()
+    out.append({"path": "(bundled) gemeente_codes_extra.csv", "sha256": _sha256(extra), "bytes": len(extra)})
     return out
 
 
