@@ -63,6 +63,7 @@ __all__ = [
     "read_wpp_asfr",
     "read_wpp_e0",
     "parse_age_label",
+    "input_files",
 ]
 
 #: The five KWB age bands as (age_lo, age_hi) with age_hi exclusive; None = open.
@@ -1143,3 +1144,32 @@ def read_wpp_e0(data_dir, *, country_code: int = 528) -> pd.DataFrame:
         frames += [a, b[~b["year"].isin(a["year"])]]
     out = pd.concat(frames, ignore_index=True)
     return out[["country_code", "sex", "year", "e0", "variant"]].sort_values(["sex", "year"]).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# which files a data folder contributes (for provenance checksums)
+# --------------------------------------------------------------------------------------------
+
+#: WPP 2024 tables the readers above use
+_WPP_NAMES = ("mxM5", "mxF5", "tfr", "tfrprojMed", "percentASFR5", "e0M", "e0F", "e0Mproj", "e0Fproj")
+
+
+def input_files(data_dir) -> list[Path]:
+    """The files of a raw data folder that the readers of this module read, sorted.
+
+    Mirrors the file patterns of :func:`read_kwb`, :func:`read_kwb_codes`,
+    :func:`read_postcode_population`, :func:`read_population_dynamics` and the WPP readers, so
+    a run's provenance can checksum exactly its inputs. Missing tables are left out (the readers
+    report them).
+    """
+    data_dir = _require_dir(data_dir)
+    found: set[Path] = set()
+    for pattern in ("kwb/kwb_*.csv", "kwb_*codes*/kwb_*.json", "pc4_*/population_by_postcode*.csv",
+                    "pc4_*/postcodes*.csv", "bevolkingsdynamiek_*/*.csv", "cbs_*/37259ned_UntypedDataSet_*.csv"):
+        found.update(_find(data_dir, pattern))
+    for name in _WPP_NAMES:
+        try:
+            found.add(_wpp_file(data_dir, name))
+        except MissingDataError:
+            pass
+    return sorted(found)

@@ -1,0 +1,780 @@
+"""What users hold in their hands: tidy CSV tables, an Excel workbook and a provenance record.
+
+Three kinds of output, built by pure functions and written by one writer:
+
+* :func:`csv_tables` -- the tidy long tables of a :class:`~assen_demand.pipeline.Forecast`
+  (one row per area x ... x year), English column names, for researchers and scripts;
+* :func:`workbook_sheets` -- the same numbers in a planner's layout for the programme team:
+  Dutch sheet names and headers, wijken (and the gemeente) as rows, years as columns, plus the
+  sheet *Bronnen en aannames* (:func:`sources_table`) with every data table, every parameter
+  row with its source, year and status, the supply rows, the scenario, the library version and
+  the run date;
+* :func:`provenance` -- a JSON-ready record of what went in: input files and parameter files
+  with SHA-256 checksums, scenario, seed, version, command line and run date. The annual
+  monitoring (:mod:`assen_demand.monitoring`) compares two of these to tell changed data from
+  changed assumptions.
+
+:func:`write_forecast` writes all three into an output folder; :func:`read_run` reads such a
+folder back for the monitoring report. Figures are made by :mod:`assen_demand.plots`.
+
+Quantile columns (``need_q05``, ``need_q50``, ... from the uncertainty module) are passed
+through to ``dwellings.csv`` unchanged and get their own sheet *Onzekerheid*.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import platform
+import re
+from collections.abc import Mapping
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from assen_demand.errors import DataFormatError, MissingDataError
+
+__all__ = [
+    "SOURCE_NOTE",
+    "DWELLING_LABELS",
+    "INDICATOR_LABELS",
+    "AGE_GROUPS",
+    "CSV_TABLES",
+    "WORKBOOK",
+    "PROVENANCE",
+    "SOURCES_SHEET",
+    "VARIANT_LABELS",
+    "csv_tables",
+    "workbook_sheets",
+    "sources_table",
+    "data_tables",
+    "parameter_sources",
+    "quantile_columns",
+    "provenance",
+    "file_checksums",
+    "write_forecast",
+    "write_workbook",
+    "read_run",
+    "write_report",
+]
+
+#: Footnote of every chart and the workbook: where the numbers come from.
+SOURCE_NOTE = "Bron: CBS (KWB, 37259), UN WPP 2024; berekening assen_demand"
+
+#: Dutch names of the dwelling types (keys as in :data:`assen_demand.dwellings.DWELLING_TYPES`).
+DWELLING_LABELS = {
+    "nultredenwoning": "Nultredenwoning",
+    "geclusterd": "Geclusterde woonvorm",
+    "zorggeschikt": "Zorggeschikte woning",
+    "verpleegzorgplek": "Verpleegzorgplek",
+    "begeleid_wonen": "Begeleid wonen (jongeren)",
+}
+
+#: Dutch names of the care-need indicators (keys as in :data:`assen_demand.care.INDICATORS`).
+INDICATOR_LABELS = {
+    "dementia": "Dementie (totaal)",
+    "dementia_at_home": "Dementie, thuiswonend",
+    "dementia_in_institution": "Dementie, in instelling",
+    "wlz_vv": "Wlz verpleging en verzorging (totaal)",
+    "wlz_vv_intramural": "Wlz VV met verblijf",
+    "wlz_vv_at_home": "Wlz VV thuis (VPT, MPT, pgb)",
+    "mobility_limitation": "Mobiliteitsbeperking (thuiswonend)",
+    "adl_limitation": "ADL-beperking (thuiswonend)",
+    "young_support_need": "Jongeren 18-29 met behoefte aan begeleid wonen",
+}
+
+#: Age groups of the sheet *Bevolking*: (first age, first age of the next group or None, label).
+AGE_GROUPS = (
+    (0, 18, "0-17"),
+    (18, 30, "18-29"),
+    (30, 55, "30-54"),
+    (55, 65, "55-64"),
+    (65, 75, "65-74"),
+    (75, 85, "75-84"),
+    (85, None, "85+"),
+)
+
+#: Tidy tables written as CSV: file stem -> ``Forecast.to_frame`` name.
+CSV_TABLES = {
+    "population": "population",
+    "households": "households",
+    "care_need": "care_need",
+    "dwellings": "dwellings",
+    "doorstroming": "doorstroming",
+    "mantelzorg": "mantelzorg",
+}
+WORKBOOK = "forecast.xlsx"
+PROVENANCE = "provenance.json"
+SOURCES_SHEET = "Bronnen en aannames"
+
+_SUPPLY_STATUS = {"known": "bekend", "assumed": "aangenomen", "": ""}
+#: Dutch names of the parameter variants
+VARIANT_LABELS = {"central": "centraal", "low": "laag", "high": "hoog"}
+_PARAMETER_STATUS = {"known": "bekend", "assumption": "aanname"}
+_SEX = {"male": "mannen", "female": "vrouwen", "all": "alle"}
+_QUANTILE = re.compile(r"^(?P<value>[a-z_]+)_q(?P<level>\d{2,3})$")
+
+
+# --------------------------------------------------------------------------------------------
+# tidy tables
+# --------------------------------------------------------------------------------------------
+
+
+def csv_tables(result) -> dict[str, pd.DataFrame]:
+    """The tidy long tables of a forecast, one per CSV file.
+
+    Parameters
+    ----------
+    result : Forecast
+        Output of :func:`assen_demand.forecast`.
+
+    Returns
+    -------
+    dict of str -> pandas.DataFrame
+        ``population`` (area, area_name, sex, age, year, persons), ``households``,
+        ``care_need`` (area, area_name, indicator, year, persons), ``dwellings`` (area,
+        area_name, dwelling_type, model, year, need, supply, gap, supply_status and any quantile
+        columns such as ``need_q05``; both models as rows, ``model`` = ``need`` or ``norm``),
+        ``doorstroming`` (area, area_name, year, family_homes_freed) and ``mantelzorg``
+        (area, area_name, year, carers_per_85plus, need_per_carer).
+    """
+    tables = {stem: result.to_frame(name) for stem, name in CSV_TABLES.items()}
+    dw = tables["dwellings"]
+    first = ["area", "area_name", "dwelling_type", "model", "year", "need", "supply", "gap", "supply_status"]
+    tables["dwellings"] = dw[[c for c in first if c in dw] + [c for c in dw if c not in first]]
+    return tables
+
+
+def quantile_columns(frame: pd.DataFrame, value: str = "need") -> dict[float, str]:
+    """Quantile columns of a table, such as ``need_q05`` -> 0.05.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A tidy table (e.g. ``Forecast.to_frame("dwellings")``).
+    value : str
+        Variable whose quantiles are wanted.
+
+    Returns
+    -------
+    dict of float -> str
+        Probability -> column name, sorted by probability; empty without quantile columns.
+
+    Examples
+    --------
+    >>> quantile_columns(pd.DataFrame(columns=["need", "need_q95", "need_q05", "need_q50"]))
+    {0.05: 'need_q05', 0.5: 'need_q50', 0.95: 'need_q95'}
+    """
+    found = {}
+    for col in frame.columns:
+        m = _QUANTILE.match(str(col))
+        if m and m["value"] == value:
+            digits = m["level"]
+            found[int(digits) / 10 ** len(digits)] = str(col)
+    return dict(sorted(found.items()))
+
+
+# --------------------------------------------------------------------------------------------
+# the workbook: planner's layout
+# --------------------------------------------------------------------------------------------
+
+
+def _areas(result) -> list[str]:
+    """Area codes in the order of the result: gemeente first, then its wijken."""
+    return [str(a) for a in result.population["area"].values]
+
+
+def _area_label(result, area: str) -> str:
+    name = result.area_names.get(area, area)
+    return f"{name} (gemeente)" if area == result.gemeente else str(name)
+
+
+def _wide(frame: pd.DataFrame, result, *, row: str | None, row_header: str | None, value: str,
+          row_order: list | None = None, row_labels: Mapping | None = None) -> pd.DataFrame:
+    """Long ``area[, row], year, value`` -> rows area x row, one column per year."""
+    keys = ["area"] + ([row] if row else [])
+    table = frame.pivot(index=keys, columns="year", values=value)
+    table.columns = [int(y) for y in table.columns]
+    table = table.reset_index()
+    order = {a: i for i, a in enumerate(_areas(result))}
+    table["_area"] = table["area"].map(order)
+    if row:
+        ranks = {r: i for i, r in enumerate(row_order or sorted(table[row].unique()))}
+        table["_row"] = table[row].map(ranks)
+        table = table[table["_row"].notna()].sort_values(["_area", "_row"])
+    else:
+        table = table.sort_values("_area")
+    out = pd.DataFrame({"Wijkcode": table["area"].astype(str),
+                        "Wijk": [_area_label(result, a) for a in table["area"]]})
+    if row:
+        out[row_header] = table[row].map(row_labels).fillna(table[row]) if row_labels else table[row]
+    years = sorted(c for c in table.columns if isinstance(c, int))
+    for y in years:
+        try:
+            out[y] = table[y].to_numpy(dtype=float)
+        except (TypeError, ValueError):  # a text row (supply status) among numbers
+            out[y] = table[y].to_numpy(dtype=object)
+    return out.reset_index(drop=True)
+
+
+def _population_groups(result) -> pd.DataFrame:
+    pop = result.population.sum("sex")
+    age = pop["age"]
+    rows = []
+    for lo, hi, label in AGE_GROUPS:
+        mask = (age >= lo) if hi is None else (age >= lo) & (age < hi)
+        rows.append(pop.where(mask, 0).sum("age").to_dataframe(name="persons").reset_index().assign(group=label))
+    rows.append(pop.sum("age").to_dataframe(name="persons").reset_index().assign(group="Totaal"))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _older(result) -> pd.DataFrame:
+    pop = result.population.sum("sex")
+    rows = []
+    for lo in (65, 75, 85):
+        rows.append(pop.where(pop["age"] >= lo, 0).sum("age").to_dataframe(name="persons").reset_index()
+                    .assign(group=f"{lo}+"))
+    total = pop.sum("age")
+    for lo in (65, 75, 85):
+        share = 100 * pop.where(pop["age"] >= lo, 0).sum("age") / total.where(total > 0)
+        rows.append(share.to_dataframe(name="persons").reset_index().assign(group=f"Aandeel {lo}+ (%)"))
+    return pd.concat(rows, ignore_index=True)
+
+
+def workbook_sheets(
+    result, *, sources: pd.DataFrame | None = None, about: Mapping | None = None
+) -> dict[str, pd.DataFrame]:
+    """The workbook for the programme team: sheet name -> table, in sheet order.
+
+    Every numbers sheet has the columns ``Wijkcode, Wijk``, one or two label columns and one
+    column per year (1 January); the gemeente comes first, then its wijken.
+
+    Parameters
+    ----------
+    result : Forecast
+        Output of :func:`assen_demand.forecast`.
+    sources : pandas.DataFrame, optional
+        The sheet *Bronnen en aannames* (:func:`sources_table`); left out when None.
+    about : mapping, optional
+        Extra lines for the sheet *Toelichting* (label -> value), such as the run date.
+
+    Returns
+    -------
+    dict of str -> pandas.DataFrame
+        ``Toelichting``, ``Bevolking`` [persons], ``Ouderen`` [persons, %], ``Huishoudens``
+        [households, persons], ``Zorgvraag`` [persons], ``Woningbehoefte`` (need model)
+        [dwellings or places], ``Woningbehoefte norm`` (norm model) [dwellings],
+        ``Aanbod en tekort`` [dwellings], ``Onzekerheid`` (only with quantile columns),
+        ``Doorstroming`` [family homes per year], ``Mantelzorg`` [ratio] and
+        ``Bronnen en aannames``.
+    """
+    tables = csv_tables(result)
+    dw = tables["dwellings"]
+    types = list(DWELLING_LABELS)
+    sheets: dict[str, pd.DataFrame] = {}
+    sheets["Toelichting"] = _about_sheet(result, about or {}, quantiles=bool(quantile_columns(dw)))
+    sheets["Bevolking"] = _wide(_population_groups(result), result, row="group", row_header="Leeftijd",
+                                value="persons", row_order=[g[2] for g in AGE_GROUPS] + ["Totaal"])
+    sheets["Ouderen"] = _wide(_older(result), result, row="group", row_header="Groep", value="persons",
+                              row_order=["65+", "75+", "85+", "Aandeel 65+ (%)", "Aandeel 75+ (%)", "Aandeel 85+ (%)"])
+    hh = tables["households"].melt(id_vars=["area", "area_name", "year"], var_name="measure", value_name="value")
+    hh_labels = {"households": "Huishoudens", "alone": "Alleenwonenden (personen)",
+                 "private": "Personen in particuliere huishoudens", "institutional": "Personen in instellingen",
+                 "mean_size": "Gemiddelde huishoudensgrootte"}
+    sheets["Huishoudens"] = _wide(hh, result, row="measure", row_header="Maat", value="value",
+                                  row_order=list(hh_labels), row_labels=hh_labels)
+    sheets["Zorgvraag"] = _wide(tables["care_need"], result, row="indicator", row_header="Indicator", value="persons",
+                                row_order=list(INDICATOR_LABELS), row_labels=INDICATOR_LABELS)
+    need = dw[dw["model"] == "need"]
+    sheets["Woningbehoefte"] = _wide(need, result, row="dwelling_type", row_header="Woningtype", value="need",
+                                     row_order=types, row_labels=DWELLING_LABELS)
+    norm = dw[(dw["model"] == "norm") & dw.groupby("dwelling_type")["need"].transform(lambda s: s.notna().any())]
+    sheets["Woningbehoefte norm"] = _wide(norm, result, row="dwelling_type", row_header="Woningtype", value="need",
+                                          row_order=types, row_labels=DWELLING_LABELS)
+    sheets["Aanbod en tekort"] = _supply_sheet(need, result, types)
+    q = quantile_columns(dw)
+    if q:
+        sheets["Onzekerheid"] = _uncertainty_sheet(need, result, types, q)
+    sheets["Doorstroming"] = _wide(tables["doorstroming"], result, row=None, row_header=None,
+                                   value="family_homes_freed")
+    mz = tables["mantelzorg"].melt(id_vars=["area", "area_name", "year"], var_name="measure", value_name="value")
+    mz_labels = {"carers_per_85plus": "Potentiële mantelzorgers (50-74 jaar) per 85-plusser",
+                 "need_per_carer": "Thuiswonenden met zorgbehoefte per potentiële mantelzorger"}
+    sheets["Mantelzorg"] = _wide(mz, result, row="measure", row_header="Indicator", value="value",
+                                 row_order=list(mz_labels), row_labels=mz_labels)
+    if sources is not None:
+        sheets[SOURCES_SHEET] = sources
+    return sheets
+
+
+def _supply_sheet(need: pd.DataFrame, result, types: list[str]) -> pd.DataFrame:
+    need = need.assign(status=need["supply_status"].fillna("").map(_SUPPLY_STATUS).fillna(need["supply_status"]))
+    long = need.melt(id_vars=["area", "dwelling_type", "year"], value_vars=["need", "supply", "gap", "status"],
+                     var_name="measure", value_name="value")
+    # a status row only where some supply is listed: elsewhere it would be a row of blanks
+    listed = need.groupby(["area", "dwelling_type"])["supply"].transform(lambda s: s.notna().any())
+    listed = pd.concat([listed] * 4, ignore_index=True).to_numpy()
+    long = long[(long["measure"] != "status") | listed]
+    long["row"] = long["dwelling_type"] + "|" + long["measure"]
+    order = [f"{t}|{m}" for t in types for m in ("need", "supply", "status", "gap")]
+    table = _wide(long, result, row="row", row_header="_row", value="value", row_order=order)
+    parts = table.pop("_row").str.split("|", n=1, expand=True)
+    dtype, measure = parts[0], parts[1]
+    table.insert(2, "Woningtype", dtype.map(DWELLING_LABELS))
+    table.insert(3, "Maat", measure.map({"need": "Behoefte", "supply": "Aanbod (leeg = onbekend)",
+                                         "status": "Status aanbod", "gap": "Tekort (behoefte - aanbod)"}))
+    return table
+
+
+def _uncertainty_sheet(need: pd.DataFrame, result, types: list[str], quantiles: dict[float, str]) -> pd.DataFrame:
+    long = need.melt(id_vars=["area", "dwelling_type", "year"], value_vars=list(quantiles.values()),
+                     var_name="measure", value_name="value")
+    long["row"] = long["dwelling_type"] + "|" + long["measure"]
+    order = [f"{t}|{c}" for t in types for c in quantiles.values()]
+    table = _wide(long, result, row="row", row_header="_row", value="value", row_order=order)
+    parts = table.pop("_row").str.split("|", n=1, expand=True)
+    dtype, column = parts[0], parts[1]
+    names = {c: f"Percentiel {round(100 * p):g}" for p, c in quantiles.items()}
+    table.insert(2, "Woningtype", dtype.map(DWELLING_LABELS))
+    table.insert(3, "Maat", column.map(names))
+    return table
+
+
+def _about_sheet(result, about: Mapping, *, quantiles: bool) -> pd.DataFrame:
+    years = [int(y) for y in result.population["year"].values]
+    variant = str(getattr(result, "variant", "central"))
+    lines = [
+        ("Gemeente", f"{result.area_names.get(result.gemeente, result.gemeente)} ({result.gemeente})"),
+        ("Wijken", ", ".join(f"{result.area_names.get(a, a)} ({a})" for a in _areas(result)[1:])),
+        ("Basisjaar", f"1 januari {years[0]}"),
+        ("Laatste jaar", f"1 januari {years[-1]}"),
+        ("Parametervariant", VARIANT_LABELS.get(variant, variant)),
+        *about.items(),
+        ("", ""),
+        ("Tabbladen", ""),
+        ("Bevolking", "Inwoners per wijk en leeftijdsgroep op 1 januari van elk jaar (prognose vanaf het basisjaar)."),
+        ("Ouderen", "Aantal 65+, 75+, 85+ en hun aandeel in de bevolking per wijk."),
+        ("Huishoudens", "Huishoudens (positie-telling), alleenwonenden, bewoners van instellingen."),
+        ("Zorgvraag", "Personen met een zorgvraag per indicator: prevalentie naar leeftijd en geslacht x prognose."),
+        ("Woningbehoefte", "Benodigde voorraad per woningtype (behoeftemodel: zorgprofielen x woonsituatie)."),
+        ("Woningbehoefte norm",
+         "Aandeel van de wijk in het landelijke programma 2022-2030 (toevoeging, geen voorraad)."),
+        ("Aanbod en tekort", "Behoefte, bekend aanbod en tekort per woningtype; leeg aanbod = onbekend, niet nul."),
+        *([("Onzekerheid", "Percentielen van de behoefte over de Monte-Carlo-trekkingen.")] if quantiles else []),
+        ("Doorstroming", "Eengezinswoningen per jaar vrijgekomen doordat oudere huishoudens verhuizen."),
+        ("Mantelzorg", "Mantelzorgpotentieel: personen 50-74 per 85-plusser; zorgvragers thuis per mantelzorger."),
+        (SOURCES_SHEET, "Alle gebruikte gegevens en parameters met bron, jaar en status (bekend of aanname)."),
+        ("", ""),
+        ("Let op", "Getallen zijn onafgeronde rekenuitkomsten; wijkcijfers van CBS zijn afgerond op 5."),
+        ("Bron", SOURCE_NOTE),
+    ]
+    return pd.DataFrame(lines, columns=["Onderdeel", "Waarde"])
+
+
+# --------------------------------------------------------------------------------------------
+# sources and assumptions
+# --------------------------------------------------------------------------------------------
+
+_SOURCE_COLUMNS = ["Soort", "Bestand", "Onderwerp", "Geslacht", "Leeftijd", "Jaar", "Centraal", "Laag", "Hoog",
+                   "Eenheid", "Status", "Bron", "Toelichting"]
+
+
+def _markdown_table(text: str) -> pd.DataFrame:
+    """The first pipe table of a markdown text as a DataFrame of strings."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("|")]
+    if len(lines) < 3:
+        return pd.DataFrame()
+    cells = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+    header, body = cells[0], [c for c in cells[2:] if len(c) == len(cells[0])]
+    return pd.DataFrame(body, columns=header)
+
+
+def data_tables() -> pd.DataFrame:
+    """The bundled data tables with their CBS/UN table ids and reference dates.
+
+    Read from the README of ``assen_demand/data/cbs`` (written with the tables by
+    ``scripts/build_cbs_data.py``), so the list cannot drift from the data.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``file, source_table, reference_date, coverage``.
+
+    Examples
+    --------
+    >>> tables = data_tables()
+    >>> "85984NED" in tables.set_index("file").loc["kwb.csv", "source_table"]
+    True
+    """
+    text = files("assen_demand").joinpath("data", "cbs", "README.md").read_text(encoding="utf-8")
+    table = _markdown_table(text)
+    if table.empty or "file" not in table:
+        raise DataFormatError("data/cbs/README.md has no table of files; rebuild it with scripts/build_cbs_data.py")
+    return table.rename(columns={"source table": "source_table", "reference date": "reference_date"})
+
+
+def parameter_sources() -> pd.DataFrame:
+    """Every row of every bundled parameter table, with the file it comes from.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``file`` and the table's own columns (``indicator, [dwelling_type,] sex, age_lo, age_hi,
+        year, central, low, high, unit, status, source, note``).
+    """
+    from assen_demand.parameters import list_parameter_tables, load_parameter_table
+
+    frames = [load_parameter_table(name).assign(file=name) for name in list_parameter_tables()]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _age_label(lo, hi) -> str:
+    if pd.isna(hi):
+        return f"{int(lo)}+"
+    return f"{int(lo)}-{int(hi) - 1}"
+
+
+def sources_table(result=None, *, data=None, scenario=None, run: Mapping | None = None) -> pd.DataFrame:
+    """The sheet *Bronnen en aannames*: every input of a run with its source.
+
+    Parameters
+    ----------
+    result : Forecast, optional
+        Adds the supply rows used (with their sources) and the base year.
+    data : GemeenteData, optional
+        Adds the KWB table id of every year used.
+    scenario : str, optional
+        Scenario name or file; ``None`` means the default assumptions.
+    run : mapping, optional
+        Run facts (label -> value) such as version, run date and command.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``Soort, Bestand, Onderwerp, Geslacht, Leeftijd, Jaar, Centraal, Laag, Hoog,
+        Eenheid, Status, Bron, Toelichting``; ``Soort`` is ``Run``, ``Scenario``, ``Gegevens``,
+        ``Parameter`` or ``Aanbod``.
+    """
+    rows: list[dict] = []
+    for label, value in (run or {}).items():
+        rows.append({"Soort": "Run", "Onderwerp": label, "Toelichting": str(value)})
+    rows.append({"Soort": "Scenario", "Onderwerp": "scenario",
+                 "Toelichting": str(scenario) if scenario else "geen: de centrale aannames van de parametertabellen"})
+    source = getattr(data, "source", "bundled") if data is not None else "bundled"
+    for r in data_tables().itertuples(index=False):
+        rows.append({"Soort": "Gegevens", "Bestand": r.file, "Onderwerp": r.coverage, "Jaar": r.reference_date,
+                     "Status": "bekend", "Bron": r.source_table,
+                     "Toelichting": "meegeleverde tabel (CBS CC BY 4.0; UN WPP 2024 CC BY 3.0 IGO)"
+                     if source == "bundled" else f"gelezen uit de ruwe bestanden in {source}"})
+    if data is not None:
+        kwb = data.kwb[data.kwb["area"] == data.gemeente]
+        for year, table in kwb[["year", "cbs_table"]].drop_duplicates().itertuples(index=False):
+            rows.append({"Soort": "Gegevens", "Bestand": "kwb", "Onderwerp": f"Kerncijfers wijken en buurten {year}",
+                         "Jaar": f"1 januari {year}", "Status": "bekend", "Bron": f"CBS {table}",
+                         "Toelichting": "basisjaar" if result is not None and int(year) == int(
+                             result.population["year"].values[0]) else ""})
+    for r in parameter_sources().itertuples(index=False):
+        subject = r.indicator + (f" / {r.dwelling_type}" if isinstance(getattr(r, "dwelling_type", None), str) else "")
+        rows.append({"Soort": "Parameter", "Bestand": r.file, "Onderwerp": subject, "Geslacht": _SEX.get(r.sex, r.sex),
+                     "Leeftijd": _age_label(r.age_lo, r.age_hi), "Jaar": int(r.year), "Centraal": float(r.central),
+                     "Laag": float(r.low), "Hoog": float(r.high), "Eenheid": r.unit,
+                     "Status": _PARAMETER_STATUS.get(r.status, r.status), "Bron": r.source, "Toelichting": r.note})
+    supply = getattr(result, "supply", None)
+    if supply is not None and len(supply):
+        for r in supply.to_dict("records"):
+            rows.append({"Soort": "Aanbod", "Bestand": "aanbod", "Onderwerp": f"{r['area']} {r['dwelling_type']}",
+                         "Jaar": int(r["year"]), "Centraal": float(r["units"]), "Eenheid": "woningen of plaatsen",
+                         "Status": _SUPPLY_STATUS.get(r["status"], r["status"]), "Bron": r.get("source", ""),
+                         "Toelichting": r.get("note", "")})
+    frame = pd.DataFrame(rows, columns=_SOURCE_COLUMNS)
+    frame = frame.astype(object)
+    return frame.where(frame.notna(), "")
+
+
+# --------------------------------------------------------------------------------------------
+# provenance
+# --------------------------------------------------------------------------------------------
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_checksums(data_dir=None) -> list[dict]:
+    """SHA-256 of every input file a forecast reads.
+
+    Parameters
+    ----------
+    data_dir : path, optional
+        Folder of raw CBS/UN files; ``None``: the bundled tables under ``assen_demand/data/cbs``.
+
+    Returns
+    -------
+    list of dict
+        ``{"path": ..., "sha256": ..., "bytes": ...}``; paths relative to the folder.
+    """
+    if data_dir is None:
+        folder = files("assen_demand").joinpath("data", "cbs")
+        entries = sorted((p for p in folder.iterdir() if p.name.endswith(".csv")), key=lambda p: p.name)
+        return [{"path": p.name, "sha256": _sha256(p.read_bytes()), "bytes": len(p.read_bytes())} for p in entries]
+    from assen_demand.cbs import input_files
+
+    root = Path(data_dir)
+    out = []
+    for path in input_files(root):
+        content = path.read_bytes()
+        out.append({"path": path.relative_to(root).as_posix(), "sha256": _sha256(content), "bytes": len(content)})
+    # the KWB reader completes gemeente codes from this bundled table whatever the data folder
+    extra = files("assen_demand").joinpath("data", "cbs", "gemeente_codes_extra.csv").read_bytes()
+    out.append({"path": "(bundled) gemeente_codes_extra.csv", "sha256": _sha256(extra), "bytes": len(extra)})
+    return out
+
+
+def _parameter_checksums() -> list[dict]:
+    from assen_demand.parameters import list_parameter_tables
+
+    folder = files("assen_demand").joinpath("data", "parameters")
+    return [{"file": name, "sha256": _sha256(folder.joinpath(name).read_bytes())} for name in list_parameter_tables()]
+
+
+def _supply_record(supply) -> dict:
+    if supply is None:
+        return {"source": "none"}
+    if isinstance(supply, str) and supply == "example":
+        path = files("assen_demand").joinpath("data", "supply", "assen_supply_example.csv")
+        return {"source": "example", "file": "assen_supply_example.csv", "sha256": _sha256(path.read_bytes())}
+    if isinstance(supply, pd.DataFrame):
+        csv = supply.to_csv(index=False).encode()
+        return {"source": "table", "sha256": _sha256(csv)}
+    path = Path(supply)
+    return {"source": "file", "file": str(path.resolve()), "sha256": _sha256(path.read_bytes())}
+
+
+def _scenario_record(scenario) -> dict | None:
+    if scenario is None:
+        return None
+    path = Path(str(scenario))
+    if path.is_file():
+        return {"name": path.stem, "file": str(path.resolve()), "sha256": _sha256(path.read_bytes())}
+    return {"name": str(scenario)}
+
+
+def provenance(
+    result,
+    *,
+    data_dir=None,
+    supply="example",
+    scenario=None,
+    draws: int = 0,
+    seed: int | None = None,
+    command: str | None = None,
+    run_date: _dt.datetime | None = None,
+) -> dict:
+    """What went into a run, in a form two runs can be compared by.
+
+    Parameters
+    ----------
+    result : Forecast
+        Output of :func:`assen_demand.forecast`.
+    data_dir : path, optional
+        The data folder of the run; ``None`` = bundled tables.
+    supply : "example", path, pandas.DataFrame or None
+        The supply argument of the run.
+    scenario : str, optional
+        Scenario name or TOML file.
+    draws : int [draws]
+        Monte Carlo draws (0 = central run only).
+    seed : int, optional
+    command : str, optional
+        The command line.
+    run_date : datetime, optional
+        Default: now (local time, seconds).
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``assen_demand_version, run_date, command, gemeente, gemeente_name,
+        base_year, end_year, variant, scenario, draws, seed, data {source, files [path,
+        sha256, bytes]}, parameters [file, sha256], supply, python, packages``.
+    """
+    import assen_demand
+
+    run_date = run_date or _dt.datetime.now().replace(microsecond=0)
+    years = [int(y) for y in result.population["year"].values]
+    versions = {}
+    for name in ("numpy", "pandas", "xarray", "scipy", "matplotlib", "openpyxl"):
+        try:
+            versions[name] = __import__(name).__version__
+        except ImportError:  # pragma: no cover - all are dependencies
+            versions[name] = None
+    return {
+        "assen_demand_version": assen_demand.__version__,
+        "run_date": run_date.isoformat(),
+        "command": command,
+        "gemeente": result.gemeente,
+        "gemeente_name": result.area_names.get(result.gemeente, result.gemeente),
+        "base_year": years[0],
+        "end_year": years[-1],
+        "variant": getattr(result, "variant", "central"),
+        "scenario": _scenario_record(getattr(result, "scenario", None) or scenario),
+        "draws": int(draws or 0),
+        "seed": seed,
+        "data": {"source": "bundled" if data_dir is None else str(Path(data_dir).resolve()),
+                 "files": file_checksums(data_dir)},
+        "parameters": _parameter_checksums(),
+        "supply": _supply_record(supply),
+        "python": platform.python_version(),
+        "packages": versions,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# writing and reading
+# --------------------------------------------------------------------------------------------
+
+
+def write_workbook(sheets: Mapping[str, pd.DataFrame], path) -> Path:
+    """Write sheets to an .xlsx file with frozen headers, readable widths and number formats.
+
+    Parameters
+    ----------
+    sheets : mapping of str -> pandas.DataFrame
+        Sheet name -> table (:func:`workbook_sheets`).
+    path : path
+        The .xlsx file to write.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
+    path = Path(path)
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        for name, frame in sheets.items():
+            frame.to_excel(writer, sheet_name=name, index=False)
+            ws = writer.sheets[name]
+            for cell in ws[1]:
+                cell.font = Font(bold=True)
+            labels = [c for c in frame.columns if not isinstance(c, (int, np.integer))]
+            # a coordinate string, not ws.cell(): that would create an empty cell past the table
+            frozen = len(labels) if len(labels) < len(frame.columns) else 0
+            ws.freeze_panes = f"{get_column_letter(frozen + 1)}2"
+            ratio = name == "Mantelzorg" or name == "Ouderen"
+            for j, col in enumerate(frame.columns, start=1):
+                letter = get_column_letter(j)
+                if isinstance(col, (int, np.integer)):
+                    ws.column_dimensions[letter].width = 9
+                    fmt = "0.00" if name == "Mantelzorg" else "#,##0.0" if ratio else "#,##0"
+                    for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):
+                        cell.number_format = fmt
+                    continue
+                longest = max([len(str(col))] + [len(str(v)) for v in frame[col].head(200)])
+                wide = col in ("Bron", "Toelichting", "Waarde", "Onderwerp")
+                ws.column_dimensions[letter].width = min(max(10, longest + 2), 80 if wide else 45)
+                if wide:
+                    for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):
+                        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    return path
+
+
+def write_forecast(result, out, *, sources: pd.DataFrame | None = None, about: Mapping | None = None,
+                   provenance_record: Mapping | None = None) -> dict[str, Path]:
+    """Write the CSV tables, ``forecast.xlsx`` and ``provenance.json`` of a forecast to ``out``.
+
+    Parameters
+    ----------
+    result : Forecast
+    out : path
+        Output folder (created if needed; existing files of the same names are replaced).
+    sources : pandas.DataFrame, optional
+        The sheet *Bronnen en aannames*; default :func:`sources_table` of ``result``.
+    about : mapping, optional
+        Extra lines for the sheet *Toelichting*.
+    provenance_record : mapping, optional
+        :func:`provenance` of the run; default one with the bundled data and no command line.
+
+    Returns
+    -------
+    dict of str -> pathlib.Path
+        ``"population.csv"``, ..., ``"forecast.xlsx"``, ``"provenance.json"`` -> path written.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    for stem, frame in csv_tables(result).items():
+        path = out / f"{stem}.csv"
+        frame.to_csv(path, index=False, float_format="%.4f")
+        written[path.name] = path
+    sheets = workbook_sheets(result, sources=sources if sources is not None else sources_table(result), about=about)
+    written[WORKBOOK] = write_workbook(sheets, out / WORKBOOK)
+    record = dict(provenance_record) if provenance_record is not None else provenance(result)
+    path = out / PROVENANCE
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    written[PROVENANCE] = path
+    return written
+
+
+def read_run(folder):
+    """Read an output folder of ``assen-demand forecast`` back for the monitoring report.
+
+    Parameters
+    ----------
+    folder : path
+        Folder holding ``population.csv``, ``dwellings.csv`` and ``provenance.json``.
+
+    Returns
+    -------
+    assen_demand.monitoring.RunOutput
+    """
+    from assen_demand.monitoring import RunOutput
+
+    folder = Path(folder)
+    needed = ["population.csv", "dwellings.csv", PROVENANCE]
+    missing = [n for n in needed if not (folder / n).is_file()]
+    if missing:
+        raise MissingDataError(
+            f"{folder} is not an output folder of 'assen-demand forecast' (missing {', '.join(missing)}); "
+            "pass the --out folder of an earlier forecast run"
+        )
+    dtypes = {"area": str, "area_name": str}
+    return RunOutput(
+        population=pd.read_csv(folder / "population.csv", dtype=dtypes),
+        dwellings=pd.read_csv(folder / "dwellings.csv", dtype=dtypes, keep_default_na=True),
+        provenance=json.loads((folder / PROVENANCE).read_text(encoding="utf-8")),
+        folder=str(folder),
+    )
+
+
+def write_report(report, path) -> Path:
+    """Write a monitoring report (:func:`assen_demand.monitoring.compare_runs`) to a file.
+
+    Parameters
+    ----------
+    report : assen_demand.monitoring.MonitoringReport
+    path : path
+        ``.xlsx``: sheets *Samenvatting*, *Gewijzigde invoer* and *Vergelijking*; ``.csv``: the
+        comparison table; ``.md`` or ``.txt``: the text of :meth:`MonitoringReport.to_text`.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".xlsx":
+        summary = pd.DataFrame({"Samenvatting": report.summary().splitlines()})
+        write_workbook({"Samenvatting": summary, "Gewijzigde invoer": report.changes,
+                        "Vergelijking": report.comparison}, path)
+    elif suffix == ".csv":
+        report.comparison.to_csv(path, index=False, float_format="%.2f")
+    elif suffix in (".md", ".txt"):
+        path.write_text(report.to_text(), encoding="utf-8")
+    else:
+        raise DataFormatError(f"cannot write a report to {path.name}; use a name ending in .xlsx, .csv or .md")
+    return path

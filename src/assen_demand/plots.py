@@ -1,0 +1,612 @@
+"""Figures for reports: pyramids, older age groups per wijk, need vs supply, gap heatmap, fan chart.
+
+Every figure is a function. Single-panel figures take an optional ``ax`` and return the
+:class:`~matplotlib.axes.Axes`; multi-panel figures take an optional ``fig`` and return the
+:class:`~matplotlib.figure.Figure`. None calls ``plt.show()``. Labels are Dutch, areas carry
+their wijk names, and :func:`save_figures` writes the whole set as PNG files (150 dpi, sized to
+be read on A4) with the source footnote :data:`assen_demand.export.SOURCE_NOTE`.
+
+``result`` is a :class:`~assen_demand.pipeline.Forecast`; the population figures also take a
+:class:`~assen_demand.pipeline.PopulationProjection` (anything with ``population``,
+``area_names`` and ``gemeente``).
+
+The fan chart (:func:`plot_fan_chart`) takes a plain quantile table (years x probabilities),
+so it does not depend on how the quantiles were produced; :func:`quantile_table` makes one
+from the ``need_q05, need_q50, ...`` columns of ``Forecast.to_frame("dwellings")``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from assen_demand.errors import DataFormatError, UnknownAreaError
+from assen_demand.export import DWELLING_LABELS, SOURCE_NOTE, quantile_columns
+
+__all__ = [
+    "A4_WIDTH",
+    "plot_pyramid",
+    "plot_older_population",
+    "plot_need_supply",
+    "plot_need_supply_panels",
+    "plot_gap_heatmap",
+    "plot_fan_chart",
+    "quantile_table",
+    "add_source_note",
+    "save_figures",
+    "FIGURE_KINDS",
+]
+
+#: Width of an A4 page [inches]; figures are at most this wide so text stays readable in print.
+A4_WIDTH = 8.27
+_DPI = 150
+_MALE, _FEMALE = "#3b6ea5", "#c8553d"
+_AGE_COLORS = {65: "#e0a33a", 75: "#c8553d", 85: "#6b2d5c"}
+_NEED, _SUPPLY = "#1f4e79", "#2e8b57"
+# titles say "Tekort aan <plural>"
+_PLURAL = {
+    "nultredenwoning": "nultredenwoningen",
+    "geclusterd": "woningen in een geclusterde woonvorm",
+    "zorggeschikt": "zorggeschikte woningen",
+    "verpleegzorgplek": "verpleegzorgplekken",
+    "begeleid_wonen": "plekken voor begeleid wonen (jongeren)",
+}
+
+
+def _nl(x: float, decimals: int = 0) -> str:
+    """A number in Dutch notation: 12.345 (thousands) and 1,5 (decimals)."""
+    text = f"{x:,.{decimals}f}"
+    return text.replace(",", "_").replace(".", ",").replace("_", ".")
+
+
+def _tick(x: float, _pos=None) -> str:
+    """Axis tick in Dutch notation; decimals only when the tick is not a whole number (2,5)."""
+    return _nl(x, 0 if float(x).is_integer() else 1)
+
+
+def _new_axes(ax, figsize):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def _new_figure(fig, figsize):
+    if fig is not None:
+        fig.set_size_inches(*figsize)
+        return fig
+    import matplotlib.pyplot as plt
+
+    return plt.figure(figsize=figsize, layout="constrained")
+
+
+def _name(result, area: str) -> str:
+    return str(result.area_names.get(area, area))
+
+
+def _check_area(result, area) -> str:
+    area = result.gemeente if area is None else str(area)
+    areas = [str(a) for a in result.population["area"].values]
+    if area not in areas:
+        names = ", ".join(f"{a} ({_name(result, a)})" for a in areas)
+        raise UnknownAreaError(f"area {area!r} is not in the result; choose one of {names}")
+    return area
+
+
+def _check_type(dwelling_type: str) -> str:
+    if dwelling_type not in DWELLING_LABELS:
+        raise DataFormatError(f"unknown dwelling type {dwelling_type!r}; use one of {', '.join(DWELLING_LABELS)}")
+    return dwelling_type
+
+
+def add_source_note(fig, text: str = SOURCE_NOTE):
+    """Write the source footnote in the bottom left corner of a figure.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    text : str
+        Default :data:`assen_demand.export.SOURCE_NOTE`.
+
+    Returns
+    -------
+    matplotlib.text.Text
+    """
+    engine = fig.get_layout_engine()
+    bottom = 0.22 / fig.get_figheight()  # room for one line of 7-point text
+    if engine is not None and hasattr(engine, "set") and "rect" in engine.get():
+        engine.set(rect=(0, bottom, 1, 1 - bottom))  # (left, bottom, width, height)
+    return fig.text(0.01, 0.2 * bottom, text, ha="left", va="bottom", fontsize=7, color="0.35")
+
+
+# --------------------------------------------------------------------------------------------
+# population
+# --------------------------------------------------------------------------------------------
+
+
+def plot_pyramid(result, area: str | None = None, *, years=None, age_width: int = 5, ax=None):
+    """Population pyramid of one area: the base year as bars, a later year as an outline.
+
+    Parameters
+    ----------
+    result : Forecast or PopulationProjection
+    area : str, optional
+        Area code (default the gemeente).
+    years : (int, int), optional [year]
+        Bars and outline; default the first and the last year of the result.
+    age_width : int [years of age]
+        Width of the age groups (5 reads best; 1 shows single years). The top group is open
+        (95+ with the default).
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Men to the left, women to the right [persons].
+    """
+    area = _check_area(result, area)
+    pop = result.population.sel(area=area)
+    all_years = [int(y) for y in pop["year"].values]
+    first, last = years if years is not None else (all_years[0], all_years[-1])
+    for y in (first, last):
+        if y not in all_years:
+            raise DataFormatError(
+                f"year {y} is not in the result ({all_years[0]}-{all_years[-1]}); choose years from it"
+            )
+    if age_width < 1:
+        raise DataFormatError(f"age_width must be a whole number of years >= 1, got {age_width}")
+    ages = pop["age"].values
+    top = int(ages.max())
+    open_start = (top // age_width) * age_width if age_width > 1 else top
+    if age_width > 1 and top - open_start < age_width - 1:
+        open_start -= age_width  # fold the lone 100+ into the group below it (95+)
+    group = np.minimum((ages // age_width) * age_width, open_start)
+    starts = np.unique(group)
+    labels = [f"{s}-{s + age_width - 1}" if s < open_start else f"{s}+" for s in starts]
+    if age_width == 1:
+        labels = [str(s) if s < open_start else f"{s}+" for s in starts]
+
+    def counts(year, sex):
+        values = pop.sel(year=year, sex=sex).values
+        return np.array([values[group == s].sum() for s in starts])
+
+    ax = _new_axes(ax, (6.5, 6))
+    pos = np.arange(len(starts))
+    height = 0.9
+    ax.barh(pos, -counts(first, "male"), height=height, color=_MALE, alpha=0.75, label=f"Mannen 1 jan. {first}")
+    ax.barh(pos, counts(first, "female"), height=height, color=_FEMALE, alpha=0.75, label=f"Vrouwen 1 jan. {first}")
+    edges = np.concatenate([pos - height / 2, [pos[-1] + height / 2]])
+    for sex, sign in (("male", -1), ("female", 1)):
+        c = sign * counts(last, sex)
+        ax.stairs(c, edges, orientation="horizontal", color="black", linewidth=1.3,
+                  label=f"1 jan. {last} (prognose)" if sex == "male" else None)
+    ax.axvline(0, color="black", linewidth=0.6)
+    step = max(1, len(starts) // 10) if age_width == 1 else 1
+    ax.set_yticks(pos[::step], [labels[i] for i in range(0, len(labels), step)], fontsize=8)
+    ax.set_ylim(pos[0] - 0.6, pos[-1] + 0.6)
+    limit = ax.get_xlim()
+    span = max(abs(limit[0]), abs(limit[1]))
+    ax.set_xlim(-span * 1.05, span * 1.05)
+    ax.xaxis.set_major_formatter(lambda x, _: _tick(abs(x)))
+    ax.tick_params(axis="x", labelsize=8)
+    ax.set_xlabel("Inwoners per leeftijdsgroep" if age_width > 1 else "Inwoners per leeftijdsjaar", fontsize=9)
+    ax.set_ylabel("Leeftijd (jaren)", fontsize=9)
+    ax.text(0.02, 0.98, "Mannen", transform=ax.transAxes, ha="left", va="top", fontsize=10, color=_MALE, weight="bold")
+    ax.text(0.98, 0.98, "Vrouwen", transform=ax.transAxes, ha="right", va="top", fontsize=10, color=_FEMALE,
+            weight="bold")
+    kind = "gemeente" if area == result.gemeente else "wijk"
+    ax.set_title(f"Bevolkingsopbouw {_name(result, area)} ({kind}), {first} en {last}", fontsize=11)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=3, fontsize=8, frameon=False)
+    ax.grid(axis="x", color="0.9")
+    ax.set_axisbelow(True)
+    return ax
+
+
+def _age_total(pop, lo: int):
+    return pop.where(pop["age"] >= lo, 0).sum(["sex", "age"])
+
+
+def plot_older_population(result, *, areas=None, groups=(65, 75, 85), fig=None):
+    """Older residents per area over time: one small panel per area (a multi-panel Figure).
+
+    Parameters
+    ----------
+    result : Forecast or PopulationProjection
+    areas : sequence of str, optional
+        Area codes; default the gemeente and all its wijken.
+    groups : sequence of int [years of age]
+        Lower ages of the open groups shown (default 65+, 75+, 85+).
+    fig : matplotlib.figure.Figure, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Each panel has its own y scale [persons]; the legend is in the last panel.
+    """
+    areas = [_check_area(result, a) for a in (areas if areas is not None else result.population["area"].values)]
+    n = len(areas)
+    cols = 3 if n <= 12 else 4  # a gemeente with many wijken: smaller panels, still at most A4 high
+    rows = int(np.ceil((n + 1) / cols))
+    fig = _new_figure(fig, (A4_WIDTH, min(11.0, 2.1 * rows + 0.8)))
+    axes = fig.subplots(rows, cols, sharex=True, squeeze=False).ravel()
+    years = result.population["year"].values
+    for ax, area in zip(axes, areas):
+        pop = result.population.sel(area=area)
+        for lo in groups:
+            ax.plot(years, _age_total(pop, lo).values, color=_AGE_COLORS.get(lo), linewidth=1.8, label=f"{lo}+")
+        title = _name(result, area) + (" (gemeente)" if area == result.gemeente else "")
+        ax.set_title(title, fontsize=9 if len(title) <= 22 else 7.5)
+        ax.tick_params(labelsize=7)
+        ax.yaxis.set_major_formatter(_tick)
+        ax.set_ylim(bottom=0)
+        ax.grid(color="0.92")
+    legend_ax = axes[n]
+    handles, labels = axes[0].get_legend_handles_labels()
+    legend = legend_ax.legend(handles, [f"Inwoners {lab}" for lab in labels], loc="center", fontsize=9,
+                              frameon=False, title=f"1 januari; prognose vanaf {int(years[0])}", title_fontsize=8)
+    legend.get_title().set_color("0.3")
+    for ax in axes[n:]:
+        ax.axis("off")
+    for ax in axes[max(0, n - cols):n]:
+        ax.tick_params(labelbottom=True)
+    fig.suptitle(f"Ouderen per wijk, {int(years[0])}-{int(years[-1])} (aantal inwoners)", fontsize=12)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# dwellings
+# --------------------------------------------------------------------------------------------
+
+
+def plot_need_supply(result, dwelling_type: str, *, area: str | None = None, ax=None):
+    """Need (need model) and known supply of one dwelling type in one area over the years.
+
+    Parameters
+    ----------
+    result : Forecast
+    dwelling_type : str
+        One of :data:`assen_demand.dwellings.DWELLING_TYPES`.
+    area : str, optional
+        Area code (default the gemeente).
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Need as a line, supply as steps with filled markers where the figure is published
+        (``known``) and open markers where it is assumed; "aanbod onbekend" where no supply is
+        listed [dwellings or places].
+    """
+    area = _check_area(result, area)
+    dwelling_type = _check_type(dwelling_type)
+    ds = result.dwellings.sel(area=area, dwelling_type=dwelling_type, model="need")
+    years = ds["year"].values
+    ax = _new_axes(ax, (6, 3.8))
+    ax.plot(years, ds["need"].values, color=_NEED, linewidth=2, label="Behoefte")
+    supply = ds["supply"].values
+    status = ds["supply_status"].values
+    if np.isfinite(supply).any():
+        ax.step(years, supply, where="post", color=_SUPPLY, linewidth=1.6, label="Aanbod")
+        known = status == "known"
+        if known.any():
+            ax.plot(years[known], supply[known], "o", color=_SUPPLY, markersize=4, label="Aanbod bekend")
+        assumed = (status == "assumed") & np.isfinite(supply)
+        if assumed.any():
+            ax.plot(years[assumed], supply[assumed], "o", markerfacecolor="white", color=_SUPPLY, markersize=4,
+                    label="Aanbod aangenomen")
+    else:
+        ax.text(0.5, 0.08, "aanbod onbekend", transform=ax.transAxes, ha="center", fontsize=8, color="0.4",
+                style="italic")
+    ax.set_title(DWELLING_LABELS[dwelling_type], fontsize=10)
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(_tick)
+    ax.tick_params(labelsize=8)
+    ax.grid(color="0.92")
+    return ax
+
+
+def plot_need_supply_panels(result, *, area: str | None = None, fig=None):
+    """Need and supply of every dwelling type in one area: a multi-panel Figure.
+
+    Parameters
+    ----------
+    result : Forecast
+    area : str, optional
+        Area code (default the gemeente).
+    fig : matplotlib.figure.Figure, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per dwelling type (see :func:`plot_need_supply`) and a legend panel.
+    """
+    area = _check_area(result, area)
+    types = list(DWELLING_LABELS)
+    fig = _new_figure(fig, (A4_WIDTH, 7.5))
+    axes = fig.subplots(3, 2, sharex=True).ravel()
+    for ax, dtype in zip(axes, types):
+        plot_need_supply(result, dtype, area=area, ax=ax)
+    handles, labels = [], []
+    for ax in axes[: len(types)]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    legend = axes[len(types)]
+    legend.axis("off")
+    legend.legend(handles, labels, loc="upper center", fontsize=9, frameon=False)
+    legend.text(0.5, 0.25, "Behoefte: benodigde voorraad (behoeftemodel).\nAanbod: alleen wat bekend is;\n"
+                "ontbrekend aanbod is onbekend, niet nul.", ha="center", va="center", fontsize=8, color="0.3",
+                transform=legend.transAxes)
+    kind = "gemeente" if area == result.gemeente else "wijk"
+    years = result.dwellings["year"].values
+    fig.suptitle(f"Woningbehoefte en aanbod, {_name(result, area)} ({kind}), {int(years[0])}-{int(years[-1])}",
+                 fontsize=12)
+    fig.supylabel("Woningen of plaatsen", fontsize=9)
+    return fig
+
+
+def plot_gap_heatmap(result, dwelling_type: str, *, areas=None, annotate: bool = True, ax=None):
+    """Wijk x year heatmap of the gap (need - supply) of one dwelling type.
+
+    Where no supply is known for any wijk, the map shows the need and its title says
+    "aanbod onbekend"; where some is known, cells without supply are hatched grey and carry the
+    need in grey italics, so an unknown supply is never shown as zero.
+
+    Parameters
+    ----------
+    result : Forecast
+    dwelling_type : str
+    areas : sequence of str, optional
+        Rows; default every wijk (the gemeente total would flatten the colour scale).
+    annotate : bool
+        Write the rounded value in every cell.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        With a colour bar [dwellings or places].
+    """
+    from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.patches import Patch, Rectangle
+
+    dwelling_type = _check_type(dwelling_type)
+    if areas is None:
+        areas = [str(a) for a in result.population["area"].values if str(a) != result.gemeente]
+    areas = [_check_area(result, a) for a in areas]
+    ds = result.dwellings.sel(area=areas, dwelling_type=dwelling_type, model="need")
+    years = [int(y) for y in ds["year"].values]
+    need = ds["need"].transpose("area", "year").values
+    gap = ds["gap"].transpose("area", "year").values
+    has_supply = np.isfinite(gap)
+    label = _PLURAL[dwelling_type]
+    ax = _new_axes(ax, (A4_WIDTH, 0.32 * len(areas) + 1.8))
+    if not has_supply.any():
+        values, cmap, norm = need, "Oranges", None
+        title = f"Behoefte aan {label} per wijk\n(aanbod onbekend: getoond is de behoefte)"
+        bar_label = "Behoefte"
+    else:
+        values = np.where(has_supply, gap, np.nan)
+        span = max(1.0, float(np.nanmax(np.abs(values))))
+        cmap, norm = "RdBu_r", TwoSlopeNorm(vcenter=0.0, vmin=-span, vmax=span)
+        title = f"Tekort aan {label} per wijk\n(behoefte min aanbod; negatief = overschot)"
+        bar_label = "Tekort"
+    image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap=cmap, norm=norm, interpolation="nearest")
+    if has_supply.any() and not has_supply.all():
+        for i, j in zip(*np.nonzero(~has_supply)):
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.95", edgecolor="0.82", hatch="///",
+                                   linewidth=0))
+    if annotate:
+        # small numbers (a few places per wijk) would all round to 0 or 1: show a decimal
+        shown = np.abs(np.where(np.isfinite(values), values, need))
+        decimals = 1 if np.nanmax(shown, initial=0.0) < 20 else 0
+        for i in range(len(areas)):
+            for j in range(len(years)):
+                if has_supply.any() and not has_supply[i, j]:
+                    ax.text(j, i, _nl(need[i, j], decimals), ha="center", va="center", fontsize=6, color="0.35",
+                            style="italic")
+                    continue
+                v = values[i, j]
+                if not np.isfinite(v):
+                    continue
+                dark = (image.norm(v) > 0.8 or image.norm(v) < 0.2) if norm is not None else image.norm(v) > 0.6
+                ax.text(j, i, _nl(v, decimals), ha="center", va="center", fontsize=6,
+                        color="white" if dark else "black")
+    ax.set_xticks(range(len(years)), [str(y) for y in years], fontsize=7, rotation=0 if len(years) <= 20 else 90)
+    ax.set_yticks(range(len(areas)), [_name(result, a) for a in areas], fontsize=8)
+    ax.set_title(title, fontsize=10)
+    bar = ax.figure.colorbar(image, ax=ax, shrink=0.9, pad=0.01)
+    bar.set_label(f"{bar_label} (woningen of plaatsen)", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    if has_supply.any() and not has_supply.all():
+        ax.legend(handles=[Patch(facecolor="0.95", edgecolor="0.82", hatch="///",
+                                 label="aanbod onbekend; getal = behoefte")],
+                  loc="upper center", bbox_to_anchor=(0.5, -0.07), fontsize=7, frameon=False)
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# uncertainty
+# --------------------------------------------------------------------------------------------
+
+
+def quantile_table(frame: pd.DataFrame, *, area: str, dwelling_type: str, value: str = "need",
+                   model: str = "need") -> pd.DataFrame:
+    """Quantiles of one area and dwelling type as a years x probabilities table.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        ``Forecast.to_frame("dwellings")`` (or ``dwellings.csv``) with columns ``need_q05`` etc.
+    area, dwelling_type, model : str
+        Which rows.
+    value : str
+        Variable whose quantile columns are used.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``year``, one column per probability (float, ascending) [dwellings or places].
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"area": "GM0106", "dwelling_type": "geclusterd", "model": "need",
+    ...                   "year": [2024, 2025], "need_q05": [1.0, 2.0], "need_q95": [3.0, 5.0]})
+    >>> quantile_table(f, area="GM0106", dwelling_type="geclusterd").columns.tolist()
+    [0.05, 0.95]
+    """
+    columns = quantile_columns(frame, value)
+    if not columns:
+        raise DataFormatError(
+            f"no quantile columns of {value!r} (such as {value}_q05) in the table; run the forecast with draws > 0"
+        )
+    rows = frame[(frame["area"] == area) & (frame["dwelling_type"] == dwelling_type)]
+    if "model" in rows:
+        rows = rows[rows["model"] == model]
+    if rows.empty:
+        raise UnknownAreaError(f"no rows for area {area!r} and dwelling type {dwelling_type!r} in the table")
+    table = rows.set_index("year")[list(columns.values())].sort_index()
+    table.columns = list(columns)
+    return table.astype(float)
+
+
+def plot_fan_chart(quantiles, *, years=None, probabilities=None, central=None, ax=None, title: str | None = None,
+                   ylabel: str = "Woningen of plaatsen", color: str = _NEED):
+    """Fan chart: nested bands between symmetric quantiles and the median.
+
+    Parameters
+    ----------
+    quantiles : pandas.DataFrame or numpy.ndarray
+        DataFrame: index year, one column per probability in (0, 1) (:func:`quantile_table`).
+        Array: shape (year, probability) with ``years`` and ``probabilities`` given.
+    years : sequence of int, optional [year]
+        For an array.
+    probabilities : sequence of float, optional
+        For an array; ascending, in (0, 1).
+    central : pandas.Series or sequence, optional
+        The central (deterministic) run, drawn as a dashed line.
+    ax : matplotlib.axes.Axes, optional
+    title, ylabel : str
+    color : str
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    if isinstance(quantiles, pd.DataFrame):
+        years = np.asarray(quantiles.index, dtype=float)
+        probabilities = np.asarray([float(c) for c in quantiles.columns])
+        values = quantiles.to_numpy(dtype=float)
+    else:
+        values = np.asarray(quantiles, dtype=float)
+        if years is None or probabilities is None:
+            raise DataFormatError("a quantile array needs years= and probabilities= (one per row and per column)")
+        years = np.asarray(years, dtype=float)
+        probabilities = np.asarray(probabilities, dtype=float)
+    if values.ndim != 2 or values.shape != (len(years), len(probabilities)):
+        raise DataFormatError(
+            f"quantiles must be a (year, probability) table of shape ({len(years)}, {len(probabilities)}), "
+            f"got {values.shape}"
+        )
+    if ((probabilities <= 0) | (probabilities >= 1)).any() or np.any(np.diff(probabilities) <= 0):
+        raise DataFormatError(f"probabilities {probabilities.tolist()} must be ascending and inside (0, 1)")
+    ax = _new_axes(ax, (6.5, 4))
+    k = len(probabilities)
+    pairs = [(i, k - 1 - i) for i in range(k // 2)]
+    for n, (lo, hi) in enumerate(pairs):
+        share = round(100 * (probabilities[hi] - probabilities[lo]))
+        ax.fill_between(years, values[:, lo], values[:, hi], color=color, alpha=0.2 + 0.2 * n / max(1, len(pairs)),
+                        linewidth=0, label=f"{share}%-interval")
+    median = np.isclose(probabilities, 0.5)
+    if median.any():
+        ax.plot(years, values[:, np.argmax(median)], color=color, linewidth=2, label="Mediaan")
+    if central is not None:
+        ax.plot(years, np.asarray(central, dtype=float), color="black", linestyle="--", linewidth=1,
+                label="Centrale berekening")
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.yaxis.set_major_formatter(_tick)
+    ax.tick_params(labelsize=8)
+    ax.grid(color="0.92")
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# the set written by the CLI
+# --------------------------------------------------------------------------------------------
+
+
+def _save(fig, path: Path, dpi: int) -> Path:
+    add_source_note(fig)
+    fig.savefig(path, dpi=dpi)
+    return path
+
+
+#: Kinds of figure written by :func:`save_figures`.
+FIGURE_KINDS = ("pyramids", "older", "need_supply", "heatmaps", "fans")
+
+
+def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS) -> list[Path]:
+    """Write every figure of a forecast as PNG into ``folder``.
+
+    Parameters
+    ----------
+    result : Forecast
+    folder : path
+        Created if needed.
+    dpi : int [dots per inch]
+    kinds : sequence of str
+        Which figures (default all of :data:`FIGURE_KINDS`); fan charts are written only when
+        the dwellings table has quantile columns.
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``bevolkingsopbouw_<code>_<naam>.png`` for the gemeente and each wijk,
+        ``ouderen_per_wijk.png``, ``behoefte_en_aanbod_<gemeente>.png``,
+        ``tekort_per_wijk_<woningtype>.png`` per dwelling type and, when the dwellings table
+        has quantile columns, ``waaier_<woningtype>.png`` per dwelling type.
+    """
+    from matplotlib.figure import Figure
+
+    from assen_demand.cbs import slug
+
+    unknown = sorted(set(kinds) - set(FIGURE_KINDS))
+    if unknown:
+        raise DataFormatError(f"unknown figure kind(s) {unknown}; choose from {', '.join(FIGURE_KINDS)}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    # Figure() without pyplot: nothing is registered globally, so nothing needs closing.
+    for area in [str(a) for a in result.population["area"].values] if "pyramids" in kinds else []:
+        fig = Figure(figsize=(6.5, 6), layout="constrained")
+        plot_pyramid(result, area, ax=fig.add_subplot())
+        written.append(_save(fig, folder / f"bevolkingsopbouw_{area}_{slug(_name(result, area))}.png", dpi))
+    if "older" in kinds:
+        written.append(_save(plot_older_population(result, fig=Figure(layout="constrained")),
+                             folder / "ouderen_per_wijk.png", dpi))
+    if "need_supply" in kinds:
+        written.append(_save(plot_need_supply_panels(result, fig=Figure(layout="constrained")),
+                             folder / f"behoefte_en_aanbod_{result.gemeente}.png", dpi))
+    n_wijken = result.population.sizes["area"] - 1
+    for dtype in DWELLING_LABELS if "heatmaps" in kinds else []:
+        fig = Figure(figsize=(A4_WIDTH, 0.32 * n_wijken + 2.0), layout="constrained")
+        plot_gap_heatmap(result, dtype, ax=fig.add_subplot())
+        written.append(_save(fig, folder / f"tekort_per_wijk_{dtype}.png", dpi))
+    frame = result.to_frame("dwellings")
+    if "fans" in kinds and quantile_columns(frame):
+        for dtype in DWELLING_LABELS:
+            table = quantile_table(frame, area=result.gemeente, dwelling_type=dtype)
+            central = result.dwellings["need"].sel(area=result.gemeente, dwelling_type=dtype, model="need")
+            fig = Figure(figsize=(6.5, 4), layout="constrained")
+            plot_fan_chart(table, central=central.sel(year=table.index.values).values, ax=fig.add_subplot(),
+                           title=f"{DWELLING_LABELS[dtype]}: behoefte {_name(result, result.gemeente)} met onzekerheid")
+            written.append(_save(fig, folder / f"waaier_{dtype}.png", dpi))
+    return written
