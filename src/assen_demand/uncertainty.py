@@ -4,8 +4,8 @@ All draws run at once: every random input gets a leading ``draw`` dimension and 
 engine, the household, care and dwelling steps broadcast over it. The chain runs in chunks of
 draws (numpy work per chunk, a progress bar over the chunks) only to bound the memory of the
 single-age intermediate arrays; it never calls the pipeline once per draw. All random numbers
-are drawn before the first chunk, so the results do not depend on the chunk size, and the same
-seed gives bit-identical results.
+are drawn before the first chunk, so the chunk size changes nothing but the floating-point
+rounding of a few batched sums (1e-14 relative), and the same seed gives bit-identical results.
 
 What is drawn, and how
 ----------------------
@@ -27,14 +27,19 @@ from the recent mean as much as a single year does. The draws are added along th
 migration profile of the gemeente, half to each sex, and shared among the wijken by their
 population at each sex and age (so the wijken still add up to the gemeente).
 
-**Migration, wijken.** Per wijk and KWB age band, net migration gets a persistent and a yearly
-normal deviation with variances ``phi x P`` (P = band population in the base year, phi from
-``data/parameters/migration_dispersion.csv``, estimated on the Drenthe KWB 2022-2024 by
-``benchmarks/migration_dispersion.py``): yearly ``phi_year``; persistent ``phi_alloc -
-phi_year`` for a wijk without earlier KWB pairs (its migration is then an allocation of the
-gemeente's) and ``phi_year / k`` for a wijk whose migration is the mean of ``k`` observed
-pairs. Within a band the deviation is spread over sex and single age by the base population.
-The wijk projection is then constrained to the gemeente's, draw by draw, as in the central run.
+**Migration by age band (wijken and the gemeente's age pattern).** Per area and KWB age band,
+net migration gets a persistent and a yearly normal deviation with variances ``phi x P`` (P =
+band population in the base year, phi from ``data/parameters/migration_dispersion.csv``,
+estimated on the Drenthe wijken, KWB 2022-2024, by ``benchmarks/migration_dispersion.py``):
+yearly ``phi_year``; persistent ``phi_alloc - phi_year`` for an area without earlier KWB pairs
+(its migration is then an allocation: a wijk's population share of the gemeente's, the
+gemeente's own along a model age profile) and ``phi_year / k`` for an area whose migration is
+the mean of ``k`` observed pairs. Applying the wijk dispersion to the gemeente's age pattern is
+an assumption (a gemeente's band migration deviates from a model profile as a wijk's deviates
+from its allocation); the gemeente's deviations are made to sum to zero over the bands, since
+its total is drawn from CBS 37259 above. Within a band a deviation is spread over sex and
+single age by the base population. The wijk projection is then constrained to the gemeente's,
+draw by draw, as in the central run.
 
 **Care and dwelling parameters.** Every parameter of ``data/parameters`` is drawn from its
 ``low``/``central``/``high`` range as a *split normal with low and high as the 5 % and 95 %
@@ -270,8 +275,9 @@ class DemographicDraws:
     fertility : xarray.DataArray (draw, age, year) [births per woman-year]
     migration_shift : xarray.DataArray (draw, year) [net migrants per year]
         Added to the gemeente's assumed net migration.
-    wijk_migration : xarray.DataArray (draw, area, band, year) [net migrants per year]
-        Deviation of each wijk's net migration per KWB band (``band`` = lower age 0, 15, 25, 45, 65).
+    band_migration : xarray.DataArray (draw, area, band, year) [net migrants per year]
+        Deviation of each area's net migration per KWB band (``band`` = lower age 0, 15, 25, 45,
+        65); the gemeente (first) sums to zero over the bands.
     settings : pandas.DataFrame
         ``component, quantity, value, unit, basis``: every sd used, for the report.
     seed : int
@@ -282,7 +288,7 @@ class DemographicDraws:
     births_survival: xr.DataArray
     fertility: xr.DataArray
     migration_shift: xr.DataArray
-    wijk_migration: xr.DataArray
+    band_migration: xr.DataArray
     settings: pd.DataFrame
     seed: int
     zero_width: bool
@@ -301,15 +307,19 @@ def _tfr_log_sd(data, base_year: int) -> tuple[float, str]:
     return float(np.std(steps, ddof=1)), f"WPP 2024 TFR estimates {int(series.index[0])}-{int(series.index[-1])}"
 
 
-def _migration_sd(dynamics: pd.DataFrame, base_year: int) -> tuple[float, str]:
+def _migration_sd(dynamics: pd.DataFrame, base_year: int, population: float) -> tuple[float, str]:
     rows = dynamics[dynamics["sex"].isin(SEXES) & (dynamics["year"] < base_year)].dropna(subset=["net_migration"])
     per_year = rows.groupby("year")["net_migration"].agg(["sum", "count"])
     totals = per_year.loc[per_year["count"] == len(SEXES), "sum"].sort_index().iloc[-_MIGRATION_WINDOW:]
-    if len(totals) < 3:
-        raise InvalidValueError(
-            f"fewer than 3 years of observed net migration (CBS 37259) before {base_year}; cannot size its uncertainty"
-        )
-    return float(totals.std(ddof=1)), f"CBS 37259 net migration {int(totals.index[0])}-{int(totals.index[-1])}"
+    if len(totals) >= 3:
+        return float(totals.std(ddof=1)), f"CBS 37259 net migration {int(totals.index[0])}-{int(totals.index[-1])}"
+    # a gemeente formed by a recent merger has no history of its own: use the typical relative sd
+    table = load_parameter_table(_DISPERSION)
+    rel = float(table.loc[table["indicator"] == "gemeente_migration_sd_fallback", "central"].iloc[0])
+    warnings.warn(
+        f"fewer than 3 years of observed net migration (CBS 37259) before {base_year}: its yearly sd is taken as "
+        f"{rel:.2%} of the population ({_DISPERSION}, gemeente_migration_sd_fallback)", UserWarning, stacklevel=3)
+    return rel * population, f"{rel:.2%} of the population (fewer than 3 observed years; {_DISPERSION})"
 
 
 def _dispersion() -> tuple[np.ndarray, np.ndarray]:
@@ -398,35 +408,40 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
              ("fertility", "local factor log-sd", f"{fert_sd:.4f}", "1", "observed births (CBS 37259)")]
 
     # migration, gemeente
-    mig_sd, mig_basis = _migration_sd(known.dynamics, base_year)
+    mig_sd, mig_basis = _migration_sd(known.dynamics, base_year,
+                                      float(projection.base.population.sel(area=gm).sum()))
     mig_sd *= width
     rng = np.random.default_rng(ss_mig)
     shift = mig_sd * (rng.standard_normal(draws)[:, None] + rng.standard_normal((draws, years.size)))
     rows += [("migration", "gemeente level and yearly sd", f"{mig_sd:.1f}", "net migrants per year", mig_basis)]
 
-    # migration, wijken
+    # migration by KWB band: the gemeente (age pattern only) and each wijk
     phi_alloc, phi_year = _dispersion()
     pop = projection.base.population
-    wijken = [str(a) for a in pop["area"].values if a != gm]
-    band_pop = np.zeros((len(wijken), len(_KWB_EDGES) - 1))
-    if wijken:
-        by_age = pop.sel(area=wijken).sum("sex").transpose("area", "age").values
-        np.add.at(band_pop.T, _BAND_OF_AGE, by_age.T)
+    areas = [gm] + [str(a) for a in pop["area"].values if a != gm]
+    band_pop = np.zeros((len(areas), len(_KWB_EDGES) - 1))
+    by_age = pop.sel(area=areas).sum("sex").transpose("area", "age").values
+    np.add.at(band_pop.T, _BAND_OF_AGE, by_age.T)
     res = comps.migration_residuals
-    pairs = (res[res["area"].isin(wijken)].groupby("area")["year"].nunique() if len(res) else pd.Series(dtype=float))
-    k = pairs.reindex(wijken).fillna(0).to_numpy(float)
+    pairs = res.groupby("area")["year"].nunique() if len(res) else pd.Series(dtype=float)
+    k = pairs.reindex(areas).fillna(0).to_numpy(float)
+    # a mean of k observed pairs is uncertain by phi_year / k; without pairs the migration is an
+    # allocation (gemeente: a model age profile; wijk: a population share), uncertain by the rest
     persistent = np.where(k[:, None] > 0, phi_year[None, :] / np.maximum(k[:, None], 1.0),
                           np.maximum(phi_alloc - phi_year, 0.0)[None, :])
     rng = np.random.default_rng(ss_wijk)
-    u = rng.standard_normal((draws, len(wijken), band_pop.shape[1]))
-    e = rng.standard_normal((draws, len(wijken), band_pop.shape[1], years.size))
+    u = rng.standard_normal((draws, len(areas), band_pop.shape[1]))
+    e = rng.standard_normal((draws, len(areas), band_pop.shape[1], years.size))
     noise = width * (np.sqrt(persistent * band_pop)[None, :, :, None] * u[..., None]
                      + np.sqrt(phi_year[None, :] * band_pop)[None, :, :, None] * e)
-    rows += [("migration", f"wijk dispersion phi_alloc, band {b}+", f"{a:.3f}", "persons^2 per person per year",
+    # the gemeente's total is drawn above from CBS 37259: its band deviations only move migrants between ages
+    share = band_pop[0] / max(band_pop[0].sum(), 1.0)
+    noise[:, 0] -= noise[:, 0].sum(axis=1, keepdims=True) * share[None, :, None]
+    rows += [("migration", f"band dispersion phi_alloc, ages {b}+", f"{a:.3f}", "persons^2 per person per year",
               _DISPERSION) for b, a in zip(_KWB_EDGES[:-1], phi_alloc)]
-    rows += [("migration", f"wijk dispersion phi_year, band {b}+", f"{a:.3f}", "persons^2 per person per year",
+    rows += [("migration", f"band dispersion phi_year, ages {b}+", f"{a:.3f}", "persons^2 per person per year",
               _DISPERSION) for b, a in zip(_KWB_EDGES[:-1], phi_year)]
-    rows += [("migration", "wijken with earlier KWB pairs", f"{int((k > 0).sum())} of {len(wijken)}", "",
+    rows += [("migration", "areas with earlier KWB pairs", f"{int((k > 0).sum())} of {len(areas)}", "",
               "migration_residuals of the components")]
 
     draw = {"draw": np.arange(draws)}
@@ -435,8 +450,8 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
         births_survival=bsurv.transpose("draw", "sex", "year").rename("births_survival"),
         fertility=fertility.transpose("draw", "age", "year").rename("fertility"),
         migration_shift=xr.DataArray(shift, dims=("draw", "year"), coords={**draw, "year": years}),
-        wijk_migration=xr.DataArray(noise, dims=("draw", "area", "band", "year"),
-                                    coords={**draw, "area": wijken, "band": _KWB_EDGES[:-1], "year": years}),
+        band_migration=xr.DataArray(noise, dims=("draw", "area", "band", "year"),
+                                    coords={**draw, "area": areas, "band": _KWB_EDGES[:-1], "year": years}),
         settings=pd.DataFrame(rows, columns=["component", "quantity", "value", "unit", "basis"]),
         seed=entropy,
         zero_width=bool(zero_width),
@@ -461,7 +476,7 @@ class _MigrationLayout:
     counts: np.ndarray  # (area, sex, age, year) central counts, gemeente first
     profile: np.ndarray  # (sex, age) the gemeente's standard profile, sums to 1 over age
     wijk_share: np.ndarray  # (wijk, sex, age) share of the wijken's population
-    band_frac: np.ndarray  # (wijk, sex, age) share of the wijk's band population
+    band_frac: np.ndarray  # (area, sex, age) share of the area's band population, gemeente first
 
 
 def _migration_layout(projection) -> _MigrationLayout:
@@ -474,10 +489,10 @@ def _migration_layout(projection) -> _MigrationLayout:
     wijk = pop[1:]
     total = wijk.sum(axis=0, keepdims=True)
     share = np.where(total > 0, wijk / np.where(total > 0, total, 1.0), 1.0 / max(len(wijk), 1))
-    band_tot = np.zeros((len(wijk), len(_KWB_EDGES) - 1))
-    np.add.at(band_tot.T, _BAND_OF_AGE, wijk.sum(axis=1).T)
+    band_tot = np.zeros((len(pop), len(_KWB_EDGES) - 1))
+    np.add.at(band_tot.T, _BAND_OF_AGE, pop.sum(axis=1).T)
     denom = band_tot[:, None, _BAND_OF_AGE]
-    frac = np.where(denom > 0, wijk / np.where(denom > 0, denom, 1.0), 0.0)
+    frac = np.where(denom > 0, pop / np.where(denom > 0, denom, 1.0), 0.0)
     return _MigrationLayout(counts=counts, profile=_standard_profile(pop[0]), wijk_share=share, band_frac=frac)
 
 
@@ -490,8 +505,10 @@ def _project_chunk(projection, demo: DemographicDraws, layout: _MigrationLayout,
     wijken = areas[1:]
     years = demo.migration_shift["year"].values
     draw = {"draw": idx}
-    # half of the gemeente's shift to each sex, along its migration profile
-    half = demo.migration_shift.values[idx][:, None, None, :] / 2.0 * layout.profile[None, :, :, None]
+    # half of the gemeente's shift to each sex, along its migration profile, plus its age-pattern deviation
+    noise = demo.band_migration.values[idx][:, :, _BAND_OF_AGE, :]  # (draw, area, age, year)
+    noise = noise[:, :, None, :, :] * layout.band_frac[None, :, :, :, None]  # (draw, area, sex, age, year)
+    half = demo.migration_shift.values[idx][:, None, None, :] / 2.0 * layout.profile[None, :, :, None] + noise[:, 0]
     gm_counts = layout.counts[0][None] + half
     survival = demo.survival.isel(draw=idx)
     births_survival = demo.births_survival.isel(draw=idx)
@@ -509,9 +526,7 @@ def _project_chunk(projection, demo: DemographicDraws, layout: _MigrationLayout,
     clipped = gm_report.clipped_total
     if not wijken:
         return gm_pop.transpose(*dims), clipped
-    noise = demo.wijk_migration.values[idx][:, :, _BAND_OF_AGE, :]  # (draw, wijk, age, year)
-    wijk_counts = (layout.counts[1:][None] + half[:, None] * layout.wijk_share[None, :, :, :, None]
-                   + noise[:, :, None, :, :] * layout.band_frac[None, :, :, :, None])
+    wijk_counts = layout.counts[1:][None] + half[:, None] * layout.wijk_share[None, :, :, :, None] + noise[:, 1:]
     wijk_inputs = replace(gm_inputs, net_migration=xr.DataArray(wijk_counts, dims=dims, coords={**coords, "area": wijken}))
     wijk_pop, wijk_report = project(base.sel(area=wijken), components=wijk_inputs, start_year=start, end_year=end,
                                     constrain_to=gm_pop.sel(area=gm, drop=True), return_report=True)
@@ -561,7 +576,8 @@ def simulate_population(
     progress : bool
         Show a tqdm progress bar over the chunks of draws.
     chunk_size : int, optional
-        Draws per chunk (memory bound only; the result does not depend on it).
+        Draws per chunk (memory bound only; the draws do not depend on it, the rounding of the
+        engine's batched sums does, at 1e-14 relative). Default: about 2 million cells a chunk.
 
     Returns
     -------
