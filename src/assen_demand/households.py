@@ -144,7 +144,9 @@ def split_institutional(
             factor = factor.sel(year=population["year"])
         shares = shares * factor
     shares = check_share(shares, name="institutional shares")
-    share = shares.broadcast_like(population).sel(sex=population["sex"], age=population["age"])
+    # align by label only on the dims the shares have: broadcasting them to the population's full
+    # (draw x area x ...) shape first would copy a population-sized array for nothing
+    share = shares.sel({d: population[d] for d in ("sex", "age") if d in shares.dims})
     institutional = population * share
     private = population - institutional
     return xr.Dataset({"institutional": institutional, "private": private})
@@ -268,8 +270,8 @@ def calibrate_living_alone(
         with np.errstate(divide="ignore", invalid="ignore"):
             newton = delta - excess / slope
         # a Newton step inside the bracket, else bisect: converges in a few steps, cannot diverge
-        step = np.where((newton > lo) & (newton < hi), newton, 0.5 * (lo + hi))
-        done = np.abs(step - delta).max(initial=0.0) < 1e-13 or (hi - lo).max(initial=0.0) < 1e-13
+        step = np.where(has & (newton >= lo) & (newton <= hi), newton, np.where(has, 0.5 * (lo + hi), 0.0))
+        done = np.abs(step - delta).max(initial=0.0) < 1e-13 or np.where(has, hi - lo, 0.0).max(initial=0.0) < 1e-13
         delta = step
         if done:
             break

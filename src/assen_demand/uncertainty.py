@@ -100,8 +100,9 @@ _DISPERSION = "migration_dispersion.csv"
 _KWB_EDGES = np.array([0, 15, 25, 45, 65, 101])
 # single-year age 0..100 -> KWB band 0..4
 _BAND_OF_AGE = np.searchsorted(_KWB_EDGES, np.asarray(AGES), side="right") - 1
-# cells per chunk of the care chain: ~16 MB per single-age float64 array
-_CHUNK_CELLS = 2_000_000
+# cells per chunk of the care chain: ~32 MB per single-age float64 array (the care need of a
+# chunk holds nine of them); larger chunks are a little faster and take more memory
+_CHUNK_CELLS = 4_000_000
 
 
 def quantile_name(q: float) -> str:
@@ -577,7 +578,7 @@ def simulate_population(
         Show a tqdm progress bar over the chunks of draws.
     chunk_size : int, optional
         Draws per chunk (memory bound only; the draws do not depend on it, the rounding of the
-        engine's batched sums does, at 1e-14 relative). Default: about 2 million cells a chunk.
+        engine's batched sums does, at 1e-14 relative). Default: about 4 million cells a chunk.
 
     Returns
     -------
