@@ -23,7 +23,8 @@ except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0+unknown"
 
 from assen_demand.datasets import load_assen, load_gemeente, load_national
-from assen_demand.pipeline import Forecast, PopulationProjection, forecast, project_population
+from assen_demand.pipeline import Forecast, PopulationProjection, forecast, forecast_comparison, project_population
+from assen_demand.scenario import list_scenarios, load_scenario
 from assen_demand.backtest import hindcast
 
 __all__ = [
@@ -31,6 +32,9 @@ __all__ = [
     "load_gemeente",
     "load_national",
     "forecast",
+    "forecast_comparison",
+    "list_scenarios",
+    "load_scenario",
     "project_population",
     "hindcast",
     "Forecast",

@@ -39,7 +39,8 @@ def check_population(population: xr.DataArray, *, name: str = "population") -> x
         raise InvalidValueError(f"{name} has NaN at {_first(population, np.isnan(values))}; fill in the count (0 if none)")
     if (values < 0).any():
         raise InvalidValueError(f"{name} is negative at {_first(population, values < 0)}; counts of persons cannot be negative")
-    return population.transpose(*POPULATION_DIMS, ...)
+    # extra dims (a Monte Carlo draw) lead, as the engine writes them: keeps the arrays contiguous
+    return population.transpose(..., *POPULATION_DIMS)
 
 
 def check_share(share: xr.DataArray, *, name: str) -> xr.DataArray:

@@ -15,23 +15,38 @@ Indicators (persons), all from ``care_prevalence.csv``:
 ``young_support_need``
     young people (18-29) needing supported living (an assumption, see the table).
 
-Prevalences are held constant over the years (no source gives a trend); the population carries
-the change. :func:`vv_by_package` splits VV into care packages with the 2015 shares.
+By default prevalences are held constant over the years (no source gives a trend); the
+population carries the change. A scenario can set a yearly relative trend per indicator
+(``prevalence_trend``, e.g. falling dementia incidence) and a factor on the institutional
+splits (``institutional_multiplier``, extramuralisation). :func:`vv_by_package` splits VV into
+care packages with the 2015 shares.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from assen_demand._checks import check_population
+from assen_demand._checks import check_population, check_share
 from assen_demand._tidy import tidy
-from assen_demand.errors import DataFormatError
+from assen_demand.errors import DataFormatError, InvalidValueError
 from assen_demand.households import split_institutional
 from assen_demand.parameters import banded_to_dataarray, load_parameter_table, scalar_parameter
 
-__all__ = ["INDICATORS", "PACKAGES", "prevalence", "care_need", "vv_by_package", "by_age_band", "to_frame"]
+__all__ = [
+    "INDICATORS",
+    "PACKAGES",
+    "TREND_INDICATORS",
+    "prevalence",
+    "prevalence_factor",
+    "care_need",
+    "vv_by_package",
+    "by_age_band",
+    "to_frame",
+]
 
 INDICATORS = (
     "dementia",
@@ -46,6 +61,8 @@ INDICATORS = (
 )
 PACKAGES = ("vv4", "vv6", "vv7", "vv8", "other")
 _TABLE = "care_prevalence.csv"
+#: Indicators that can carry a prevalence trend (the age-banded ones)
+TREND_INDICATORS = ("dementia", "wlz_vv", "mobility_limitation", "adl_limitation", "young_support_need")
 
 
 def prevalence(indicator: str, *, variant: str = "central") -> xr.DataArray:
@@ -66,54 +83,114 @@ def prevalence(indicator: str, *, variant: str = "central") -> xr.DataArray:
     return banded_to_dataarray(table, indicator=indicator, variant=variant, table=_TABLE)
 
 
+def prevalence_factor(years, *, trend: float, start: int) -> xr.DataArray:
+    """Relative prevalence ``(1 + trend) ** (year - start)`` from ``start`` on, 1 before.
+
+    Parameters
+    ----------
+    years : sequence of int [year]
+    trend : float, keyword-only [relative change per year]
+        E.g. -0.01 for 1 % lower prevalence at the same age each year.
+    start : int, keyword-only [year]
+        Year in which the bundled prevalence applies (the forecast base year).
+
+    Returns
+    -------
+    xarray.DataArray (year) [1]
+
+    >>> prevalence_factor([2024, 2025, 2034], trend=-0.01, start=2024).round(4).values.tolist()
+    [1.0, 0.99, 0.9044]
+    """
+    years = np.asarray(list(years), dtype=int)
+    if not (np.isfinite(trend) and trend > -1):
+        raise InvalidValueError(f"prevalence trend {trend!r} must be a number > -1 (relative change per year)")
+    steps = np.maximum(years - int(start), 0)
+    return xr.DataArray((1.0 + trend) ** steps, dims=("year",), coords={"year": years}, name="prevalence_factor")
+
+
 def care_need(
     population: xr.DataArray,
     *,
     variant: str = "central",
     private_population: xr.DataArray | None = None,
+    prevalence_trend: Mapping[str, float] | None = None,
+    trend_start: int | None = None,
+    institutional_multiplier: xr.DataArray | float | None = None,
 ) -> xr.DataArray:
     """Persons with each care need by area, sex, age and year.
 
     Parameters
     ----------
-    population : xarray.DataArray (area, sex, age, year) [persons]
+    population : xarray.DataArray (area, sex, age, year[, draw]) [persons]
         Population on 1 January, single years of age 0..100.
-    variant : {"central", "low", "high"}, keyword-only
-        Parameter variant for all prevalences and splits.
-    private_population : xarray.DataArray (area, sex, age, year), optional, keyword-only [persons]
+    variant : {"central", "low", "high"} or parameter sampler, keyword-only
+        Parameter variant for all prevalences and splits (a sampler draws them per ``draw``).
+    private_population : xarray.DataArray (area, sex, age, year[, draw]), optional, keyword-only [persons]
         Persons in private households (e.g. ``households(...)["private"]``); computed from the
         institutional shares when not given. Used for the survey-based limitations, which are
         measured among home-dwelling persons only.
+    prevalence_trend : mapping of str to float, optional, keyword-only [relative change per year]
+        Indicator (one of :data:`TREND_INDICATORS`) -> yearly relative change of its
+        age-specific prevalence from ``trend_start`` on, e.g. ``{"dementia": -0.01}``. The
+        splits of an indicator (at home / in institution) follow it. ``None`` = constant.
+    trend_start : int, optional, keyword-only [year]
+        Year of the bundled prevalences (usually the base year); required with a trend.
+    institutional_multiplier : float or xarray.DataArray (year[, draw]), optional, keyword-only [1]
+        Factor on the shares of dementia in institutions and of Wlz VV with stay (the same
+        factor as on the institutional shares in :func:`assen_demand.households.households`,
+        so extramuralisation moves clients from places to care at home). The products must
+        stay in [0, 1]. Also used for ``private_population`` when that is not given.
 
     Returns
     -------
-    xarray.DataArray (area, sex, age, year, indicator) [persons]
+    xarray.DataArray (area, sex, age, year, indicator[, draw]) [persons]
         Indicators as in :data:`INDICATORS`.
 
     Raises
     ------
     DataFormatError, InvalidValueError
-        Bad population (wrong dims, NaN, negative).
+        Bad population (wrong dims, NaN, negative); a trend for an unknown indicator or without
+        ``trend_start``; a trend or multiplier that pushes a share above 1.
     MissingDataError
         A prevalence table does not cover an age.
     """
     population = check_population(population)
     if private_population is None:
-        private_population = split_institutional(population, variant=variant)["private"]
+        private_population = split_institutional(
+            population, variant=variant, institutional_multiplier=institutional_multiplier
+        )["private"]
     else:
         private_population = check_population(private_population, name="private_population")
         if (private_population > population + 1e-9).any():
             raise DataFormatError(
                 "private_population exceeds population in some cell; pass the private part of the same population"
             )
+    trends = dict(prevalence_trend or {})
+    unknown = sorted(set(trends) - set(TREND_INDICATORS))
+    if unknown:
+        raise DataFormatError(
+            f"prevalence_trend for unknown indicator(s) {unknown}; trends apply to {', '.join(TREND_INDICATORS)}"
+        )
+    if trends and trend_start is None:
+        raise DataFormatError("prevalence_trend needs trend_start=... (the year of the bundled prevalences, e.g. the base year)")
     table = load_parameter_table(_TABLE)
+    years = population["year"].values
 
     def rate(ind: str) -> xr.DataArray:
         da = banded_to_dataarray(table, indicator=ind, variant=variant, table=_TABLE)
+        if ind in trends:
+            da = da * prevalence_factor(years, trend=float(trends[ind]), start=int(trend_start))
+            check_share(da, name=f"{ind} prevalence with its trend")
         return da.sel(sex=population["sex"], age=population["age"])
 
     dem_inst = scalar_parameter(table, indicator="dementia_institutional_share", variant=variant, table=_TABLE)
     vv_intra = scalar_parameter(table, indicator="wlz_vv_intramural_share", variant=variant, table=_TABLE)
+    if institutional_multiplier is not None:
+        factor = xr.DataArray(institutional_multiplier) if np.isscalar(institutional_multiplier) else institutional_multiplier
+        if "year" in factor.dims:
+            factor = factor.sel(year=population["year"])
+        dem_inst = check_share(dem_inst * factor, name="dementia_institutional_share x institutional_multiplier")
+        vv_intra = check_share(vv_intra * factor, name="wlz_vv_intramural_share x institutional_multiplier")
     dementia = population * rate("dementia")
     vv = population * rate("wlz_vv")
     layers = {
@@ -127,10 +204,11 @@ def care_need(
         "adl_limitation": private_population * rate("adl_limitation"),
         "young_support_need": population * rate("young_support_need"),
     }
-    out = xr.concat([layers[k].transpose(*population.dims) for k in INDICATORS], dim="indicator")
+    out = xr.concat([layers[k].transpose(*population.dims, ...) for k in INDICATORS], dim="indicator")
     out = out.assign_coords(indicator=list(INDICATORS))
+    out = out.transpose(*population.dims, "indicator", ...)
     out.name = "persons"
-    out.attrs = {"unit": "persons", "variant": variant}
+    out.attrs = {"unit": "persons", "variant": str(variant)}
     return out
 
 

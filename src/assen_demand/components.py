@@ -738,6 +738,7 @@ def national_mortality(
     fit_start: int = 1970,
     refit: str | None = None,
     method: str = "log_spline",
+    drift_multiplier: float = 1.0,
 ) -> tuple[xr.DataArray, LeeCarterFit | None]:
     """National m(x) by sex, single age and calendar year, knowing only WPP periods ending by ``base_year``.
 
@@ -769,12 +770,23 @@ def national_mortality(
         See :func:`fit_lee_carter`.
     method : str
         Ungrouping method (:func:`ungroup_mx`).
+    drift_multiplier : float [1]
+        Scenario factor on the Lee-Carter drift (1.5 = mortality improves 1.5 times as fast as
+        fitted); the returned fit carries the multiplied drift, so its stochastic paths follow
+        it too. Only with ``model="lee_carter"``.
 
     Returns
     -------
     mx : xarray.DataArray (sex, age, year) [deaths per person-year]
     fit : LeeCarterFit or None
     """
+    if not (np.isfinite(drift_multiplier) and drift_multiplier >= 0):
+        raise InvalidValueError(f"drift_multiplier must be a number >= 0 (got {drift_multiplier!r})")
+    if model == "wpp_medium" and drift_multiplier != 1.0:
+        raise InvalidValueError(
+            "drift_multiplier applies to the Lee-Carter drift; mortality='wpp_medium' has none. "
+            "Use mortality='lee_carter' or leave drift_multiplier at 1"
+        )
     years = np.asarray(list(years), dtype=int)
     if model == "wpp_medium":
         if not (wpp_mx["period_end"] > base_year).any():
@@ -797,6 +809,10 @@ def national_mortality(
             f"{base_year}; found {window.sizes['time']}. Use an earlier fit_start or a later base year"
         )
     fit = fit_lee_carter(window, refit=refit)
+    if drift_multiplier != 1.0:
+        from dataclasses import replace
+
+        fit = replace(fit, drift=fit.drift * drift_multiplier)
     inside = years[years + 0.5 <= fit.last_time]
     after = years[years + 0.5 > fit.last_time]
     parts = []
@@ -2285,6 +2301,8 @@ def estimate_components(
     sex_ratio_at_birth: float = SEX_RATIO_AT_BIRTH,
     ungroup_method: str = "log_spline",
     structural_weight: float = 1.0,
+    drift_multiplier: float = 1.0,
+    tfr_multiplier: float = 1.0,
 ) -> Components:
     """Estimate every demographic component of a gemeente and its wijken, as known at ``base_year``.
 
@@ -2335,6 +2353,12 @@ def estimate_components(
         pattern is read from its age profile relative to the Netherlands
         (:func:`structural_net_migration`, same postcode year), times this weight; 0 falls back
         to the Rogers-Castro fundamental profile.
+    drift_multiplier : float [1]
+        Factor on the Lee-Carter drift (scenario of faster or slower mortality improvement,
+        see :func:`national_mortality`).
+    tfr_multiplier : float [1]
+        Factor on the national TFR from ``base_year`` on (scenario of higher or lower
+        fertility); observed years are not touched.
 
     Returns
     -------
@@ -2360,7 +2384,8 @@ def estimate_components(
     # national_mortality and tfr_path cut the WPP tables at base_year themselves; they get the
     # full tables so that the explicit "wpp_medium" assumptions can reach the projection rows
     national_mx, lc = national_mortality(data.wpp_mx, base_year=base_year, years=all_years, model=mortality,
-                                         fit_start=fit_start, method=ungroup_method)
+                                         fit_start=fit_start, method=ungroup_method,
+                                         drift_multiplier=drift_multiplier)
     last_period = ungroup_mx(wpp_period_mx(d.wpp_mx, base_year=base_year), method=ungroup_method).isel(time=-1, drop=True)
     open_w = _stationary_open_weights(last_period)
 
@@ -2394,6 +2419,12 @@ def estimate_components(
 
     # fertility
     tfr_series, pct = tfr_path(data.wpp_tfr, data.wpp_asfr, base_year=base_year, years=all_years, assumption=tfr)
+    if not (np.isfinite(tfr_multiplier) and tfr_multiplier > 0):
+        raise InvalidValueError(f"tfr_multiplier must be a positive number (got {tfr_multiplier!r})")
+    if tfr_multiplier != 1.0:
+        # only the assumption about the future changes; the observed window keeps its TFR, so
+        # the local fertility factor is estimated exactly as without the scenario
+        tfr_series = tfr_series.where(tfr_series.index < base_year, tfr_series * tfr_multiplier)
     asfr = national_asfr(tfr_series, pct)
     fert_level = None
     factor = 1.0
@@ -2456,7 +2487,8 @@ def estimate_components(
                          local_level=local_level, smr_prior_shape=smr_prior_shape,
                          migration_level=migration_level, retirement=retirement,
                          constrain_wijken=constrain_wijken, preserve_bands=preserve_bands,
-                         ungroup_method=ungroup_method,
+                         ungroup_method=ungroup_method, drift_multiplier=drift_multiplier,
+                         tfr_multiplier=tfr_multiplier,
                          migration_age_pattern=("kwb_residuals" if has_pairs else
                                                 "structural" if prior is not None else "rogers_castro"),
                          structural_weight=structural_weight,

@@ -96,7 +96,7 @@ def care_profiles(need: xr.DataArray) -> xr.DataArray:
         "young_support_need": ind(indicator="young_support_need", drop=True),
     }
     out = xr.concat([layers[p] for p in PROFILES], dim="profile").assign_coords(profile=list(PROFILES))
-    return out.transpose("area", "sex", "age", "year", "profile")
+    return out.transpose(..., "area", "sex", "age", "year", "profile")
 
 
 def need_model(need: xr.DataArray, households: xr.Dataset, *, variant: str = "central") -> xr.DataArray:
@@ -122,10 +122,10 @@ def need_model(need: xr.DataArray, households: xr.Dataset, *, variant: str = "ce
     private = households["private"]
     # Households per private-household person in each cell: converts persons to dwellings.
     per_person = xr.where(private > 0, households["households"] / private.where(private > 0), 0.0)
-    per_person = per_person.transpose("area", "sex", "age", "year")
+    units: dict[str, xr.DataArray] = {}  # each profile converted once, used for every dwelling type
     result = []
     for dtype in DWELLING_TYPES:
-        total = xr.zeros_like(profiles.isel(profile=0, drop=True).sum(["sex", "age"]))
+        total = None
         for prof in PROFILES:
             rows = table[(table["indicator"] == prof) & (table["dwelling_type"] == dtype)]
             if rows.empty:
@@ -133,13 +133,17 @@ def need_model(need: xr.DataArray, households: xr.Dataset, *, variant: str = "ce
             share = banded_to_dataarray(table, indicator=prof, dwelling_type=dtype, variant=variant, fill=0.0,
                                         table="dwelling_profiles.csv")
             share = share.sel(sex=profiles["sex"], age=profiles["age"])
-            persons = profiles.sel(profile=prof, drop=True)
-            units = persons if prof in _PERSON_BASED else persons * per_person
-            total = total + (units * share).sum(["sex", "age"])
+            if prof not in units:
+                persons = profiles.sel(profile=prof, drop=True)
+                units[prof] = persons if prof in _PERSON_BASED else persons * per_person
+            part = xr.dot(units[prof], share, dim=["sex", "age"])
+            total = part if total is None else total + part
+        if total is None:
+            total = xr.zeros_like(profiles.isel(profile=0, drop=True).sum(["sex", "age"]))
         result.append(total)
     out = xr.concat(result, dim="dwelling_type").assign_coords(dwelling_type=list(DWELLING_TYPES))
     out.name = "need"
-    return out.transpose("area", "dwelling_type", "year")
+    return out.transpose("area", "dwelling_type", "year", ...)
 
 
 def norm_model(population: xr.DataArray, *, variant: str = "central") -> xr.DataArray:
@@ -147,9 +151,9 @@ def norm_model(population: xr.DataArray, *, variant: str = "central") -> xr.Data
 
     Parameters
     ----------
-    population : xarray.DataArray (area, sex, age, year) [persons]
+    population : xarray.DataArray (area, sex, age, year[, draw]) [persons]
         Population on 1 January.
-    variant : {"central", "low", "high"}, keyword-only
+    variant : {"central", "low", "high"} or parameter sampler, keyword-only
         Parameter variant of ``dwelling_norms.csv``.
 
     Returns
@@ -166,15 +170,13 @@ def norm_model(population: xr.DataArray, *, variant: str = "central") -> xr.Data
         if rows.empty:
             result.append(xr.full_like(population.sum(["sex", "age"]), np.nan, dtype=float))
             continue
-        total = 0.0
-        for _, r in rows.iterrows():
-            hi = 101 if pd.isna(r["age_hi"]) else int(r["age_hi"])
-            group = population.sel(age=(population["age"] >= r["age_lo"]) & (population["age"] < hi)).sum(["sex", "age"])
-            total = total + group * float(r[variant]) / 1000.0
-        result.append(total)
+        # per-age norm (0 outside the norm's age band) so that a parameter sampler can give one per draw
+        norm = banded_to_dataarray(table, indicator="norm", dwelling_type=dtype, variant=variant, fill=0.0,
+                                   table="dwelling_norms.csv").sel(sex=population["sex"], age=population["age"])
+        result.append(xr.dot(population, norm, dim=["sex", "age"]) / 1000.0)
     out = xr.concat(result, dim="dwelling_type").assign_coords(dwelling_type=list(DWELLING_TYPES))
     out.name = "need"
-    return out.transpose("area", "dwelling_type", "year")
+    return out.transpose("area", "dwelling_type", "year", ...)
 
 
 def read_supply(source: str | PathLike | pd.DataFrame) -> pd.DataFrame:
@@ -346,11 +348,11 @@ def dwelling_need(
     units_b = units.broadcast_like(needs)
     gap = (needs - units_b).where(needs["model"] == "need")
     return xr.Dataset(
-        {"need": needs.transpose("area", "dwelling_type", "year", "model"),
-         "supply": units_b.transpose("area", "dwelling_type", "year", "model"),
-         "gap": gap.transpose("area", "dwelling_type", "year", "model"),
+        {"need": needs.transpose("area", "dwelling_type", "year", "model", ...),
+         "supply": units_b.transpose("area", "dwelling_type", "year", "model", ...),
+         "gap": gap.transpose("area", "dwelling_type", "year", "model", ...),
          "supply_status": status},
-        attrs={"variant": variant,
+        attrs={"variant": str(variant),
                "norm_method": "share of the national 2022-2030 programme (an increment, not a stock); gap not defined"},
     )
 
@@ -393,10 +395,10 @@ def doorstroming(
             raise InvalidValueError("family_home_share must be a share in [0, 1] without NaN; give 0.55 for 55%")
         # A user share applies to the older ages only, as the default does.
         share = share * (hh["age"] >= 55)
-    out = (hh * share * rate).sum(["sex", "age"])
+    out = (hh * share * rate).sum(["sex", "age"], skipna=False)
     out.name = "family_homes_freed"
-    out.attrs = {"unit": "family homes per year", "variant": variant}
-    return out.transpose("area", "year")
+    out.attrs = {"unit": "family homes per year", "variant": str(variant)}
+    return out.transpose("area", "year", ...)
 
 
 def informal_care(population: xr.DataArray, need: xr.DataArray) -> xr.Dataset:

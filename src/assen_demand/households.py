@@ -24,7 +24,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.optimize import brentq
 from scipy.special import expit, logit
 
 from assen_demand._checks import check_population, check_share
@@ -102,33 +101,52 @@ def split_institutional(
     *,
     variant: str = "central",
     shares: xr.DataArray | None = None,
+    institutional_multiplier: xr.DataArray | float | None = None,
 ) -> xr.Dataset:
     """Split persons into institutional and private-household residents.
 
     Parameters
     ----------
-    population : xarray.DataArray (area, sex, age, year) [persons]
+    population : xarray.DataArray (area, sex, age, year[, draw]) [persons]
         Population on 1 January.
-    variant : {"central", "low", "high"}, keyword-only
-        Parameter variant for the bundled shares.
-    shares : xarray.DataArray (sex, age[, year]), optional, keyword-only [share of persons]
+    variant : {"central", "low", "high"} or parameter sampler, keyword-only
+        Parameter variant for the bundled shares (a sampler gives a share per draw, see
+        :func:`assen_demand.parameters.banded_to_dataarray`).
+    shares : xarray.DataArray (sex, age[, year][, draw]), optional, keyword-only [share of persons]
         Override of the bundled institutional shares (aligned by label).
+    institutional_multiplier : float or xarray.DataArray (year[, draw]), optional, keyword-only [1]
+        Factor on the shares, e.g. a scenario path of faster extramuralisation (0.7 in 2040 =
+        30 % fewer residents in institutions than the trend at the same age). The product
+        must stay a share in [0, 1].
 
     Returns
     -------
     xarray.Dataset
-        ``institutional`` and ``private`` (area, sex, age, year) [persons].
+        ``institutional`` and ``private`` (area, sex, age, year[, draw]) [persons].
 
     Raises
     ------
     InvalidValueError
-        Shares outside [0, 1] or NaN; negative or NaN population.
+        Shares (after the multiplier) outside [0, 1] or NaN; negative or NaN population; a
+        negative or NaN multiplier.
     """
     population = check_population(population)
     if shares is None:
         shares = institutional_shares(years=population["year"].values.tolist(), variant=variant)
+    if institutional_multiplier is not None:
+        factor = xr.DataArray(institutional_multiplier) if np.isscalar(institutional_multiplier) else institutional_multiplier
+        values = np.asarray(factor.values, dtype=float)
+        if np.isnan(values).any() or (values < 0).any():
+            raise InvalidValueError(
+                "institutional_multiplier must be >= 0 without NaN (1 = the bundled trend, 0.7 = 30% fewer)"
+            )
+        if "year" in factor.dims:
+            factor = factor.sel(year=population["year"])
+        shares = shares * factor
     shares = check_share(shares, name="institutional shares")
-    share = shares.broadcast_like(population).sel(sex=population["sex"], age=population["age"])
+    # align by label only on the dims the shares have: broadcasting them to the population's full
+    # (draw x area x ...) shape first would copy a population-sized array for nothing
+    share = shares.sel({d: population[d] for d in ("sex", "age") if d in shares.dims})
     institutional = population * share
     private = population - institutional
     return xr.Dataset({"institutional": institutional, "private": private})
@@ -142,31 +160,42 @@ def _offset_shares(base: np.ndarray, delta: float) -> np.ndarray:
     return out
 
 
+def _offset_share_array(base: xr.DataArray, offset: xr.DataArray) -> xr.DataArray:
+    # the same shift as _offset_shares, broadcast over areas (and draws) at once
+    inner = (base > 0) & (base < 1)
+    return xr.where(inner, expit(logit(base.where(inner, 0.5)) + offset), base)
+
+
 def calibrate_living_alone(
     private: xr.DataArray,
     *,
     one_person_households,
     base_year: int,
     variant: str = "central",
+    shares: xr.DataArray | None = None,
 ) -> xr.DataArray:
     """Per-area logit shift of the living-alone shares to match a count of one-person households.
 
     Parameters
     ----------
-    private : xarray.DataArray (area, sex, age, year) [persons]
+    private : xarray.DataArray (area, sex, age, year[, draw]) [persons]
         Persons in private households.
     one_person_households : pandas.Series or xarray.DataArray (area) [households]
         Observed one-person households in ``base_year`` (e.g. KWB ``Eenpersoonshuishoudens``),
         indexed by area code. Areas of ``private`` that are missing here get a zero shift.
     base_year : int, keyword-only [year]
         Year of the observed counts; must be a year of ``private``.
-    variant : {"central", "low", "high"}, keyword-only
+    variant : {"central", "low", "high"} or parameter sampler, keyword-only
         Parameter variant of the national shares.
+    shares : xarray.DataArray (sex, age[, draw]), optional, keyword-only [share of persons]
+        The national living-alone shares to shift, when already loaded (else from ``variant``).
 
     Returns
     -------
-    xarray.DataArray (area) [logit shift, dimensionless]
-        Attribute ``uncalibrated_areas`` lists areas without a target.
+    xarray.DataArray (area[, draw]) [logit shift, dimensionless]
+        Attribute ``uncalibrated_areas`` lists areas without a target. With a ``draw`` dim in
+        ``private`` or ``shares`` every draw gets its own shift (its own shares and private
+        population must reproduce the same observed count).
 
     Raises
     ------
@@ -176,6 +205,12 @@ def calibrate_living_alone(
         If ``base_year`` is not a year of ``private``.
     InvalidValueError
         If a target is negative, NaN, or larger than the private adults of the area can reach.
+
+    Notes
+    -----
+    The shift solves ``sum(private x expit(logit(share) + shift)) = target`` by Newton steps
+    kept inside a bisection bracket on [-20, 20], all areas and draws at once, to 1e-13 on the
+    logit scale (the sum increases with the shift, so the bracket cannot lose the root).
     """
     if isinstance(one_person_households, xr.DataArray):
         one_person_households = one_person_households.to_series()
@@ -193,30 +228,57 @@ def calibrate_living_alone(
     years = private["year"].values.tolist()
     if base_year not in years:
         raise DataFormatError(f"base_year {base_year} is not a year of the population (years {years})")
-    base = living_alone_shares(variant=variant)
-    deltas = np.zeros(len(areas))
-    for i, area in enumerate(areas):
-        if area not in targets.index:
-            continue
-        target = float(targets[area])
-        pop = private.sel(area=area, year=base_year).transpose("sex", "age")
-        shares = base.sel(sex=pop["sex"], age=pop["age"]).values
-        weights = pop.values
-        reach = float((weights * (shares > 0)).sum())
-
-        def excess(delta: float) -> float:
-            return float((weights * _offset_shares(shares, delta)).sum()) - target
-
-        if target >= reach:
-            raise InvalidValueError(
-                f"area {area}: {target:g} one-person households in {base_year} but only {reach:g} private-household "
-                "persons of ages that can live alone; check the KWB count and the population of this area"
-            )
-        if target == 0:
-            raise InvalidValueError(f"area {area}: zero one-person households cannot be matched by a share shift; check the count")
-        deltas[i] = brentq(excess, -20.0, 20.0, xtol=1e-10)
+    base = living_alone_shares(variant=variant) if shares is None else shares
+    pop = private.sel(year=base_year, drop=True)
+    weights, share = xr.broadcast(pop, base.sel(sex=pop["sex"], age=pop["age"]))
+    lead = [d for d in weights.dims if d not in ("area", "sex", "age")]
+    weights = weights.transpose(*lead, "area", "sex", "age")
+    share = share.transpose(*lead, "area", "sex", "age")
+    w = weights.values.reshape(weights.shape[:-2] + (-1,))
+    s = share.values.reshape(w.shape)
+    target = targets.reindex(areas).to_numpy(float)  # NaN: no target, zero shift
+    has = ~np.isnan(target)
+    reach = (w * (s > 0)).sum(axis=-1)
+    too_many = has & (target >= reach)
+    if too_many.any():
+        idx = np.argwhere(too_many)[0]
+        where = f" (draw {int(share[lead[0]].values[idx[0]])})" if lead else ""
+        i = idx[-1]
+        raise InvalidValueError(
+            f"area {areas[i]}: {target[i]:g} one-person households in {base_year} but only {reach[tuple(idx)]:g} "
+            f"private-household persons of ages that can live alone{where}; check the KWB count and the "
+            "population of this area"
+        )
+    if (has & (target == 0)).any():
+        area = areas[int(np.argmax(has & (target == 0)))]
+        raise InvalidValueError(f"area {area}: zero one-person households cannot be matched by a share shift; check the count")
+    inner = (s > 0) & (s < 1)
+    fixed = (w * np.where(inner, 0.0, s)).sum(axis=-1)
+    lg = logit(np.where(inner, s, 0.5))
+    w_inner = np.where(inner, w, 0.0)
+    goal = np.where(has, target, 0.0)
+    lo, hi = np.full(reach.shape, -20.0), np.full(reach.shape, 20.0)
+    delta = np.zeros(reach.shape)
+    for _ in range(200):
+        p = expit(lg + delta[..., None])
+        # areas without a target keep a zero shift (their excess is set to 0)
+        excess = np.where(has, fixed + (w_inner * p).sum(axis=-1) - goal, 0.0)
+        slope = np.where(has, (w_inner * p * (1.0 - p)).sum(axis=-1), 1.0)
+        below = excess < 0
+        lo = np.where(below, delta, lo)
+        hi = np.where(below, hi, delta)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = delta - excess / slope
+        # a Newton step inside the bracket, else bisect: converges in a few steps, cannot diverge
+        step = np.where(has & (newton >= lo) & (newton <= hi), newton, np.where(has, 0.5 * (lo + hi), 0.0))
+        done = np.abs(step - delta).max(initial=0.0) < 1e-13 or np.where(has, hi - lo, 0.0).max(initial=0.0) < 1e-13
+        delta = step
+        if done:
+            break
+    deltas = np.where(has, delta, 0.0)
     missing = [a for a in areas if a not in targets.index]
-    return xr.DataArray(deltas, dims=("area",), coords={"area": private["area"].values}, name="alone_offset",
+    coords = {d: weights[d].values for d in lead} | {"area": private["area"].values}
+    return xr.DataArray(deltas, dims=(*lead, "area"), coords=coords, name="alone_offset",
                         attrs={"uncalibrated_areas": missing, "base_year": base_year})
 
 
@@ -226,55 +288,57 @@ def households(
     variant: str = "central",
     one_person_households=None,
     base_year: int | None = None,
+    institutional_multiplier: xr.DataArray | float | None = None,
 ) -> xr.Dataset:
     """Persons -> institutional / private, living alone / with others, and households.
 
     Parameters
     ----------
-    population : xarray.DataArray (area, sex, age, year) [persons]
+    population : xarray.DataArray (area, sex, age, year[, draw]) [persons]
         Population on 1 January.
-    variant : {"central", "low", "high"}, keyword-only
-        Parameter variant used for all three tables.
+    variant : {"central", "low", "high"} or parameter sampler, keyword-only
+        Parameter variant used for all three tables (a sampler draws them per ``draw``).
     one_person_households : pandas.Series or xarray.DataArray (area), optional, keyword-only [households]
         Base-year one-person households per area for the calibration of living alone.
     base_year : int, optional, keyword-only [year]
         Year of ``one_person_households``; required with it.
+    institutional_multiplier : float or xarray.DataArray (year[, draw]), optional, keyword-only [1]
+        Factor on the institutional shares (see :func:`split_institutional`); ``None`` keeps
+        the bundled trend.
 
     Returns
     -------
     xarray.Dataset
         ``institutional``, ``private``, ``alone``, ``with_others``, ``households``
-        (area, sex, age, year) [persons, households]; ``mean_size`` (area, year)
-        [persons per household]; ``alone_offset`` (area) [logit shift].
+        (area, sex, age, year[, draw]) [persons, households]; ``mean_size`` (area, year[, draw])
+        [persons per household]; ``alone_offset`` (area[, draw]) [logit shift].
 
     Raises
     ------
     DataFormatError, InvalidValueError, UnknownAreaError
         See :func:`split_institutional` and :func:`calibrate_living_alone`.
     """
-    split = split_institutional(population, variant=variant)
+    split = split_institutional(population, variant=variant, institutional_multiplier=institutional_multiplier)
     private = split["private"]
     base = living_alone_shares(variant=variant)
     if one_person_households is not None:
         if base_year is None:
             raise DataFormatError("one_person_households needs base_year=... (the year of the counts)")
         offset = calibrate_living_alone(
-            private, one_person_households=one_person_households, base_year=base_year, variant=variant
+            private, one_person_households=one_person_households, base_year=base_year, shares=base
         )
     else:
         offset = xr.DataArray(np.zeros(private.sizes["area"]), dims=("area",), coords={"area": private["area"].values},
                               name="alone_offset", attrs={"uncalibrated_areas": list(map(str, private["area"].values))})
     base = base.sel(sex=private["sex"], age=private["age"])
-    share = xr.concat(
-        [xr.DataArray(_offset_shares(base.values, float(d)), dims=base.dims, coords=base.coords) for d in offset.values],
-        dim=offset["area"],
-    )
+    share = _offset_share_array(base, offset)
     alone = private * share
     with_others = private - alone
     headship = headship_rates(variant=variant).sel(sex=private["sex"], age=private["age"])
     hh = alone + with_others * headship
-    totals = hh.sum(["sex", "age"])
-    mean_size = xr.where(totals > 0, private.sum(["sex", "age"]) / totals.where(totals > 0), np.nan)
+    # no NaN can reach here (checked population and shares): skip xarray's slower NaN-skipping sum
+    totals = hh.sum(["sex", "age"], skipna=False)
+    mean_size = xr.where(totals > 0, private.sum(["sex", "age"], skipna=False) / totals.where(totals > 0), np.nan)
     return xr.Dataset(
         {
             "institutional": split["institutional"],
@@ -285,7 +349,7 @@ def households(
             "mean_size": mean_size,
             "alone_offset": offset,
         },
-        attrs={"variant": variant, "household_definition": "position-based (see module docstring)"},
+        attrs={"variant": str(variant), "household_definition": "position-based (see module docstring)"},
     )
 
 

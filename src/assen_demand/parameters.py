@@ -340,7 +340,17 @@ def banded_to_dataarray(
         If the indicator is absent or an age is not covered (and no ``fill``).
     DataFormatError
         If several reference years exist but ``years`` is not given.
+
+    Notes
+    -----
+    ``variant`` may also be a parameter sampler (:class:`assen_demand.uncertainty.ParameterDraws`):
+    an object with methods ``banded_to_dataarray`` and ``scalar_parameter`` taking the same
+    keywords. It then returns values per Monte Carlo draw, with a leading ``draw`` dim, which
+    is how the care and dwelling steps run all draws at once without knowing about them.
     """
+    if not isinstance(variant, str):
+        return variant.banded_to_dataarray(frame, indicator=indicator, years=years, ages=ages, sexes=sexes,
+                                           fill=fill, table=table, **keys)
     sel = frame[frame["indicator"] == indicator]
     for col, value in keys.items():
         if col not in frame.columns:
@@ -414,7 +424,14 @@ def scalar_parameter(frame: pd.DataFrame, *, indicator: str, variant: str = "cen
         If the indicator is absent.
     DataFormatError
         If it has more than one row.
+
+    Notes
+    -----
+    With a parameter sampler as ``variant`` (see :func:`banded_to_dataarray`) the result is an
+    ``xarray.DataArray (draw)``.
     """
+    if not isinstance(variant, str):
+        return variant.scalar_parameter(frame, indicator=indicator, table=table)
     sel = frame[frame["indicator"] == indicator]
     if sel.empty:
         raise MissingDataError(f"{table}: no row for indicator {indicator!r}")

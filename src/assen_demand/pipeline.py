@@ -7,6 +7,7 @@ everything it produced, so every number can be traced back. No formula lives her
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -15,10 +16,17 @@ import xarray as xr
 from assen_demand.base import BasePopulation, estimate_base
 from assen_demand.components import Components, estimate_components
 from assen_demand.datasets import GemeenteData, load_gemeente
-from assen_demand.errors import InvalidValueError, MissingDataError
+from assen_demand.errors import InvalidValueError, MissingDataError, ScenarioError
 from assen_demand.projection import ProjectionReport, project
 
-__all__ = ["Forecast", "PopulationProjection", "forecast", "project_population", "default_base_year"]
+__all__ = [
+    "Forecast",
+    "PopulationProjection",
+    "forecast",
+    "forecast_comparison",
+    "project_population",
+    "default_base_year",
+]
 
 
 @dataclass(frozen=True)
@@ -317,6 +325,11 @@ class Forecast:
         Parameter variant (low/central/high).
     supply : pandas.DataFrame
         The supply table used (``area, dwelling_type, year, units, status``); empty if none.
+    scenario : assen_demand.scenario.Scenario or None
+        The scenario applied (``None``: the defaults without a scenario file).
+    uncertainty : assen_demand.uncertainty.ForecastDraws or None
+        Monte Carlo draws and their quantiles when ``draws > 0``; the attributes above are
+        always the deterministic (central) forecast.
     """
 
     population: xr.DataArray
@@ -328,6 +341,8 @@ class Forecast:
     projection: PopulationProjection
     variant: str
     supply: pd.DataFrame = field(repr=False)
+    scenario: object | None = None
+    uncertainty: object | None = field(default=None, repr=False)
 
     @property
     def gemeente(self) -> str:
@@ -337,8 +352,32 @@ class Forecast:
     def area_names(self) -> dict:
         return self.projection.area_names
 
+    @property
+    def scenario_name(self) -> str:
+        """The scenario's name, ``"basis"`` without a scenario."""
+        return self.scenario.name if self.scenario is not None else "basis"
+
+    def quantiles(self, name: str = "dwellings", q=None):
+        """Quantiles over the Monte Carlo draws (see :meth:`assen_demand.uncertainty.ForecastDraws.quantiles`).
+
+        Raises
+        ------
+        MissingDataError
+            If the forecast was made without draws.
+        """
+        if self.uncertainty is None:
+            raise MissingDataError("this forecast has no Monte Carlo draws; run forecast(..., draws=1000, seed=1)")
+        from assen_demand.uncertainty import QUANTILES
+
+        return self.uncertainty.quantiles(name, QUANTILES if q is None else q)
+
     def to_frame(self, name: str = "dwellings") -> pd.DataFrame:
         """One of the tables as a tidy long table with ``area_name`` next to ``area``.
+
+        With Monte Carlo draws every value column ``v`` gets ``v_q05, v_q50, v_q95`` next to it
+        (``population``: per single age; ``households``, ``care_need``, ``doorstroming``: the
+        area totals the table shows; ``dwellings``: ``need_q05 .. gap_q95``). ``mantelzorg``
+        has no draws.
 
         Parameters
         ----------
@@ -350,19 +389,41 @@ class Forecast:
             raise KeyError(f"no table {name!r}; choose one of {', '.join(FORECAST_TABLES)}")
         if name == "population":
             frame = self.projection.to_frame()
-            return frame
-        if name == "households":
-            frame = households.to_frame(self.households, by_age=False)
-        elif name == "care_need":
-            frame = care.to_frame(self.care_need, by_age=False)
-        elif name == "dwellings":
-            frame = dwellings.to_frame(self.dwellings)
-        elif name == "doorstroming":
-            frame = dwellings.to_frame(self.doorstroming)
+            keys = ["area", "sex", "age", "year"]
         else:
-            frame = dwellings.to_frame(self.mantelzorg)
-        frame.insert(1, "area_name", frame["area"].map(self.area_names))
+            if name == "households":
+                frame = households.to_frame(self.households, by_age=False)
+            elif name == "care_need":
+                frame = care.to_frame(self.care_need, by_age=False)
+            elif name == "dwellings":
+                frame = dwellings.to_frame(self.dwellings)
+            elif name == "doorstroming":
+                frame = dwellings.to_frame(self.doorstroming)
+            else:
+                frame = dwellings.to_frame(self.mantelzorg)
+            frame.insert(1, "area_name", frame["area"].map(self.area_names))
+            keys = [c for c in ("area", "dwelling_type", "model", "indicator", "year") if c in frame.columns]
+        if self.uncertainty is not None and name != "mantelzorg":
+            extra = self.uncertainty.frame_columns(name, keys)
+            frame = frame.merge(extra, on=keys, how="left")
+            # each value column followed by its quantiles: need, need_q05, need_q50, need_q95, supply, gap, ...
+            added = [c for c in extra.columns if c not in keys]
+            order = []
+            for col in frame.columns:
+                if col in added:
+                    continue
+                order.append(col)
+                order += [c for c in added if c.rsplit("_q", 1)[0] == col]
+            frame = frame[order + [c for c in added if c not in order]]
         return frame
+
+
+def _resolve_scenario(scenario):
+    if scenario is None:
+        return None
+    from assen_demand.scenario import load_scenario
+
+    return load_scenario(scenario)
 
 
 def forecast(
@@ -371,9 +432,14 @@ def forecast(
     base_year: int | None = None,
     end_year: int = 2040,
     data_dir=None,
-    variant: str = "central",
+    variant: str | None = None,
     supply: pd.DataFrame | str | None = "example",
     data: GemeenteData | None = None,
+    scenario=None,
+    draws: int = 0,
+    seed: int | None = None,
+    zero_width: bool = False,
+    progress: bool = True,
     **component_options,
 ) -> Forecast:
     """Project the population and derive households, care need and dwelling need per wijk.
@@ -388,45 +454,97 @@ def forecast(
         Last year (1 January).
     data_dir : path, optional
         Folder of raw CBS/UN files; ``None`` uses the bundled tables.
-    variant : {"central", "low", "high"}
-        Which end of every care/dwelling parameter range to use.
+    variant : {"central", "low", "high"}, optional
+        Which end of every care/dwelling parameter range to use; default the scenario's
+        (``central`` without a scenario).
     supply : pandas.DataFrame, path, "example" or None
         Dwelling supply (``area, dwelling_type, year, units, status``); ``"example"`` uses the
         bundled Assen example for Assen and no supply (unknown) elsewhere.
     data : GemeenteData, optional
         Inputs already loaded.
+    scenario : str, path or Scenario, optional
+        A bundled scenario name (``assen_demand.scenario.list_scenarios()``: ``"basis"``,
+        ``"hoge_levensduur"``, ...) or the path of a scenario TOML file. ``None`` = the defaults
+        (the same numbers as ``"basis"``).
+    draws : int
+        Monte Carlo draws through the whole chain (0 = none); see
+        :mod:`assen_demand.uncertainty`. 1,000 draws for Assen take 10-20 s (1.6 GB peak).
+    seed : int, optional
+        Seed of the draws; the same seed gives bit-identical results.
+    zero_width : bool
+        Draws with every sd and parameter range set to zero (a check: each draw equals the
+        central forecast).
+    progress : bool
+        Show a progress bar over the chunks of draws.
     **component_options
-        Passed to :func:`assen_demand.components.estimate_components`.
+        Passed to :func:`assen_demand.components.estimate_components`; they override the
+        scenario's settings of the same name.
 
     Returns
     -------
     Forecast
+
+    Raises
+    ------
+    ScenarioError
+        A bad scenario file, or a scenario needing a projection method this version lacks.
     """
     from assen_demand import care, dwellings, households
 
+    scen = _resolve_scenario(scenario)
+    data = data if data is not None else load_gemeente(gemeente, data_dir=data_dir)
+    base_year = default_base_year(data) if base_year is None else base_year
+    variant = variant if variant is not None else (scen.variant if scen is not None else "central")
+    projection_options = {}
+    if scen is not None:
+        n_years = component_options.get("n_years", 5)
+        component_options = {**scen.component_options(data, base_year=base_year, n_years=n_years), **component_options}
+        projection_options = scen.projection_options(project_population)
     projection = project_population(
-        gemeente, base_year=base_year, end_year=end_year, data_dir=data_dir, data=data, **component_options
+        gemeente, base_year=base_year, end_year=end_year, data_dir=data_dir, data=data,
+        **projection_options, **component_options,
     )
     population = projection.population
+    years = population["year"].values.tolist()
+    multiplier = scen.institutional_multiplier(years) if scen is not None else None
+    trend = dict(scen.prevalence_trend) if scen is not None and scen.prevalence_trend else None
     base_kwb = projection.base.population  # areas of the base year
-    kwb = (data if data is not None else load_gemeente(projection.gemeente, data_dir=data_dir)).kwb
+    kwb = data.kwb
     one_person = (
         kwb[(kwb["year"] == projection.base_year) & kwb["area"].isin(list(base_kwb["area"].values))]
         .set_index("area")["one_person_households"]
         .dropna()
     )
+    one_person = one_person if len(one_person) else None
     hh = households.households(
         population,
         variant=variant,
-        one_person_households=one_person if len(one_person) else None,
-        base_year=projection.base_year if len(one_person) else None,
+        one_person_households=one_person,
+        base_year=projection.base_year if one_person is not None else None,
+        institutional_multiplier=multiplier,
     )
-    need = care.care_need(population, variant=variant, private_population=hh["private"])
+    need = care.care_need(population, variant=variant, private_population=hh["private"], prevalence_trend=trend,
+                          trend_start=projection.base_year if trend else None, institutional_multiplier=multiplier)
     supply_table = _supply_table(supply, projection.gemeente)
     # supply listed for a year stays in later years (marked assumed) until a later row changes it
     dwelling = dwellings.dwelling_need(
         population, variant=variant, supply=supply_table, carry_forward_supply=True, households=hh, need=need
     )
+    draws_result = None
+    if draws:
+        from assen_demand.uncertainty import simulate_forecast
+
+        if projection_options.get("method") not in (None, "cohort_component"):
+            raise ScenarioError(
+                f"Monte Carlo draws run the cohort-component engine only; scenario {scen.name!r} uses "
+                f"method={projection_options['method']!r}: run it with draws=0"
+            )
+        draws_result = simulate_forecast(
+            projection, data=data, draws=draws, seed=seed, zero_width=zero_width, progress=progress,
+            supply=dwelling["supply"].sel(model="need", drop=True), one_person_households=one_person,
+            institutional_multiplier=multiplier, prevalence_trend=trend,
+            trend_start=projection.base_year if trend else None,
+        )
     return Forecast(
         population=population,
         households=hh,
@@ -437,7 +555,112 @@ def forecast(
         projection=projection,
         variant=variant,
         supply=supply_table,
+        scenario=scen,
+        uncertainty=draws_result,
     )
+
+
+#: Age groups of the population rows of :func:`forecast_comparison`
+COMPARISON_AGES = (65, 75, 85)
+
+
+def forecast_comparison(
+    scenarios=("basis", "hoge_levensduur", "lage_migratie", "extramuralisering", "dementie_daling"),
+    gemeente: str = "GM0106",
+    *,
+    draws: int = 0,
+    seed: int | None = None,
+    progress: bool = True,
+    **forecast_options,
+) -> pd.DataFrame:
+    """One tidy table comparing scenarios side by side.
+
+    Parameters
+    ----------
+    scenarios : sequence of str, path or Scenario
+        Scenario names or files (see :func:`forecast`).
+    gemeente : str
+        CBS code or name.
+    draws : int, keyword-only
+        Monte Carlo draws per scenario (0 = none); adds ``value_q05, value_q50, value_q95``.
+    seed : int, optional, keyword-only
+        The same seed for every scenario (common random numbers: differences between
+        scenarios are not blurred by different draws).
+    progress : bool, keyword-only
+    **forecast_options
+        Passed to :func:`forecast` for every scenario (``base_year``, ``end_year``, ``data``,
+        ``supply``, ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``scenario, area, area_name, year, measure, dwelling_type, value[, value_q05, value_q50,
+        value_q95]``: measures ``population_65plus``, ``population_75plus``,
+        ``population_85plus`` [persons] (``dwelling_type`` = ``"all"``) and ``dwelling_need``,
+        ``dwelling_gap`` [dwellings, need model; gap NaN where supply is unknown] per dwelling
+        type. Side by side: ``frame.pivot_table(index=["area", "measure", "dwelling_type",
+        "year"], columns="scenario", values="value")``.
+
+    Raises
+    ------
+    ScenarioError
+        A bad or unknown scenario (before anything is computed).
+    """
+    if isinstance(scenarios, (str, bytes)) or not hasattr(scenarios, "__iter__"):
+        scenarios = [scenarios]
+    resolved = [_resolve_scenario(s) for s in scenarios]  # fail fast on a bad file
+    names = [s.name for s in resolved]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ScenarioError(f"scenario name(s) {dup} appear twice; give each compared scenario a distinct name")
+    if "data" not in forecast_options:
+        forecast_options["data"] = load_gemeente(gemeente, data_dir=forecast_options.get("data_dir"))
+    frames = []
+    for scen in resolved:
+        fc = forecast(gemeente, scenario=scen, draws=draws, seed=seed, progress=progress, **forecast_options)
+        frames.append(_comparison_rows(fc))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _comparison_rows(fc: Forecast) -> pd.DataFrame:
+    from assen_demand.uncertainty import QUANTILES, quantile_name
+
+    def population_rows(pop: xr.DataArray) -> xr.DataArray:
+        parts = [pop.where(pop["age"] >= a, 0.0).sum(["sex", "age"]).expand_dims(measure=[f"population_{a}plus"])
+                 for a in COMPARISON_AGES]
+        return xr.concat(parts, dim="measure").expand_dims(dwelling_type=["all"])
+
+    def dwelling_rows(ds: xr.Dataset) -> xr.DataArray:
+        sel = ds.sel(model="need", drop=True)
+        return xr.concat([sel["need"].expand_dims(measure=["dwelling_need"]),
+                          sel["gap"].expand_dims(measure=["dwelling_gap"])], dim="measure")
+
+    def long(pop: xr.DataArray, ds: xr.Dataset, value: str) -> pd.DataFrame:
+        rows = []
+        for da in (population_rows(pop), dwelling_rows(ds)):
+            frame = da.rename(value).to_dataframe().reset_index()
+            rows.append(frame[["area", "year", "measure", "dwelling_type", value]])
+        return pd.concat(rows, ignore_index=True)
+
+    keys = ["area", "year", "measure", "dwelling_type"]
+    frame = long(fc.population, fc.dwellings[["need", "gap"]], "value")
+    if fc.uncertainty is not None:
+        unc = fc.uncertainty
+        for q in QUANTILES:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                # the quantile of an aggregate, not the sum of the quantiles of its parts
+                pop_agg = population_rows(unc.population).quantile(q, dim="draw").drop_vars("quantile")
+                dw_q = unc.dwellings.quantile(q, dim="draw").drop_vars("quantile")
+            part_pop = pop_agg.rename(f"value_{quantile_name(q)}").to_dataframe().reset_index()
+            part_dw = dwelling_rows(dw_q).rename(f"value_{quantile_name(q)}").to_dataframe().reset_index()
+            col = f"value_{quantile_name(q)}"
+            part = pd.concat([part_pop[keys + [col]], part_dw[keys + [col]]], ignore_index=True)
+            frame = frame.merge(part, on=keys, how="left")
+    frame.insert(0, "scenario", fc.scenario_name)
+    frame.insert(2, "area_name", frame["area"].map(fc.area_names))
+    return frame[["scenario", "area", "area_name", "year", "measure", "dwelling_type"]
+                 + [c for c in frame.columns if c.startswith("value")]]
 
 
 def _supply_table(supply, gemeente: str) -> pd.DataFrame:

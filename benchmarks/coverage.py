@@ -1,0 +1,148 @@
+"""Coverage of the 90 % Monte Carlo intervals in stochastic hindcasts (not a test; prints a report).
+
+Run: PYTHONPATH=src python benchmarks/coverage.py [--data-dir ../shared/data/raw] [--draws 500]
+     [--gemeenten GM0106 GM0114 ...] [--out coverage.csv]
+
+Two checks, both from base year 2021 with only what was known on 1 January 2021
+(``GemeenteData.as_of(2021)`` inside ``project_population``):
+
+1. every gemeente with wijken in KWB 2021 and 2022: the 2022 wijk population per KWB age band
+   (0-14, 15-24, 25-44, 45-64, 65+) against the 2021->2022 interval;
+2. the twelve Drenthe gemeenten (KWB 2023 and 2024 are only in the data for Drenthe): 2022, 2023
+   and 2024 against the 2021->2024 intervals (horizons 1-3 years).
+
+A cell counts as covered when the observed KWB value lies inside [q05, q95] of the draws of
+the same wijk, band and year. CBS rounds KWB counts to multiples of 5, so the observed value is
+only known to +-2.5; the rounding-aware count widens the interval by 2.5 on each side
+(equivalently: the interval meets the set of true values that round to the observation). Both
+are reported. Wijken whose code is not in both years (boundary changes) are left out and
+counted. The draws are demographic only (``uncertainty.simulate_population``): care and
+dwelling parameters do not change a population count.
+
+The wijk migration dispersion was estimated on the Drenthe flow years 2022 and 2023
+(``benchmarks/migration_dispersion.py``), so check 1 is out of sample in time everywhere and
+out of sample in space outside Drenthe; check 2 overlaps the estimation years (reported
+separately for that reason).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from assen_demand.cbs import kwb_age_bands
+from assen_demand.datasets import load_gemeente, load_national
+from assen_demand.pipeline import project_population
+from assen_demand.uncertainty import simulate_population
+
+BASE_YEAR = 2021
+_EDGES = np.array([0, 15, 25, 45, 65, 101])
+_BAND_OF_AGE = np.searchsorted(_EDGES, np.arange(101), side="right") - 1
+_ROUNDING = 2.5
+
+
+def band_intervals(draws, years) -> pd.DataFrame:
+    """q05, q50, q95 of the draws per area, KWB band and year."""
+    rows = []
+    for year in years:
+        sub = draws.sel(year=year).sum("sex").transpose("draw", "area", "age").values  # (draw, area, age)
+        bands = np.zeros(sub.shape[:2] + (len(_EDGES) - 1,))
+        np.add.at(np.moveaxis(bands, -1, 0), _BAND_OF_AGE, np.moveaxis(sub, -1, 0))
+        q = np.quantile(bands, [0.05, 0.5, 0.95], axis=0)  # (3, area, band)
+        for i, area in enumerate(draws["area"].values):
+            for b, lo in enumerate(_EDGES[:-1]):
+                rows.append((str(area), int(lo), int(year), q[0, i, b], q[1, i, b], q[2, i, b]))
+    return pd.DataFrame(rows, columns=["area", "age_lo", "year", "q05", "q50", "q95"])
+
+
+def hindcast(gemeente: str, *, data_dir, end_year: int, draws: int, seed: int) -> pd.DataFrame:
+    """Intervals from ``BASE_YEAR`` and the observed KWB bands of the years after it."""
+    data = load_gemeente(gemeente, data_dir=data_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # data warnings of 340 gemeenten; failures are recorded instead
+        proj = project_population(data=data, base_year=BASE_YEAR, end_year=end_year)
+        sim = simulate_population(proj, data=data, draws=draws, seed=seed, progress=False)
+    years = list(range(BASE_YEAR + 1, end_year + 1))
+    intervals = band_intervals(sim, years)
+    kwb = data.kwb[data.kwb["year"].isin(years) & data.kwb["area_level"].isin(["gemeente", "wijk"])]
+    observed = kwb_age_bands(kwb)[["area", "year", "age_lo", "persons"]].rename(columns={"persons": "observed"})
+    out = intervals.merge(observed, on=["area", "year", "age_lo"], how="left")
+    out["level"] = np.where(out["area"] == proj.gemeente, "gemeente", "wijk")
+    out["gemeente"] = proj.gemeente
+    out["horizon"] = out["year"] - BASE_YEAR
+    return out
+
+
+def summarise(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    ok = frame.dropna(subset=["observed"])
+    strict = (ok["observed"] >= ok["q05"]) & (ok["observed"] <= ok["q95"])
+    rounded = (ok["observed"] >= ok["q05"] - _ROUNDING) & (ok["observed"] <= ok["q95"] + _ROUNDING)
+    below = ok["observed"] < ok["q05"] - _ROUNDING
+    g = ok.assign(strict=strict, rounded=rounded, below=below,
+                  ape=(ok["q50"] - ok["observed"]).abs() / ok["observed"].where(ok["observed"] > 0))
+    out = g.groupby(by).agg(cells=("strict", "size"), coverage=("strict", "mean"),
+                            coverage_rounding=("rounded", "mean"), share_below=("below", "mean"),
+                            median_ape_of_q50=("ape", "median"))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default="../shared/data/raw")
+    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=2021)
+    parser.add_argument("--gemeenten", nargs="*", help="codes (default: all with KWB 2021 and 2022 wijken)")
+    parser.add_argument("--out", default=None, help="CSV of every cell")
+    args = parser.parse_args()
+
+    start = time.time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nat = load_national(args.data_dir)
+    kwb = nat.kwb
+    has = lambda y: set(kwb.loc[(kwb["year"] == y) & (kwb["area_level"] == "wijk"), "gemeente"])  # noqa: E731
+    all_codes = sorted(has(2021) & has(2022))
+    drenthe = sorted(has(2021) & has(2024))
+    codes = args.gemeenten or all_codes
+    parts, failed = [], []
+    for i, gm in enumerate(codes):
+        end = 2024 if gm in drenthe else 2022
+        try:
+            parts.append(hindcast(gm, data_dir=args.data_dir, end_year=end, draws=args.draws, seed=args.seed))
+        except Exception as exc:  # noqa: BLE001 - one failing gemeente must not end a national run
+            failed.append((gm, f"{type(exc).__name__}: {exc}"[:160]))
+        if (i + 1) % 25 == 0:
+            print(f"  {i + 1}/{len(codes)} gemeenten, {time.time() - start:.0f} s", flush=True)
+    cells = pd.concat(parts, ignore_index=True)
+    cells["drenthe"] = cells["gemeente"].isin(drenthe)
+    if args.out:
+        cells.to_csv(args.out, index=False)
+    pd.set_option("display.width", 160)
+    missing = cells[cells["observed"].isna() & (cells["level"] == "wijk")]
+    print(f"\n{len(parts)} gemeenten hindcast from {BASE_YEAR} with {args.draws} draws in {time.time() - start:.0f} s; "
+          f"{len(failed)} failed; {missing['area'].nunique()} wijken of {BASE_YEAR} not in a later KWB year (left out)")
+    for gm, msg in failed[:10]:
+        print(f"  failed {gm}: {msg}")
+    one_year = cells[cells["horizon"] == 1]
+    print("\n1. 2021 -> 2022, per wijk and band (90% interval):")
+    print(summarise(one_year[one_year["level"] == "wijk"], ["drenthe"]).round(3).to_string())
+    print(summarise(one_year[one_year["level"] == "wijk"], ["age_lo"]).round(3).to_string())
+    print("   all wijken together:")
+    print(summarise(one_year[one_year["level"] == "wijk"].assign(all="all"), ["all"]).round(3).to_string())
+    print("   gemeenten (KWB gemeente rows):")
+    print(summarise(one_year[one_year["level"] == "gemeente"].assign(all="all"), ["all"]).round(3).to_string())
+    dr = cells[cells["drenthe"] & (cells["level"] == "wijk")]
+    if not dr.empty:
+        print("\n2. Drenthe, 2021 -> 2022/2023/2024, per wijk and band:")
+        print(summarise(dr, ["horizon"]).round(3).to_string())
+        print(summarise(dr, ["horizon", "age_lo"]).round(3).to_string())
+        print("   gemeenten:")
+        print(summarise(cells[cells["drenthe"] & (cells["level"] == "gemeente")], ["horizon"]).round(3).to_string())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,810 @@
+"""Monte Carlo draws through the whole chain -> quantiles.
+
+All draws run at once: every random input gets a leading ``draw`` dimension and the projection
+engine, the household, care and dwelling steps broadcast over it. The chain runs in chunks of
+draws (numpy work per chunk, a progress bar over the chunks) only to bound the memory of the
+single-age intermediate arrays; it never calls the pipeline once per draw. All random numbers
+are drawn before the first chunk, so the chunk size changes nothing but the floating-point
+rounding of a few batched sums (1e-14 relative), and the same seed gives bit-identical results.
+
+What is drawn, and how
+----------------------
+**Mortality.** Lee-Carter k(t) paths, a random walk with drift whose innovation sd and drift
+standard error come from the fit (:meth:`assen_demand.components.LeeCarterFit.simulate`; the
+scenario's drift multiplier is already in the fit). The local level (SMR) is lognormal around
+the shrunk SMR with log-sd ``1 / sqrt(O + alpha)``, the relative sd of its gamma posterior.
+
+**Fertility.** The national TFR follows a random walk on the log scale from the assumed path,
+with the sd of the yearly log changes of the WPP 2024 estimates over the 30 years before the
+base year (Netherlands 1993-2023: 0.025); the ratio to the assumed path is bounded to [0.5, 2].
+The local fertility factor is lognormal with log-sd ``1 / sqrt(observed births)``.
+
+**Migration, gemeente.** Yearly net migration = the assumed level + a level shift that holds
+for the whole horizon + independent yearly noise, both normal with the sd ``s`` of the
+observed yearly totals (CBS 37259, the last ten years before the base year; Assen 2014-2023:
+~270). A level shift as large as one year's deviation says that the next 16 years may differ
+from the recent mean as much as a single year does. The draws are added along the model
+migration profile of the gemeente, half to each sex, and shared among the wijken by their
+population at each sex and age (so the wijken still add up to the gemeente).
+
+**Migration by age band (wijken and the gemeente's age pattern).** Per area and KWB age band,
+net migration gets a persistent and a yearly normal deviation with variances ``phi x P`` (P =
+band population in the base year, phi from ``data/parameters/migration_dispersion.csv``,
+estimated on the Drenthe wijken, KWB 2022-2024, by ``benchmarks/migration_dispersion.py``):
+yearly ``phi_year``; persistent ``phi_alloc - phi_year`` for an area without earlier KWB pairs
+(its migration is then an allocation: a wijk's population share of the gemeente's, the
+gemeente's own along a model age profile) and ``phi_year / k`` for an area whose migration is
+the mean of ``k`` observed pairs. Applying the wijk dispersion to the gemeente's age pattern is
+an assumption (a gemeente's band migration deviates from a model profile as a wijk's deviates
+from its allocation); the gemeente's deviations are made to sum to zero over the bands, since
+its total is drawn from CBS 37259 above. Within a band a deviation is spread over sex and
+single age by the base population. The wijk projection is then constrained to the gemeente's,
+draw by draw, as in the central run.
+
+**Care and dwelling parameters.** Every parameter of ``data/parameters`` is drawn from its
+``low``/``central``/``high`` range as a *split normal with low and high as the 5 % and 95 %
+quantiles* (central = median), on the logit scale for shares and the log scale for other
+non-negative values; where ``low`` is 0 (or a share's ``high`` is 1) that side is linear and
+clipped at the bound. One standard normal per parameter (table, indicator and key, e.g.
+``dwelling_profiles.csv / adl_not_vv / geclusterd``) moves all its ages, sexes and years
+together (a range describes how uncertain the source is, not noise per age); different
+parameters are independent. See :class:`ParameterDraws`.
+
+``zero_width=True`` sets every sd and every parameter draw to zero: each draw then equals the
+deterministic forecast (tested to 1e-9), the check that the stochastic and central chains are
+the same code.
+
+Not drawn: the base population (raked to published counts), the scenario assumptions
+(dementia trend, institutional multiplier), the supply. Sampling error of CBS rounding (to 5)
+is inside the wijk migration dispersion, which was estimated from rounded KWB counts.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.special import expit, logit
+
+from assen_demand.errors import InvalidValueError
+from assen_demand.parameters import (
+    AGES,
+    SEXES,
+    banded_to_dataarray,
+    load_parameter_table,
+    scalar_parameter,
+)
+
+__all__ = [
+    "QUANTILES",
+    "ParameterDraws",
+    "DemographicDraws",
+    "ForecastDraws",
+    "demographic_draws",
+    "simulate_population",
+    "simulate_forecast",
+    "quantile_name",
+]
+
+#: Quantiles reported by default (a 90 % interval and the median)
+QUANTILES = (0.05, 0.5, 0.95)
+_Z95 = 1.6448536269514722  # standard normal 95 % quantile: low/high are the 5 %/95 % points
+_TFR_WINDOW = 30  # years of WPP estimates for the sd of yearly TFR changes
+_MIGRATION_WINDOW = 10  # years of CBS 37259 totals for the sd of yearly net migration
+_DISPERSION = "migration_dispersion.csv"
+_KWB_EDGES = np.array([0, 15, 25, 45, 65, 101])
+# single-year age 0..100 -> KWB band 0..4
+_BAND_OF_AGE = np.searchsorted(_KWB_EDGES, np.asarray(AGES), side="right") - 1
+# cells per chunk of the care chain: ~32 MB per single-age float64 array (the care need of a
+# chunk holds nine of them); larger chunks are a little faster and take more memory
+_CHUNK_CELLS = 4_000_000
+
+
+def quantile_name(q: float) -> str:
+    """Column suffix of a quantile: 0.05 -> ``"q05"``, 0.5 -> ``"q50"``, 0.975 -> ``"q97.5"``.
+
+    >>> [quantile_name(q) for q in (0.05, 0.5, 0.95, 0.975)]
+    ['q05', 'q50', 'q95', 'q97.5']
+    """
+    pct = round(100 * float(q), 6)
+    return f"q{int(pct):02d}" if pct == int(pct) else f"q{pct:g}"
+
+
+def _seed_entropy(seed) -> int:
+    if isinstance(seed, np.random.SeedSequence):
+        return int(seed.entropy)
+    if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise InvalidValueError(f"seed must be a non-negative integer or None (got {seed!r})")
+    return int(np.random.SeedSequence(seed).entropy)
+
+
+def _check_draws(draws) -> int:
+    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
+        raise InvalidValueError(f"draws must be a whole number >= 1 (got {draws!r}); use draws=0 in forecast() for none")
+    return int(draws)
+
+
+# --------------------------------------------------------------------------------------------
+# parameters drawn from their low/central/high range
+# --------------------------------------------------------------------------------------------
+
+
+def _split_normal(low: np.ndarray, central: np.ndarray, high: np.ndarray, z: np.ndarray, *, share: bool) -> np.ndarray:
+    """Values (draw, ...) with ``central`` as median and ``low``/``high`` as 5 %/95 % points."""
+    zz = z.reshape((-1,) + (1,) * central.ndim) / _Z95
+    if share:
+        ok = (low > 0) & (high < 1)
+        fwd, back = logit, expit
+    else:
+        ok = low > 0
+        fwd, back = np.log, np.exp
+    safe = 0.5 if share else 1.0  # any value the transform accepts; masked out below
+    g_low, g_cen, g_high = (fwd(np.where(ok, a, safe)) for a in (low, central, high))
+    transformed = back(g_cen + np.where(zz >= 0, g_high - g_cen, g_cen - g_low) * zz)
+    linear = central + np.where(zz >= 0, high - central, central - low) * zz
+    linear = np.clip(linear, 0.0, 1.0 if share else np.inf)
+    out = np.where(ok, transformed, linear)
+    # exactly the central value where the range or the draw is zero (no round trip through the transform)
+    return np.where((zz == 0) | (low == high), central, out)
+
+
+class ParameterDraws:
+    """Care and dwelling parameters drawn per Monte Carlo draw, passed as ``variant=``.
+
+    Any function of :mod:`assen_demand.households`, :mod:`assen_demand.care` and
+    :mod:`assen_demand.dwellings` that takes ``variant="central"`` also takes an instance of this
+    class; :func:`assen_demand.parameters.banded_to_dataarray` and
+    :func:`~assen_demand.parameters.scalar_parameter` then return values with a leading ``draw``
+    dimension (see the module notes for the distribution).
+
+    Parameters
+    ----------
+    draws : int
+        Total number of draws.
+    seed : int
+        Seed; each parameter's standard normals come from ``SeedSequence([seed, crc32(key)])``
+        with key ``"table|indicator|extra keys"``, so a value does not depend on which other
+        parameters were drawn first.
+    zero_width : bool
+        Every draw takes the central value.
+    labels : sequence of int, optional
+        The draws this object returns (a chunk); default all ``range(draws)``.
+
+    Examples
+    --------
+    >>> from assen_demand import care
+    >>> p = ParameterDraws(draws=500, seed=1)
+    >>> dem = care.prevalence("dementia", variant=p)
+    >>> dem.dims, dem.sizes["draw"]
+    (('draw', 'sex', 'age'), 500)
+    >>> central = float(care.prevalence("dementia").sel(sex="female", age=85))
+    >>> float(dem.sel(sex="female", age=85).median()) == central
+    False
+    >>> abs(float(dem.sel(sex="female", age=85).median()) / central - 1) < 0.02
+    True
+    """
+
+    def __init__(self, *, draws: int, seed: int, zero_width: bool = False, labels: Sequence[int] | None = None,
+                 _shared: dict | None = None) -> None:
+        self.draws = _check_draws(draws)
+        self.seed = _seed_entropy(seed)
+        self.zero_width = bool(zero_width)
+        self.labels = np.arange(self.draws) if labels is None else np.asarray(labels, dtype=int)
+        # ranges and normals are shared with the chunks made by subset()
+        self._shared = _shared if _shared is not None else {"ranges": {}, "z": {}}
+
+    def __str__(self) -> str:
+        width = ", zero width" if self.zero_width else ""
+        return f"draws(n={self.draws}, seed={self.seed}{width})"
+
+    def subset(self, labels: Sequence[int]) -> ParameterDraws:
+        """The same draws restricted to ``labels`` (a chunk)."""
+        return ParameterDraws(draws=self.draws, seed=self.seed, zero_width=self.zero_width, labels=labels,
+                              _shared=self._shared)
+
+    def normals(self, key: str) -> np.ndarray:
+        """Standard normals (draw,) of one parameter, for this object's draws."""
+        z = self._shared["z"].get(key)
+        if z is None:
+            if self.zero_width:
+                z = np.zeros(self.draws)
+            else:
+                rng = np.random.default_rng(np.random.SeedSequence([self.seed, zlib.crc32(key.encode("utf-8"))]))
+                z = rng.standard_normal(self.draws)
+            self._shared["z"][key] = z
+        return z[self.labels]
+
+    def _draw_coord(self) -> dict:
+        return {"draw": self.labels}
+
+    def banded_to_dataarray(self, frame: pd.DataFrame, *, indicator: str, years=None, ages=AGES, sexes=SEXES,
+                            fill=None, table: str = "<table>", **keys) -> xr.DataArray:
+        """Like :func:`assen_demand.parameters.banded_to_dataarray`, one value per draw.
+
+        Returns
+        -------
+        xarray.DataArray (draw, sex, age[, year]) [unit of the parameter]
+        """
+        years_key = None if years is None else tuple(int(y) for y in years)
+        cache_key = (table, indicator, tuple(sorted(keys.items())), years_key, tuple(ages), tuple(sexes), fill)
+        ranges = self._shared["ranges"]
+        if cache_key not in ranges:
+            ranges[cache_key] = tuple(
+                banded_to_dataarray(frame, indicator=indicator, variant=v, years=years_key, ages=ages, sexes=sexes,
+                                    fill=fill, table=table, **keys)
+                for v in ("low", "central", "high")
+            )
+        low, central, high = ranges[cache_key]
+        key = "|".join([table, indicator] + [f"{k}={v}" for k, v in sorted(keys.items())])
+        share = str(central.attrs.get("unit", "")).strip().lower().startswith("share")
+        values = _split_normal(low.values, central.values, high.values, self.normals(key), share=share)
+        return xr.DataArray(values, dims=("draw", *central.dims), coords={**self._draw_coord(), **central.coords},
+                            name=central.name, attrs={**central.attrs, "variant": str(self)})
+
+    def scalar_parameter(self, frame: pd.DataFrame, *, indicator: str, table: str = "<table>") -> xr.DataArray:
+        """Like :func:`assen_demand.parameters.scalar_parameter`, one value per draw.
+
+        Returns
+        -------
+        xarray.DataArray (draw) [unit of the parameter]
+        """
+        low, central, high = (np.asarray(scalar_parameter(frame, indicator=indicator, variant=v, table=table))
+                              for v in ("low", "central", "high"))
+        unit = str(frame.loc[frame["indicator"] == indicator, "unit"].iloc[0]).strip().lower()
+        values = _split_normal(low, central, high, self.normals(f"{table}|{indicator}"), share=unit.startswith("share"))
+        return xr.DataArray(values, dims=("draw",), coords=self._draw_coord(), name=indicator)
+
+
+# --------------------------------------------------------------------------------------------
+# demographic draws: small arrays, all made before the first chunk
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class DemographicDraws:
+    """The random demographic inputs of ``draws`` projections, and how they were sized.
+
+    Attributes
+    ----------
+    survival : xarray.DataArray (draw, sex, age, year) [probability]
+    births_survival : xarray.DataArray (draw, sex, year) [probability]
+    fertility : xarray.DataArray (draw, age, year) [births per woman-year]
+    migration_shift : xarray.DataArray (draw, year) [net migrants per year]
+        Added to the gemeente's assumed net migration.
+    band_migration : xarray.DataArray (draw, area, band, year) [net migrants per year]
+        Deviation of each area's net migration per KWB band (``band`` = lower age 0, 15, 25, 45,
+        65); the gemeente (first) sums to zero over the bands.
+    settings : pandas.DataFrame
+        ``component, quantity, value, unit, basis``: every sd used, for the report.
+    seed : int
+    zero_width : bool
+    """
+
+    survival: xr.DataArray
+    births_survival: xr.DataArray
+    fertility: xr.DataArray
+    migration_shift: xr.DataArray
+    band_migration: xr.DataArray
+    settings: pd.DataFrame
+    seed: int
+    zero_width: bool
+
+    @property
+    def draws(self) -> int:
+        return int(self.survival.sizes["draw"])
+
+
+def _tfr_log_sd(data, base_year: int) -> tuple[float, str]:
+    est = data.wpp_tfr[(data.wpp_tfr["variant"] == "estimate") & (data.wpp_tfr["year"] < base_year)]
+    series = est.set_index("year")["tfr"].sort_index().iloc[-(_TFR_WINDOW + 1):]
+    if len(series) < 6:
+        raise InvalidValueError(f"fewer than 6 WPP TFR estimates before {base_year}; cannot size the TFR random walk")
+    steps = np.diff(np.log(series.to_numpy(float)))
+    return float(np.std(steps, ddof=1)), f"WPP 2024 TFR estimates {int(series.index[0])}-{int(series.index[-1])}"
+
+
+def _migration_sd(dynamics: pd.DataFrame, base_year: int, population: float) -> tuple[float, str]:
+    rows = dynamics[dynamics["sex"].isin(SEXES) & (dynamics["year"] < base_year)].dropna(subset=["net_migration"])
+    per_year = rows.groupby("year")["net_migration"].agg(["sum", "count"])
+    totals = per_year.loc[per_year["count"] == len(SEXES), "sum"].sort_index().iloc[-_MIGRATION_WINDOW:]
+    if len(totals) >= 3:
+        return float(totals.std(ddof=1)), f"CBS 37259 net migration {int(totals.index[0])}-{int(totals.index[-1])}"
+    # a gemeente formed by a recent merger has no history of its own: use the typical relative sd
+    table = load_parameter_table(_DISPERSION)
+    rel = float(table.loc[table["indicator"] == "gemeente_migration_sd_fallback", "central"].iloc[0])
+    warnings.warn(
+        f"fewer than 3 years of observed net migration (CBS 37259) before {base_year}: its yearly sd is taken as "
+        f"{rel:.2%} of the population ({_DISPERSION}, gemeente_migration_sd_fallback)", UserWarning, stacklevel=3)
+    return rel * population, f"{rel:.2%} of the population (fewer than 3 observed years; {_DISPERSION})"
+
+
+def _dispersion() -> tuple[np.ndarray, np.ndarray]:
+    table = load_parameter_table(_DISPERSION)
+    bands = [int(a) for a in _KWB_EDGES[:-1]]
+
+    def values(indicator: str) -> np.ndarray:
+        da = banded_to_dataarray(table, indicator=indicator, variant="central", table=_DISPERSION)
+        return da.sel(sex="female", age=bands).values
+
+    return values("wijk_migration_dispersion_allocation"), values("wijk_migration_dispersion_year")
+
+
+def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bool = False) -> DemographicDraws:
+    """Draw mortality, fertility and migration inputs for ``draws`` projections.
+
+    Parameters
+    ----------
+    projection : assen_demand.pipeline.PopulationProjection
+        The central projection (its components and base population; ``mortality="lee_carter"``).
+    data : assen_demand.datasets.GemeenteData
+        Its inputs; only what was known at the base year is used (``data.as_of``).
+    draws : int
+    seed : int, optional
+        ``None`` draws fresh entropy (recorded in the result).
+    zero_width : bool
+        Every sd zero: all draws equal the central inputs.
+
+    Returns
+    -------
+    DemographicDraws
+    """
+    draws = _check_draws(draws)
+    entropy = _seed_entropy(seed)
+    comps = projection.components
+    base_year, gm = projection.base_year, projection.gemeente
+    if comps.lee_carter is None:
+        raise InvalidValueError(
+            "Monte Carlo draws need mortality='lee_carter' (the WPP medium variant has no stochastic paths); "
+            "drop mortality='wpp_medium' or run without draws"
+        )
+    known = data.as_of(base_year)
+    ss_lc, ss_smr, ss_tfr, ss_fert, ss_mig, ss_wijk = np.random.SeedSequence(entropy).spawn(6)
+    width = 0.0 if zero_width else 1.0
+    rows = []
+
+    # mortality
+    fit = comps.lee_carter
+    if zero_width:
+        fit = replace(fit, sigma=fit.sigma * 0.0, drift_se=fit.drift_se * 0.0)
+    years = np.asarray(comps.survival["year"].values, dtype=int)
+    later = years[years + 0.5 > fit.last_time]
+    mx = comps.national_mx.sel(year=years).expand_dims(draw=np.arange(draws)).copy()
+    if later.size:
+        sim = fit.simulate(later, draws=draws, seed=ss_lc)
+        mx.loc[dict(year=later)] = sim.transpose(*mx.sel(year=later).dims)
+    if comps.smr is not None:
+        smr_sd = width / np.sqrt(comps.smr.observed + comps.smr.prior_shape)
+        level = comps.smr.shrunk * np.exp(smr_sd * np.random.default_rng(ss_smr).standard_normal(draws))
+    else:
+        smr_sd, level = 0.0, np.ones(draws)
+    mx = mx * xr.DataArray(level, dims="draw", coords={"draw": np.arange(draws)})
+    from assen_demand.components import life_table, survival_ratios
+
+    surv, bsurv = survival_ratios(life_table(mx.transpose("draw", "sex", "age", "year")))
+    rows += [("mortality", "Lee-Carter sigma (male, female)", ", ".join(f"{v:.3f}" for v in fit.sigma.values),
+              "per sqrt(year)", "fitted on WPP 2024 periods"),
+             ("mortality", "Lee-Carter drift se (male, female)", ", ".join(f"{v:.3f}" for v in fit.drift_se.values),
+              "per year", "fitted on WPP 2024 periods"),
+             ("mortality", "SMR log-sd", f"{smr_sd:.4f}", "1", "gamma posterior of the local SMR")]
+
+    # fertility
+    tfr_sd, tfr_basis = _tfr_log_sd(known, base_year)
+    tfr_sd *= width
+    steps = np.random.default_rng(ss_tfr).standard_normal((draws, years.size))
+    ratio = np.clip(np.exp(tfr_sd * np.cumsum(steps, axis=1)), 0.5, 2.0)
+    if comps.fertility_level is not None:
+        fert_sd = width / np.sqrt(max(comps.fertility_level.observed, 1.0))
+    else:
+        fert_sd = 0.0
+    factor = np.exp(fert_sd * np.random.default_rng(ss_fert).standard_normal(draws))
+    fert = comps.fertility.isel(area=0, drop=True).transpose("age", "year")
+    fertility = fert * xr.DataArray(ratio * factor[:, None], dims=("draw", "year"),
+                                    coords={"draw": np.arange(draws), "year": years})
+    rows += [("fertility", "TFR random walk log-sd", f"{tfr_sd:.4f}", "per year", tfr_basis),
+             ("fertility", "local factor log-sd", f"{fert_sd:.4f}", "1", "observed births (CBS 37259)")]
+
+    # migration, gemeente
+    mig_sd, mig_basis = _migration_sd(known.dynamics, base_year,
+                                      float(projection.base.population.sel(area=gm).sum()))
+    mig_sd *= width
+    rng = np.random.default_rng(ss_mig)
+    shift = mig_sd * (rng.standard_normal(draws)[:, None] + rng.standard_normal((draws, years.size)))
+    rows += [("migration", "gemeente level and yearly sd", f"{mig_sd:.1f}", "net migrants per year", mig_basis)]
+
+    # migration by KWB band: the gemeente (age pattern only) and each wijk
+    phi_alloc, phi_year = _dispersion()
+    pop = projection.base.population
+    areas = [gm] + [str(a) for a in pop["area"].values if a != gm]
+    band_pop = np.zeros((len(areas), len(_KWB_EDGES) - 1))
+    by_age = pop.sel(area=areas).sum("sex").transpose("area", "age").values
+    np.add.at(band_pop.T, _BAND_OF_AGE, by_age.T)
+    res = comps.migration_residuals
+    pairs = res.groupby("area")["year"].nunique() if len(res) else pd.Series(dtype=float)
+    k = pairs.reindex(areas).fillna(0).to_numpy(float)
+    # a mean of k observed pairs is uncertain by phi_year / k; without pairs the migration is an
+    # allocation (gemeente: a model age profile; wijk: a population share), uncertain by the rest
+    persistent = np.where(k[:, None] > 0, phi_year[None, :] / np.maximum(k[:, None], 1.0),
+                          np.maximum(phi_alloc - phi_year, 0.0)[None, :])
+    rng = np.random.default_rng(ss_wijk)
+    u = rng.standard_normal((draws, len(areas), band_pop.shape[1]))
+    e = rng.standard_normal((draws, len(areas), band_pop.shape[1], years.size))
+    noise = width * (np.sqrt(persistent * band_pop)[None, :, :, None] * u[..., None]
+                     + np.sqrt(phi_year[None, :] * band_pop)[None, :, :, None] * e)
+    # the gemeente's total is drawn above from CBS 37259: its band deviations only move migrants between ages
+    share = band_pop[0] / max(band_pop[0].sum(), 1.0)
+    noise[:, 0] -= noise[:, 0].sum(axis=1, keepdims=True) * share[None, :, None]
+    rows += [("migration", f"band dispersion phi_alloc, ages {b}+", f"{a:.3f}", "persons^2 per person per year",
+              _DISPERSION) for b, a in zip(_KWB_EDGES[:-1], phi_alloc)]
+    rows += [("migration", f"band dispersion phi_year, ages {b}+", f"{a:.3f}", "persons^2 per person per year",
+              _DISPERSION) for b, a in zip(_KWB_EDGES[:-1], phi_year)]
+    rows += [("migration", "areas with earlier KWB pairs", f"{int((k > 0).sum())} of {len(areas)}", "",
+              "migration_residuals of the components")]
+
+    draw = {"draw": np.arange(draws)}
+    return DemographicDraws(
+        survival=surv.transpose("draw", "sex", "age", "year").rename("survival"),
+        births_survival=bsurv.transpose("draw", "sex", "year").rename("births_survival"),
+        fertility=fertility.transpose("draw", "age", "year").rename("fertility"),
+        migration_shift=xr.DataArray(shift, dims=("draw", "year"), coords={**draw, "year": years}),
+        band_migration=xr.DataArray(noise, dims=("draw", "area", "band", "year"),
+                                    coords={**draw, "area": areas, "band": _KWB_EDGES[:-1], "year": years}),
+        settings=pd.DataFrame(rows, columns=["component", "quantity", "value", "unit", "basis"]),
+        seed=entropy,
+        zero_width=bool(zero_width),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the projection of a chunk of draws
+# --------------------------------------------------------------------------------------------
+
+
+def _standard_profile(pop: np.ndarray) -> np.ndarray:
+    from assen_demand.components import RC_FUNDAMENTAL, rogers_castro
+
+    w = rogers_castro(AGES, RC_FUNDAMENTAL)[None, :] * pop
+    total = w.sum(axis=-1, keepdims=True)
+    return np.where(total > 0, w / np.where(total > 0, total, 1.0), 1.0 / len(AGES))
+
+
+@dataclass(frozen=True, eq=False)
+class _MigrationLayout:
+    counts: np.ndarray  # (area, sex, age, year) central counts, gemeente first
+    profile: np.ndarray  # (sex, age) the gemeente's standard profile, sums to 1 over age
+    wijk_share: np.ndarray  # (wijk, sex, age) share of the wijken's population
+    band_frac: np.ndarray  # (area, sex, age) share of the area's band population, gemeente first
+
+
+def _migration_layout(projection) -> _MigrationLayout:
+    comps = projection.components
+    gm = projection.gemeente
+    areas = [str(a) for a in comps.net_migration["area"].values]
+    order = [gm] + [a for a in areas if a != gm]
+    counts = comps.net_migration.sel(area=order).transpose("area", "sex", "age", "year").values
+    pop = projection.base.population.sel(area=order).transpose("area", "sex", "age").values.astype(float)
+    wijk = pop[1:]
+    total = wijk.sum(axis=0, keepdims=True)
+    share = np.where(total > 0, wijk / np.where(total > 0, total, 1.0), 1.0 / max(len(wijk), 1))
+    band_tot = np.zeros((len(pop), len(_KWB_EDGES) - 1))
+    np.add.at(band_tot.T, _BAND_OF_AGE, pop.sum(axis=1).T)
+    denom = band_tot[:, None, _BAND_OF_AGE]
+    frac = np.where(denom > 0, pop / np.where(denom > 0, denom, 1.0), 0.0)
+    return _MigrationLayout(counts=counts, profile=_standard_profile(pop[0]), wijk_share=share, band_frac=frac)
+
+
+def _project_chunk(projection, demo: DemographicDraws, layout: _MigrationLayout, idx: np.ndarray):
+    from assen_demand.projection import ProjectionInputs, project
+
+    gm = projection.gemeente
+    base = projection.base.population
+    areas = [gm] + [str(a) for a in base["area"].values if a != gm]
+    wijken = areas[1:]
+    years = demo.migration_shift["year"].values
+    draw = {"draw": idx}
+    # half of the gemeente's shift to each sex, along its migration profile, plus its age-pattern deviation
+    noise = demo.band_migration.values[idx][:, :, _BAND_OF_AGE, :]  # (draw, area, age, year)
+    noise = noise[:, :, None, :, :] * layout.band_frac[None, :, :, :, None]  # (draw, area, sex, age, year)
+    half = demo.migration_shift.values[idx][:, None, None, :] / 2.0 * layout.profile[None, :, :, None] + noise[:, 0]
+    gm_counts = layout.counts[0][None] + half
+    survival = demo.survival.isel(draw=idx)
+    births_survival = demo.births_survival.isel(draw=idx)
+    fertility = demo.fertility.isel(draw=idx)
+    srb = projection.components.sex_ratio_at_birth
+    dims = ("draw", "area", "sex", "age", "year")
+    coords = {**draw, "sex": list(SEXES), "age": list(AGES), "year": years}
+    gm_inputs = ProjectionInputs(
+        survival=survival, births_survival=births_survival, fertility=fertility, sex_ratio_at_birth=srb,
+        net_migration=xr.DataArray(gm_counts[:, None], dims=dims, coords={**coords, "area": [gm]}),
+    )
+    start, end = projection.base_year, projection.end_year
+    gm_pop, gm_report = project(base.sel(area=[gm]), components=gm_inputs, start_year=start, end_year=end,
+                                return_report=True)
+    clipped = gm_report.clipped_total
+    if not wijken:
+        return gm_pop.transpose(*dims), clipped
+    wijk_counts = layout.counts[1:][None] + half[:, None] * layout.wijk_share[None, :, :, :, None] + noise[:, 1:]
+    wijk_inputs = replace(gm_inputs, net_migration=xr.DataArray(wijk_counts, dims=dims, coords={**coords, "area": wijken}))
+    wijk_pop, wijk_report = project(base.sel(area=wijken), components=wijk_inputs, start_year=start, end_year=end,
+                                    constrain_to=gm_pop.sel(area=gm, drop=True), return_report=True)
+    population = xr.concat([gm_pop, wijk_pop], dim="area").transpose(*dims)
+    # one contiguous block in the order the care steps broadcast over (the engine's is year-first)
+    population = population.copy(data=np.ascontiguousarray(population.values))
+    return population, clipped + wijk_report.clipped_total
+
+
+def _chunks(draws: int, cells_per_draw: int, chunk_size: int | None) -> list[np.ndarray]:
+    size = chunk_size if chunk_size is not None else max(1, _CHUNK_CELLS // max(cells_per_draw, 1))
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise InvalidValueError(f"chunk_size must be a whole number >= 1 (got {chunk_size!r})")
+    return [np.arange(i, min(i + size, draws)) for i in range(0, draws, size)]
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="draw", desc=desc, disable=not enabled, leave=False)
+
+
+def simulate_population(
+    projection,
+    *,
+    data,
+    draws: int,
+    seed=None,
+    zero_width: bool = False,
+    progress: bool = True,
+    chunk_size: int | None = None,
+) -> xr.DataArray:
+    """Stochastic population projections (demographic uncertainty only).
+
+    Parameters
+    ----------
+    projection : assen_demand.pipeline.PopulationProjection
+        The central (cohort-component) projection.
+    data : assen_demand.datasets.GemeenteData
+        Its inputs.
+    draws : int
+        Number of draws.
+    seed : int, optional
+        Same seed, bit-identical result.
+    zero_width : bool
+        Every sd zero (each draw then equals ``projection.population``).
+    progress : bool
+        Show a tqdm progress bar over the chunks of draws.
+    chunk_size : int, optional
+        Draws per chunk (memory bound only; the draws do not depend on it, the rounding of the
+        engine's batched sums does, at 1e-14 relative). Default: about 4 million cells a chunk.
+
+    Returns
+    -------
+    xarray.DataArray (draw, area, sex, age, year) [persons]
+        Attributes ``seed`` and ``clipped_persons`` (total over draws, see
+        :class:`assen_demand.projection.ProjectionReport`).
+    """
+    demo = demographic_draws(projection, data=data, draws=draws, seed=seed, zero_width=zero_width)
+    layout = _migration_layout(projection)
+    shape = projection.population.transpose("area", "sex", "age", "year").shape
+    out = np.empty((demo.draws, *shape))
+    clipped = 0.0
+    bar = _progress(demo.draws, progress, "population draws")
+    with bar:
+        for idx in _chunks(demo.draws, int(np.prod(shape)), chunk_size):
+            pop, clip = _project_chunk(projection, demo, layout, idx)
+            out[idx] = pop.sel(area=projection.population["area"].values).values
+            clipped += clip
+            bar.update(len(idx))
+    coords = {"draw": np.arange(demo.draws), **{d: projection.population[d].values for d in ("area", "sex", "age", "year")}}
+    return xr.DataArray(out, dims=("draw", "area", "sex", "age", "year"), coords=coords, name="persons",
+                        attrs={"units": "persons", "seed": demo.seed, "clipped_persons": clipped})
+
+
+# --------------------------------------------------------------------------------------------
+# the whole chain
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ForecastDraws:
+    """Monte Carlo draws of a forecast, aggregated where single ages are not needed.
+
+    Attributes
+    ----------
+    population : xarray.DataArray (draw, area, sex, age, year) [persons]
+    households : xarray.Dataset (draw, area, year)
+        ``households``, ``institutional``, ``alone``, ``private`` [households, persons].
+    care_need : xarray.DataArray (draw, area, indicator, year) [persons]
+        Summed over sex and age.
+    dwellings : xarray.Dataset (draw, area, dwelling_type, year, model)
+        ``need`` and ``gap`` (= need - supply, NaN where supply is unknown and for the norm
+        model) [dwellings].
+    doorstroming : xarray.DataArray (draw, area, year) [family homes freed per year]
+    settings : pandas.DataFrame
+        Every sd and distribution used (``component, quantity, value, unit, basis``).
+    seed : int
+        The seed (entropy) that reproduces these draws.
+    zero_width : bool
+    clipped_persons : float
+        Persons clipped by the engine over all draws and years (net out-migration larger
+        than a cohort; noisy wijk migration clips a few thin old-age cells).
+
+    Examples
+    --------
+    ``fc = forecast(draws=1000, seed=1)``; ``fc.uncertainty.quantiles("dwellings")`` gives the
+    Dataset (quantile, area, dwelling_type, year, model); ``fc.to_frame("dwellings")`` has the
+    columns ``need_q05, need_q50, need_q95, gap_q05, ...`` next to the central ``need``/``gap``.
+    """
+
+    population: xr.DataArray
+    households: xr.Dataset
+    care_need: xr.DataArray
+    dwellings: xr.Dataset
+    doorstroming: xr.DataArray
+    settings: pd.DataFrame = field(repr=False)
+    seed: int = 0
+    zero_width: bool = False
+    clipped_persons: float = 0.0
+
+    @property
+    def draws(self) -> int:
+        return int(self.population.sizes["draw"])
+
+    def quantiles(self, name: str = "dwellings", q: Sequence[float] = QUANTILES) -> xr.DataArray | xr.Dataset:
+        """Quantiles over the draws of one table, with a ``quantile`` dim first.
+
+        Parameters
+        ----------
+        name : {"population", "households", "care_need", "dwellings", "doorstroming"}
+        q : sequence of float
+            Probabilities in [0, 1].
+
+        Returns
+        -------
+        xarray.DataArray or xarray.Dataset
+            The table's dims without ``draw``, with ``quantile`` (linear interpolation between
+            order statistics, so q05 <= q50 <= q95 everywhere).
+        """
+        tables = ("population", "households", "care_need", "dwellings", "doorstroming")
+        if name not in tables:
+            raise KeyError(f"no draws of {name!r}; quantiles exist for {', '.join(tables)}")
+        q = [float(v) for v in q]
+        if any(not 0 <= v <= 1 for v in q):
+            raise InvalidValueError(f"quantiles {q} must lie in [0, 1] (0.05, not 5)")
+        obj = getattr(self, name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN gap cells stay NaN
+            return obj.quantile(q, dim="draw")
+
+    def frame_columns(self, name: str, keys: Sequence[str], q: Sequence[float] = QUANTILES) -> pd.DataFrame:
+        """Quantile columns ``<var>_q05, ...`` of a table summed as the central ``to_frame`` is.
+
+        Used by :meth:`assen_demand.pipeline.Forecast.to_frame`; ``keys`` are the index columns.
+        """
+        quant = self.quantiles(name, q)
+        if name == "population":
+            quant = quant.rename("persons")
+        ds = quant.to_dataset() if isinstance(quant, xr.DataArray) else quant
+        parts = []
+        for qv in quant["quantile"].values:
+            sub = ds.sel(quantile=qv, drop=True)
+            frame = sub.to_dataframe().reset_index()
+            frame = frame.rename(columns={v: f"{v}_{quantile_name(qv)}" for v in sub.data_vars})
+            parts.append(frame.set_index(list(keys)))
+        return pd.concat(parts, axis=1).reset_index()
+
+
+def simulate_forecast(
+    projection,
+    *,
+    data,
+    draws: int,
+    seed=None,
+    zero_width: bool = False,
+    progress: bool = True,
+    chunk_size: int | None = None,
+    supply: xr.DataArray | None = None,
+    one_person_households=None,
+    institutional_multiplier: xr.DataArray | float | None = None,
+    prevalence_trend: Mapping[str, float] | None = None,
+    trend_start: int | None = None,
+) -> ForecastDraws:
+    """Monte Carlo draws of population, households, care need and dwelling need.
+
+    Usually called by :func:`assen_demand.pipeline.forecast` with ``draws=N``; the keywords are
+    the same settings the central chain used.
+
+    Parameters
+    ----------
+    projection : assen_demand.pipeline.PopulationProjection
+        The central projection.
+    data : assen_demand.datasets.GemeenteData
+        Its inputs.
+    draws, seed, zero_width, progress, chunk_size
+        See :func:`simulate_population`; ``seed`` also seeds the parameter draws
+        (:class:`ParameterDraws`).
+    supply : xarray.DataArray (area, dwelling_type, year), optional [dwellings]
+        Supply for the gap (NaN = unknown); ``None`` = all unknown.
+    one_person_households : pandas.Series (area), optional [households]
+        Base-year counts for the living-alone calibration (each draw is calibrated).
+    institutional_multiplier : float or xarray.DataArray ([age, ]year), optional [1]
+        Scenario factor on the institutional shares and splits.
+    prevalence_trend : mapping, optional [relative change per year]
+        Scenario trends, see :func:`assen_demand.care.care_need`.
+    trend_start : int, optional [year]
+
+    Returns
+    -------
+    ForecastDraws
+    """
+    from assen_demand import care, dwellings, households
+
+    demo = demographic_draws(projection, data=data, draws=draws, seed=seed, zero_width=zero_width)
+    params = ParameterDraws(draws=demo.draws, seed=demo.seed, zero_width=zero_width)
+    layout = _migration_layout(projection)
+    central = projection.population.transpose("area", "sex", "age", "year")
+    areas = central["area"].values
+    years = central["year"].values
+    n, n_area, n_year = demo.draws, len(areas), len(years)
+    pop_out = np.empty((n, *central.shape))
+    hh_vars = ("households", "institutional", "alone", "private")
+    hh_out = {v: np.empty((n, n_area, n_year)) for v in hh_vars}
+    need_out = np.empty((n, n_area, len(care.INDICATORS), n_year))
+    dw_out = np.empty((n, n_area, len(dwellings.DWELLING_TYPES), n_year, 2))
+    door_out = np.empty((n, n_area, n_year))
+    clipped = 0.0
+    base_year = projection.base_year if one_person_households is not None else None
+    bar = _progress(n, progress, "forecast draws")
+    with bar:
+        for idx in _chunks(n, int(np.prod(central.shape)), chunk_size):
+            pop, clip = _project_chunk(projection, demo, layout, idx)
+            pop = pop.sel(area=areas)
+            clipped += clip
+            pop_out[idx] = pop.values
+            p = params.subset(idx)
+            hh = households.households(pop, variant=p, one_person_households=one_person_households,
+                                       base_year=base_year, institutional_multiplier=institutional_multiplier)
+            need = care.care_need(pop, variant=p, private_population=hh["private"], prevalence_trend=prevalence_trend,
+                                  trend_start=trend_start, institutional_multiplier=institutional_multiplier)
+            by_need = dwellings.need_model(need, hh, variant=p)
+            by_norm = dwellings.norm_model(pop, variant=p)
+            for v in hh_vars:
+                hh_out[v][idx] = hh[v].sum(["sex", "age"], skipna=False).transpose("draw", "area", "year").values
+            need_out[idx] = need.sum(["sex", "age"], skipna=False).transpose("draw", "area", "indicator", "year").values
+            dw_out[idx, ..., 0] = by_need.transpose("draw", "area", "dwelling_type", "year").values
+            dw_out[idx, ..., 1] = by_norm.transpose("draw", "area", "dwelling_type", "year").values
+            door_out[idx] = dwellings.doorstroming(hh, variant=p).transpose("draw", "area", "year").values
+            bar.update(len(idx))
+    draw = np.arange(n)
+    c3 = {"draw": draw, "area": areas, "year": years}
+    need_da = xr.DataArray(dw_out, dims=("draw", "area", "dwelling_type", "year", "model"),
+                           coords={**c3, "dwelling_type": list(dwellings.DWELLING_TYPES), "model": ["need", "norm"]})
+    if supply is not None:
+        units = supply.sel(area=areas, year=years).transpose("area", "dwelling_type", "year")
+        gap = (need_da - units).where(need_da["model"] == "need")
+    else:
+        gap = xr.full_like(need_da, np.nan)
+    return ForecastDraws(
+        population=xr.DataArray(pop_out, dims=("draw", *central.dims),
+                                coords={"draw": draw, **{d: central[d].values for d in central.dims}}, name="persons"),
+        households=xr.Dataset({v: (("draw", "area", "year"), hh_out[v]) for v in hh_vars}, coords=c3),
+        care_need=xr.DataArray(need_out, dims=("draw", "area", "indicator", "year"),
+                               coords={**c3, "indicator": list(care.INDICATORS)}, name="persons"),
+        dwellings=xr.Dataset({"need": need_da, "gap": gap.transpose(*need_da.dims)}),
+        doorstroming=xr.DataArray(door_out, dims=("draw", "area", "year"), coords=c3, name="family_homes_freed"),
+        settings=pd.concat([demo.settings, _parameter_settings()], ignore_index=True),
+        seed=demo.seed,
+        zero_width=bool(zero_width),
+        clipped_persons=float(clipped),
+    )
+
+
+def _parameter_settings() -> pd.DataFrame:
+    return pd.DataFrame([(
+        "care and dwelling parameters", "every parameter of data/parameters",
+        "split normal, low/high = 5%/95%", "",
+        "logit scale for shares, log scale otherwise; one standard normal per parameter (all ages move together)",
+    )], columns=["component", "quantity", "value", "unit", "basis"])
