@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 from products_helpers import assen_forecast, cli_forecast_run, scratch
 
@@ -84,14 +82,42 @@ def test_parser_errors_are_one_line(capsys):
     assert "invalid int value" in _parser_error(capsys, ["forecast", "--out", "x", "--draws", "many"])
 
 
-@pytest.mark.parametrize(("option", "module"), [("--draws", "uncertainty"), ("--scenario", "scenario")])
-def test_uncertainty_and_scenario_options_need_their_modules(capsys, option, module):
-    key = option.lstrip("-")
-    if key in inspect.signature(pipeline.forecast).parameters:
-        pytest.skip(f"forecast() takes {key}= on this branch")
-    value = "10" if key == "draws" else "vergrijzing_hoog"
-    line = _error(capsys, ["forecast", "--out", str(scratch("opt")), option, value])
-    assert f"{option} needs the {module} module" in line
+def test_scenario_and_draws_reach_every_product(capsys):
+    import json
+
+    import openpyxl
+    import pandas as pd
+
+    out = scratch("scenario_draws")
+    argv = ["forecast", "--out", str(out), "--scenario", "extramuralisering", "--draws", "20", "--seed", "7",
+            "--end-year", "2030"]
+    assert main(argv) == 0, capsys.readouterr().err
+    dw = pd.read_csv(out / "dwellings.csv")
+    for value in ("need", "gap"):
+        assert {f"{value}_q05", f"{value}_q50", f"{value}_q95"} <= set(dw.columns)
+    need = dw.dropna(subset=["need"])  # the norm model has no norm for nursing places and begeleid wonen
+    assert need[["need_q05", "need_q50", "need_q95"]].notna().all().all()  # every need has its quantiles
+    assert ((need["need_q05"] <= need["need_q50"]) & (need["need_q50"] <= need["need_q95"])).all()
+    assert (need["need_q95"] > need["need_q05"]).any()
+    record = json.loads((out / "provenance.json").read_text(encoding="utf-8"))
+    assert record["scenario"]["name"] == "extramuralisering" and len(record["scenario"]["sha256"]) == 64
+    assert any(s["section"] == "institutions" for s in record["scenario"]["settings"])
+    assert (record["draws"], record["seed"]) == (20, 7)
+    book = openpyxl.load_workbook(out / "forecast.xlsx", read_only=True)
+    assert "Onzekerheid" in book.sheetnames
+    sources = [row for row in book["Bronnen en aannames"].iter_rows(values_only=True)]
+    scenario_rows = [row for row in sources if row and row[0] == "Scenario"]
+    assert len(scenario_rows) > 5 and any("extramuralisering" in str(cell) for cell in scenario_rows[0])
+    assert len(list((out / "figures").glob("waaier_*.png"))) == 5
+    # the same seed gives the same file
+    again = scratch("scenario_draws_again")
+    assert main(argv[:2] + [str(again)] + argv[3:]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(again / "dwellings.csv"), dw)
+
+
+def test_unknown_scenario_is_one_line(capsys):
+    line = _error(capsys, ["forecast", "--out", str(scratch("bad_scenario")), "--scenario", "vergrijzing_hoog"])
+    assert "no bundled scenario 'vergrijzing_hoog'" in line
 
 
 def test_draws_zero_is_the_central_run(monkeypatch):

@@ -84,9 +84,10 @@ def _add_forecast(sub) -> None:
     fc.add_argument("--supply", default="example",
                     help="CSV of known dwelling supply (area, dwelling_type, year, units, status); "
                          "'example' = the bundled Assen example (default), 'none' = unknown everywhere")
-    fc.add_argument("--scenario", default=None, help="scenario name or TOML file (needs the scenario module)")
+    fc.add_argument("--scenario", default=None, help="bundled scenario name (basis, hoge_levensduur, lage_migratie, extramuralisering, "
+                         "dementie_daling, bouwplannen) or a scenario TOML file")
     fc.add_argument("--draws", type=int, default=None,
-                    help="Monte Carlo draws for uncertainty (needs the uncertainty module)")
+                    help="Monte Carlo draws through the whole chain (quantile columns, fan charts); default 0")
     fc.add_argument("--seed", type=int, default=None, help="random seed of the draws")
     fc.add_argument("--out", type=Path, required=True, help="output folder")
     fc.add_argument("--force", action="store_true", help="write into a non-empty output folder")
@@ -97,11 +98,7 @@ _OUTPUT_GLOBS = ("*.csv", "forecast.xlsx", "provenance.json", "figures/*.png")
 
 
 def _optional_forecast_arguments(args: argparse.Namespace) -> dict:
-    """--scenario/--draws/--seed, passed on only when given and only if ``forecast`` takes them."""
-    import inspect
-
-    from assen_demand.pipeline import forecast
-
+    """--scenario/--draws/--seed, passed on only when given."""
     wanted = {}
     if args.scenario is not None:
         wanted["scenario"] = args.scenario
@@ -114,11 +111,6 @@ def _optional_forecast_arguments(args: argparse.Namespace) -> dict:
         if not wanted.get("draws"):
             raise _UsageError("--seed only applies to Monte Carlo draws; add --draws N (N > 0)")
         wanted["seed"] = args.seed
-    named = {n for n, p in inspect.signature(forecast).parameters.items() if p.kind is not p.VAR_KEYWORD}
-    module = {"scenario": "scenario", "draws": "uncertainty", "seed": "uncertainty"}
-    for key in wanted:
-        if key not in named:
-            raise _UsageError(f"--{key} needs the {module[key]} module, which this version of assen_demand lacks")
     return wanted
 
 

@@ -461,8 +461,16 @@ def sources_table(result=None, *, data=None, scenario=None, run: Mapping | None 
     rows: list[dict] = []
     for label, value in (run or {}).items():
         rows.append({"Soort": "Run", "Onderwerp": label, "Toelichting": str(value)})
+    loaded = getattr(result, "scenario", None) if result is not None else None
+    name = loaded.name if loaded is not None else scenario
     rows.append({"Soort": "Scenario", "Onderwerp": "scenario",
-                 "Toelichting": str(scenario) if scenario else "geen: de centrale aannames van de parametertabellen"})
+                 "Toelichting": (f"{name}: {loaded.description}" if loaded is not None else str(name)) if name
+                 else "geen: de centrale aannames van de parametertabellen"})
+    if loaded is not None:
+        for r in loaded.to_frame().itertuples(index=False):
+            if r.section:
+                rows.append({"Soort": "Scenario", "Bestand": loaded.path, "Onderwerp": f"[{r.section}] {r.key}",
+                             "Centraal": str(r.value), "Bron": r.source})
     source = getattr(data, "source", "bundled") if data is not None else "bundled"
     for r in data_tables().itertuples(index=False):
         rows.append({"Soort": "Gegevens", "Bestand": r.file, "Onderwerp": r.coverage, "Jaar": r.reference_date,
@@ -554,8 +562,26 @@ def _supply_record(supply) -> dict:
 
 
 def _scenario_record(scenario) -> dict | None:
+    """Name, file, checksum and settings of a scenario (a name, a TOML path or a loaded Scenario)."""
     if scenario is None:
         return None
+    if hasattr(scenario, "to_frame"):  # a loaded assen_demand.scenario.Scenario
+        from assen_demand.scenario import _scenario_dir
+
+        file = Path(scenario.path)
+        bundled = _scenario_dir().joinpath(f"{scenario.name}.toml")
+        raw = file.read_bytes() if file.is_file() else bundled.read_bytes() if bundled.is_file() else None
+        settings = scenario.to_frame()
+        return {
+            "name": scenario.name,
+            "file": str(file.resolve()) if file.is_file() else scenario.path,
+            "sha256": _sha256(raw) if raw is not None else None,
+            "description": scenario.description,
+            "settings": [
+                {"section": r.section, "key": r.key, "value": str(r.value), "source": r.source}
+                for r in settings.itertuples(index=False) if r.section
+            ],
+        }
     path = Path(str(scenario))
     if path.is_file():
         return {"name": path.stem, "file": str(path.resolve()), "sha256": _sha256(path.read_bytes())}
