@@ -51,8 +51,8 @@ value of the wrong type or out of range, or a section without a source is a
 >>> s = load_scenario("hoge_levensduur")
 >>> s.name, s.drift_multiplier
 ('hoge_levensduur', 1.5)
->>> sorted(list_scenarios())[:3]
-['basis', 'bouwplannen', 'dementie_daling']
+>>> print(*sorted(list_scenarios())[:3])
+basis bouwplannen dementie_daling
 """
 
 from __future__ import annotations

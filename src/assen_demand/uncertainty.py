@@ -108,6 +108,8 @@ _CHUNK_CELLS = 4_000_000
 def quantile_name(q: float) -> str:
     """Column suffix of a quantile: 0.05 -> ``"q05"``, 0.5 -> ``"q50"``, 0.975 -> ``"q97.5"``.
 
+    Examples
+    --------
     >>> [quantile_name(q) for q in (0.05, 0.5, 0.95, 0.975)]
     ['q05', 'q50', 'q95', 'q97.5']
     """
