@@ -513,3 +513,90 @@ def test_errors_name_the_problem(assen):
         c.national_mortality(assen.as_of(2024).wpp_mx, base_year=2024, years=[2024], model="wpp_medium")
     with pytest.warns(c.ComponentsWarning, match="not an honest hindcast"):
         c.national_mortality(assen.wpp_mx, base_year=2020, years=[2020], model="wpp_medium")
+
+
+# --------------------------------------------------------------------------------------------
+# shrinkage of wijk migration residuals toward the allocation
+# --------------------------------------------------------------------------------------------
+
+def _residual_rows(gemeente_value, wijk_starts, wijk_values, years=(2022,)):
+    rows = []
+    for year in years:
+        rows.append(("GM1", "gemeente", year, 0, float(sum(wijk_starts)), float(gemeente_value)))
+        for i, (start, value) in enumerate(zip(wijk_starts, wijk_values)):
+            rows.append((f"W{i}", "wijk", year, 0, float(start), float(value)))
+    return pd.DataFrame(rows, columns=["area", "area_level", "year", "age_lo", "start", "net_migration"])
+
+
+def _dispersion(alloc, year):
+    return pd.DataFrame({"allocation": [alloc], "year": [year]}, index=pd.Index([0], name="age_lo"))
+
+
+def test_shrinkage_hand_worked_two_pairs():
+    # two wijken of 100 and 300 in a band, two flow years with the same residuals: k = 2,
+    # s2 = 1.0 - 0.5 = 0.5, noise 0.5 / 2 = 0.25, w = 0.5 / 0.75 = 2/3;
+    # allocation 10 x 1/4 = 2.5 and 7.5; shrunk 2.5 + 2/3 x 3.5 = 4.8333 and 7.5 - 2/3 x 3.5 = 5.1667
+    rows = _residual_rows(10, [100, 300], [6, 4], years=(2022, 2023))
+    out = c.shrink_wijk_residuals(rows, dispersion=_dispersion(1.0, 0.5))
+    wijk = out[out["area_level"] == "wijk"]
+    assert wijk["shrinkage_weight"].tolist() == pytest.approx([2 / 3] * 4)
+    assert wijk["pairs"].tolist() == [2, 2, 2, 2]
+    assert wijk["net_migration"].tolist() == pytest.approx([2.5 + 7 / 3, 7.5 - 7 / 3] * 2)
+    assert out.loc[out["area_level"] == "gemeente", "net_migration"].tolist() == [10.0, 10.0]
+    assert wijk["net_migration_observed"].tolist() == [6.0, 4.0, 6.0, 4.0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    gem=st.floats(-200, 200), starts=st.lists(st.floats(1, 5_000), min_size=2, max_size=6),
+    values=st.lists(st.floats(-100, 100), min_size=6, max_size=6),
+    alloc=st.floats(0, 3), year=st.floats(0, 3),
+)
+def test_shrinkage_lies_between_allocation_and_observation(gem, starts, values, alloc, year):
+    rows = _residual_rows(gem, starts, values[: len(starts)])
+    out = c.shrink_wijk_residuals(rows, dispersion=_dispersion(alloc, year))
+    wijk = out[out["area_level"] == "wijk"]
+    w = wijk["shrinkage_weight"].to_numpy()
+    assert ((w >= 0) & (w <= 1)).all()
+    lo = np.minimum(wijk["allocation"], wijk["net_migration_observed"]) - 1e-9
+    hi = np.maximum(wijk["allocation"], wijk["net_migration_observed"]) + 1e-9
+    assert ((wijk["net_migration"] >= lo) & (wijk["net_migration"] <= hi)).all()
+    # the allocations share the gemeente's residual exactly; with one weight for all, so do the shrunk values' gap
+    assert wijk["allocation"].sum() == pytest.approx(gem, abs=1e-9)
+    gap = wijk["net_migration"].sum() - gem
+    assert gap == pytest.approx(w[0] * (wijk["net_migration_observed"].sum() - gem), abs=1e-7)
+
+
+def test_shrinkage_limits():
+    rows = _residual_rows(10, [100, 300], [6, 4])
+    no_signal = c.shrink_wijk_residuals(rows, dispersion=_dispersion(0.5, 0.5))  # all noise: allocation
+    assert no_signal.loc[no_signal["area_level"] == "wijk", "net_migration"].tolist() == pytest.approx([2.5, 7.5])
+    no_noise = c.shrink_wijk_residuals(rows, dispersion=_dispersion(0.5, 0.0))  # all signal: as observed
+    assert no_noise.loc[no_noise["area_level"] == "wijk", "net_migration"].tolist() == pytest.approx([6.0, 4.0])
+    with pytest.raises(MissingDataError, match="lacks band"):
+        c.shrink_wijk_residuals(rows.assign(age_lo=15), dispersion=_dispersion(1.0, 0.5))
+    with pytest.raises(InvalidValueError, match=">= 0"):
+        c.shrink_wijk_residuals(rows, dispersion=_dispersion(-1.0, 0.5))
+
+
+def test_bundled_dispersion_covers_every_band_and_gives_weights_below_one():
+    d = c.migration_dispersion()
+    assert d.index.tolist() == [0, 15, 25, 45, 65]
+    signal = (d["allocation"] - d["year"]).clip(lower=0)
+    w_one_pair = signal / (signal + d["year"])
+    # children move with their parents: little persistent wijk effect, so one pair counts for little
+    assert (w_one_pair > 0).all() and (w_one_pair < 1).all() and w_one_pair.loc[0] < 0.1
+
+
+def test_estimate_components_shrinks_assen_wijk_migration(assen):
+    on = c.estimate_components(assen, base_year=2024, end_year=2026)
+    off = c.estimate_components(assen, base_year=2024, end_year=2026, shrink_wijk_migration=False)
+    res = on.migration_residuals
+    wijk = res[res["area_level"] == "wijk"]
+    assert (wijk["pairs"] == 3).all()  # KWB 2021-2024: three flow years
+    assert not np.allclose(wijk["net_migration"], wijk["net_migration_observed"])
+    # the gemeente's migration is the same; the wijken move toward their population shares
+    gm = assen.gemeente
+    xr.testing.assert_allclose(on.net_migration.sel(area=gm), off.net_migration.sel(area=gm))
+    assert float(abs(on.net_migration - off.net_migration).sum()) > 10
+    assert on.assumptions["shrink_wijk_migration"] is True

@@ -1730,6 +1730,122 @@ def kwb_band_residuals(
     return frame
 
 
+#: Parameter table of the wijk migration dispersion (estimated on the Drenthe wijken, KWB 2022-2024)
+MIGRATION_DISPERSION_TABLE = "migration_dispersion.csv"
+
+
+def migration_dispersion(variant: str = "central") -> pd.DataFrame:
+    """Over-dispersion of wijk net migration per KWB band, from ``data/parameters/migration_dispersion.csv``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``age_lo`` (0, 15, 25, 45, 65); columns ``allocation`` (yearly variance of a
+        wijk's band net migration around its population share of the gemeente's, per person of
+        the band) and ``year`` (year-to-year variance around the wijk's own mean, per person)
+        [persons^2 per person per year].
+    """
+    from assen_demand.cbs import KWB_BANDS
+    from assen_demand.parameters import load_parameter_table
+
+    table = load_parameter_table(MIGRATION_DISPERSION_TABLE)
+    if variant not in ("low", "central", "high"):
+        raise InvalidValueError(f"variant must be 'low', 'central' or 'high', got {variant!r}")
+    out = {}
+    for column, indicator in (("allocation", "wijk_migration_dispersion_allocation"),
+                              ("year", "wijk_migration_dispersion_year")):
+        rows = table[table["indicator"] == indicator].set_index("age_lo")[variant].astype(float)
+        out[column] = rows.reindex([lo for lo, _ in KWB_BANDS])
+    frame = pd.DataFrame(out)
+    frame.index.name = "age_lo"
+    if frame.isna().any().any():
+        raise MissingDataError(f"{MIGRATION_DISPERSION_TABLE}: a KWB band lacks its dispersion rows; "
+                               "give every band 0, 15, 25, 45, 65 for both indicators")
+    return frame
+
+
+def shrink_wijk_residuals(residuals: pd.DataFrame, *, dispersion: pd.DataFrame) -> pd.DataFrame:
+    """Empirical-Bayes shrinkage of each wijk's band net migration toward its population share.
+
+    One or two KWB year pairs per wijk are noisy (rounding to 5, a single large move, a
+    one-off new-build street): taken at face value and repeated for 16 years they overshoot.
+    Each year's wijk band residual ``r`` is pulled toward the allocation ``A`` (the wijk's share
+    of the wijken's band population at the start of the year times the gemeente's band
+    residual):
+
+        r' = A + w (r - A),   w = s2 / (s2 + phi_year / k),   s2 = max(phi_alloc - phi_year, 0)
+
+    with ``k`` the wijk's number of year pairs, ``phi_year`` the year-to-year variance of a wijk
+    around its own mean and ``phi_alloc - phi_year`` the variance of the persistent wijk effect
+    (both per person of the band, so the band population cancels in ``w``; see
+    :func:`migration_dispersion`). ``w`` is the weight a normal random-effects model gives a
+    mean of ``k`` noisy years against the prior mean ``A`` (e.g. Gelman et al. 2013, Bayesian
+    Data Analysis, ch. 5.4). Gemeente rows are unchanged.
+
+    Parameters
+    ----------
+    residuals : pandas.DataFrame
+        :func:`kwb_band_residuals` (``area, area_level, year, age_lo, start, net_migration``).
+    dispersion : pandas.DataFrame
+        :func:`migration_dispersion` (index ``age_lo``, columns ``allocation, year``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows with ``net_migration`` shrunk, the raw value in ``net_migration_observed``, and
+        ``allocation``, ``shrinkage_weight`` [1] and ``pairs`` added (gemeente rows: weight 1).
+
+    Examples
+    --------
+    Two wijken of 100 and 300 persons in a band, the gemeente gained 10, the wijken 6 and 4;
+    phi_alloc = 1, phi_year = 0.5 and one pair: w = 0.5 / (0.5 + 0.5) = 0.5, allocation 2.5
+    and 7.5, shrunk 2.5 + 0.5 (6 - 2.5) = 4.25 and 7.5 + 0.5 (4 - 7.5) = 5.75.
+
+    >>> r = pd.DataFrame({"area": ["GM1", "W1", "W2"], "area_level": ["gemeente", "wijk", "wijk"],
+    ...                   "year": 2022, "age_lo": 0, "start": [400.0, 100.0, 300.0],
+    ...                   "net_migration": [10.0, 6.0, 4.0]})
+    >>> d = pd.DataFrame({"allocation": [1.0], "year": [0.5]}, index=pd.Index([0], name="age_lo"))
+    >>> shrink_wijk_residuals(r, dispersion=d)["net_migration"].tolist()
+    [10.0, 4.25, 5.75]
+    """
+    out = residuals.copy()
+    out["net_migration_observed"] = out["net_migration"].astype(float)
+    out["allocation"] = out["net_migration_observed"]
+    out["shrinkage_weight"] = 1.0
+    out["pairs"] = 0
+    if out.empty:
+        return out
+    missing = sorted(set(out["age_lo"].astype(int)) - set(dispersion.index.astype(int)))
+    if missing:
+        raise MissingDataError(f"migration dispersion lacks band(s) starting at {missing}; add them to "
+                               f"{MIGRATION_DISPERSION_TABLE}")
+    if (dispersion[["allocation", "year"]] < 0).any().any():
+        raise InvalidValueError(f"{MIGRATION_DISPERSION_TABLE}: dispersions must be >= 0")
+    wijk = out["area_level"] == "wijk"
+    gem = out.loc[~wijk].set_index(["year", "age_lo"])["net_migration_observed"]
+    gem = gem[~gem.index.duplicated()]
+    start_total = out.loc[wijk].groupby(["year", "age_lo"])["start"].transform("sum")
+    key = pd.MultiIndex.from_frame(out.loc[wijk, ["year", "age_lo"]])
+    gem_value = gem.reindex(key).to_numpy(float)
+    share = np.where(start_total > 0, out.loc[wijk, "start"].to_numpy(float) / start_total.clip(lower=1e-300), 0.0)
+    allocation = np.where(np.isfinite(gem_value), share * gem_value, out.loc[wijk, "net_migration_observed"])
+    pairs = out.loc[wijk].groupby("area")["year"].transform("nunique").to_numpy(float)
+    bands = out.loc[wijk, "age_lo"].astype(int).to_numpy()
+    phi_alloc = dispersion["allocation"].reindex(bands).to_numpy(float)
+    phi_year = dispersion["year"].reindex(bands).to_numpy(float)
+    signal = np.maximum(phi_alloc - phi_year, 0.0)
+    noise = phi_year / np.maximum(pairs, 1.0)
+    weight = np.where(signal + noise > 0, signal / np.where(signal + noise > 0, signal + noise, 1.0), 1.0)
+    weight = np.where(np.isfinite(gem_value), weight, 1.0)  # no gemeente row: nothing to shrink toward
+    observed = out.loc[wijk, "net_migration_observed"].to_numpy(float)
+    out.loc[wijk, "allocation"] = allocation
+    out.loc[wijk, "shrinkage_weight"] = weight
+    out.loc[wijk, "pairs"] = pairs.astype(int)
+    out.loc[wijk, "net_migration"] = allocation + weight * (observed - allocation)
+    out.loc[~wijk, "pairs"] = out.loc[~wijk].groupby("area")["year"].transform("nunique").astype(int)
+    return out
+
+
 @dataclass(frozen=True)
 class NetMigrationSchedule:
     """A net migration schedule by single age fitted to band totals (:func:`fit_net_migration_schedule`).
@@ -2158,7 +2274,8 @@ class Components:
     migration_totals : pandas.DataFrame
         CBS 37259 net migration by sex and year with the residual check.
     migration_residuals : pandas.DataFrame
-        KWB band residuals per area and year.
+        KWB band residuals per area and year (wijken shrunk toward their population share,
+        with the raw value, allocation and weight, see :func:`shrink_wijk_residuals`).
     migration_fit : pandas.DataFrame
         Observed and fitted band residuals per area, and each area's total.
     migration_schedules : dict
@@ -2303,6 +2420,7 @@ def estimate_components(
     structural_weight: float = 1.0,
     drift_multiplier: float = 1.0,
     tfr_multiplier: float = 1.0,
+    shrink_wijk_migration: bool = True,
 ) -> Components:
     """Estimate every demographic component of a gemeente and its wijken, as known at ``base_year``.
 
@@ -2359,6 +2477,12 @@ def estimate_components(
     tfr_multiplier : float [1]
         Factor on the national TFR from ``base_year`` on (scenario of higher or lower
         fertility); observed years are not touched.
+    shrink_wijk_migration : bool
+        Pull each wijk's observed band net migration toward its population share of the
+        gemeente's, by the weight the wijk migration dispersion gives a mean of its ``k`` year
+        pairs (:func:`shrink_wijk_residuals`). Measured on the twelve Drenthe gemeenten,
+        hindcast 2022 -> 2024 (one pair): weighted APE of the wijk 0-15 band 5.6 % without,
+        see the backtest module for the table with it.
 
     Returns
     -------
@@ -2446,6 +2570,8 @@ def estimate_components(
     residuals = kwb_band_residuals(d.kwb, base_year=base_year, survival=resid_surv, births_survival=resid_bsurv,
                                    births=births, structure=structure, asfr=asfr,
                                    sex_ratio_at_birth=sex_ratio_at_birth)
+    if shrink_wijk_migration and len(residuals):
+        residuals = shrink_wijk_residuals(residuals, dispersion=migration_dispersion())
     area_pop = _area_population(d, base_year=base_year, structure=structure, pop_total=pop_total,
                                 base_population=base_population)
     prior = None
@@ -2491,7 +2617,7 @@ def estimate_components(
                          tfr_multiplier=tfr_multiplier,
                          migration_age_pattern=("kwb_residuals" if has_pairs else
                                                 "structural" if prior is not None else "rogers_castro"),
-                         structural_weight=structural_weight,
+                         structural_weight=structural_weight, shrink_wijk_migration=shrink_wijk_migration,
                          base_population="given" if base_population is not None else "postcode bands 2021, uniform"),
     )
 

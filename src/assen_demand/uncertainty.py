@@ -34,7 +34,9 @@ estimated on the Drenthe wijken, KWB 2022-2024, by ``benchmarks/migration_disper
 yearly ``phi_year``; persistent ``phi_alloc - phi_year`` for an area without earlier KWB pairs
 (its migration is then an allocation: a wijk's population share of the gemeente's, the
 gemeente's own along a model age profile) and ``phi_year / k`` for an area whose migration is
-the mean of ``k`` observed pairs. Applying the wijk dispersion to the gemeente's age pattern is
+the mean of ``k`` observed pairs (for a wijk whose mean is shrunk toward its allocation,
+:func:`assen_demand.components.shrink_wijk_residuals`, the posterior variance
+``s2 (phi_year / k) / (s2 + phi_year / k)`` with ``s2 = phi_alloc - phi_year``). Applying the wijk dispersion to the gemeente's age pattern is
 an assumption (a gemeente's band migration deviates from a model profile as a wijk's deviates
 from its allocation); the gemeente's deviations are made to sum to zero over the bands, since
 its total is drawn from CBS 37259 above. Within a band a deviation is spread over sex and
@@ -429,9 +431,17 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
     pairs = res.groupby("area")["year"].nunique() if len(res) else pd.Series(dtype=float)
     k = pairs.reindex(areas).fillna(0).to_numpy(float)
     # a mean of k observed pairs is uncertain by phi_year / k; without pairs the migration is an
-    # allocation (gemeente: a model age profile; wijk: a population share), uncertain by the rest
-    persistent = np.where(k[:, None] > 0, phi_year[None, :] / np.maximum(k[:, None], 1.0),
-                          np.maximum(phi_alloc - phi_year, 0.0)[None, :])
+    # allocation (gemeente: a model age profile; wijk: a population share), uncertain by the rest.
+    # Wijk means shrunk toward the allocation (components.shrink_wijk_residuals) have the
+    # posterior variance of the random-effects model: s2 (phi_year / k) / (s2 + phi_year / k).
+    signal = np.maximum(phi_alloc - phi_year, 0.0)[None, :]
+    mean_noise = phi_year[None, :] / np.maximum(k[:, None], 1.0)
+    shrunk = "shrinkage_weight" in res.columns
+    is_wijk = np.array([a != gm for a in areas])[:, None]
+    posterior = np.where(signal + mean_noise > 0, signal * mean_noise / np.where(signal + mean_noise > 0,
+                                                                                  signal + mean_noise, 1.0), 0.0)
+    with_pairs = np.where(shrunk & is_wijk, posterior, mean_noise)
+    persistent = np.where(k[:, None] > 0, with_pairs, np.broadcast_to(signal, with_pairs.shape))
     rng = np.random.default_rng(ss_wijk)
     u = rng.standard_normal((draws, len(areas), band_pop.shape[1]))
     e = rng.standard_normal((draws, len(areas), band_pop.shape[1], years.size))
