@@ -60,6 +60,7 @@ from assen_demand.projection import (
     ProjectionInputs,
     _Engine,
     _prepare,
+    _rate_block,
     _Scratch,
     _step_block,
 )
@@ -93,10 +94,12 @@ SUMMARY_SEXES = ("male", "female", "total")
 # The tile of draws x areas that one random stream covers (see the module notes). Part of the
 # reproducibility contract: changing it changes every stochastic result.
 _RNG_TILE = (16, 16)
-# Default blocks: 16 areas x 16 draws = 256 (draw, area) rows, 0.2 MB per float32 array, so
-# that the five arrays of a step stay in a 1.25 MB L2 cache (benchmarks/README.md).
-_AREA_BLOCK = 16
-_DRAW_BLOCK = 16
+# Default blocks: 32 areas x 32 draws = 1,024 (draw, area) rows, 0.8 MB per float32 array.
+# A step's four arrays then spill from a 1.25 MB L2 cache into L3, but the numpy calls (about
+# 40 a year) are four times longer: on a 2-core Ice Lake this was 14 % faster than 16 x 16,
+# which fits in L2 (4.7 against 5.5 ns per cell and year, benchmarks/README.md).
+_AREA_BLOCK = 32
+_DRAW_BLOCK = 32
 
 
 # --------------------------------------------------------------------------------------------
@@ -305,10 +308,16 @@ def _simulate_block(job: _Job, a0: int, a1: int, d0: int, d1: int) -> tuple[np.n
     ``clipped`` (area, draw) [persons, summed over the years]. Works in sub-blocks of
     ``job.draw_block`` draws that start on multiples of it, so that a Dask chunk of draws
     gets exactly the numbers of the in-memory run.
+
+    A year's migration is one batched matrix product per area: ``[deviation of each noise
+    band, 1] @ [band weights; base net migration]``.
+    Every BLAS call is kept below OpenBLAS's threading threshold (about 2.6e5 multiply-adds):
+    its threads would spin against the worker processes on the other cores.
     """
     e = job.engine
     nstep, (_, _, nsex, nage) = e.nstep, e.shape
     na = a1 - a0
+    ncell = nsex * nage
     natom = job.atoms.shape[1]
     # draws last: the quantiles sort along them
     sums = np.empty((na, nsex, natom, nstep + 1, d1 - d0), dtype=e.dtype)
@@ -317,49 +326,60 @@ def _simulate_block(job: _Job, a0: int, a1: int, d0: int, d1: int) -> tuple[np.n
     a = slice(a0, a1)
     noisy = job.noise_spread is not None
     if noisy:
-        weights = job.noise_weights[a0:a1].reshape(na, nsex * nage)
+        nband = job.noise_spread.shape[0]
+        weights = job.noise_weights[a0:a1].reshape(na, 1, ncell)
+        # (area, band + 1, cell): the share of each band's deviation per cell, and a last row
+        # for the base migration when it is the same for every draw (else added separately).
+        design = np.zeros((na, nband + 1, ncell), dtype=e.dtype)
+        np.multiply(job.noise_spread[None], weights, out=design[:, :nband])
         psd, ysd = job.persistent_sd[a0:a1], job.yearly_sd[a0:a1]
-    row_ones = np.ones(nsex * nage, dtype=e.dtype)
+        mig_by_draw = e.mig.shape[1] > 1
     grid = job.draw_block
     for s0 in range((d0 // grid) * grid, d1, grid):
         b0, b1 = max(d0, s0), min(d1, s0 + grid)
+        nb = b1 - b0
         d = slice(b0, b1)
-        shape = (b1 - b0, na, nsex, nage)
+        shape = (nb, na, nsex, nage)
+        clip_t = np.zeros((na, nb))
         pop, nxt = scratch.get("state0", shape), scratch.get("state1", shape)
-        zeros = scratch.zeros(shape)
-        # The survivors buffer of _step_block is free again after each step.
-        negative = scratch.get("survivors", shape).reshape(-1, nsex * nage)
         pop[...] = e.base[d if e.base.shape[0] > 1 else slice(None), a]
-        by_atom = scratch.get("atoms", (b1 - b0, na, nsex, natom))
-        block_sums = sums[..., b0 - d0:b1 - d0].transpose(4, 3, 0, 1, 2)  # (draw, year, ...)
-        np.matmul(pop.reshape(-1, nage), job.atoms, out=by_atom.reshape(-1, natom))
-        block_sums[:, 0] = by_atom
+        # (draw, year, area x sex, atom) here; batches of area x sex rows keep BLAS single-threaded
+        by_atom = scratch.get("atoms", (nb, nstep + 1, na * nsex, natom))
+        np.matmul(pop.reshape(nb, na * nsex, nage), job.atoms, out=by_atom[:, 0])
         if noisy:
             z = _normals(job, b0, b1, a0, a1)  # (draw, area, noise band, 1 + steps)
-            persistent = z[..., 0] * psd
-            yearly = z[..., 1:] * ysd[..., None]
+            # (step, area, draw, band + 1): this year's deviation of each band and a 1
+            lhs = np.ones((nstep, na, nb, nband + 1), dtype=e.dtype)
+            dev = z[..., 1:] * ysd[..., None] + (z[..., 0] * psd)[..., None]
+            lhs[..., :nband] = dev.transpose(3, 1, 0, 2)
+            if mig_by_draw:
+                lhs[..., nband] = 0.0
             migration = scratch.get("migration", shape)
-            spread = migration.reshape(b1 - b0, na, nsex * nage)
+            by_area = migration.reshape(nb, na, ncell).transpose(1, 0, 2)  # (area, draw, cell)
         for k in range(nstep):
             m = None
             if noisy:
-                # This year's deviation of each band [persons], copied to the band's sexes and
-                # ages (a 0/1 matrix product) and shared among them by the base population.
-                dev = (persistent + yearly[..., k]).astype(e.dtype, copy=False)
-                np.matmul(dev, job.noise_spread, out=spread)
-                np.multiply(spread, weights, out=spread)
-                base_mig = e.mig[k] if e.mig.shape[0] > 1 else e.mig[0]
-                migration += base_mig[d if base_mig.shape[0] > 1 else slice(None), a]
+                base_mig = _rate_block(e.mig, k, d, a)  # (draw or 1, area, sex, age)
+                if not mig_by_draw:
+                    design[:, nband] = base_mig.reshape(na, ncell)
+                np.matmul(lhs[k], design, out=by_area)
+                if mig_by_draw:
+                    migration += base_mig
                 m = migration
             _step_block(pop, nxt, e, k, d, a, scratch, migration=m)
-            # Clip what out-migration drove below zero, keeping the persons per area.
+            # Clip what out-migration drove below zero, keeping the persons per area. Few
+            # cells (thin old-age cells) go below zero: fix only those.
             if nxt.min() < 0.0:
-                np.minimum(nxt.reshape(negative.shape), zeros.reshape(negative.shape), out=negative)
-                clipped[:, b0 - d0:b1 - d0] -= (negative @ row_ones).reshape(b1 - b0, na).T
-                np.maximum(nxt, zeros, out=nxt)
-            np.matmul(nxt.reshape(-1, nage), job.atoms, out=by_atom.reshape(-1, natom))
-            block_sums[:, k + 1] = by_atom
+                flat = nxt.reshape(-1)
+                idx = np.flatnonzero(flat < 0.0)
+                # rows are (draw, area) of the sub-block; clipped is (area, draw)
+                row = idx // ncell
+                np.add.at(clip_t, (row % na, row // na), flat[idx])
+                flat[idx] = 0.0
+            np.matmul(nxt.reshape(nb, na * nsex, nage), job.atoms, out=by_atom[:, k + 1])
             pop, nxt = nxt, pop
+        clipped[:, b0 - d0:b1 - d0] -= clip_t
+        sums[..., b0 - d0:b1 - d0] = by_atom.reshape(nb, nstep + 1, na, nsex, natom).transpose(2, 3, 4, 1, 0)
     return sums, clipped
 
 
