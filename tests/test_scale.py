@@ -270,8 +270,31 @@ def test_national_forecast_reports_failures_and_writes_tidy_tables(tmp_path, mon
     assert set(pd.read_csv(tmp_path / "gemeenten.csv")["status"]) == {"ok", "error"}
 
 
+def test_national_forecast_all_runs_every_gemeente_of_the_year(monkeypatch):
+    from assen_demand import pipeline
+    from assen_demand.datasets import load_national
+    from assen_demand.errors import MissingDataError
+
+    def nothing(code, **kw):  # fast: only which gemeenten are run matters here
+        raise MissingDataError(f"no data for {code}")
+
+    monkeypatch.setattr(pipeline, "project_population", nothing)
+    expected = sorted(load_national(None).gemeenten(2024)["area"])
+    assert len(expected) == 12  # Drenthe
+    with pytest.warns(scale.NationalRunWarning, match="12 of 12 gemeenten failed"):
+        everything = scale.national_forecast(gemeenten="all", end_year=2025, progress=False)
+    assert sorted(everything.status["gemeente"]) == expected
+    assert set(everything.status["status"]) == {"missing_data"}
+    assert everything.population is None
+    with pytest.warns(scale.NationalRunWarning, match="1 of 1 gemeenten failed \\(GM0106: no data for GM0106"):
+        one = scale.national_forecast(gemeenten="Assen", end_year=2025, progress=False)
+    assert list(one.status["gemeente"]) == ["GM0106"]
+
+
 def test_national_forecast_errors():
     with pytest.raises(InvalidValueError, match="unknown table\\(s\\) \\['wijken'\\]"):
         scale.national_forecast(tables=["population", "wijken"], progress=False)
     with pytest.raises(UnknownAreaError, match="gemeente 'Atlantis' is not in the bundled data"):
         scale.national_forecast(gemeenten=["Atlantis"], progress=False)
+    with pytest.raises(InvalidValueError, match="gemeenten is empty"):
+        scale.national_forecast(gemeenten=[], progress=False)

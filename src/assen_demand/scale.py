@@ -872,7 +872,7 @@ def national_forecast(
     *,
     base_year: int | None = None,
     end_year: int = 2040,
-    gemeenten: Iterable[str] | None = None,
+    gemeenten: Iterable[str] | str | None = None,
     tables: Sequence[str] = ("population",),
     out_dir=None,
     keep: bool = True,
@@ -897,8 +897,9 @@ def national_forecast(
         gemeenten (2022 in ``shared/data/raw``).
     end_year : int
         Last year (1 January).
-    gemeenten : iterable of str, optional
-        Codes or names to run (default every gemeente of ``base_year``).
+    gemeenten : iterable of str, or str, optional
+        Codes or names to run; ``None`` or ``"all"`` (what ``--gemeente all`` of a command
+        line gives): every gemeente of ``base_year``; one code or name runs that gemeente.
     tables : sequence of str
         Tables to return and write: ``population`` and any of
         :data:`assen_demand.pipeline.FORECAST_TABLES`.
@@ -940,10 +941,16 @@ def national_forecast(
             f"{sorted(national.kwb['year'].unique().tolist())}"
         )
     names = dict(zip(listed["area"], listed["area_name"]))
+    if isinstance(gemeenten, str):
+        gemeenten = None if gemeenten.strip().lower() == "all" else [gemeenten]
     if gemeenten is None:
         codes = [str(c) for c in listed["area"]]
     else:
-        codes = [national.resolve_gemeente(g) for g in gemeenten]
+        codes = list(dict.fromkeys(national.resolve_gemeente(g) for g in gemeenten))
+        if not codes:
+            raise InvalidValueError(
+                'gemeenten is empty; give codes or names, or "all" (None) for every gemeente'
+            )
     key = None if data_dir is None else str(data_dir)
     jobs = [(c, key, year, int(end_year), tuple(tables), options) for c in codes]
 
