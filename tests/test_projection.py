@@ -371,6 +371,67 @@ def test_each_draw_equals_its_own_run(sizes, n_draw, constrained):
                                    atol=1e-12)
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("constrained", [False, True])
+def test_blocks_and_threads_change_nothing(monkeypatch, threads, constrained):
+    """Blocks of a few (draw, area) rows, on several threads, give the whole-array numbers."""
+    import assen_demand.projection as engine
+
+    rng = np.random.default_rng(17)
+    _, base, inputs = _random_case(rng, n_area=37, n_age=7, n_step=4, n_draw=3,
+                                   mig_scale=0.0 if constrained else 20.0,
+                                   empty_share=0.0 if constrained else 0.2)
+    control = None
+    if constrained:
+        control = base.sum("area").expand_dims(year=list(range(2031, 2035))) * 1.1
+
+    def run():
+        return project(base, components=inputs, start_year=2030, end_year=2034,
+                       constrain_to=control, return_report=True, threads=threads)
+
+    monkeypatch.setattr(engine, "_BLOCK_ROWS", 10**6)
+    monkeypatch.setattr(engine, "_BLOCK_ROWS_THREADED", 10**6)
+    whole, whole_report = run()
+    monkeypatch.setattr(engine, "_BLOCK_ROWS", 5)
+    monkeypatch.setattr(engine, "_BLOCK_ROWS_THREADED", 5)
+    assert len(engine._blocks(3, 37, 2 * 7 * 8, 5)) > 3 * 5
+    blocked, blocked_report = run()
+    np.testing.assert_allclose(blocked.values, whole.values, rtol=1e-14, atol=0)
+    pd.testing.assert_frame_equal(blocked_report.clipped, whole_report.clipped)
+    assert constrained or len(whole_report.clipped) > 0
+
+
+def test_keep_years_dtype_and_out_buffer():
+    rng = np.random.default_rng(3)
+    _, base, inputs = _random_case(rng, n_area=4, n_age=6, n_step=5, mig_scale=30)
+    kw = dict(components=inputs, start_year=2030, end_year=2035, return_report=True)
+    full, report = project(base, **kw)
+    kept, kept_report = project(base, keep_years=[2035, 2032], **kw)
+    assert list(kept["year"].values) == [2032, 2035]
+    np.testing.assert_array_equal(kept.values, full.sel(year=[2032, 2035]).values)
+    pd.testing.assert_frame_equal(kept_report.clipped, report.clipped)  # every year is projected
+    single, _ = project(base, keep_years=[2035], dtype="float32", **kw)
+    assert single.dtype == np.float32
+    np.testing.assert_allclose(single.values, full.sel(year=[2035]).values, rtol=1e-6, atol=1e-5)
+    buffer = np.empty((6, 1, 4, 2, 6))
+    into, _ = project(base, out=buffer, **kw)
+    assert np.shares_memory(into.values, buffer)
+    np.testing.assert_array_equal(into.values, full.values)
+
+
+def test_option_errors():
+    base, inputs = _handworked_inputs()
+    kw = dict(components=inputs, start_year=2024, end_year=2026)
+    with pytest.raises(InvalidValueError, match=r"keep_years \[2030\] are not years of the projection; "
+                                                r"give years from 2024 to 2026"):
+        project(base, keep_years=[2025, 2030], **kw)
+    with pytest.raises(DataFormatError, match="dtype must be float64 or float32, got int64"):
+        project(base, dtype=np.int64, **kw)
+    with pytest.raises(DataFormatError, match=r"out must be a C-contiguous float64 or float32 numpy "
+                                              r"array of shape \(3, 1, 2, 2, 4\)"):
+        project(base, out=np.empty((3, 2, 2, 4)), **kw)
+
+
 def test_draws_from_inputs_only_broadcast_the_base():
     base, inputs = _handworked_inputs()
     surv = xr.concat([inputs.survival, inputs.survival * 0.5], dim="draw").assign_coords(

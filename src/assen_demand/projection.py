@@ -53,15 +53,24 @@ actually observed.
 
 Speed
 -----
-The hot loop runs over years only; each year is a handful of whole-array numpy operations over
-``(draw, area, sex, age)`` written into a preallocated float64 output. Rates keep their own
-(smaller) shape and broadcast, so a rate that does not vary by area or draw costs no memory.
-The output of ``D`` draws, ``A`` areas, ``Y`` years takes ``D * A * 2 * 101 * Y * 8`` bytes
-(14,000 areas x 16 years: 0.36 GB); run large Monte Carlo sets in chunks of draws.
+The areas and draws are independent without a constraint, so the engine cuts a run into
+blocks of a few hundred (draw, area) rows and takes each block through all years while its
+arrays are in the CPU cache, writing each year straight into the preallocated output; the
+blocks are shared out over threads (numpy releases the GIL in its loops). Each block step
+does the operations of a whole-array step, cell by cell and in the same order, so blocking
+and threads change no result (but for the last bit of a birth sum, which BLAS may group
+differently). With a constraint every year is finished for all blocks first. Rates keep their own (smaller) shape and broadcast, so a rate that does not
+vary by area or draw costs no memory. The output of ``D`` draws, ``A`` areas, ``Y`` years
+takes ``D * A * 2 * 101 * Y * 8`` bytes (14,000 areas x 16 years: 0.36 GB); ``keep_years``,
+``dtype=float32`` and ``out=`` make it smaller or reuse it. Monte Carlo runs too large to hold
+go through :func:`assen_demand.scale.stochastic_projection`, which streams them to quantiles.
+Timings: ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
@@ -578,62 +587,61 @@ def constrain(areas: xr.DataArray, control: xr.DataArray) -> xr.DataArray:
 # --------------------------------------------------------------------------------------------
 
 
-def project(
+@dataclass(frozen=True, eq=False)
+class _Engine:
+    """The inputs of a run aligned by label, as numpy arrays in the engine's axis order.
+
+    Every rate keeps length 1 on the axes it does not vary over (numpy broadcasts them):
+    ``surv``, ``mig`` (year, draw, area, sex, age); ``fert`` (year, draw, area, age
+    lo..hi-1); ``infants`` (year, draw, area, sex): the share of each sex among the births
+    times their survival to 1 January; ``ctrl`` (year, draw, sex, age); ``base`` (draw, area,
+    sex, age).
+    """
+
+    labels: dict
+    start_year: int
+    end_year: int
+    has_draw: bool
+    base: np.ndarray
+    surv: np.ndarray
+    fert: np.ndarray
+    lo: int
+    hi: int
+    mig: np.ndarray
+    as_counts: bool
+    infants: np.ndarray
+    ctrl: np.ndarray | None
+
+    def astype(self, dtype: np.dtype | type) -> _Engine:
+        """The same run with every array in ``dtype`` (the constraint stays float64)."""
+        def cast(arr: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(arr, dtype=dtype)
+
+        return replace(self, base=cast(self.base), surv=cast(self.surv), fert=cast(self.fert),
+                       mig=cast(self.mig), infants=cast(self.infants))
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.surv.dtype
+
+    @property
+    def nstep(self) -> int:
+        return self.end_year - self.start_year
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """(draw, area, sex, age) of one year of the projection."""
+        return (len(self.labels["draw"]), len(self.labels["area"]), 2, len(self.labels["age"]))
+
+
+def _prepare(
     base: xr.DataArray,
-    *,
     components: ProjectionInputs,
     start_year: int,
     end_year: int,
-    constrain_to: xr.DataArray | None = None,
-    return_report: bool = False,
-) -> xr.DataArray | tuple[xr.DataArray, ProjectionReport]:
-    """Project a population by cohort-component, one year at a time.
-
-    See the module notes for the order of the steps, the exposure and the migration timing.
-
-    Parameters
-    ----------
-    base : xarray.DataArray (draw, area, sex, age), draw optional [persons]
-        Population on 1 January of ``start_year``. Ages ``0..w`` with ``w`` the open group
-        (101 ages for 0..100+, but any length >= 2 works); sexes ``'male'``, ``'female'``.
-        A ``year`` dim is allowed if it contains ``start_year`` (that year is used).
-    components : ProjectionInputs
-        Survival, fertility, births survival, sex ratio and migration. They need every year
-        ``start_year .. end_year - 1`` (the rates of year ``t`` move 1 January ``t`` to 1 January
-        ``t + 1``) and every area, sex, age and draw of the projection that they have as a dim.
-    start_year : int
-        Year of ``base``; returned unchanged as the first year.
-    end_year : int
-        Last year projected (inclusive), ``>= start_year``.
-    constrain_to : xarray.DataArray (draw, sex, age, year), draw optional, optional [persons]
-        Control totals (e.g. the municipal projection; an area dim of length 1 is allowed). If
-        given, every projected year ``start_year + 1 .. end_year`` is scaled with
-        :func:`constrain` *before* it is projected further, so the next year starts from the
-        constrained population. The base year is not touched: constrain the base first if it
-        should match too.
-    return_report : bool
-        Also return the :class:`ProjectionReport` of clipped persons.
-
-    Returns
-    -------
-    xarray.DataArray (draw, area, sex, age, year) [persons]
-        Years ``start_year .. end_year``. ``draw`` is present if the base, a component or the
-        control has it. Sexes in the order ``('male', 'female')``. ``attrs`` holds
-        ``clipped_persons_total``. The data are a view on the engine's buffer, which is
-        ordered year-first in memory (not C-contiguous in this dim order).
-    ProjectionReport
-        Only with ``return_report=True``. Without it, clipping issues a
-        :class:`ClippingWarning` stating the total.
-
-    Raises
-    ------
-    DataFormatError
-        Wrong dims, missing labels on a dim, unknown sex labels, ages not ``0..w``.
-    InvalidValueError
-        Negative or NaN population, probabilities outside [0, 1], ``end_year < start_year``.
-    MissingDataError, UnknownAreaError
-        A component lacks a year, age, sex, draw or area that the projection needs.
-    """
+    constrain_to: xr.DataArray | None,
+) -> _Engine:
+    """Validate the inputs of :func:`project` and align them by label into an :class:`_Engine`."""
     if not isinstance(components, ProjectionInputs):
         raise DataFormatError(
             f"components must be a ProjectionInputs, got {type(components).__name__}"
@@ -659,7 +667,6 @@ def project(
     c = components
     migration = c.net_migration if c.net_migration is not None else c.migration_rate
     srb = c.sex_ratio_at_birth
-    nstep = end_year - start_year
     years = pd.Index(np.arange(start_year, end_year, dtype=np.int64), name="year")
     draws = _draw_labels(base, c.survival, c.births_survival, c.fertility, migration, srb,
                          constrain_to)
@@ -695,8 +702,6 @@ def project(
                                 hints=hints)[:, :, :, 0, 0]
     else:
         srb_arr = np.full((1, 1, 1), float(srb))
-    share_boys = srb_arr / (1.0 + srb_arr)
-    share_girls = 1.0 / (1.0 + srb_arr)
     ctrl = None
     if constrain_to is not None:
         ctrl_labels = dict(labels, year=pd.Index(np.arange(start_year + 1, end_year + 1),
@@ -709,81 +714,425 @@ def project(
     # Fertility is zero outside [lo, hi); summing births over that band only is the main saving.
     nonzero_ages = np.nonzero(fert.reshape(-1, fert.shape[-1]).any(axis=0))[0]
     lo, hi = (int(nonzero_ages[0]), int(nonzero_ages[-1]) + 1) if len(nonzero_ages) else (1, 1)
-    fert = np.ascontiguousarray(fert[..., lo:hi])
-    fert_common = fert.shape[1] == 1 and fert.shape[2] == 1
 
     base_arr = _engine_array(base, name="base", labels={**labels, "year": pd.Index([0])},
                              hints=hints)[0]
-    ndraw, narea, nage = len(labels["draw"]), len(labels["area"]), len(ages)
+    # Boys B * srb / (1 + srb) and girls B / (1 + srb), each times its survival to 1 January.
+    boys = (srb_arr / (1.0 + srb_arr)) * lsurv[..., _MALE]
+    girls = (1.0 / (1.0 + srb_arr)) * lsurv[..., _FEMALE]
+    infants = np.stack(np.broadcast_arrays(boys, girls), axis=-1)
+    return _Engine(
+        labels=labels, start_year=start_year, end_year=end_year, has_draw=draws is not None,
+        base=base_arr, surv=surv, fert=np.ascontiguousarray(fert[..., lo:hi]),
+        lo=lo, hi=hi, mig=mig, as_counts=as_counts, infants=infants, ctrl=ctrl,
+    )
 
-    out = np.empty((nstep + 1, ndraw, narea, 2, nage), dtype=np.float64)
-    out[0] = base_arr  # broadcasts a base without draws over the draws
-    wbuf = np.empty((ndraw, narea, hi - lo), dtype=np.float64)
-    births = np.empty((ndraw, narea), dtype=np.float64)
-    negative = np.empty(ndraw * narea * 2 * nage, dtype=bool)
+
+# Blocks of about this many (draw, area) rows are advanced through the years while they are in
+# the CPU cache (256 rows x 2 sexes x 101 ages x 8 bytes = 0.4 MB per array); smaller blocks pay
+# numpy's per-call overhead. With several threads the blocks must be larger still: every numpy
+# call hands the GIL over, and the threads only overlap while the calls are long
+# (benchmarks/README.md has the measurements).
+_BLOCK_ROWS = 256
+_BLOCK_ROWS_THREADED = 1024
+# numpy's SIMD loops store half as fast into memory that is not aligned to a cache line
+# (64 bytes, the width of an AVX-512 register), and numpy itself aligns only to 16 bytes.
+_ALIGN = 64
+
+
+def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype | type = np.float64) -> np.ndarray:
+    """``numpy.empty`` whose first element sits on a 64-byte boundary."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(nbytes + _ALIGN, dtype=np.uint8)
+    offset = -raw.ctypes.data % _ALIGN
+    return raw[offset:offset + nbytes].view(dtype).reshape(shape)
+
+
+def _aligned_rows(row_bytes: int) -> int:
+    """The smallest number of rows of ``row_bytes`` that spans whole 64-byte lines."""
+    return _ALIGN // math.gcd(row_bytes, _ALIGN)
+# Below this many cells per year a second thread costs more than it saves.
+_THREAD_MIN_CELLS = 200_000
+
+
+def _blocks(ndraw: int, narea: int, row_bytes: int, rows: int) -> list[tuple[slice, slice]]:
+    """(draw, area) slices covering the run; each block is contiguous in (draw, area) order.
+
+    A block spans several draws only if it holds every area, so that a block of a
+    (draw, area, sex, age) array is one contiguous piece of memory; block sizes are whole
+    multiples of the rows that keep every block start on a 64-byte line where possible.
+    """
+    align = _aligned_rows(row_bytes)
+    if narea >= rows or ndraw == 1:
+        step = min(max(align, rows // align * align), narea)
+        return [(slice(d, d + 1), slice(a, min(a + step, narea)))
+                for d in range(ndraw) for a in range(0, narea, step)]
+    step = max(1, rows // narea)
+    per = align // math.gcd(narea, align)  # draws whose rows fill whole lines
+    step = max(per, step // per * per)
+    return [(slice(d, min(d + step, ndraw)), slice(0, narea)) for d in range(0, ndraw, step)]
+
+
+def _rate_block(arr: np.ndarray, k: int, d: slice, a: slice) -> np.ndarray:
+    """Year ``k`` of a rate (year, draw, area, ...) for a block; length-1 axes stay length 1."""
+    arr = arr[k] if arr.shape[0] > 1 else arr[0]
+    return arr[d if arr.shape[0] > 1 else slice(None), a if arr.shape[1] > 1 else slice(None)]
+
+
+class _Scratch:
+    """Per-thread work buffers, one set per block shape (the last block may be smaller)."""
+
+    def __init__(self, e: _Engine) -> None:
+        self.dtype = e.dtype
+        self._buffers: dict[tuple, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        key = (name, shape)
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = _aligned_empty(shape, self.dtype)
+        return buf
+
+    def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
+        """A read-only array of zeros: ``np.maximum(x, zeros)`` runs about 3x faster than
+        ``np.maximum(x, 0.0)``, whose broadcast scalar misses numpy's SIMD loop."""
+        key = ("zeros", shape)
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = _aligned_empty(shape, self.dtype)
+            buf.fill(0.0)
+            buf.flags.writeable = False
+        return buf
+
+
+def _step_block(
+    pop: np.ndarray,
+    nxt: np.ndarray,
+    e: _Engine,
+    k: int,
+    d: slice,
+    a: slice,
+    scratch: _Scratch,
+    migration: np.ndarray | None = None,
+) -> None:
+    """Write year ``k + 1`` of a block into ``nxt`` from year ``k`` in ``pop``; no clipping yet.
+
+    ``pop`` and ``nxt`` are C-contiguous (draw, area, sex, age) blocks of the draws ``d`` and
+    areas ``a``. ``migration`` replaces the block's migration of ``e`` (a stochastic run
+    passes its own draws). Each cell gets exactly the operations, in the same order, as in a
+    whole-array step, so blocking and threads change no result.
+    """
+    shape = pop.shape
+    # Survivors, still at their age of 1 January of year k (no shift yet: the rates may
+    # broadcast over draws and areas).
+    survivors = scratch.get("survivors", shape)
+    s = _rate_block(e.surv, k, d, a)
+    np.multiply(pop, s, out=survivors)
+
+    m = _rate_block(e.mig, k, d, a) if migration is None else migration
+    if m.shape != shape and not (m.shape[0] == 1 and m.shape[1:] == shape[1:]):
+        buf = scratch.get("migration_full", shape)
+        np.copyto(buf, m)
+        m = buf
+    combine = np.add if e.as_counts else np.multiply
+    # Age and add (or apply) migration in one pass: on the rows flattened over (area, sex,
+    # age), cell i of the survivors lands in cell i + 1. The cells that this moves from one
+    # open age group into the next sex's or area's age 0 are the infants, set below; the open
+    # group is redone below. The long call writes from a 64-byte line on (see _ALIGN); the
+    # cells before that line take a second, tiny call.
+    rows = shape[0] if m.shape[0] == 1 else 1
+    fs, fm, fn = survivors.reshape(rows, -1), m.reshape(m.shape[0] if rows > 1 else 1, -1), \
+        nxt.reshape(rows, -1)
+    lead = (-fn.ctypes.data % _ALIGN) // fn.itemsize or _ALIGN // fn.itemsize
+    lead = min(lead, fn.shape[1])
+    combine(fs[:, lead - 1:-1], fm[:, lead:], out=fn[:, lead:])
+    combine(fs[:, :lead - 1], fm[:, 1:lead], out=fn[:, 1:lead])
+    # The open group also keeps its own survivors, summed before migration as in a plain step.
+    top = nxt[..., -1]
+    np.add(survivors[..., -2], survivors[..., -1], out=top)
+    combine(top, m[..., -1], out=top)
+    infants = nxt[..., 0]  # (draw, area, sex) view
+    if e.as_counts:
+        # Age 0 starts from its migrants and receives the births below.
+        np.copyto(infants, m[..., 0])
+
+    # Births from the trapezoid exposure of women aged lo..hi-1 (ages >= 1, final but for the
+    # clipping, which is applied here to the mothers and by the caller to everyone at once).
+    births = scratch.get("births", shape[:2])
+    lo, hi = e.lo, e.hi
+    if hi > lo:
+        wbuf = scratch.get("women", shape[:2] + (hi - lo,))
+        np.maximum(nxt[:, :, _FEMALE, lo:hi], scratch.zeros(wbuf.shape), out=wbuf)
+        np.add(wbuf, pop[:, :, _FEMALE, lo:hi], out=wbuf)
+        f = _rate_block(e.fert, k, d, a)
+        if f.shape[0] == 1 and f.shape[1] == 1:
+            np.matmul(wbuf, f[0, 0], out=births)
+        else:
+            np.einsum("dax,dax->da", wbuf, np.broadcast_to(f, wbuf.shape), out=births)
+        births *= 0.5
+    else:
+        births.fill(0.0)
+
+    newborn = births[:, :, None] * _rate_block(e.infants, k, d, a)  # (draw, area, sex)
+    if e.as_counts:
+        infants += newborn
+    else:
+        np.multiply(newborn, m[:, :, :, 0], out=infants)
+
+
+def _clip_block(
+    block: np.ndarray,
+    k: int,
+    d: slice,
+    a: slice,
+    narea: int,
+    records: list[tuple[int, np.ndarray, np.ndarray]],
+) -> None:
+    """Set the negative cells of a contiguous block to zero and record them.
+
+    Records hold the year index, the cells' flat indices in one whole year
+    (draw, area, sex, age) and the persons clipped.
+    """
+    flat = block.reshape(-1)
+    # One reduction decides; most blocks of a realistic run have nothing to clip.
+    if not flat.min() < 0.0:
+        return
+    idx = np.flatnonzero(flat < 0.0)
+    # A block is one contiguous run of (draw, area) rows of the year (see _blocks).
+    first = (d.start * narea + a.start) * block.shape[2] * block.shape[3]
+    records.append((k, idx + first, -flat[idx]))
+    flat[idx] = 0.0
+
+
+def _map(function, items: list, threads: int) -> list:
+    """``[function(item) for item in items]``, on ``threads`` threads if more than one.
+
+    numpy releases the GIL inside its loops, so blocks of a few hundred thousand cells run in
+    parallel on threads without copying anything to other processes.
+    """
+    if threads <= 1 or len(items) <= 1:
+        return [function(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
+        return list(pool.map(function, items))
+
+
+def _split(items: list, parts: int) -> list[list]:
+    """``items`` in ``parts`` contiguous runs of nearly equal length (none empty)."""
+    parts = max(1, min(parts, len(items)))
+    edges = np.linspace(0, len(items), parts + 1).round().astype(int)
+    return [items[i:j] for i, j in zip(edges[:-1], edges[1:])]
+
+
+def _default_threads(cells_per_year: int) -> int:
+    if cells_per_year < _THREAD_MIN_CELLS:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _run(
+    e: _Engine,
+    out: np.ndarray,
+    keep: np.ndarray,
+    threads: int,
+) -> tuple[list, list]:
+    """Run the projection of ``e`` into ``out`` (kept year, draw, area, sex, age).
+
+    ``keep`` are the indices (0 = start year) of the years that ``out`` holds, in order.
+    Returns the clipping records and the constraint fill records.
+    """
+    ndraw, narea, nsex, nage = e.shape
+    nstep = e.nstep
+    slot = np.full(nstep + 1, -1)
+    slot[keep] = np.arange(len(keep))
+    # Years can be written straight into the output unless some are dropped or the output is
+    # not float64; the state then lives in float64 buffers and kept years are copied out.
+    direct = len(keep) == nstep + 1 and out.dtype == np.float64
+    blocks = _blocks(ndraw, narea, nsex * nage * 8,
+                     _BLOCK_ROWS if threads <= 1 else _BLOCK_ROWS_THREADED)
     clipped: list[tuple[int, np.ndarray, np.ndarray]] = []
     filled: list[tuple[int, tuple[np.ndarray, ...], np.ndarray]] = []
 
-    def at(arr: np.ndarray, k: int) -> np.ndarray:
-        return arr[k] if arr.shape[0] > 1 else arr[0]
+    def base_block(d: slice, a: slice) -> np.ndarray:
+        return e.base[d if e.base.shape[0] > 1 else slice(None), a]
 
-    for k in range(nstep):
-        pop, nxt = out[k], out[k + 1]
-        s = at(surv, k)
-        # Survive and age: x -> x+1; the open group also keeps its own survivors.
-        np.multiply(pop[..., :-1], s[..., :-1], out=nxt[..., 1:])
-        nxt[..., -1] += pop[..., -1] * s[..., -1]
+    if e.ctrl is None:
+        # Areas and draws are independent: each block goes through every year while it is in
+        # the cache, and the blocks are shared out over the threads.
+        def work(chunk: list[tuple[slice, slice]]) -> list:
+            scratch = _Scratch(e)
+            records: list = []
+            for d, a in chunk:
+                shape = (d.stop - d.start, a.stop - a.start, nsex, nage)
+                if direct:
+                    states = [out[k, d, a] for k in range(nstep + 1)]
+                else:
+                    pair = [scratch.get("state0", shape), scratch.get("state1", shape)]
+                    states = [pair[k % 2] for k in range(nstep + 1)]
+                states[0][...] = base_block(d, a)
+                if not direct and slot[0] >= 0:
+                    out[slot[0], d, a] = states[0]
+                for k in range(nstep):
+                    _step_block(states[k], states[k + 1], e, k, d, a, scratch)
+                    _clip_block(states[k + 1], k, d, a, narea, records)
+                    if not direct and slot[k + 1] >= 0:
+                        out[slot[k + 1], d, a] = states[k + 1]
+            return records
 
-        m = at(mig, k)
-        infants = nxt[..., 0]  # (draw, area, sex) view
-        if as_counts:
-            # Age 0 starts from its migrants and receives the births below; adding over the
-            # whole contiguous block is cheaper than over the age 1+ slice.
-            infants.fill(0.0)
-            np.add(nxt, m, out=nxt)
+        for records in _map(work, _split(blocks, threads), threads):
+            clipped.extend(records)
+    else:
+        # The constraint couples the areas: every year is finished for all blocks first.
+        if direct:
+            years = [out[k] for k in range(nstep + 1)]
         else:
-            np.multiply(nxt[..., 1:], m[..., 1:], out=nxt[..., 1:])
+            pair = [_aligned_empty((ndraw, narea, nsex, nage)) for _ in range(2)]
+            years = [pair[k % 2] for k in range(nstep + 1)]
+        years[0][...] = e.base
+        if not direct and slot[0] >= 0:
+            out[slot[0]] = years[0]
+        chunks = _split(blocks, threads)
+        scratches = [_Scratch(e) for _ in chunks]
+        for k in range(nstep):
+            def work(job: tuple[list, _Scratch], k: int = k) -> list:
+                records: list = []
+                chunk, scratch = job
+                for d, a in chunk:
+                    _step_block(years[k][d, a], years[k + 1][d, a], e, k, d, a, scratch)
+                    _clip_block(years[k + 1][d, a], k, d, a, narea, records)
+                return records
 
-        # Births from the trapezoid exposure of women aged lo..hi-1 (ages >= 1, final but for
-        # the clipping, which is applied here to the mothers and below to everyone at once).
-        if hi > lo:
-            np.maximum(nxt[:, :, _FEMALE, lo:hi], 0.0, out=wbuf)
-            np.add(wbuf, pop[:, :, _FEMALE, lo:hi], out=wbuf)
-            f = at(fert, k)
-            if fert_common:
-                np.matmul(wbuf, f[0, 0], out=births)
-            else:
-                np.einsum("dax,dax->da", wbuf, np.broadcast_to(f, wbuf.shape), out=births)
-            births *= 0.5
-        else:
-            births.fill(0.0)
-
-        l0 = at(lsurv, k)
-        boys = births * (at(share_boys, k) * l0[:, :, _MALE])
-        girls = births * (at(share_girls, k) * l0[:, :, _FEMALE])
-        if as_counts:
-            infants[:, :, _MALE] += boys
-            infants[:, :, _FEMALE] += girls
-        else:
-            np.multiply(boys, m[:, :, _MALE, 0], out=infants[:, :, _MALE])
-            np.multiply(girls, m[:, :, _FEMALE, 0], out=infants[:, :, _FEMALE])
-        _clip(nxt, k, clipped, negative)
-
-        if ctrl is not None:
-            fidx, cvals = _constrain_step(nxt, at(ctrl, k))
+            for records in _map(work, list(zip(chunks, scratches)), threads):
+                clipped.extend(records)
+            ctrl_k = e.ctrl[k] if e.ctrl.shape[0] > 1 else e.ctrl[0]
+            fidx, cvals = _constrain_step(years[k + 1], ctrl_k)
             if len(cvals):
                 filled.append((k, fidx, cvals))
+            if not direct and slot[k + 1] >= 0:
+                out[slot[k + 1]] = years[k + 1]
+    return clipped, filled
+
+
+def project(
+    base: xr.DataArray,
+    *,
+    components: ProjectionInputs,
+    start_year: int,
+    end_year: int,
+    constrain_to: xr.DataArray | None = None,
+    return_report: bool = False,
+    keep_years: Sequence[int] | None = None,
+    dtype: np.dtype | type | str = np.float64,
+    out: np.ndarray | None = None,
+    threads: int | None = None,
+) -> xr.DataArray | tuple[xr.DataArray, ProjectionReport]:
+    """Project a population by cohort-component, one year at a time.
+
+    See the module notes for the order of the steps, the exposure and the migration timing.
+
+    Parameters
+    ----------
+    base : xarray.DataArray (draw, area, sex, age), draw optional [persons]
+        Population on 1 January of ``start_year``. Ages ``0..w`` with ``w`` the open group
+        (101 ages for 0..100+, but any length >= 2 works); sexes ``'male'``, ``'female'``.
+        A ``year`` dim is allowed if it contains ``start_year`` (that year is used).
+    components : ProjectionInputs
+        Survival, fertility, births survival, sex ratio and migration. They need every year
+        ``start_year .. end_year - 1`` (the rates of year ``t`` move 1 January ``t`` to 1 January
+        ``t + 1``) and every area, sex, age and draw of the projection that they have as a dim.
+    start_year : int
+        Year of ``base``; returned unchanged as the first year.
+    end_year : int
+        Last year projected (inclusive), ``>= start_year``.
+    constrain_to : xarray.DataArray (draw, sex, age, year), draw optional, optional [persons]
+        Control totals (e.g. the municipal projection; an area dim of length 1 is allowed). If
+        given, every projected year ``start_year + 1 .. end_year`` is scaled with
+        :func:`constrain` *before* it is projected further, so the next year starts from the
+        constrained population. The base year is not touched: constrain the base first if it
+        should match too.
+    return_report : bool
+        Also return the :class:`ProjectionReport` of clipped persons.
+    keep_years : sequence of int, optional
+        The years to return (default every year ``start_year .. end_year``). All years are
+        still projected; dropping the others saves memory on large runs.
+    dtype : {numpy.float64, numpy.float32}
+        Type of the returned values. The engine always computes in float64; float32 halves the
+        memory of the result and rounds it to about 7 significant digits.
+    out : numpy.ndarray, optional
+        A C-contiguous buffer of shape ``(len(keep_years), draws, areas, 2, ages)`` (``draws``
+        = 1 without a draw dim) and type float64 or float32 to write the result into (it then
+        sets the type; ``dtype`` is ignored). Reusing a buffer between runs saves the cost of
+        fresh memory, which is a large part of a national run.
+    threads : int, optional
+        Threads that project blocks of areas and draws at the same time; default all cores
+        for runs of 200,000 cells per year or more, else 1. Results do not depend on it.
+
+    Returns
+    -------
+    xarray.DataArray (draw, area, sex, age, year) [persons]
+        Years ``keep_years`` (default ``start_year .. end_year``). ``draw`` is present if the
+        base, a component or the control has it. Sexes in the order ``('male', 'female')``.
+        ``attrs`` holds ``clipped_persons_total``. The data are a view on the engine's buffer,
+        which is ordered year-first in memory (not C-contiguous in this dim order).
+    ProjectionReport
+        Only with ``return_report=True``. Without it, clipping issues a
+        :class:`ClippingWarning` stating the total.
+
+    Raises
+    ------
+    DataFormatError
+        Wrong dims, missing labels on a dim, unknown sex labels, ages not ``0..w``, an ``out``
+        buffer of the wrong shape or type.
+    InvalidValueError
+        Negative or NaN population, probabilities outside [0, 1], ``end_year < start_year``,
+        ``keep_years`` outside the projection.
+    MissingDataError, UnknownAreaError
+        A component lacks a year, age, sex, draw or area that the projection needs.
+    """
+    e = _prepare(base, components, start_year, end_year, constrain_to)
+    start_year, end_year = e.start_year, e.end_year
+    all_years = np.arange(start_year, end_year + 1, dtype=np.int64)
+    if keep_years is None:
+        keep = np.arange(len(all_years))
+    else:
+        wanted = np.unique(np.asarray(list(keep_years), dtype=np.int64))
+        outside = wanted[(wanted < start_year) | (wanted > end_year)]
+        if len(outside) or not len(wanted):
+            raise InvalidValueError(
+                f"keep_years {_show(list(outside)) if len(outside) else '[]'} are not years of "
+                f"the projection; give years from {start_year} to {end_year}"
+            )
+        keep = wanted - start_year
+    shape = (len(keep),) + e.shape
+    if out is None:
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float64, np.float32):
+            raise DataFormatError(f"dtype must be float64 or float32, got {dtype}")
+        out = _aligned_empty(shape, dtype)
+    elif (not isinstance(out, np.ndarray) or out.shape != shape
+          or out.dtype not in (np.float64, np.float32) or not out.flags.c_contiguous):
+        got = (f"{type(out).__name__} {getattr(out, 'shape', '')} {getattr(out, 'dtype', '')}"
+               if isinstance(out, np.ndarray) else type(out).__name__)
+        raise DataFormatError(
+            f"out must be a C-contiguous float64 or float32 numpy array of shape {shape} "
+            f"(kept years, draws, areas, sexes, ages), got {got}"
+        )
+    if threads is None:
+        threads = _default_threads(int(np.prod(e.shape)))
+    clipped, filled = _run(e, out, keep, max(1, int(threads)))
 
     values = np.moveaxis(out, 0, -1)  # a view; copying 0.3 GB to reorder axes buys nothing
-    out_years = np.arange(start_year, end_year + 1, dtype=np.int64)
+    labels = e.labels
     dims = ["draw", "area", "sex", "age", "year"]
     coords = {"draw": labels["draw"], "area": labels["area"], "sex": list(SEXES),
-              "age": ages, "year": out_years}
-    if draws is None:
+              "age": labels["age"], "year": all_years[keep]}
+    if not e.has_draw:
         values = values[0]
         dims = dims[1:]
         del coords["draw"]
-    report = _report(clipped, filled, labels=labels, has_draw=draws is not None,
+    report = _report(clipped, filled, labels=labels, has_draw=e.has_draw,
                      start_year=start_year)
     result = xr.DataArray(values, dims=dims, coords=coords,
                           attrs={"units": "persons",
@@ -799,26 +1148,6 @@ def project(
             stacklevel=2,
         )
     return result
-
-
-def _clip(
-    block: np.ndarray,
-    k: int,
-    records: list[tuple[int, np.ndarray, np.ndarray]],
-    mask: np.ndarray,
-) -> None:
-    """Set negative cells of the contiguous ``block`` to zero; record flat index and persons.
-
-    ``mask`` is a preallocated boolean buffer of the block's size: noisy Monte Carlo migration
-    clips cells every year, and one comparison pass is then cheaper than a min() test first.
-    """
-    flat = block.reshape(-1)  # a view: the block is contiguous
-    np.less(flat, 0.0, out=mask)
-    if not mask.any():
-        return
-    idx = np.flatnonzero(mask)
-    records.append((k, idx, -flat[idx]))
-    flat[idx] = 0.0
 
 
 def _report(
@@ -839,10 +1168,13 @@ def _report(
     # cells and sorting or concatenating label strings would then dominate the run time.
     cols = ["draw", "area", "sex", "age", "year"] if has_draw else ["area", "sex", "age", "year"]
     if clipped:
-        # Flat indices within a year are already in (draw, area, sex, age) order.
         k = np.concatenate([np.full(len(r[1]), r[0], dtype=np.int64) for r in clipped])
         flat = np.concatenate([r[1] for r in clipped])
         persons = np.concatenate([r[2] for r in clipped])
+        # Blocks and threads finish in any order; the table is by year, then (draw, area,
+        # sex, age).
+        order = np.lexsort((flat, k))
+        k, flat, persons = k[order], flat[order], persons[order]
         d, a, s, x = np.unravel_index(flat, (ndraw, narea, 2, nage))
     else:
         k = d = a = s = x = np.empty(0, dtype=np.intp)
