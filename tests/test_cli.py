@@ -131,3 +131,32 @@ def test_draws_zero_is_the_central_run(monkeypatch):
     monkeypatch.setattr(plots, "save_figures", lambda result, folder: [])
     assert main(["forecast", "--out", str(scratch("zero")), "--draws", "0"]) == 0
     assert "draws" not in seen and "seed" not in seen and "scenario" not in seen
+
+
+def test_forecast_for_a_list_of_gemeenten_writes_one_table_each(capsys):
+    import json
+
+    import pandas as pd
+
+    out = scratch("many")
+    status = main(["forecast", "--gemeente", "GM0106,Tynaarlo", "--end-year", "2026", "--out", str(out)])
+    stdout = capsys.readouterr().out
+    assert status == 0, stdout
+    assert "2 of 2 gemeenten forecast" in stdout
+    gemeenten = pd.read_csv(out / "gemeenten.csv")
+    assert gemeenten["gemeente"].tolist() == ["GM0106", "GM1730"] and (gemeenten["status"] == "ok").all()
+    population = pd.read_csv(out / "population.csv")
+    assert set(population["gemeente"]) == {"GM0106", "GM1730"}
+    for name in ("care_need.csv", "dwellings.csv", "households.csv", "doorstroming.csv", "mantelzorg.csv"):
+        assert set(pd.read_csv(out / name)["gemeente"]) == {"GM0106", "GM1730"}, name
+    # each gemeente's rows are its single-gemeente forecast
+    single = assen_forecast().to_frame("population")
+    assen_2026 = population[(population["area"] == "GM0106") & (population["year"] == 2026)]["persons"].sum()
+    assert assen_2026 == pytest.approx(single[(single["area"] == "GM0106") & (single["year"] == 2026)]["persons"].sum(),
+                                       rel=1e-6)
+    assert json.loads((out / "provenance.json").read_text())["gemeenten"] == {"ok": 2}
+
+
+def test_many_gemeenten_refuse_draws(capsys):
+    line = _error(capsys, ["forecast", "--gemeente", "all", "--draws", "10", "--out", str(scratch("many_draws"))])
+    assert "--draws runs one gemeente at a time" in line

@@ -75,9 +75,15 @@ def _add_forecast(sub) -> None:
     fc = sub.add_parser("forecast", help="write the forecast tables, workbook and charts for a gemeente",
                         description="Forecast population, care need and dwelling need per wijk and write CSV "
                                     "tables, forecast.xlsx, figures/ and provenance.json into --out.")
-    fc.add_argument("--gemeente", default="GM0106", help="CBS code or name (default GM0106, Assen)")
+    fc.add_argument("--gemeente", default="GM0106",
+                    help="CBS code or name (default GM0106, Assen); 'all' or a comma-separated list runs every "
+                         "(listed) gemeente of the base year and writes the tables for all of them")
     fc.add_argument("--data-dir", type=Path, default=None, help="folder of raw CBS/UN files (default: bundled data)")
-    fc.add_argument("--base-year", type=int, default=None, help="jump-off year, 1 January (default: latest KWB year)")
+    fc.add_argument("--base-year", type=int, default=None,
+                    help="jump-off year, 1 January (default: latest KWB year; with --gemeente all, the latest "
+                         "KWB year that holds all gemeenten)")
+    fc.add_argument("--processes", type=int, default=1,
+                    help="worker processes for --gemeente all or a list (default 1)")
     fc.add_argument("--end-year", type=int, default=2040, help="last year, 1 January (default 2040)")
     fc.add_argument("--variant", choices=("central", "low", "high"), default="central",
                     help="end of every care/dwelling parameter range to use (default central)")
@@ -135,6 +141,8 @@ def _forecast(args: argparse.Namespace) -> int:
     if args.base_year is not None and args.end_year <= args.base_year:
         raise _UsageError(f"--end-year {args.end_year} must come after --base-year {args.base_year}")
     extra = _optional_forecast_arguments(args)
+    if _is_multi_gemeente(args.gemeente):
+        return _forecast_many(args, extra, supply, started)
 
     data = load_gemeente(args.gemeente, data_dir=args.data_dir)
     result = forecast(data.gemeente, base_year=args.base_year, end_year=args.end_year, data_dir=args.data_dir,
@@ -170,6 +178,49 @@ def _forecast(args: argparse.Namespace) -> int:
     print(f"  figures    figures/ ({len(figures)} PNG files)")
     print(f"  provenance {export.PROVENANCE} (input checksums, parameters, version, command)")
     return 0
+
+
+def _is_multi_gemeente(value: str) -> bool:
+    return value.strip().lower() == "all" or "," in value
+
+
+def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float) -> int:
+    """--gemeente all (or a list): every gemeente's forecast, tables appended gemeente by gemeente."""
+    import json
+    import warnings
+
+    from assen_demand import __version__
+    from assen_demand.pipeline import FORECAST_TABLES
+    from assen_demand.scale import NationalRunWarning, national_forecast
+
+    if extra.get("draws"):
+        raise _UsageError("--draws runs one gemeente at a time; for many gemeenten use "
+                          "assen_demand.scale.stochastic_projection (population quantiles, also on Dask)")
+    if args.processes < 1:
+        raise _UsageError(f"--processes must be 1 or more, got {args.processes}")
+    wanted = None if args.gemeente.strip().lower() == "all" else [g.strip() for g in args.gemeente.split(",") if g.strip()]
+    options = {"variant": args.variant, **({"scenario": extra["scenario"]} if "scenario" in extra else {})}
+    if supply is None or supply != "example":
+        options["supply"] = supply
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NationalRunWarning)  # the failures are printed below
+        result = national_forecast(args.data_dir, base_year=args.base_year, end_year=args.end_year, gemeenten=wanted,
+                                   tables=FORECAST_TABLES, out_dir=args.out, keep=False, processes=args.processes,
+                                   progress=True, **options)
+    status = result.status
+    record = {"version": __version__, "command": shlex.join(["assen-demand", *getattr(args, "argv", [])]),
+              "data_dir": None if args.data_dir is None else str(args.data_dir.resolve()),
+              "base_year": result.base_year, "end_year": result.end_year, "variant": args.variant,
+              "scenario": args.scenario, "gemeenten": status["status"].value_counts().to_dict()}
+    (args.out / "provenance.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
+    ok = int((status["status"] == "ok").sum())
+    print(f"{ok} of {len(status)} gemeenten forecast, {result.base_year}-{result.end_year}, "
+          f"in {time.perf_counter() - started:.0f} s")
+    for row in result.failures.itertuples(index=False):
+        print(f"  not forecast: {row.gemeente} {row.gemeente_name}: {row.status}: {row.message[:160]}")
+    print(f"wrote to {args.out}/: {', '.join(f'{t}.csv' for t in FORECAST_TABLES)}, gemeenten.csv (status per "
+          "gemeente), provenance.json")
+    return 0 if ok else 2
 
 
 # --------------------------------------------------------------------------------------------

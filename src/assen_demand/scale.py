@@ -64,6 +64,7 @@ from assen_demand.projection import (
     _Scratch,
     _step_block,
 )
+from assen_demand.uncertainty import quantile_name
 
 __all__ = [
     "QUANTILES",
@@ -125,7 +126,9 @@ class MigrationNoise:
     :class:`~assen_demand.projection.ProjectionInputs` gets
     ``persistent_sd(a, b) * z(d, a, b) + yearly_sd(a, b) * z(d, a, b, t)`` extra persons, with
     independent standard normals ``z``, spread over the sexes and single ages of the band in
-    proportion to the base population (evenly where the band is empty).
+    proportion to the base population (evenly where the band is empty). Areas align by label;
+    bands by position, in the order of ``edges`` (the labels of :meth:`from_dispersion` are
+    ``"0-14"``, ..., ``"65+"``).
 
     Parameters
     ----------
@@ -135,9 +138,6 @@ class MigrationNoise:
         Standard deviation of a fresh deviation every year.
     edges : tuple of int [years]
         First age of each band; the last band is open. Default :data:`NOISE_EDGES`.
-
-    Areas align by label; bands by position, in the order of ``edges`` (the labels of
-    :meth:`from_dispersion` are ``"0-14"``, ..., ``"65+"``).
     """
 
     persistent_sd: xr.DataArray
@@ -257,14 +257,8 @@ class StochasticProjection:
         """Tidy table ``area, sex, band, year, mean, q05, q50, q95`` (one column per quantile)."""
         frame = self.mean.rename("mean").to_dataframe().reset_index()
         for i, q in enumerate(self.quantiles["quantile"].values):
-            frame[_quantile_name(q)] = self.quantiles.isel(quantile=i).values.reshape(-1)
+            frame[quantile_name(q)] = self.quantiles.isel(quantile=i).values.reshape(-1)
         return frame
-
-
-def _quantile_name(q: float) -> str:
-    """0.05 -> ``"q05"``, 0.5 -> ``"q50"``, 0.975 -> ``"q97.5"`` (as in assen_demand.uncertainty)."""
-    pct = round(100 * float(q), 6)
-    return f"q{int(pct):02d}" if pct == int(pct) else f"q{pct:g}"
 
 
 @dataclass(frozen=True, eq=False)
