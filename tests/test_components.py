@@ -600,3 +600,103 @@ def test_estimate_components_shrinks_assen_wijk_migration(assen):
     xr.testing.assert_allclose(on.net_migration.sel(area=gm), off.net_migration.sel(area=gm))
     assert float(abs(on.net_migration - off.net_migration).sum()) > 10
     assert on.assumptions["shrink_wijk_migration"] is True
+
+
+def test_prior_gives_the_within_band_contrasts_of_gemeente_and_wijken():
+    # Hand-worked: one band layout, flat population 10 per sex and age in the gemeente, a wijk
+    # holding 30 % of every age. The prior gains 40 at ages 18-20 and loses 30 at 23-25
+    # (a student town). Observed band volumes (one pair): 0-15: 0, 15-25: +40, 25-45: -60,
+    # 45-65: 0, 65+: 0 (gemeente); the wijk 0.3 x those except 25-45: -30.
+    # Gemeente within 15-25: prior band sum 40 - 20 = 20 (ages 23, 24 = -10 each; age 25 is in
+    # 25-45), gap 40 - 20 = 20 spread over the 10 ages by population: +2 each, so age 19
+    # gets 40/3 + 2 and age 23 gets -10 + 2. Within 25-45: prior -10 (age 25), gap -50 over
+    # 20 ages: -2.5 each, age 25 = -12.5, age 30 = -2.5.
+    # Wijk: pattern 0.3 x gemeente prior; 15-25: 0.3 x 20 = 6, gap 12 - 6 = 6 -> +0.6 per age;
+    # 25-45: 0.3 x -10 = -3, gap -30 + 3 = -27 -> -1.35 per age; age 25 = -3 - 1.35.
+    ages = c.AGES
+    pop = xr.DataArray(np.stack([np.full((2, 101), 10.0), np.full((2, 101), 3.0)]), dims=("area", "sex", "age"),
+                       coords={"area": ["GM1", "W1"], "sex": list(c.SEXES), "age": ages})
+    prior_age = np.zeros(101)
+    prior_age[18:21] = 40 / 3
+    prior_age[23:26] = -10
+    prior = xr.DataArray(np.stack([prior_age / 2, prior_age / 2]), dims=("sex", "age"),
+                         coords={"sex": list(c.SEXES), "age": ages})
+    bands = {0: 0.0, 15: 40.0, 25: -60.0, 45: 0.0, 65: 0.0}
+    wijk_bands = {0: 0.0, 15: 12.0, 25: -30.0, 45: 0.0, 65: 0.0}
+    rows = [("GM1", "gemeente", 2022, lo, v) for lo, v in bands.items()]
+    rows += [("W1", "wijk", 2022, lo, v) for lo, v in wijk_bands.items()]
+    residuals = pd.DataFrame(rows, columns=["area", "area_level", "year", "age_lo", "net_migration"])
+    totals = pd.DataFrame({"sex": list(c.SEXES), "year": 2022, "net_migration": [-10.0, -10.0]})
+    counts, _, _ = c.net_migration_counts(residuals=residuals, totals=totals, population=pop, gemeente="GM1",
+                                          years=[2023], prior=prior, constrain_wijken=False)
+    gm = counts.sel(area="GM1", year=2023).sum("sex")
+    assert float(gm.sel(age=19)) == pytest.approx(40 / 3 + 2)
+    assert float(gm.sel(age=23)) == pytest.approx(-10 + 2)
+    assert float(gm.sel(age=25)) == pytest.approx(-12.5)
+    assert float(gm.sel(age=30)) == pytest.approx(-2.5)
+    wijk = counts.sel(area="W1", year=2023).sum("sex")
+    assert float(wijk.sel(age=19)) == pytest.approx(0.3 * 40 / 3 + 0.6)
+    assert float(wijk.sel(age=25)) == pytest.approx(-3 - 1.35)
+    assert float(wijk.sel(age=50)) == pytest.approx(0.0)
+
+
+def test_student_city_wijken_do_not_empty_their_cohorts(raw_dir):
+    # Groningen from 2022: with a Rogers-Castro curve inside the bands, the graduates' outflow
+    # landed at ages 32-46 and emptied those cohorts (145,512 persons clipped over 2023-2040);
+    # with the age-profile contrasts inside the bands 1,222 (measured 2026-11-28).
+    import warnings
+
+    from assen_demand.datasets import load_national
+    from assen_demand.pipeline import project_population
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = load_national(raw_dir).for_gemeente("GM0014")
+        projection = project_population("GM0014", base_year=2022, end_year=2040, data=data)
+    assert projection.components.assumptions["migration_age_pattern"] == "kwb_bands_structural_within"
+    assert projection.report.clipped_total < 5_000
+
+
+def _kwb_with_buurten(year_buurten: dict) -> pd.DataFrame:
+    rows = []
+    for year, wijken in year_buurten.items():
+        for wijk, buurten in wijken.items():
+            rows += [{"year": year, "area": f"{wijk}:{b}", "area_level": "buurt", "wijk": wijk, "area_name": b}
+                     for b in buurten]
+    return pd.DataFrame(rows)
+
+
+def test_changed_wijken_leave_out_only_pairs_that_moved_people():
+    kwb = _kwb_with_buurten({
+        2021: {"W1": ["Dorp", "Angeren", "Ressen"], "W2": ["Oost", "West"], "W3": ["Noord"]},
+        2022: {"W1": ["Dorp"], "W4": ["Angeren", "Ressen"], "W2": ["Oost-West"], "W3": ["Noord"]},
+    })
+    res = pd.DataFrame({
+        "area": ["GM1", "W1", "W2", "W3"], "area_level": ["gemeente", "wijk", "wijk", "wijk"], "year": 2021,
+        "age_lo": 0, "start": [3_000.0, 1_000.0, 1_000.0, 1_000.0],
+        "net_migration": [20.0, -400.0, -5.0, 300.0],  # W1 lost two buurten; W2 renamed inside; W3 grew
+    })
+    with pytest.warns(c.ComponentsWarning, match=r"1 wijk year pair\(s\) .* buurten changed: W1 2021->2022"):
+        kept, dropped = c.drop_changed_wijken(res, kwb)
+    assert dropped == [("W1", 2021)]
+    assert kept["area"].tolist() == ["GM1", "W2", "W3"]  # W3 grew but kept its buurten: real migration
+    no_buurten = kwb[kwb["year"] == 2021]
+    assert c.drop_changed_wijken(res, no_buurten)[1] == []  # nothing to compare: kept
+
+
+def test_boundary_changes_are_left_out_nationally(raw_dir):
+    # Purmerend took in Beemster on 1 January 2022 (KWB 81,683 -> 92,240); Bemmel (Lingewaard)
+    # lost four villages to new wijken in 2022. Before the checks: 61,907 and 23,417 persons clipped.
+    import warnings
+
+    from assen_demand.datasets import load_national
+    from assen_demand.pipeline import project_population
+
+    national = load_national(raw_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        purmerend = project_population("GM0439", base_year=2022, data=national.for_gemeente("GM0439"))
+        lingewaard = project_population("GM1705", base_year=2022, data=national.for_gemeente("GM1705"))
+    assert purmerend.components.assumptions["kwb_pairs_left_out"] == [2021]
+    assert lingewaard.components.assumptions["wijk_pairs_left_out"] == [("WK170500", 2021)]
+    assert purmerend.report.clipped_total < 100 and lingewaard.report.clipped_total < 100

@@ -69,6 +69,25 @@ def test_calibration_errors(synthetic_population):
         H.households(synthetic_population, one_person_households=pd.Series({"WK010600": -1.0}), base_year=2021)
 
 
+def test_unreachable_targets_are_reported_not_fatal_in_report_mode(synthetic_population):
+    # KWB rounds to 5: a business park gives "0 one-person households" or "5" for 4.98 adults
+    targets = pd.Series({"WK010600": 900.0, "WK010601": 0.0, "GM0106": 1e9})
+    with pytest.raises(InvalidValueError, match="zero one-person households|only"):
+        H.households(synthetic_population, one_person_households=targets, base_year=2021)
+    with pytest.warns(H.HouseholdsWarning, match=r"not calibrated for 2 area\(s\).*WK010601: 0 one-person.*no shift"):
+        r = H.households(synthetic_population, one_person_households=targets, base_year=2021,
+                         unusable_targets="report")
+    offset = r["alone_offset"]
+    assert set(offset.attrs["unusable_targets"]) == {"WK010601", "GM0106"}
+    assert "not below the" in offset.attrs["unusable_targets"]["GM0106"]
+    assert float(offset.sel(area="WK010601")) == 0.0 and float(offset.sel(area="GM0106")) == 0.0
+    # the usable target is still met exactly
+    alone = r["alone"].sel(year=2021, area="WK010600").sum(["sex", "age"])
+    assert float(alone) == pytest.approx(900.0, rel=1e-8)
+    with pytest.raises(InvalidValueError, match="'raise' or 'report'"):
+        H.calibrate_living_alone(r["private"], one_person_households=targets, base_year=2021, unusable="skip")
+
+
 def test_bad_population(synthetic_population):
     bad = synthetic_population.copy()
     bad[0, 1, 80, 0] = np.nan

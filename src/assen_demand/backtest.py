@@ -83,7 +83,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from assen_demand.cbs import KWB_BAND_LABELS, KWB_BANDS, slug
+from assen_demand.cbs import KWB_BAND_LABELS, KWB_BANDS, buurt_sets, same_buurten, slug
 from assen_demand.datasets import GemeenteData, load_gemeente, load_national
 from assen_demand.errors import InvalidValueError, MissingDataError
 
@@ -109,29 +109,6 @@ def _kwb_bands(kwb: pd.DataFrame, year: int) -> pd.DataFrame:
                      var_name="column", value_name="persons")
     long["band"] = long["column"].map(dict(zip(_BAND_COLUMNS, BANDS)))
     return long.drop(columns="column")
-
-
-def _buurt_sets(kwb: pd.DataFrame, year: int) -> dict:
-    """Wijk area -> frozenset of its buurt names (slugged) in ``year``."""
-    rows = kwb[(kwb["year"] == year) & (kwb["area_level"] == "buurt")]
-    return rows.groupby("wijk")["area_name"].agg(lambda s: frozenset(map(slug, s))).to_dict()
-
-
-def _same_buurten(a: frozenset, b: frozenset) -> bool:
-    """Same buurten, allowing a corrected spelling (name similarity >= 0.8) but not a buurt more or less."""
-    if a == b:
-        return True
-    if len(a) != len(b):
-        return False
-    from difflib import SequenceMatcher
-
-    only_a, only_b = sorted(a - b), sorted(b - a)
-    for name in only_a:
-        best = max(only_b, key=lambda other: SequenceMatcher(None, name, other).ratio(), default=None)
-        if best is None or SequenceMatcher(None, name, best).ratio() < 0.8:
-            return False
-        only_b.remove(best)
-    return True
 
 
 def _predicted_bands(population, year: int) -> pd.DataFrame:
@@ -215,7 +192,7 @@ def hindcast(
     table["area_name"] = table["area_name"].fillna(table.pop("area_name_base"))
     table["area_level"] = table["area_level"].fillna(table.pop("area_level_base"))
 
-    base_buurten, target_buurten = _buurt_sets(full.kwb, base_year), _buurt_sets(full.kwb, target_year)
+    base_buurten, target_buurten = buurt_sets(full.kwb, base_year), buurt_sets(full.kwb, target_year)
     in_base = set(naive["area"])
     in_target = set(observed["area"])
 
@@ -224,7 +201,7 @@ def hindcast(
             return "not_in_target"
         if area not in in_base:
             return "not_in_base"
-        if level == "wijk" and not _same_buurten(base_buurten.get(area, frozenset()),
+        if level == "wijk" and not same_buurten(base_buurten.get(area, frozenset()),
                                                  target_buurten.get(area, frozenset())):
             return "boundary_changed"
         return "matched"

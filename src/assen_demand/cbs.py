@@ -51,6 +51,8 @@ __all__ = [
     "DataWarning",
     "GemeenteLookup",
     "slug",
+    "buurt_sets",
+    "same_buurten",
     "kwb_years",
     "read_kwb",
     "kwb_age_bands",
@@ -1173,3 +1175,29 @@ def input_files(data_dir) -> list[Path]:
         except MissingDataError:
             pass
     return sorted(found)
+
+
+def buurt_sets(kwb: pd.DataFrame, year: int) -> dict:
+    """Wijk area -> frozenset of its buurt names (slugged) in ``year`` (from the KWB buurt rows).
+
+    Two years' sets show whether a wijk kept its boundaries (:func:`same_buurten`).
+    """
+    rows = kwb[(kwb["year"] == year) & (kwb["area_level"] == "buurt")]
+    return rows.groupby("wijk")["area_name"].agg(lambda s: frozenset(map(slug, s))).to_dict()
+
+
+def same_buurten(a: frozenset, b: frozenset) -> bool:
+    """Same buurten, allowing a corrected spelling (name similarity >= 0.8) but not a buurt more or less."""
+    if a == b:
+        return True
+    if len(a) != len(b):
+        return False
+    from difflib import SequenceMatcher
+
+    only_a, only_b = sorted(a - b), sorted(b - a)
+    for name in only_a:
+        best = max(only_b, key=lambda other: SequenceMatcher(None, name, other).ratio(), default=None)
+        if best is None or SequenceMatcher(None, name, best).ratio() < 0.8:
+            return False
+        only_b.remove(best)
+    return True

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -1764,6 +1764,113 @@ def migration_dispersion(variant: str = "central") -> pd.DataFrame:
     return frame
 
 
+def drop_boundary_changes(
+    residuals: pd.DataFrame, totals: pd.DataFrame, *, gemeente: str, population: float,
+) -> tuple[pd.DataFrame, list[dict]]:
+    """Leave out the KWB year pairs in which the gemeente's boundaries changed.
+
+    A merger (Purmerend took in Beemster on 1 January 2022: KWB 81,683 -> 92,240 persons) makes
+    the residual method read the annexed population as one year's net migration, which a
+    projection would then repeat every year. A pair is left out, for the gemeente and all its
+    wijken, when the gemeente's KWB residual (all bands) differs from its CBS 37259 net
+    migration of that year by more than ``max(250, 2 % of the population)`` persons: KWB
+    rounding (to 5 per band) and the residual method's own error stay far below that, a
+    boundary change far above it.
+
+    Parameters
+    ----------
+    residuals : pandas.DataFrame
+        :func:`kwb_band_residuals` output.
+    totals : pandas.DataFrame
+        :func:`net_migration_totals` output (``sex, year, net_migration``).
+    gemeente : str
+    population : float [persons]
+        The gemeente's population (sets the tolerance).
+
+    Returns
+    -------
+    (pandas.DataFrame, list of dict)
+        The residuals without those pairs, and one record per pair left out (``year``,
+        ``kwb_residual``, ``cbs_net_migration``, ``difference``).
+
+    Examples
+    --------
+    >>> r = pd.DataFrame({"area": "GM1", "area_level": "gemeente", "year": [2021, 2022],
+    ...                   "age_lo": 0, "net_migration": [10_900.0, 480.0]})
+    >>> t = pd.DataFrame({"sex": "male", "year": [2021, 2022], "net_migration": [350.0, 240.0]})
+    >>> kept, dropped = drop_boundary_changes(r, t, gemeente="GM1", population=90_000)
+    >>> kept["year"].tolist(), [d["year"] for d in dropped]
+    ([2022], [2021])
+    """
+    if residuals.empty:
+        return residuals, []
+    tolerance = max(250.0, 0.02 * float(population))
+    observed = residuals[residuals["area"] == gemeente].groupby("year")["net_migration"].sum()
+    cbs = totals.groupby("year")["net_migration"].sum()
+    dropped = []
+    for year, value in observed.items():
+        if year not in cbs.index:
+            continue  # nothing to compare with: keep (37259 covers the window of the totals)
+        difference = float(value) - float(cbs.loc[year])
+        if abs(difference) > tolerance:
+            dropped.append({"year": int(year), "kwb_residual": float(value), "cbs_net_migration": float(cbs.loc[year]),
+                            "difference": difference})
+    if dropped:
+        years = [d["year"] for d in dropped]
+        differences = ", ".join(f"{d['difference']:+,.0f}" for d in dropped)
+        warnings.warn(
+            f"{gemeente}: KWB {', '.join(f'{y}->{y + 1}' for y in years)} not used for migration: the KWB population "
+            f"change differs from CBS 37259 net migration by {differences} "
+            "persons (a boundary change such as a merger); the other year pairs are used",
+            ComponentsWarning, stacklevel=2)
+        residuals = residuals[~residuals["year"].isin(years)]
+    return residuals, dropped
+
+
+def drop_changed_wijken(residuals: pd.DataFrame, kwb: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, int]]]:
+    """Leave out a wijk's KWB year pair when its boundaries moved people between the two years.
+
+    A wijk that lost buurten to a new wijk (Bemmel in Lingewaard, 2022: 19,970 -> 12,205
+    persons when Angeren, Doornenburg, Haalderen and Ressen became wijken of their own) would
+    otherwise read the move as net out-migration and repeat it every year. A pair is left out
+    when the wijk's buurten changed (:func:`assen_demand.cbs.same_buurten`) *and* its
+    residual net migration (all bands) exceeds ``max(50, 5 %)`` of its population: buurten
+    are often renamed or re-divided inside a wijk (Assen-Oost, 2023: Amelterhout and
+    Vreebergen became Vreebergen-Amelterhout, the wijk 9,370 -> 9,350), which moves no one
+    and keeps its pair. The wijk keeps its other pairs; without any it gets its population
+    share of the gemeente's migration. Where a year has no buurt rows the pair is kept.
+
+    Returns
+    -------
+    (pandas.DataFrame, list of (area, year))
+        The residuals without those rows, and the (wijk, flow year) pairs left out.
+    """
+    from assen_demand.cbs import buurt_sets, same_buurten
+
+    if residuals.empty or "wijk" not in kwb.columns:
+        return residuals, []
+    dropped = []
+    for year in sorted(residuals["year"].unique()):
+        before, after = buurt_sets(kwb, int(year)), buurt_sets(kwb, int(year) + 1)
+        if not before or not after:
+            continue
+        rows = residuals[(residuals["year"] == year) & (residuals["area_level"] == "wijk")]
+        size = rows.groupby("area").agg(residual=("net_migration", "sum"), population=("start", "sum"))
+        for area, row in size.iterrows():
+            large = abs(row["residual"]) > max(50.0, 0.05 * row["population"])
+            if large and area in before and area in after and not same_buurten(before[area], after[area]):
+                dropped.append((str(area), int(year)))
+    if dropped:
+        warnings.warn(
+            f"{len(dropped)} wijk year pair(s) not used for migration because the wijk's buurten changed: "
+            + ", ".join(f"{a} {y}->{y + 1}" for a, y in dropped[:6]) + (", ..." if len(dropped) > 6 else ""),
+            ComponentsWarning, stacklevel=2)
+        drop = pd.MultiIndex.from_tuples(dropped, names=["area", "year"])
+        keys = pd.MultiIndex.from_frame(residuals[["area", "year"]].astype({"year": int}))
+        residuals = residuals[~keys.isin(drop)]
+    return residuals, dropped
+
+
 def shrink_wijk_residuals(residuals: pd.DataFrame, *, dispersion: pd.DataFrame) -> pd.DataFrame:
     """Empirical-Bayes shrinkage of each wijk's band net migration toward its population share.
 
@@ -2095,6 +2202,7 @@ def net_migration_counts(
     schedules: dict[str, NetMigrationSchedule] = {}
     diag = []
     shared_shape = dict(shape) if shape is not None else None
+    gemeente_pattern = None
     for area in [gemeente] + [a for a in areas if a != gemeente]:
         res = residuals[residuals["area"] == area] if len(residuals) else residuals
         if res is None or res.empty:
@@ -2110,6 +2218,20 @@ def net_migration_counts(
             shared_shape = dict(sched.shape)
         schedules[area] = sched
         single = sched.counts
+        if prior is not None and preserve_bands and (is_gemeente or gemeente_pattern is not None):
+            # Within each band the gemeente follows the prior's single-age contrasts (a student
+            # city gains at 17-22 and loses at 23-30, which five bands and a Rogers-Castro curve
+            # cannot place) and a wijk its population share of the gemeente's pattern; the
+            # observed band volumes are then restored by population as below.
+            if is_gemeente:
+                single = prior.sum("sex").reindex(age=AGES, fill_value=0.0).astype(float)
+                gemeente_pattern = single
+            else:
+                p_gm = pop.sel(area=gemeente).sum("sex")
+                single = (gemeente_pattern * p_area.sum("sex") / p_gm.where(p_gm > 0)).fillna(0.0)
+            band_of = np.searchsorted(edges, AGES, side="right") - 1
+            shape_band = np.bincount(band_of, weights=single.values, minlength=len(edges) - 1)
+            sched = replace(sched, band_fitted=shape_band)
         if preserve_bands:
             band_of = np.searchsorted(edges, AGES, side="right") - 1
             p_age = p_area.sum("sex").values
@@ -2467,10 +2589,11 @@ def estimate_components(
     ungroup_method : str
         Method of :func:`ungroup_mx`.
     structural_weight : float
-        Without successive KWB years up to ``base_year`` the gemeente's net migration age
-        pattern is read from its age profile relative to the Netherlands
-        (:func:`structural_net_migration`, same postcode year), times this weight; 0 falls back
-        to the Rogers-Castro fundamental profile.
+        The gemeente's net migration age pattern read from its age profile relative to the
+        Netherlands (:func:`structural_net_migration`, same postcode year), times this weight:
+        without successive KWB years up to ``base_year`` it is the whole pattern; with them it
+        places migrants within each KWB band (the band volumes stay the observed ones; wijken
+        take their population share of it). 0 falls back to the Rogers-Castro schedules.
     drift_multiplier : float [1]
         Factor on the Lee-Carter drift (scenario of faster or slower mortality improvement,
         see :func:`national_mortality`).
@@ -2570,13 +2693,16 @@ def estimate_components(
     residuals = kwb_band_residuals(d.kwb, base_year=base_year, survival=resid_surv, births_survival=resid_bsurv,
                                    births=births, structure=structure, asfr=asfr,
                                    sex_ratio_at_birth=sex_ratio_at_birth)
+    residuals, boundary_changes = drop_boundary_changes(
+        residuals, totals, gemeente=gemeente, population=float(structure.sum()))
+    residuals, changed_wijken = drop_changed_wijken(residuals, d.kwb)
     if shrink_wijk_migration and len(residuals):
         residuals = shrink_wijk_residuals(residuals, dispersion=migration_dispersion())
     area_pop = _area_population(d, base_year=base_year, structure=structure, pop_total=pop_total,
                                 base_population=base_population)
     prior = None
     has_pairs = len(residuals) and (residuals["area"] == gemeente).any()
-    if not has_pairs and structural_weight and not d.population_bands.empty and not d.national_population_bands.empty:
+    if structural_weight and not d.population_bands.empty and not d.national_population_bands.empty:
         band_year = int(d.population_bands["year"].max())
         prior = structural_net_migration(
             d.population_bands[d.population_bands["year"] == band_year],
@@ -2615,9 +2741,12 @@ def estimate_components(
                          constrain_wijken=constrain_wijken, preserve_bands=preserve_bands,
                          ungroup_method=ungroup_method, drift_multiplier=drift_multiplier,
                          tfr_multiplier=tfr_multiplier,
-                         migration_age_pattern=("kwb_residuals" if has_pairs else
+                         migration_age_pattern=(("kwb_bands_structural_within" if prior is not None else "kwb_residuals")
+                                                if has_pairs else
                                                 "structural" if prior is not None else "rogers_castro"),
                          structural_weight=structural_weight, shrink_wijk_migration=shrink_wijk_migration,
+                         kwb_pairs_left_out=[d["year"] for d in boundary_changes],
+                         wijk_pairs_left_out=changed_wijken,
                          base_population="given" if base_population is not None else "postcode bands 2021, uniform"),
     )
 

@@ -21,6 +21,8 @@ Conservation holds by construction: ``institutional + private == population`` an
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -32,6 +34,7 @@ from assen_demand.errors import DataFormatError, InvalidValueError, UnknownAreaE
 from assen_demand.parameters import banded_to_dataarray, load_parameter_table
 
 __all__ = [
+    "HouseholdsWarning",
     "institutional_shares",
     "living_alone_shares",
     "headship_rates",
@@ -40,6 +43,10 @@ __all__ = [
     "households",
     "to_frame",
 ]
+
+
+class HouseholdsWarning(UserWarning):
+    """A household input that could not be used as given (reported, with the areas)."""
 
 
 def institutional_shares(*, years, variant: str = "central") -> xr.DataArray:
@@ -173,6 +180,7 @@ def calibrate_living_alone(
     base_year: int,
     variant: str = "central",
     shares: xr.DataArray | None = None,
+    unusable: str = "raise",
 ) -> xr.DataArray:
     """Per-area logit shift of the living-alone shares to match a count of one-person households.
 
@@ -189,6 +197,12 @@ def calibrate_living_alone(
         Parameter variant of the national shares.
     shares : xarray.DataArray (sex, age[, draw]), optional, keyword-only [share of persons]
         The national living-alone shares to shift, when already loaded (else from ``variant``).
+    unusable : {"raise", "report"}, keyword-only
+        What to do with a target no shift can reach (zero one-person households, or at least
+        as many as the area's private persons of ages that can live alone: KWB rounds counts
+        to 5, so tiny areas such as business parks give such pairs): raise, or give the area
+        a zero shift (the national shares) and list it with the reason in the attribute
+        ``unusable_targets`` and a :class:`HouseholdsWarning`.
 
     Returns
     -------
@@ -240,6 +254,26 @@ def calibrate_living_alone(
     has = ~np.isnan(target)
     reach = (w * (s > 0)).sum(axis=-1)
     too_many = has & (target >= reach)
+    if unusable not in ("raise", "report"):
+        raise InvalidValueError(f"unusable must be 'raise' or 'report', got {unusable!r}")
+    skipped: dict[str, str] = {}
+    if unusable == "report":
+        lead_axes = tuple(range(too_many.ndim - 1))
+        bad_reach = too_many.any(axis=lead_axes) if lead_axes else too_many
+        bad_zero = np.isfinite(target) & (target == 0)
+        for i in np.flatnonzero(bad_reach | bad_zero):
+            skipped[areas[i]] = (f"{target[i]:g} one-person households in {base_year}: "
+                                 + ("no shift gives zero" if bad_zero[i] else
+                                    f"not below the {np.min(reach[..., i]):g} private persons who can live alone"))
+        if skipped:
+            target = np.where(bad_reach | bad_zero, np.nan, target)
+            has = ~np.isnan(target)
+            too_many = has & (target >= reach)
+            warnings.warn(
+                f"living alone not calibrated for {len(skipped)} area(s), their KWB one-person household count "
+                f"cannot be matched (national shares used): "
+                + "; ".join(f"{a}: {r}" for a, r in list(skipped.items())[:5]) + ("; ..." if len(skipped) > 5 else ""),
+                HouseholdsWarning, stacklevel=2)
     if too_many.any():
         idx = np.argwhere(too_many)[0]
         where = f" (draw {int(share[lead[0]].values[idx[0]])})" if lead else ""
@@ -279,7 +313,8 @@ def calibrate_living_alone(
     missing = [a for a in areas if a not in targets.index]
     coords = {d: weights[d].values for d in lead} | {"area": private["area"].values}
     return xr.DataArray(deltas, dims=(*lead, "area"), coords=coords, name="alone_offset",
-                        attrs={"uncalibrated_areas": missing, "base_year": base_year})
+                        attrs={"uncalibrated_areas": missing + list(skipped), "unusable_targets": skipped,
+                               "base_year": base_year})
 
 
 def households(
@@ -289,6 +324,7 @@ def households(
     one_person_households=None,
     base_year: int | None = None,
     institutional_multiplier: xr.DataArray | float | None = None,
+    unusable_targets: str = "raise",
 ) -> xr.Dataset:
     """Persons -> institutional / private, living alone / with others, and households.
 
@@ -305,6 +341,8 @@ def households(
     institutional_multiplier : float or xarray.DataArray (year[, draw]), optional, keyword-only [1]
         Factor on the institutional shares (see :func:`split_institutional`); ``None`` keeps
         the bundled trend.
+    unusable_targets : {"raise", "report"}, keyword-only
+        Passed to :func:`calibrate_living_alone` as ``unusable``.
 
     Returns
     -------
@@ -325,7 +363,8 @@ def households(
         if base_year is None:
             raise DataFormatError("one_person_households needs base_year=... (the year of the counts)")
         offset = calibrate_living_alone(
-            private, one_person_households=one_person_households, base_year=base_year, shares=base
+            private, one_person_households=one_person_households, base_year=base_year, shares=base,
+            unusable=unusable_targets,
         )
     else:
         offset = xr.DataArray(np.zeros(private.sizes["area"]), dims=("area",), coords={"area": private["area"].values},

@@ -522,6 +522,7 @@ def forecast(
         one_person_households=one_person,
         base_year=projection.base_year if one_person is not None else None,
         institutional_multiplier=multiplier,
+        unusable_targets="report",
     )
     need = care.care_need(population, variant=variant, private_population=hh["private"], prevalence_trend=trend,
                           trend_start=projection.base_year if trend else None, institutional_multiplier=multiplier)

@@ -778,7 +778,8 @@ def simulate_forecast(
             pop_out[idx] = pop.values
             p = params.subset(idx)
             hh = households.households(pop, variant=p, one_person_households=one_person_households,
-                                       base_year=base_year, institutional_multiplier=institutional_multiplier)
+                                       base_year=base_year, institutional_multiplier=institutional_multiplier,
+                                       unusable_targets="report")
             need = care.care_need(pop, variant=p, private_population=hh["private"], prevalence_trend=prevalence_trend,
                                   trend_start=trend_start, institutional_multiplier=institutional_multiplier)
             by_need = dwellings.need_model(need, hh, variant=p)
