@@ -417,20 +417,3 @@ def test_ungroup_bands_errors_name_the_group_and_the_fix():
     duplicated = pd.concat([frame, frame.iloc[:1]])
     with pytest.raises(DataFormatError, match=r"repeats a band; add the column"):
         ungroup_bands(duplicated, by=["area", "sex"])
-
-
-def test_pclm_rates_without_rescaling_is_smooth_and_close_to_the_bands():
-    # a share that rises smoothly with age, observed in four bands
-    ages = np.arange(0, 81)
-    exposure = np.full(ages.size, 1_000.0)
-    true_share = 0.05 + 0.3 / (1 + np.exp(-(ages - 40) / 8))
-    starts = np.array([0, 20, 40, 60])
-    events = np.add.reduceat(exposure * true_share, starts)
-    exact = pclm_rates(events, exposure, starts, max_age=80)
-    smooth = pclm_rates(events, exposure, starts, max_age=80, exact=False)
-    np.testing.assert_allclose(np.add.reduceat(exact.values * exposure, starts), events, rtol=1e-8)
-    # without the band rescaling: band totals within 3 %, and no jump at the band edges
-    np.testing.assert_allclose(np.add.reduceat(smooth.values * exposure, starts), events, rtol=0.03)
-    jumps = np.abs(np.diff(np.log(smooth.values)))
-    inner = np.delete(jumps, starts[1:] - 1)
-    assert jumps[starts[1:] - 1].max() < 2 * inner.max() + 1e-3

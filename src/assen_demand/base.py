@@ -32,8 +32,8 @@ import xarray as xr
 
 from assen_demand.cbs import KWB_BAND_LABELS, KWB_BANDS
 from assen_demand.datasets import GemeenteData
-from assen_demand.errors import AssenDemandError, InvalidValueError, MissingDataError
-from assen_demand.ungroup import pclm, pclm_rates
+from assen_demand.errors import InvalidValueError, MissingDataError
+from assen_demand.ungroup import pclm
 
 __all__ = ["BasePopulation", "IPFResult", "base_population", "estimate_base", "ipf", "MAX_AGE", "SEXES"]
 
@@ -370,9 +370,8 @@ def _rake_year(
     if wijk_sex_published is not None:
         wijk_sex = ipf(wijk_sex_published, [((0,), wijk_band.sum(axis=1)), ((1,), sex_target)]).fitted
 
-    # the first year, and a wijk that is new this year, start from the gemeente's structure times
-    # the wijk's smooth share of it by age
-    structure = _smooth_wijk_structure(gemeente, wijk_band)
+    # the first year, and a wijk that is new this year, start from the gemeente's structure
+    structure = np.broadcast_to(gemeente, (len(wijken),) + gemeente.shape) * (row_target / gm_total)[:, None, None]
     seed = structure.copy()
     if wijk_seed is not None:
         known = [w for w, area in enumerate(wijken["area"]) if area in wijk_seed["area"].values]
@@ -411,44 +410,6 @@ def _rake_year(
         attrs={"units": "persons", "reference_date": f"{year}-01-01"},
     )
     return population, residuals
-
-
-#: difference order of the PCLM penalty on a wijk's log share of the gemeente by age: 1 lets the
-#: share level off where no band informs it (inside the open band 65+) instead of extending a trend
-SHARE_PENALTY_ORDER = 1
-
-
-def _smooth_wijk_structure(gemeente: np.ndarray, wijk_band: np.ndarray) -> np.ndarray:
-    """(wijk, sex, age): the gemeente's persons times each wijk's smooth share of them by age.
-
-    A wijk's share of the gemeente at each single age, ``r(x)``, is a PCLM rate with the
-    gemeente's single-year population as exposure and the wijk's KWB band counts as events
-    (:func:`assen_demand.ungroup.pclm_rates` without the band-by-band rescaling): smooth across
-    the band edges, so raking (which then meets the bands exactly) moves each band by a factor
-    near 1. A flat share within each band instead left a step at every band edge that a
-    projection carries as a kink (all wijken of Assen bent in 2031, when the 2021 edge at 65
-    reached 75). The penalty is on first differences of the log share
-    (:data:`SHARE_PENALTY_ORDER`), so the share levels off inside the open band 65+, where the
-    bands carry no information on its shape; a second-order penalty extended the trend from
-    45-64 to 65+ into the oldest ages (Centrum's 85+ up by 25 %). Falls back to the flat share
-    where the fit fails.
-    """
-    exposure = gemeente.sum(axis=0)
-    starts = np.array([lo for lo, _ in KWB_BANDS])
-    band_persons = exposure @ _band_matrix()
-    out = np.empty((wijk_band.shape[0],) + gemeente.shape)
-    for w, bands in enumerate(wijk_band):
-        flat = np.divide(bands, band_persons, out=np.zeros_like(bands), where=band_persons > 0)[BAND_OF_AGE]
-        share = flat
-        if bands.sum() > 0 and np.count_nonzero(bands) > 1:
-            try:
-                fit = pclm_rates(bands, exposure, starts, max_age=MAX_AGE, exact=False, order=SHARE_PENALTY_ORDER)
-                if fit.converged and np.isfinite(fit.values).all():
-                    share = np.minimum(fit.values, 1.0)
-            except AssenDemandError:
-                share = flat
-        out[w] = gemeente * share[None, :]
-    return out
 
 
 def _rake_sex_age(seed: np.ndarray, band_totals: np.ndarray, sex_totals: np.ndarray) -> np.ndarray:

@@ -713,7 +713,6 @@ def pclm_rates(
     criterion: str = "bic",
     lambdas=None,
     order: int = _RATE_ORDER,
-    exact: bool = True,
 ) -> PCLMResult:
     """Single-year rates ``m(x)`` from deaths and exposures in age bands (PCLM with offset).
 
@@ -737,11 +736,6 @@ def pclm_rates(
     order : int
         Order of the difference penalty on the spline coefficients of ``log m(x)``, 1-4. The
         default 2 leaves log-linear (Gompertz) rates unpenalised.
-    exact : bool
-        Rescale the fitted rates band by band so that every band's deaths are met exactly
-        (default). ``False`` returns the smooth fit ``exp(eta)`` itself, whose band totals are
-        close to but not exactly the observed ones: for a smooth ratio whose band sums are
-        enforced later by another step (e.g. raking), without steps at the band edges.
 
     Returns
     -------
@@ -778,7 +772,7 @@ def pclm_rates(
             y, starts, ages, weight, crit=crit, log10_lambdas=log10_lams,
             order=order,
         )
-        rates = _exact_rates(y, starts, ages, fit.eta, weight) if exact else np.exp(fit.eta)
+        rates = _exact_rates(y, starts, ages, fit.eta, weight)
     return PCLMResult(
         values=_readonly(rates),
         ages=_readonly(ages, np.int64),
