@@ -146,6 +146,11 @@ def test_missing_base_year(assen):
         estimate_base(assen, year=2019)
     with pytest.raises(MissingDataError, match=r"no KWB table for Assen \(GM0106\) in 2025"):
         estimate_base(assen, year=2025)
+    from dataclasses import replace
+
+    formed_later = replace(assen, population_bands=assen.population_bands.iloc[0:0])
+    with pytest.raises(MissingDataError, match=r"postcode tables have no rows for it .* gemeenten it was formed from"):
+        estimate_base(formed_later, year=2024)
 
 
 def test_wijk_totals_that_do_not_add_up(assen):

@@ -232,10 +232,16 @@ def estimate_base(data: GemeenteData, *, year: int, migration_pattern: xr.DataAr
     seed_years = sorted(int(y) for y in data.population_bands["year"].unique())
     usable = [y for y in seed_years if y <= year]
     if not usable:
+        if not seed_years:  # e.g. a gemeente formed after the postcode year (Dijk en Waard, 2022)
+            raise MissingDataError(
+                f"no age x sex table for {data.name} ({data.gemeente}): the postcode tables have no rows for it "
+                "(formed after their reference date?); add a postcode table that covers it to the data folder, "
+                "or forecast the gemeenten it was formed from"
+            )
         raise MissingDataError(
             f"no age x sex table for {data.name} ({data.gemeente}) on or before 1 January {year} "
-            f"(the postcode tables cover {', '.join(map(str, seed_years)) or 'no year'}); choose a base year "
-            f"from {seed_years[0] if seed_years else 2021} on"
+            f"(the postcode tables cover {', '.join(map(str, seed_years))}); choose a base year "
+            f"from {seed_years[0]} on"
         )
     if year not in data.kwb_years:
         raise MissingDataError(
