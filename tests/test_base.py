@@ -149,7 +149,7 @@ def test_missing_base_year(assen):
     from dataclasses import replace
 
     formed_later = replace(assen, population_bands=assen.population_bands.iloc[0:0])
-    with pytest.raises(MissingDataError, match=r"postcode tables have no rows for it .* gemeenten it was formed from"):
+    with pytest.raises(MissingDataError, match=r"no age x sex table .* known on 1 January 2024: .* forecast the gemeenten it was formed from"):
         estimate_base(formed_later, year=2024)
 
 

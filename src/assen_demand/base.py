@@ -232,11 +232,12 @@ def estimate_base(data: GemeenteData, *, year: int, migration_pattern: xr.DataAr
     seed_years = sorted(int(y) for y in data.population_bands["year"].unique())
     usable = [y for y in seed_years if y <= year]
     if not usable:
-        if not seed_years:  # e.g. a gemeente formed after the postcode year (Dijk en Waard, 2022)
+        if not seed_years:  # a base year before the postcode year, or a gemeente formed after it
             raise MissingDataError(
-                f"no age x sex table for {data.name} ({data.gemeente}): the postcode tables have no rows for it "
-                "(formed after their reference date?); add a postcode table that covers it to the data folder, "
-                "or forecast the gemeenten it was formed from"
+                f"no age x sex table for {data.name} ({data.gemeente}) known on 1 January {year}: the postcode "
+                "tables (1 January 2021) have no rows for it by then; choose a base year from 2021 on, or, for a "
+                "gemeente formed after 2021 (Dijk en Waard, Land van Cuijk, Maashorst), forecast the gemeenten "
+                "it was formed from or add a postcode table that covers it"
             )
         raise MissingDataError(
             f"no age x sex table for {data.name} ({data.gemeente}) on or before 1 January {year} "
