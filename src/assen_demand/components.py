@@ -1871,6 +1871,22 @@ def drop_changed_wijken(residuals: pd.DataFrame, kwb: pd.DataFrame) -> tuple[pd.
     return residuals, dropped
 
 
+def shrinkage_weight(phi_allocation, phi_year, pairs):
+    """Weight of a wijk's mean of ``pairs`` KWB years against its allocation (random-effects model).
+
+    ``w = s2 / (s2 + phi_year / k)`` with ``s2 = max(phi_allocation - phi_year, 0)``; 1 where
+    both variances are 0. Arrays broadcast. The posterior variance of the shrunk mean is
+    ``w * phi_year / k`` (per person of the band).
+
+    >>> float(shrinkage_weight(1.0, 0.5, 2))
+    0.6666666666666666
+    """
+    signal = np.maximum(np.asarray(phi_allocation, float) - np.asarray(phi_year, float), 0.0)
+    noise = np.asarray(phi_year, float) / np.maximum(np.asarray(pairs, float), 1.0)
+    total = signal + noise
+    return np.where(total > 0, signal / np.where(total > 0, total, 1.0), 1.0)
+
+
 def shrink_wijk_residuals(residuals: pd.DataFrame, *, dispersion: pd.DataFrame) -> pd.DataFrame:
     """Empirical-Bayes shrinkage of each wijk's band net migration toward its population share.
 
@@ -1938,11 +1954,8 @@ def shrink_wijk_residuals(residuals: pd.DataFrame, *, dispersion: pd.DataFrame) 
     allocation = np.where(np.isfinite(gem_value), share * gem_value, out.loc[wijk, "net_migration_observed"])
     pairs = out.loc[wijk].groupby("area")["year"].transform("nunique").to_numpy(float)
     bands = out.loc[wijk, "age_lo"].astype(int).to_numpy()
-    phi_alloc = dispersion["allocation"].reindex(bands).to_numpy(float)
-    phi_year = dispersion["year"].reindex(bands).to_numpy(float)
-    signal = np.maximum(phi_alloc - phi_year, 0.0)
-    noise = phi_year / np.maximum(pairs, 1.0)
-    weight = np.where(signal + noise > 0, signal / np.where(signal + noise > 0, signal + noise, 1.0), 1.0)
+    weight = shrinkage_weight(dispersion["allocation"].reindex(bands).to_numpy(float),
+                              dispersion["year"].reindex(bands).to_numpy(float), pairs)
     weight = np.where(np.isfinite(gem_value), weight, 1.0)  # no gemeente row: nothing to shrink toward
     observed = out.loc[wijk, "net_migration_observed"].to_numpy(float)
     out.loc[wijk, "allocation"] = allocation

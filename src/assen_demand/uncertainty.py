@@ -73,6 +73,7 @@ import pandas as pd
 import xarray as xr
 from scipy.special import expit, logit
 
+from assen_demand.components import migration_dispersion, shrinkage_weight
 from assen_demand.errors import InvalidValueError
 from assen_demand.parameters import (
     AGES,
@@ -328,14 +329,8 @@ def _migration_sd(dynamics: pd.DataFrame, base_year: int, population: float) -> 
 
 
 def _dispersion() -> tuple[np.ndarray, np.ndarray]:
-    table = load_parameter_table(_DISPERSION)
-    bands = [int(a) for a in _KWB_EDGES[:-1]]
-
-    def values(indicator: str) -> np.ndarray:
-        da = banded_to_dataarray(table, indicator=indicator, variant="central", table=_DISPERSION)
-        return da.sel(sex="female", age=bands).values
-
-    return values("wijk_migration_dispersion_allocation"), values("wijk_migration_dispersion_year")
+    table = migration_dispersion()
+    return table["allocation"].to_numpy(float), table["year"].to_numpy(float)
 
 
 def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bool = False) -> DemographicDraws:
@@ -438,8 +433,7 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
     mean_noise = phi_year[None, :] / np.maximum(k[:, None], 1.0)
     shrunk = "shrinkage_weight" in res.columns
     is_wijk = np.array([a != gm for a in areas])[:, None]
-    posterior = np.where(signal + mean_noise > 0, signal * mean_noise / np.where(signal + mean_noise > 0,
-                                                                                  signal + mean_noise, 1.0), 0.0)
+    posterior = shrinkage_weight(phi_alloc[None, :], phi_year[None, :], k[:, None]) * mean_noise
     with_pairs = np.where(shrunk & is_wijk, posterior, mean_noise)
     persistent = np.where(k[:, None] > 0, with_pairs, np.broadcast_to(signal, with_pairs.shape))
     rng = np.random.default_rng(ss_wijk)
