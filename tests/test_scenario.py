@@ -253,3 +253,15 @@ def test_scenario_pipeline_resolution_and_errors(tmp_path):
 
     with pytest.raises(ScenarioError, match=r"sets projection\.method = 'housing_led', but .*no_method\(\) has no method="):
         load_scenario(good).projection_options(no_method)
+
+
+def test_source_bytes_of_bundled_and_own_files(tmp_path):
+    import hashlib
+    from importlib.resources import files
+
+    bundled = load_scenario("lage_migratie")
+    expected = files("assen_demand").joinpath("data", "scenarios", "lage_migratie.toml").read_bytes()
+    assert hashlib.sha256(bundled.source_bytes()).hexdigest() == hashlib.sha256(expected).hexdigest()
+    own = tmp_path / "mine.toml"
+    own.write_text('name = "mine"\ndescription = "x"\n')
+    assert load_scenario(own).source_bytes() == own.read_bytes()

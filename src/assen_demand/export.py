@@ -566,11 +566,8 @@ def _scenario_record(scenario) -> dict | None:
     if scenario is None:
         return None
     if hasattr(scenario, "to_frame"):  # a loaded assen_demand.scenario.Scenario
-        from assen_demand.scenario import _scenario_dir
-
         file = Path(scenario.path)
-        bundled = _scenario_dir().joinpath(f"{scenario.name}.toml")
-        raw = file.read_bytes() if file.is_file() else bundled.read_bytes() if bundled.is_file() else None
+        raw = scenario.source_bytes()
         settings = scenario.to_frame()
         return {
             "name": scenario.name,

@@ -284,6 +284,20 @@ class Scenario:
             "or the name of a bundled pipeline in assen_demand/data/pipelines/"
         )
 
+    def source_bytes(self) -> bytes | None:
+        """The TOML text this scenario was read from (a user's file or a bundled one), for checksums.
+
+        ``None`` for a scenario built from a mapping.
+        """
+        path = Path(self.path)
+        if path.is_file():
+            return path.read_bytes()
+        if self.path.startswith("data/scenarios/"):
+            resource = _scenario_dir().joinpath(path.name)
+            if resource.is_file():
+                return resource.read_bytes()
+        return None
+
     def to_frame(self) -> pd.DataFrame:
         """Every setting with its source: ``scenario, section, key, value, source`` (for a provenance sheet)."""
         rows = [(self.name, "", "description", self.description, self.path)]
