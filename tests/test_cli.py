@@ -154,7 +154,10 @@ def test_forecast_for_a_list_of_gemeenten_writes_one_table_each(capsys):
     assen_2026 = population[(population["area"] == "GM0106") & (population["year"] == 2026)]["persons"].sum()
     assert assen_2026 == pytest.approx(single[(single["area"] == "GM0106") & (single["year"] == 2026)]["persons"].sum(),
                                        rel=1e-6)
-    assert json.loads((out / "provenance.json").read_text())["gemeenten"] == {"ok": 2}
+    record = json.loads((out / "provenance.json").read_text())
+    assert record["gemeenten"] == {"ok": 2}
+    assert record["data"]["source"] == "bundled" and all(len(f["sha256"]) == 64 for f in record["data"]["files"])
+    assert {f["file"] for f in record["parameters"]} >= {"care_prevalence.csv", "migration_dispersion.csv"}
 
 
 def test_many_gemeenten_refuse_draws(capsys):

@@ -189,7 +189,7 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
     import json
     import warnings
 
-    from assen_demand import __version__
+    from assen_demand import __version__, export
     from assen_demand.pipeline import FORECAST_TABLES
     from assen_demand.scale import NationalRunWarning, national_forecast
 
@@ -209,7 +209,9 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
                                    progress=True, **options)
     status = result.status
     record = {"version": __version__, "command": shlex.join(["assen-demand", *getattr(args, "argv", [])]),
-              "data_dir": None if args.data_dir is None else str(args.data_dir.resolve()),
+              "data": {"source": "bundled" if args.data_dir is None else str(args.data_dir.resolve()),
+                       "files": export.file_checksums(args.data_dir)},
+              "parameters": export.parameter_checksums(),
               "base_year": result.base_year, "end_year": result.end_year, "variant": args.variant,
               "scenario": args.scenario, "gemeenten": status["status"].value_counts().to_dict()}
     (args.out / "provenance.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -55,6 +55,7 @@ __all__ = [
     "quantile_columns",
     "provenance",
     "file_checksums",
+    "parameter_checksums",
     "write_forecast",
     "write_workbook",
     "read_run",
@@ -541,7 +542,8 @@ def file_checksums(data_dir=None) -> list[dict]:
     return out
 
 
-def _parameter_checksums() -> list[dict]:
+def parameter_checksums() -> list[dict]:
+    """SHA-256 of every bundled parameter table: ``[{file, sha256}, ...]``."""
     from assen_demand.parameters import list_parameter_tables
 
     folder = files("assen_demand").joinpath("data", "parameters")
@@ -647,7 +649,7 @@ def provenance(
         "seed": seed,
         "data": {"source": "bundled" if data_dir is None else str(Path(data_dir).resolve()),
                  "files": file_checksums(data_dir)},
-        "parameters": _parameter_checksums(),
+        "parameters": parameter_checksums(),
         "supply": _supply_record(supply),
         "python": platform.python_version(),
         "packages": versions,
