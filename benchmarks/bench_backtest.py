@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from assen_demand.backtest import format_metrics, hindcast_metrics, national_hindcast
-from assen_demand.datasets import load_national
+from assen_demand.inputs.datasets import load_national
 
 
 def main() -> None:

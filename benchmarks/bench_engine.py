@@ -16,7 +16,7 @@ import time
 import numpy as np
 import xarray as xr
 
-from assen_demand.projection import ProjectionInputs, project
+from assen_demand.demography.projection import ProjectionInputs, project
 
 SEXES = ["male", "female"]
 AGES = np.arange(101)

@@ -16,7 +16,7 @@ import time
 
 import pandas as pd
 
-from assen_demand.datasets import load_assen
+from assen_demand.inputs.datasets import load_assen
 from assen_demand.pipeline import forecast
 from assen_demand.uncertainty import simulate_forecast, simulate_population
 

@@ -34,8 +34,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from assen_demand.cbs import kwb_age_bands
-from assen_demand.datasets import load_gemeente, load_national
+from assen_demand.inputs.cbs import kwb_age_bands
+from assen_demand.inputs.datasets import load_gemeente, load_national
 from assen_demand.pipeline import project_population
 from assen_demand.uncertainty import simulate_population
 

@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from assen_demand.datasets import load_gemeente, load_national
+from assen_demand.inputs.datasets import load_gemeente, load_national
 from assen_demand.pipeline import project_population
 
 # median of a chi-square with one degree of freedom: median(d^2) / 0.455 estimates var(d) under normality

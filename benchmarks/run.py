@@ -188,7 +188,7 @@ def agreement(engine, reference: pd.Series) -> float:
 def _case_det(areas: int, repeat: int) -> dict:
     import synthetic
 
-    from assen_demand.projection import project
+    from assen_demand.demography.projection import project
 
     base, inputs = synthetic.inputs(areas, years=range(START, START + YEARS))
 
@@ -218,7 +218,7 @@ def _case_det(areas: int, repeat: int) -> dict:
         t0 = time.perf_counter()
         call(out=buf)
         reuse.append(time.perf_counter() - t0)
-    from assen_demand.projection import _default_threads
+    from assen_demand.demography.projection import _default_threads
 
     return {"cold_s": cold, "warm_s": float(np.median(warm)), "warm_runs": warm,
             "cpu_s": float(np.median(cpu)), "threads": _default_threads(areas * 2 * 101),
@@ -310,7 +310,7 @@ def main() -> None:
 
     import synthetic
 
-    from assen_demand.projection import project
+    from assen_demand.demography.projection import project
 
     quick = args.quick
     t_all = time.perf_counter()
@@ -386,7 +386,8 @@ def main() -> None:
             f"peak rss {case['rss_mb']:.0f} MB (+ workers {case['children_rss_mb']:.0f} MB); load {_load()}")
 
     # 4. Lee-Carter fit and forecast on the bundled WPP data
-    from assen_demand import components, datasets
+    from assen_demand.demography import components
+    from assen_demand.inputs import datasets
 
     data = datasets.load_assen()
     mx = components.ungroup_mx(components.wpp_period_mx(data.wpp_mx, base_year=2024))
@@ -420,7 +421,7 @@ def main() -> None:
     # 6. national hindcast 2021 -> 2022
     if (args.raw / "kwb").is_dir():
         from assen_demand.backtest import national_hindcast
-        from assen_demand.datasets import load_national
+        from assen_demand.inputs.datasets import load_national
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from assen_demand import cbs
+from assen_demand.inputs import cbs
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent / "src" / "assen_demand" / "data" / "cbs"
@@ -97,7 +97,7 @@ Notes
   differ from the sum of their parts by a few persons. In `population_by_age_sex.csv` the `total`
   rows are CBS's published totals, not male + female.
 - KWB downloads carry no region codes: `code_source` says how each code was recovered
-  (see `assen_demand.cbs.read_kwb`).
+  (see `assen_demand.inputs.cbs.read_kwb`).
 """
 
 

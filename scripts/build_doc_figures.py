@@ -14,7 +14,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 import assen_demand
-from assen_demand import plots
+from assen_demand.outputs import plots
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "images"
 

@@ -28,6 +28,6 @@ def raw_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def assen():
-    from assen_demand.datasets import load_assen
+    from assen_demand.inputs.datasets import load_assen
 
     return load_assen()

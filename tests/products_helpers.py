@@ -51,7 +51,7 @@ def cli_forecast_run() -> tuple[Path, int, str]:
 def previous_run() -> Path:
     """Last year's run: base year 2023, tables and provenance only (no figures)."""
     import assen_demand
-    from assen_demand import export
+    from assen_demand.outputs import export
 
     result = assen_demand.forecast(base_year=2023)
     out = scratch("previous")

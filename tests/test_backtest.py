@@ -16,7 +16,7 @@ import pytest
 from assen_demand import hindcast
 from assen_demand.backtest import BANDS, hindcast_metrics, national_hindcast
 from assen_demand.cli import main
-from assen_demand.datasets import load_dwelling_pipeline, load_national
+from assen_demand.inputs.datasets import load_dwelling_pipeline, load_national
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
 
 

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from assen_demand.base import BAND_OF_AGE, base_population, estimate_base, ipf
-from assen_demand.cbs import KWB_BAND_LABELS
-from assen_demand.datasets import load_gemeente
+from assen_demand.demography.base import BAND_OF_AGE, base_population, estimate_base, ipf
+from assen_demand.inputs.cbs import KWB_BAND_LABELS
+from assen_demand.inputs.datasets import load_gemeente
 from assen_demand.errors import InvalidValueError, MissingDataError
 
 

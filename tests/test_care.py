@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from assen_demand import care as C
+from assen_demand.housing import care as C
 from assen_demand.errors import DataFormatError
 
 # Figures cited in tests/data/hand_worked.md and the parameter README.

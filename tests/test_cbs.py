@@ -12,7 +12,7 @@ import warnings
 import pandas as pd
 import pytest
 
-from assen_demand import cbs
+from assen_demand.inputs import cbs
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError, UnknownAreaError
 
 ASSEN_WIJKEN = {

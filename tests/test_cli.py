@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from products_helpers import assen_forecast, cli_forecast_run, scratch
 
-from assen_demand import pipeline, plots
+from assen_demand import pipeline
+from assen_demand.outputs import plots
 from assen_demand.cli import main
 
 

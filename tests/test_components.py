@@ -1,4 +1,4 @@
-"""Tests of assen_demand.components: life tables, WPP ungrouping, Lee-Carter, SMR, fertility, migration.
+"""Tests of assen_demand.demography.components: life tables, WPP ungrouping, Lee-Carter, SMR, fertility, migration.
 
 Reference values are either hand-worked below (with how they were made) or published numbers
 named at the test (UN WPP 2024 e0; Rogers & Castro 1981 fundamental parameters).
@@ -17,8 +17,8 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assen_demand import components as c
-from assen_demand.datasets import load_assen
+from assen_demand.demography import components as c
+from assen_demand.inputs.datasets import load_assen
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
 
 
@@ -430,7 +430,7 @@ def test_components_have_the_engine_shapes(comp2024):
     # mortality keeps improving under Lee-Carter
     s80 = comp2024.survival.sel(area="GM0106", age=80)
     assert (s80.sel(year=2040) > s80.sel(year=2024)).all()
-    from assen_demand.projection import ProjectionInputs
+    from assen_demand.demography.projection import ProjectionInputs
 
     inputs = comp2024.to_projection_inputs()
     assert isinstance(inputs, ProjectionInputs) and inputs.net_migration is comp2024.net_migration
@@ -646,7 +646,7 @@ def test_student_city_wijken_do_not_empty_their_cohorts(raw_dir):
     # with the age-profile contrasts inside the bands 1,222 (measured 2026-11-28).
     import warnings
 
-    from assen_demand.datasets import load_national
+    from assen_demand.inputs.datasets import load_national
     from assen_demand.pipeline import project_population
 
     with warnings.catch_warnings():
@@ -689,7 +689,7 @@ def test_boundary_changes_are_left_out_nationally(raw_dir):
     # lost four villages to new wijken in 2022. Before the checks: 61,907 and 23,417 persons clipped.
     import warnings
 
-    from assen_demand.datasets import load_national
+    from assen_demand.inputs.datasets import load_national
     from assen_demand.pipeline import project_population
 
     national = load_national(raw_dir)

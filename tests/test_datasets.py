@@ -7,8 +7,8 @@ import warnings
 import pandas as pd
 import pytest
 
-from assen_demand import cbs
-from assen_demand.datasets import load_gemeente, load_national
+from assen_demand.inputs import cbs
+from assen_demand.inputs.datasets import load_gemeente, load_national
 from assen_demand.errors import MissingDataError, UnknownAreaError
 
 

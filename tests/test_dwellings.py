@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from assen_demand import dwellings as D
-from assen_demand import households as H
-from assen_demand.care import care_need
+from assen_demand.housing import dwellings as D
+from assen_demand.housing import households as H
+from assen_demand.housing.care import care_need
 from assen_demand.errors import DataFormatError, InvalidValueError, UnknownAreaError
 
 

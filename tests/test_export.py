@@ -12,7 +12,7 @@ import pytest
 from products_helpers import WithQuantiles, assen_forecast, cli_forecast_run, scratch
 
 import assen_demand
-from assen_demand import export
+from assen_demand.outputs import export
 from assen_demand.errors import DataFormatError, MissingDataError
 
 WIJKEN = ["Centrum", "Lariks", "Noorderpark", "Assen-Oost", "Pittelo", "Assen-West", "Peelo", "Marsdijk",

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from assen_demand import households as H
+from assen_demand.housing import households as H
 from assen_demand.errors import DataFormatError, InvalidValueError, UnknownAreaError
 
 

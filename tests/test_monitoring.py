@@ -9,11 +9,11 @@ import openpyxl
 import pytest
 from products_helpers import cli_forecast_run, previous_run, scratch
 
-from assen_demand import export
+from assen_demand.outputs import export
 from assen_demand.cli import main
-from assen_demand.datasets import load_assen
+from assen_demand.inputs.datasets import load_assen
 from assen_demand.errors import DataFormatError
-from assen_demand.monitoring import RunOutput, compare_runs, input_changes
+from assen_demand.outputs.monitoring import RunOutput, compare_runs, input_changes
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from products_helpers import WithQuantiles, assen_forecast, cli_forecast_run
 
-from assen_demand import export, plots
+from assen_demand.outputs import export, plots
 from assen_demand.errors import DataFormatError, UnknownAreaError
 
 

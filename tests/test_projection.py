@@ -23,7 +23,7 @@ from assen_demand.errors import (
     MissingDataError,
     UnknownAreaError,
 )
-from assen_demand.projection import (
+from assen_demand.demography.projection import (
     ClippingWarning,
     ProjectionInputs,
     ProjectionReport,
@@ -375,7 +375,7 @@ def test_each_draw_equals_its_own_run(sizes, n_draw, constrained):
 @pytest.mark.parametrize("constrained", [False, True])
 def test_blocks_and_threads_change_nothing(monkeypatch, threads, constrained):
     """Blocks of a few (draw, area) rows, on several threads, give the whole-array numbers."""
-    import assen_demand.projection as engine
+    import assen_demand.demography.projection as engine
 
     rng = np.random.default_rng(17)
     _, base, inputs = _random_case(rng, n_area=37, n_age=7, n_step=4, n_draw=3,
@@ -649,7 +649,7 @@ def test_other_input_errors():
 # Small-area methods: Hamilton-Perry (tests/data/hamilton_perry.md) and housing-led
 # ---------------------------------------------------------------------------------------------
 
-from assen_demand.projection import dwelling_stock, hamilton_perry  # noqa: E402
+from assen_demand.demography.projection import dwelling_stock, hamilton_perry  # noqa: E402
 
 
 def _hp_inputs():

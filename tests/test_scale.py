@@ -15,10 +15,10 @@ import xarray as xr
 
 from assen_demand import scale
 from assen_demand.errors import DataFormatError, InvalidValueError, UnknownAreaError
-from assen_demand.projection import ClippingWarning, ProjectionInputs, project
+from assen_demand.demography.projection import ClippingWarning, ProjectionInputs, project
 
 # Noisy migration clips thin old-age cells; the clipping test checks the warning itself.
-pytestmark = pytest.mark.filterwarnings("ignore::assen_demand.projection.ClippingWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::assen_demand.demography.projection.ClippingWarning")
 
 AGES = np.arange(101)
 SEXES = ["male", "female"]
@@ -272,7 +272,7 @@ def test_national_forecast_reports_failures_and_writes_tidy_tables(tmp_path, mon
 
 def test_national_forecast_all_runs_every_gemeente_of_the_year(monkeypatch):
     from assen_demand import pipeline
-    from assen_demand.datasets import load_national
+    from assen_demand.inputs.datasets import load_national
     from assen_demand.errors import MissingDataError
 
     def nothing(code, **kw):  # fast: only which gemeenten are run matters here

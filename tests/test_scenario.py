@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 from care_helpers import synthetic_population  # noqa: F401 (fixture)
 
-from assen_demand import care, households
+from assen_demand.housing import care, households
 from assen_demand.errors import DataFormatError, InvalidValueError, ScenarioError
 from assen_demand.pipeline import forecast, forecast_comparison, project_population
 from assen_demand.scenario import SCHEMA, list_scenarios, load_scenario, scenario_from_mapping

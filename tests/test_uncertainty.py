@@ -11,7 +11,8 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assen_demand import care, uncertainty
+from assen_demand.housing import care
+from assen_demand import uncertainty
 from assen_demand.errors import InvalidValueError, MissingDataError
 from assen_demand.parameters import load_parameter_table
 from assen_demand.pipeline import forecast, project_population
@@ -181,7 +182,7 @@ def test_progress_bar_can_be_switched_off(fc, assen, capsys):
     assert "population draws" in capsys.readouterr().err
 
 
-@pytest.mark.filterwarnings("ignore::assen_demand.components.ComponentsWarning")  # no KWB pair before 2021
+@pytest.mark.filterwarnings("ignore::assen_demand.demography.components.ComponentsWarning")  # no KWB pair before 2021
 def test_small_coverage_assen_2021_to_2022(assen):
     # benchmarks/coverage.py in small: one gemeente, base 2021 (only what was known then), 2022 KWB bands
     proj = project_population(data=assen, base_year=2021, end_year=2022)

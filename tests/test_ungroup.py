@@ -1,4 +1,4 @@
-"""Tests of assen_demand.ungroup: PCLM ungrouping of age bands.
+"""Tests of assen_demand.demography.ungroup: PCLM ungrouping of age bands.
 
 Reference curves are built here, not read from files:
 
@@ -27,7 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assen_demand.errors import DataFormatError, InvalidValueError
-from assen_demand.ungroup import PCLMResult, pclm, pclm_rates, ungroup_bands
+from assen_demand.demography.ungroup import PCLMResult, pclm, pclm_rates, ungroup_bands
 
 FIVE_YEAR_STARTS = np.arange(0, 100, 5)  # 0-4, 5-9, ..., 90-94, 95+
 KWB_STARTS = [0, 15, 25, 45, 65]

@@ -22,7 +22,7 @@ try:
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0+unknown"
 
-from assen_demand.datasets import load_assen, load_gemeente, load_national
+from assen_demand.inputs.datasets import load_assen, load_gemeente, load_national
 from assen_demand.pipeline import Forecast, PopulationProjection, forecast, forecast_comparison, project_population
 from assen_demand.scenario import list_scenarios, load_scenario
 from assen_demand.backtest import hindcast

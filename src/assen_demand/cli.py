@@ -123,8 +123,9 @@ def _optional_forecast_arguments(args: argparse.Namespace) -> dict:
 def _forecast(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from assen_demand import __version__, export, plots
-    from assen_demand.datasets import load_gemeente
+    from assen_demand import __version__
+    from assen_demand.outputs import export, plots
+    from assen_demand.inputs.datasets import load_gemeente
     from assen_demand.pipeline import forecast
 
     started = time.perf_counter()
@@ -189,7 +190,8 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
     import json
     import warnings
 
-    from assen_demand import __version__, export
+    from assen_demand import __version__
+    from assen_demand.outputs import export
     from assen_demand.pipeline import FORECAST_TABLES
     from assen_demand.scale import NationalRunWarning, national_forecast
 
@@ -243,8 +245,8 @@ def _add_report(sub) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from assen_demand import export, monitoring
-    from assen_demand.datasets import load_gemeente
+    from assen_demand.outputs import export, monitoring
+    from assen_demand.inputs.datasets import load_gemeente
 
     for name in ("previous", "current"):
         folder = getattr(args, name)

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 import xarray as xr
 
-from assen_demand.base import BasePopulation, estimate_base
-from assen_demand.components import Components, estimate_components
-from assen_demand.datasets import GemeenteData, load_gemeente
+from assen_demand.demography.base import BasePopulation, estimate_base
+from assen_demand.demography.components import Components, estimate_components
+from assen_demand.inputs.datasets import GemeenteData, load_gemeente
 from assen_demand.errors import InvalidValueError, MissingDataError, ScenarioError
-from assen_demand.projection import ProjectionReport, project
+from assen_demand.demography.projection import ProjectionReport, project
 
 __all__ = [
     "Forecast",
@@ -121,32 +121,32 @@ def project_population(
         How the wijken are projected (the gemeente is always projected by cohort-component):
 
         * ``"cohort_component"``: every wijk with its own net migration counts
-          (:func:`assen_demand.components.net_migration_counts`), constrained to the gemeente by
+          (:func:`assen_demand.demography.components.net_migration_counts`), constrained to the gemeente by
           sex and age each year.
         * ``"hamilton_perry"``: cohort change ratios between the base population estimates of
-          ``base_year - hp_interval`` and ``base_year`` (:func:`assen_demand.projection.hamilton_perry`),
+          ``base_year - hp_interval`` and ``base_year`` (:func:`assen_demand.demography.projection.hamilton_perry`),
           constrained to the gemeente. Wijken not in both years are projected by
           cohort-component and listed in ``PopulationProjection.notes``.
         * ``"housing_led"``: each wijk's total follows its dwellings x persons per dwelling
           (:func:`housing_targets`); migration fills the gap along the migration age profile
-          (:func:`assen_demand.projection.housing_led`). The wijken are not constrained: the
+          (:func:`assen_demand.demography.projection.housing_led`). The wijken are not constrained: the
           gemeente row is the sum of its wijken (bottom-up).
         * a callable ``method(*, base, components, start_year, end_year, control, data)`` returning
           the wijken (area, sex, age, year) [persons]; ``base`` is the wijken's base population,
-          ``components`` their :class:`~assen_demand.projection.ProjectionInputs`, ``control``
+          ``components`` their :class:`~assen_demand.demography.projection.ProjectionInputs`, ``control``
           the gemeente projection (sex, age, year) and ``data`` the inputs as of ``base_year``.
           Its result is used as it is (constrain it yourself with
-          :func:`assen_demand.projection.constrain` if wanted).
+          :func:`assen_demand.demography.projection.constrain` if wanted).
     dwelling_pipeline : path, pandas.DataFrame or "example", optional
         Planned completions and demolitions per wijk and year for ``"housing_led"``
-        (:func:`assen_demand.datasets.load_dwelling_pipeline`); ``None`` holds the stock.
+        (:func:`assen_demand.inputs.datasets.load_dwelling_pipeline`); ``None`` holds the stock.
     occupancy : {"trend", "held"}
         Persons per dwelling for ``"housing_led"`` (see :func:`housing_targets`).
     hp_interval : int, optional [years]
         Interval of the Hamilton-Perry ratios; default the longest (at most 5 years) for which
         base populations can be estimated (KWB years from the 2021 postcode table on).
     **component_options
-        Passed to :func:`assen_demand.components.estimate_components` (e.g. ``mortality=
+        Passed to :func:`assen_demand.demography.components.estimate_components` (e.g. ``mortality=
         "wpp_medium"``, ``tfr="wpp_medium"``, ``migration_level=...``).
 
     Returns
@@ -200,7 +200,7 @@ def project_population(
 def _project_wijken(method, *, known, base, inputs, wijken, control, base_year, end_year,
                     dwelling_pipeline, occupancy, hp_interval):
     """The wijken by the chosen small-area method -> (projection, report, notes)."""
-    from assen_demand import projection as proj
+    from assen_demand.demography import projection as proj
 
     notes: dict = {}
     wijk_base = base.population.sel(area=wijken)
@@ -248,7 +248,7 @@ def _project_wijken(method, *, known, base, inputs, wijken, control, base_year, 
         notes.update(hamilton_perry_years=(base_year - interval, base_year), cohort_component_wijken=only_now)
         return proj.constrain(combined, control), report, notes
     # housing-led
-    from assen_demand.datasets import load_dwelling_pipeline
+    from assen_demand.inputs.datasets import load_dwelling_pipeline
 
     changes = None if dwelling_pipeline is None else load_dwelling_pipeline(dwelling_pipeline)
     targets = proj.housing_targets(known.kwb, areas=wijken, gemeente=known.gemeente, base_year=base_year,
@@ -383,7 +383,7 @@ class Forecast:
         ----------
         name : {"population", "households", "care_need", "dwellings", "doorstroming", "mantelzorg"}
         """
-        from assen_demand import care, dwellings, households
+        from assen_demand.housing import care, dwellings, households
 
         if name not in FORECAST_TABLES:
             raise KeyError(f"no table {name!r}; choose one of {', '.join(FORECAST_TABLES)}")
@@ -477,7 +477,7 @@ def forecast(
     progress : bool
         Show a progress bar over the chunks of draws.
     **component_options
-        Passed to :func:`assen_demand.components.estimate_components`; they override the
+        Passed to :func:`assen_demand.demography.components.estimate_components`; they override the
         scenario's settings of the same name.
 
     Returns
@@ -489,7 +489,7 @@ def forecast(
     ScenarioError
         A bad scenario file, or a scenario needing a projection method this version lacks.
     """
-    from assen_demand import care, dwellings, households
+    from assen_demand.housing import care, dwellings, households
 
     scen = _resolve_scenario(scenario)
     data = data if data is not None else load_gemeente(gemeente, data_dir=data_dir)
@@ -665,7 +665,7 @@ def _comparison_rows(fc: Forecast) -> pd.DataFrame:
 
 
 def _supply_table(supply, gemeente: str) -> pd.DataFrame:
-    from assen_demand import dwellings
+    from assen_demand.housing import dwellings
 
     if supply is None:
         return pd.DataFrame(columns=["area", "dwelling_type", "year", "units", "status"])

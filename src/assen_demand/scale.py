@@ -13,8 +13,8 @@ Two things do not fit the single-gemeente chain:
 
 What varies between draws
 -------------------------
-Any component of :class:`assen_demand.projection.ProjectionInputs` may carry a ``draw`` dim
-(e.g. survival from Lee-Carter paths, :meth:`assen_demand.components.Components.stochastic_survival`
+Any component of :class:`assen_demand.demography.projection.ProjectionInputs` may carry a ``draw`` dim
+(e.g. survival from Lee-Carter paths, :meth:`assen_demand.demography.components.Components.stochastic_survival`
 without its area dim); it is sliced per block. Net migration of every area varies through a
 :class:`MigrationNoise`: per area, age band and draw a persistent normal deviation, plus an
 independent one every year, each spread over the sexes and single ages of the band by the
@@ -55,7 +55,7 @@ from assen_demand.errors import (
     MissingDataError,
     UnknownAreaError,
 )
-from assen_demand.projection import (
+from assen_demand.demography.projection import (
     ClippingWarning,
     ProjectionInputs,
     _Engine,
@@ -123,7 +123,7 @@ class MigrationNoise:
     """Random deviations of net migration per area, age band and draw.
 
     For draw ``d``, area ``a``, band ``b`` and year ``t`` the net migration of
-    :class:`~assen_demand.projection.ProjectionInputs` gets
+    :class:`~assen_demand.demography.projection.ProjectionInputs` gets
     ``persistent_sd(a, b) * z(d, a, b) + yearly_sd(a, b) * z(d, a, b, t)`` extra persons, with
     independent standard normals ``z``, spread over the sexes and single ages of the band in
     proportion to the base population (evenly where the band is empty). Areas align by label;
@@ -488,7 +488,7 @@ def stochastic_projection(
 ) -> StochasticProjection:
     """Monte Carlo cohort-component projection of many areas, reduced to quantiles as it runs.
 
-    The same steps as :func:`assen_demand.projection.project` (without the top-down
+    The same steps as :func:`assen_demand.demography.projection.project` (without the top-down
     constraint; areas are independent), run in blocks of ``area_block`` areas x
     ``draw_block`` draws that stay in the CPU cache through all years. Every year each block
     is summed into the age bands; the sums of all draws of one block of areas are then sorted
@@ -500,7 +500,7 @@ def stochastic_projection(
     base : xarray.DataArray (area, sex, age) [persons]
         Population on 1 January ``start_year`` (the same for every draw).
     components : ProjectionInputs
-        As for :func:`~assen_demand.projection.project`; a component with a ``draw`` dim must
+        As for :func:`~assen_demand.demography.projection.project`; a component with a ``draw`` dim must
         have ``draws`` draws (labelled ``0 .. draws - 1``).
     start_year, end_year : int
         First (the base) and last year.
@@ -542,12 +542,12 @@ def stochastic_projection(
         ``draws`` < 1, a negative seed, quantiles outside [0, 1], block sizes < 1.
     DataFormatError
         A component's draws do not match ``draws``, bad ``bands``, noise with migration
-        rates; and everything :func:`~assen_demand.projection.project` raises.
+        rates; and everything :func:`~assen_demand.demography.projection.project` raises.
 
     Examples
     --------
     >>> import numpy as np, xarray as xr
-    >>> from assen_demand.projection import ProjectionInputs
+    >>> from assen_demand.demography.projection import ProjectionInputs
     >>> ages, sexes = np.arange(101), ["male", "female"]
     >>> base = xr.DataArray(np.full((2, 2, 101), 10.0), dims=("area", "sex", "age"),
     ...     coords={"area": ["WK01", "WK02"], "sex": sexes, "age": ages})
@@ -743,7 +743,7 @@ def national_year(data_dir=None) -> int:
     mergers (fewer gemeenten in later years) do not rule a year out but a regional extract
     (e.g. only Drenthe in 2023-2024) does.
     """
-    from assen_demand.datasets import load_national
+    from assen_demand.inputs.datasets import load_national
 
     kwb = load_national(data_dir).kwb
     counts = kwb[kwb["area_level"] == "gemeente"].groupby("year")["area"].nunique()
@@ -823,7 +823,7 @@ def _population_frame(population: xr.DataArray, area_names: dict) -> pd.DataFram
 def _national_one(job: tuple) -> tuple[str, dict | None, dict]:
     """Run one gemeente; never raises (the failure goes into the status row)."""
     code, data_key, base_year, end_year, tables, options = job
-    from assen_demand.datasets import load_national
+    from assen_demand.inputs.datasets import load_national
     from assen_demand.pipeline import forecast, project_population
 
     t0 = time.perf_counter()
@@ -915,7 +915,7 @@ def national_forecast(
     -------
     NationalForecast
     """
-    from assen_demand.datasets import load_national
+    from assen_demand.inputs.datasets import load_national
     from assen_demand.pipeline import FORECAST_TABLES
 
     if errors not in ("report", "raise"):

@@ -69,7 +69,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from assen_demand.care import TREND_INDICATORS
+from assen_demand.housing.care import TREND_INDICATORS
 from assen_demand.errors import ScenarioError
 from assen_demand.parameters import VARIANTS, interpolate_years
 
@@ -178,11 +178,11 @@ class Scenario:
     # ---- what the pipeline needs --------------------------------------------------------
 
     def component_options(self, data, *, base_year: int, n_years: int = 5) -> dict:
-        """Keyword arguments for :func:`assen_demand.components.estimate_components`.
+        """Keyword arguments for :func:`assen_demand.demography.components.estimate_components`.
 
         Parameters
         ----------
-        data : assen_demand.datasets.GemeenteData
+        data : assen_demand.inputs.datasets.GemeenteData
             The gemeente's inputs; the migration level uses the CBS 37259 totals of the
             ``n_years`` years before ``base_year`` only.
         base_year : int, keyword-only [year]
@@ -210,7 +210,7 @@ class Scenario:
         The chosen level (mean, lowest or highest) of the yearly totals (men + women, CBS
         37259) of the ``n_years`` years before ``base_year``, times the multiplier.
         """
-        from assen_demand.components import net_migration_totals
+        from assen_demand.demography.components import net_migration_totals
 
         dyn = data.as_of(base_year).dynamics
         import warnings

@@ -10,7 +10,7 @@ rounding of a few batched sums (1e-14 relative), and the same seed gives bit-ide
 What is drawn, and how
 ----------------------
 **Mortality.** Lee-Carter k(t) paths, a random walk with drift whose innovation sd and drift
-standard error come from the fit (:meth:`assen_demand.components.LeeCarterFit.simulate`; the
+standard error come from the fit (:meth:`assen_demand.demography.components.LeeCarterFit.simulate`; the
 scenario's drift multiplier is already in the fit). The local level (SMR) is lognormal around
 the shrunk SMR with log-sd ``1 / sqrt(O + alpha)``, the relative sd of its gamma posterior.
 
@@ -35,7 +35,7 @@ yearly ``phi_year``; persistent ``phi_alloc - phi_year`` for an area without ear
 (its migration is then an allocation: a wijk's population share of the gemeente's, the
 gemeente's own along a model age profile) and ``phi_year / k`` for an area whose migration is
 the mean of ``k`` observed pairs (for a wijk whose mean is shrunk toward its allocation,
-:func:`assen_demand.components.shrink_wijk_residuals`, the posterior variance
+:func:`assen_demand.demography.components.shrink_wijk_residuals`, the posterior variance
 ``s2 (phi_year / k) / (s2 + phi_year / k)`` with ``s2 = phi_alloc - phi_year``). Applying the wijk dispersion to the gemeente's age pattern is
 an assumption (a gemeente's band migration deviates from a model profile as a wijk's deviates
 from its allocation); the gemeente's deviations are made to sum to zero over the bands, since
@@ -73,7 +73,7 @@ import pandas as pd
 import xarray as xr
 from scipy.special import expit, logit
 
-from assen_demand.components import migration_dispersion, shrinkage_weight
+from assen_demand.demography.components import migration_dispersion, shrinkage_weight
 from assen_demand.errors import InvalidValueError
 from assen_demand.parameters import (
     AGES,
@@ -161,8 +161,8 @@ def _split_normal(low: np.ndarray, central: np.ndarray, high: np.ndarray, z: np.
 class ParameterDraws:
     """Care and dwelling parameters drawn per Monte Carlo draw, passed as ``variant=``.
 
-    Any function of :mod:`assen_demand.households`, :mod:`assen_demand.care` and
-    :mod:`assen_demand.dwellings` that takes ``variant="central"`` also takes an instance of this
+    Any function of :mod:`assen_demand.housing.households`, :mod:`assen_demand.housing.care` and
+    :mod:`assen_demand.housing.dwellings` that takes ``variant="central"`` also takes an instance of this
     class; :func:`assen_demand.parameters.banded_to_dataarray` and
     :func:`~assen_demand.parameters.scalar_parameter` then return values with a leading ``draw``
     dimension (see the module notes for the distribution).
@@ -182,7 +182,7 @@ class ParameterDraws:
 
     Examples
     --------
-    >>> from assen_demand import care
+    >>> from assen_demand.housing import care
     >>> p = ParameterDraws(draws=500, seed=1)
     >>> dem = care.prevalence("dementia", variant=p)
     >>> dem.dims, dem.sizes["draw"]
@@ -340,7 +340,7 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
     ----------
     projection : assen_demand.pipeline.PopulationProjection
         The central projection (its components and base population; ``mortality="lee_carter"``).
-    data : assen_demand.datasets.GemeenteData
+    data : assen_demand.inputs.datasets.GemeenteData
         Its inputs; only what was known at the base year is used (``data.as_of``).
     draws : int
     seed : int, optional
@@ -382,7 +382,7 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
     else:
         smr_sd, level = 0.0, np.ones(draws)
     mx = mx * xr.DataArray(level, dims="draw", coords={"draw": np.arange(draws)})
-    from assen_demand.components import life_table, survival_ratios
+    from assen_demand.demography.components import life_table, survival_ratios
 
     surv, bsurv = survival_ratios(life_table(mx.transpose("draw", "sex", "age", "year")))
     rows += [("mortality", "Lee-Carter sigma (male, female)", ", ".join(f"{v:.3f}" for v in fit.sigma.values),
@@ -471,7 +471,7 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
 
 
 def _standard_profile(pop: np.ndarray) -> np.ndarray:
-    from assen_demand.components import RC_FUNDAMENTAL, rogers_castro
+    from assen_demand.demography.components import RC_FUNDAMENTAL, rogers_castro
 
     w = rogers_castro(AGES, RC_FUNDAMENTAL)[None, :] * pop
     total = w.sum(axis=-1, keepdims=True)
@@ -504,7 +504,7 @@ def _migration_layout(projection) -> _MigrationLayout:
 
 
 def _project_chunk(projection, demo: DemographicDraws, layout: _MigrationLayout, idx: np.ndarray):
-    from assen_demand.projection import ProjectionInputs, project
+    from assen_demand.demography.projection import ProjectionInputs, project
 
     gm = projection.gemeente
     base = projection.base.population
@@ -572,7 +572,7 @@ def simulate_population(
     ----------
     projection : assen_demand.pipeline.PopulationProjection
         The central (cohort-component) projection.
-    data : assen_demand.datasets.GemeenteData
+    data : assen_demand.inputs.datasets.GemeenteData
         Its inputs.
     draws : int
         Number of draws.
@@ -590,7 +590,7 @@ def simulate_population(
     -------
     xarray.DataArray (draw, area, sex, age, year) [persons]
         Attributes ``seed`` and ``clipped_persons`` (total over draws, see
-        :class:`assen_demand.projection.ProjectionReport`).
+        :class:`assen_demand.demography.projection.ProjectionReport`).
     """
     demo = demographic_draws(projection, data=data, draws=draws, seed=seed, zero_width=zero_width)
     layout = _migration_layout(projection)
@@ -727,7 +727,7 @@ def simulate_forecast(
     ----------
     projection : assen_demand.pipeline.PopulationProjection
         The central projection.
-    data : assen_demand.datasets.GemeenteData
+    data : assen_demand.inputs.datasets.GemeenteData
         Its inputs.
     draws, seed, zero_width, progress, chunk_size
         See :func:`simulate_population`; ``seed`` also seeds the parameter draws
@@ -739,14 +739,14 @@ def simulate_forecast(
     institutional_multiplier : float or xarray.DataArray ([age, ]year), optional [1]
         Scenario factor on the institutional shares and splits.
     prevalence_trend : mapping, optional [relative change per year]
-        Scenario trends, see :func:`assen_demand.care.care_need`.
+        Scenario trends, see :func:`assen_demand.housing.care.care_need`.
     trend_start : int, optional [year]
 
     Returns
     -------
     ForecastDraws
     """
-    from assen_demand import care, dwellings, households
+    from assen_demand.housing import care, dwellings, households
 
     demo = demographic_draws(projection, data=data, draws=draws, seed=seed, zero_width=zero_width)
     params = ParameterDraws(draws=demo.draws, seed=demo.seed, zero_width=zero_width)

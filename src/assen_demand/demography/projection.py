@@ -1443,7 +1443,7 @@ def housing_led(
     ProjectionReport
         Only with ``return_report=True``; ``clipped`` collects every year's clipped cells.
     """
-    from assen_demand.components import RC_FUNDAMENTAL, rogers_castro
+    from assen_demand.demography.components import RC_FUNDAMENTAL, rogers_castro
 
     if components.net_migration is None:
         raise DataFormatError("housing_led needs net_migration counts in the components, not migration_rate")

@@ -11,11 +11,11 @@ Three kinds of output, built by pure functions and written by one writer:
   the run date;
 * :func:`provenance` -- a JSON-ready record of what went in: input files and parameter files
   with SHA-256 checksums, scenario, seed, version, command line and run date. The annual
-  monitoring (:mod:`assen_demand.monitoring`) compares two of these to tell changed data from
+  monitoring (:mod:`assen_demand.outputs.monitoring`) compares two of these to tell changed data from
   changed assumptions.
 
 :func:`write_forecast` writes all three into an output folder; :func:`read_run` reads such a
-folder back for the monitoring report. Figures are made by :mod:`assen_demand.plots`.
+folder back for the monitoring report. Figures are made by :mod:`assen_demand.outputs.plots`.
 
 Quantile columns (``need_q05``, ``need_q50``, ... from the uncertainty module) are passed
 through to ``dwellings.csv`` unchanged and get their own sheet *Onzekerheid*.
@@ -65,7 +65,7 @@ __all__ = [
 #: Footnote of every chart and the workbook: where the numbers come from.
 SOURCE_NOTE = "Bron: CBS (KWB, 37259), UN WPP 2024; berekening assen_demand"
 
-#: Dutch names of the dwelling types (keys as in :data:`assen_demand.dwellings.DWELLING_TYPES`).
+#: Dutch names of the dwelling types (keys as in :data:`assen_demand.housing.dwellings.DWELLING_TYPES`).
 DWELLING_LABELS = {
     "nultredenwoning": "Nultredenwoning",
     "geclusterd": "Geclusterde woonvorm",
@@ -74,7 +74,7 @@ DWELLING_LABELS = {
     "begeleid_wonen": "Begeleid wonen (jongeren)",
 }
 
-#: Dutch names of the care-need indicators (keys as in :data:`assen_demand.care.INDICATORS`).
+#: Dutch names of the care-need indicators (keys as in :data:`assen_demand.housing.care.INDICATORS`).
 INDICATOR_LABELS = {
     "dementia": "Dementie (totaal)",
     "dementia_at_home": "Dementie, thuiswonend",
@@ -529,7 +529,7 @@ def file_checksums(data_dir=None) -> list[dict]:
         folder = files("assen_demand").joinpath("data", "cbs")
         entries = sorted((p for p in folder.iterdir() if p.name.endswith(".csv")), key=lambda p: p.name)
         return [{"path": p.name, "sha256": _sha256(p.read_bytes()), "bytes": len(p.read_bytes())} for p in entries]
-    from assen_demand.cbs import input_files
+    from assen_demand.inputs.cbs import input_files
 
     root = Path(data_dir)
     out = []
@@ -754,9 +754,9 @@ def read_run(folder):
 
     Returns
     -------
-    assen_demand.monitoring.RunOutput
+    assen_demand.outputs.monitoring.RunOutput
     """
-    from assen_demand.monitoring import RunOutput
+    from assen_demand.outputs.monitoring import RunOutput
 
     folder = Path(folder)
     needed = ["population.csv", "dwellings.csv", PROVENANCE]
@@ -776,11 +776,11 @@ def read_run(folder):
 
 
 def write_report(report, path) -> Path:
-    """Write a monitoring report (:func:`assen_demand.monitoring.compare_runs`) to a file.
+    """Write a monitoring report (:func:`assen_demand.outputs.monitoring.compare_runs`) to a file.
 
     Parameters
     ----------
-    report : assen_demand.monitoring.MonitoringReport
+    report : assen_demand.outputs.monitoring.MonitoringReport
     path : path
         ``.xlsx``: sheets *Samenvatting*, *Gewijzigde invoer* and *Vergelijking*; ``.csv``: the
         comparison table; ``.md`` or ``.txt``: the text of :meth:`MonitoringReport.to_text`.

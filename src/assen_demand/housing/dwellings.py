@@ -36,9 +36,9 @@ import xarray as xr
 
 from assen_demand._checks import check_population
 from assen_demand._tidy import tidy
-from assen_demand.care import care_need
+from assen_demand.housing.care import care_need
 from assen_demand.errors import DataFormatError, InvalidValueError, UnknownAreaError
-from assen_demand.households import households as households_fn
+from assen_demand.housing.households import households as households_fn
 from assen_demand.parameters import banded_to_dataarray, load_parameter_table
 
 __all__ = [
@@ -77,7 +77,7 @@ def care_profiles(need: xr.DataArray) -> xr.DataArray:
     Parameters
     ----------
     need : xarray.DataArray (area, sex, age, year, indicator) [persons]
-        Output of :func:`assen_demand.care.care_need`.
+        Output of :func:`assen_demand.housing.care.care_need`.
 
     Returns
     -------
@@ -105,9 +105,9 @@ def need_model(need: xr.DataArray, households: xr.Dataset, *, variant: str = "ce
     Parameters
     ----------
     need : xarray.DataArray (area, sex, age, year, indicator) [persons]
-        Output of :func:`assen_demand.care.care_need`.
+        Output of :func:`assen_demand.housing.care.care_need`.
     households : xarray.Dataset
-        Output of :func:`assen_demand.households.households` for the same population
+        Output of :func:`assen_demand.housing.households.households` for the same population
         (uses ``households`` and ``private``).
     variant : {"central", "low", "high"}, keyword-only
         Parameter variant of ``dwelling_profiles.csv``.
@@ -319,9 +319,9 @@ def dwelling_need(
     base_year : int, optional, keyword-only [year]
         Year of ``one_person_households``.
     households : xarray.Dataset, optional, keyword-only
-        :func:`assen_demand.households.households` of ``population`` when already computed.
+        :func:`assen_demand.housing.households.households` of ``population`` when already computed.
     need : xarray.DataArray (area, sex, age, year, indicator), optional, keyword-only [persons]
-        :func:`assen_demand.care.care_need` of ``population`` when already computed.
+        :func:`assen_demand.housing.care.care_need` of ``population`` when already computed.
 
     Returns
     -------
@@ -368,7 +368,7 @@ def doorstroming(
     Parameters
     ----------
     households : xarray.Dataset
-        Output of :func:`assen_demand.households.households` (uses ``households``).
+        Output of :func:`assen_demand.housing.households.households` (uses ``households``).
     variant : {"central", "low", "high"}, keyword-only
         Parameter variant of ``moving_rates.csv``.
     family_home_share : float or xarray.DataArray (area[, age]), optional, keyword-only [share of households]
@@ -409,7 +409,7 @@ def informal_care(population: xr.DataArray, need: xr.DataArray) -> xr.Dataset:
     population : xarray.DataArray (area, sex, age, year) [persons]
         Population on 1 January.
     need : xarray.DataArray (area, sex, age, year, indicator) [persons]
-        Output of :func:`assen_demand.care.care_need` for the same population.
+        Output of :func:`assen_demand.housing.care.care_need` for the same population.
 
     Returns
     -------

@@ -3,7 +3,7 @@
 CBS publishes no such table. What it publishes, and how each piece is used:
 
 * the gemeente by sex x 5-year band (postcode tables, 1 January 2021): the **seed**, ungrouped to
-  single years with PCLM (:mod:`assen_demand.ungroup`), the open band 95+ spread over 95..100+;
+  single years with PCLM (:mod:`assen_demand.demography.ungroup`), the open band 95+ spread over 95..100+;
 * the gemeente's five KWB bands (0-15, 15-25, 25-45, 45-65, 65+; exact counts) and its sex totals
   (CBS 37259, exact): **margins** of the gemeente table;
 * each wijk's five KWB bands and its total (rounded to 5 by CBS): **margins** of the wijk table;
@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from assen_demand.cbs import KWB_BAND_LABELS, KWB_BANDS
-from assen_demand.datasets import GemeenteData
+from assen_demand.inputs.cbs import KWB_BAND_LABELS, KWB_BANDS
+from assen_demand.inputs.datasets import GemeenteData
 from assen_demand.errors import InvalidValueError, MissingDataError
-from assen_demand.ungroup import pclm
+from assen_demand.demography.ungroup import pclm
 
 __all__ = ["BasePopulation", "IPFResult", "base_population", "estimate_base", "ipf", "MAX_AGE", "SEXES"]
 
@@ -579,14 +579,14 @@ def default_migration_pattern() -> xr.DataArray:
     """Model age-sex shape of migration: the Rogers-Castro fundamental schedule for both sexes.
 
     Rogers & Castro (1981), *Model migration schedules*, IIASA RR-81-30
-    (:data:`assen_demand.components.RC_FUNDAMENTAL`). Used only to spread a year's net migration
+    (:data:`assen_demand.demography.components.RC_FUNDAMENTAL`). Used only to spread a year's net migration
     before raking to the next year's KWB bands, so its shape matters within the broad bands only.
 
     Returns
     -------
     xarray.DataArray (sex, age) [relative weight], sums to 1.
     """
-    from assen_demand.components import RC_FUNDAMENTAL, rogers_castro
+    from assen_demand.demography.components import RC_FUNDAMENTAL, rogers_castro
 
     shape = rogers_castro(AGES, RC_FUNDAMENTAL)
     weights = np.vstack([shape, shape])

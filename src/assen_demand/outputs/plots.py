@@ -4,7 +4,7 @@ Every figure is a function. Single-panel figures take an optional ``ax`` and ret
 :class:`~matplotlib.axes.Axes`; multi-panel figures take an optional ``fig`` and return the
 :class:`~matplotlib.figure.Figure`. None calls ``plt.show()``. Labels are Dutch, areas carry
 their wijk names, and :func:`save_figures` writes the whole set as PNG files (150 dpi, sized to
-be read on A4) with the source footnote :data:`assen_demand.export.SOURCE_NOTE`.
+be read on A4) with the source footnote :data:`assen_demand.outputs.export.SOURCE_NOTE`.
 
 ``result`` is a :class:`~assen_demand.pipeline.Forecast`; the population figures also take a
 :class:`~assen_demand.pipeline.PopulationProjection` (anything with ``population``,
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from assen_demand.errors import DataFormatError, UnknownAreaError
-from assen_demand.export import DWELLING_LABELS, SOURCE_NOTE, quantile_columns
+from assen_demand.outputs.export import DWELLING_LABELS, SOURCE_NOTE, quantile_columns
 
 __all__ = [
     "A4_WIDTH",
@@ -110,7 +110,7 @@ def add_source_note(fig, text: str = SOURCE_NOTE):
     ----------
     fig : matplotlib.figure.Figure
     text : str
-        Default :data:`assen_demand.export.SOURCE_NOTE`.
+        Default :data:`assen_demand.outputs.export.SOURCE_NOTE`.
 
     Returns
     -------
@@ -269,7 +269,7 @@ def plot_need_supply(result, dwelling_type: str, *, area: str | None = None, ax=
     ----------
     result : Forecast
     dwelling_type : str
-        One of :data:`assen_demand.dwellings.DWELLING_TYPES`.
+        One of :data:`assen_demand.housing.dwellings.DWELLING_TYPES`.
     area : str, optional
         Area code (default the gemeente).
     ax : matplotlib.axes.Axes, optional
@@ -576,7 +576,7 @@ def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS) -> list
     """
     from matplotlib.figure import Figure
 
-    from assen_demand.cbs import slug
+    from assen_demand.inputs.cbs import slug
 
     unknown = sorted(set(kinds) - set(FIGURE_KINDS))
     if unknown:

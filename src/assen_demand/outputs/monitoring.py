@@ -18,8 +18,8 @@ Two questions are kept apart:
   causes that apply to it; when nothing that goes in changed, the numbers must agree, and a
   difference is flagged as unexplained.
 
-Everything here is pure: :func:`assen_demand.export.read_run` reads the folders and
-:func:`assen_demand.export.write_report` writes the result.
+Everything here is pure: :func:`assen_demand.outputs.export.read_run` reads the folders and
+:func:`assen_demand.outputs.export.write_report` writes the result.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from assen_demand.errors import DataFormatError
-from assen_demand.export import DWELLING_LABELS
+from assen_demand.outputs.export import DWELLING_LABELS
 
 __all__ = ["RunOutput", "MonitoringReport", "input_changes", "compare_runs", "KINDS"]
 
@@ -142,7 +142,7 @@ def input_changes(previous: dict, current: dict) -> pd.DataFrame:
     Parameters
     ----------
     previous, current : dict
-        ``provenance.json`` of the two runs (:func:`assen_demand.export.provenance`).
+        ``provenance.json`` of the two runs (:func:`assen_demand.outputs.export.provenance`).
 
     Returns
     -------
@@ -268,7 +268,7 @@ def compare_runs(previous: RunOutput, current: RunOutput, *, realised: pd.DataFr
     Parameters
     ----------
     previous, current : RunOutput
-        Last year's and this year's run (:func:`assen_demand.export.read_run`).
+        Last year's and this year's run (:func:`assen_demand.outputs.export.read_run`).
     realised : pandas.DataFrame, optional
         KWB rows (``area, year, population, age_65_plus``), e.g. ``load_gemeente(...).kwb``.
     years : sequence of int, optional [year]

@@ -33,7 +33,7 @@ import xarray as xr
 from assen_demand._checks import check_population, check_share
 from assen_demand._tidy import tidy
 from assen_demand.errors import DataFormatError, InvalidValueError
-from assen_demand.households import split_institutional
+from assen_demand.housing.households import split_institutional
 from assen_demand.parameters import banded_to_dataarray, load_parameter_table, scalar_parameter
 
 __all__ = [
@@ -137,7 +137,7 @@ def care_need(
         Year of the bundled prevalences (usually the base year); required with a trend.
     institutional_multiplier : float or xarray.DataArray (year[, draw]), optional, keyword-only [1]
         Factor on the shares of dementia in institutions and of Wlz VV with stay (the same
-        factor as on the institutional shares in :func:`assen_demand.households.households`,
+        factor as on the institutional shares in :func:`assen_demand.housing.households.households`,
         so extramuralisation moves clients from places to care at home). The products must
         stay in [0, 1]. Also used for ``private_population`` when that is not given.
 

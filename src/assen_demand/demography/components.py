@@ -384,7 +384,7 @@ def ungroup_mx(mx_bands: xr.DataArray, *, method: str = "log_spline", max_age: i
     life table of the single-year rates has exactly the given 5-year rates, which is what keeps
     e0 (tested against WPP e0 to < 0.3 years). The rescaling leaves small steps at band edges.
 
-    The switch to PCLM (Rizzi et al. 2015, ``assen_demand.ungroup``) goes here: a new entry in
+    The switch to PCLM (Rizzi et al. 2015, ``assen_demand.demography.ungroup``) goes here: a new entry in
     the method table; the callers only pass ``method``.
 
     Parameters
@@ -403,7 +403,7 @@ def ungroup_mx(mx_bands: xr.DataArray, *, method: str = "log_spline", max_age: i
     if method not in _UNGROUPERS:
         raise InvalidValueError(
             f"ungroup_mx: unknown method {method!r}; available: {', '.join(_UNGROUPERS)} "
-            "(PCLM arrives with assen_demand.ungroup)"
+            "(PCLM arrives with assen_demand.demography.ungroup)"
         )
     if "age_lo" not in mx_bands.dims:
         raise DataFormatError("ungroup_mx: mx_bands needs an 'age_lo' dimension (band starts)")
@@ -832,7 +832,7 @@ def national_mortality(
 def single_year_population(bands: pd.DataFrame, *, open_weights: xr.DataArray | None = None) -> xr.DataArray:
     """Population by band -> single years 0..100, uniform within closed bands (naive on purpose).
 
-    A stand-in until ``assen_demand.base`` provides the raked single-year base population: each
+    A stand-in until ``assen_demand.demography.base`` provides the raked single-year base population: each
     closed band is spread evenly over its ages; the open band (95+ in the postcode table) is
     spread over its ages up to 100+ in proportion to ``open_weights``, by default the national
     stationary population (L(x) for 95..99, T(100) for 100+) when given, else evenly.
@@ -1680,7 +1680,7 @@ def kwb_band_residuals(
         ``area, area_level, year`` (flow year t), ``age_lo, age_hi, start, expected, observed,
         net_migration`` [persons]; empty if fewer than two KWB years are known.
     """
-    from assen_demand.cbs import KWB_BANDS, kwb_age_bands
+    from assen_demand.inputs.cbs import KWB_BANDS, kwb_age_bands
 
     rows = kwb[(kwb["year"] <= base_year) & kwb["area_level"].isin(["gemeente", "wijk"])]
     cols = ["area", "area_level", "year", "age_lo", "age_hi", "start", "expected", "observed", "net_migration"]
@@ -1745,7 +1745,7 @@ def migration_dispersion(variant: str = "central") -> pd.DataFrame:
         the band) and ``year`` (year-to-year variance around the wijk's own mean, per person)
         [persons^2 per person per year].
     """
-    from assen_demand.cbs import KWB_BANDS
+    from assen_demand.inputs.cbs import KWB_BANDS
     from assen_demand.parameters import load_parameter_table
 
     table = load_parameter_table(MIGRATION_DISPERSION_TABLE)
@@ -1833,7 +1833,7 @@ def drop_changed_wijken(residuals: pd.DataFrame, kwb: pd.DataFrame) -> tuple[pd.
     A wijk that lost buurten to a new wijk (Bemmel in Lingewaard, 2022: 19,970 -> 12,205
     persons when Angeren, Doornenburg, Haalderen and Ressen became wijken of their own) would
     otherwise read the move as net out-migration and repeat it every year. A pair is left out
-    when the wijk's buurten changed (:func:`assen_demand.cbs.same_buurten`) *and* its
+    when the wijk's buurten changed (:func:`assen_demand.inputs.cbs.same_buurten`) *and* its
     residual net migration (all bands) exceeds ``max(50, 5 %)`` of its population: buurten
     are often renamed or re-divided inside a wijk (Assen-Oost, 2023: Amelterhout and
     Vreebergen became Vreebergen-Amelterhout, the wijk 9,370 -> 9,350), which moves no one
@@ -1845,7 +1845,7 @@ def drop_changed_wijken(residuals: pd.DataFrame, kwb: pd.DataFrame) -> tuple[pd.
     (pandas.DataFrame, list of (area, year))
         The residuals without those rows, and the (wijk, flow year) pairs left out.
     """
-    from assen_demand.cbs import buurt_sets, same_buurten
+    from assen_demand.inputs.cbs import buurt_sets, same_buurten
 
     if residuals.empty or "wijk" not in kwb.columns:
         return residuals, []
@@ -2160,7 +2160,7 @@ def net_migration_counts(
       smoothness across band edges. Broad-band residuals carry an artefact at band edges when
       a wijk's ages within a band differ from the gemeente's (a cohort bulge crossing 45 shows
       as -migration at 25-45 and +migration at 45-65); a projection whose base population is
-      split the same way (``assen_demand.base``) ages the same bulge the same way, so keeping
+      split the same way (``assen_demand.demography.base``) ages the same bulge the same way, so keeping
       the band volumes is consistent in the first years.
     * ``level`` overrides the gemeente total per year (a number) or per area (a mapping area ->
       total, wijken then unconstrained for those areas); the difference is added along the
@@ -2204,7 +2204,7 @@ def net_migration_counts(
     schedules : dict
         The fitted :class:`NetMigrationSchedule` per area.
     """
-    from assen_demand.cbs import KWB_BANDS
+    from assen_demand.inputs.cbs import KWB_BANDS
 
     areas = [str(a) for a in population["area"].values]
     if gemeente not in areas:
@@ -2377,7 +2377,7 @@ def structural_net_migration(
 class Components:
     """The demographic components of a projection from ``base_year`` to ``end_year``.
 
-    The first five fields are what ``assen_demand.projection.project`` takes; the rest are the
+    The first five fields are what ``assen_demand.demography.projection.project`` takes; the rest are the
     diagnostics and the fitted models behind them.
 
     Attributes
@@ -2444,8 +2444,8 @@ class Components:
         return [str(a) for a in self.net_migration["area"].values]
 
     def to_projection_inputs(self):
-        """The engine's :class:`assen_demand.projection.ProjectionInputs`."""
-        from assen_demand.projection import ProjectionInputs
+        """The engine's :class:`assen_demand.demography.projection.ProjectionInputs`."""
+        from assen_demand.demography.projection import ProjectionInputs
 
         return ProjectionInputs(
             survival=self.survival, births_survival=self.births_survival, fertility=self.fertility,
@@ -2569,13 +2569,13 @@ def estimate_components(
 
     Parameters
     ----------
-    data : assen_demand.datasets.GemeenteData
+    data : assen_demand.inputs.datasets.GemeenteData
     base_year : int
         Jump-off: 1 January ``base_year``.
     end_year : int
         Last year of the components (inclusive).
     base_population : xarray.DataArray (area, sex, age), optional [persons]
-        Population on 1 January ``base_year`` by single age (from ``assen_demand.base``). Without
+        Population on 1 January ``base_year`` by single age (from ``assen_demand.demography.base``). Without
         it, the 2021 postcode bands are spread uniformly within bands (needs ``base_year >=
         2021``) and wijken are split from their KWB bands with the gemeente structure.
     mortality : {"lee_carter", "wpp_medium"}
@@ -2661,7 +2661,7 @@ def estimate_components(
     else:
         raise MissingDataError(
             f"no age structure of {gemeente} known on 1 January {base_year} (the postcode table is of "
-            "1 January 2021); pass base_population= (area, sex, age) from assen_demand.base"
+            "1 January 2021); pass base_population= (area, sex, age) from assen_demand.demography.base"
         )
     national_structure = (single_year_population(d.national_population_bands, open_weights=open_w)
                           if not d.national_population_bands.empty else None)
@@ -2767,7 +2767,7 @@ def estimate_components(
 def _area_population(d, *, base_year: int, structure: xr.DataArray, pop_total: xr.DataArray | None,
                      base_population: xr.DataArray | None) -> xr.DataArray:
     """(area, sex, age) on 1 January ``base_year``: gemeente first, then its wijken."""
-    from assen_demand.cbs import KWB_BANDS, kwb_age_bands
+    from assen_demand.inputs.cbs import KWB_BANDS, kwb_age_bands
 
     gemeente = d.gemeente
     if base_population is not None and base_population.sizes.get("area", 0) > 1:

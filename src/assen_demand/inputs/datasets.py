@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from assen_demand import cbs
+from assen_demand.inputs import cbs
 from assen_demand.errors import MissingDataError, UnknownAreaError
 
 __all__ = ["GemeenteData", "NationalData", "load_assen", "load_gemeente", "load_national", "load_dwelling_pipeline", "bundled_dir", "ASSEN"]
@@ -51,7 +51,7 @@ class NationalData:
     Attributes
     ----------
     kwb : pandas.DataFrame
-        :func:`assen_demand.cbs.read_kwb` rows: every area and year [persons, households, ...].
+        :func:`assen_demand.inputs.cbs.read_kwb` rows: every area and year [persons, households, ...].
     kwb_codes : pandas.DataFrame
         KWB values by region code, including the dwelling stock [dwellings].
     population_bands : pandas.DataFrame

@@ -1,0 +1,1 @@
+"""Demography: ungrouping (PCLM), base population, components of change and the projection engine."""

@@ -1,0 +1,1 @@
+"""Housing: households and institutions, care need, and the dwellings each wijk needs."""

@@ -1,0 +1,1 @@
+"""Outputs: tidy tables, the workbook and provenance, charts, and the annual monitoring report."""
