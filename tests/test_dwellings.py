@@ -49,7 +49,7 @@ AREAS = ("GM0106", "WK010600", "WK010601")
 populations = arrays(np.float64, (3, 2, 101, 2), elements=st.floats(0, 300, allow_nan=False, width=32))
 supply_rows = st.lists(
     st.tuples(st.sampled_from(AREAS), st.sampled_from(D.DWELLING_TYPES), st.sampled_from([2024, 2030]),
-              st.floats(0, 500, allow_nan=False), st.sampled_from(["known", "assumed"])),
+              st.floats(0, 500, allow_nan=False), st.sampled_from(["bekend", "aanname"])),
     max_size=8, unique_by=lambda r: r[:3],
 )
 
@@ -72,17 +72,18 @@ def test_gap_is_need_minus_supply_where_known(values, rows):
 
 def test_example_supply_and_status():
     supply = D.load_example_supply()
-    assert set(supply["status"]) <= {"known", "assumed"}
+    # the bundled file is an example from local press: every row is an assumption (issue 13)
+    assert set(supply["status"]) == {"aanname"} and supply["note"].str.startswith("voorbeeld").all()
     assert (supply["units"] > 0).all()
     row = supply[(supply["area"] == "WK010601") & (supply["year"] == 2026)]
-    assert float(row["units"].iloc[0]) == 176 and row["status"].iloc[0] == "known"
+    assert float(row["units"].iloc[0]) == 176
     areas = ["GM0106", *(f"WK0106{i:02d}" for i in range(9)), "WK010699"]
     units, status = D.supply_array(supply, areas=areas, years=[2024, 2026, 2030])
     assert np.isnan(float(units.sel(area="WK010608", dwelling_type="geclusterd", year=2024)))
     assert np.isnan(float(units.sel(area="WK010601", dwelling_type="verpleegzorgplek", year=2030)))
     carried, cstatus = D.supply_array(supply, areas=areas, years=[2030], carry_forward=True)
     assert float(carried.sel(area="WK010601", dwelling_type="verpleegzorgplek", year=2030)) == 176
-    assert str(cstatus.sel(area="WK010601", dwelling_type="verpleegzorgplek", year=2030).values) == "assumed"
+    assert str(cstatus.sel(area="WK010601", dwelling_type="verpleegzorgplek", year=2030).values) == "aanname"
 
 
 @pytest.mark.parametrize(
@@ -91,18 +92,18 @@ def test_example_supply_and_status():
         ({"dwelling_type": "verpleeghuis"}, DataFormatError, r"unknown dwelling type\(s\) \['verpleeghuis'\]; use one of"),
         ({"units": -5}, InvalidValueError, r"missing or negative; leave the row out"),
         ({"units": np.nan}, InvalidValueError, r"never write 0 for unknown"),
-        ({"status": "guessed"}, DataFormatError, r"use known or assumed"),
+        ({"status": "guessed"}, DataFormatError, r"use bekend, geschat or aanname"),
     ],
 )
 def test_bad_supply(change, error, match):
-    row = {"area": "WK010601", "dwelling_type": "geclusterd", "year": 2024, "units": 10, "status": "known"}
+    row = {"area": "WK010601", "dwelling_type": "geclusterd", "year": 2024, "units": 10, "status": "bekend"}
     row.update(change)
     with pytest.raises(error, match=match):
         D.read_supply(pd.DataFrame([row]))
 
 
 def test_supply_duplicates_and_unknown_area(synthetic_population):
-    row = {"area": "WK010601", "dwelling_type": "geclusterd", "year": 2024, "units": 10, "status": "known"}
+    row = {"area": "WK010601", "dwelling_type": "geclusterd", "year": 2024, "units": 10, "status": "bekend"}
     with pytest.raises(DataFormatError, match=r"two rows for WK010601, geclusterd, 2024; sum them"):
         D.read_supply(pd.DataFrame([row, row]))
     with pytest.raises(UnknownAreaError, match=r"area\(s\) \['WK019999'\] that are not in the population"):

@@ -77,7 +77,7 @@ def test_supply_sheet_keeps_unknown_supply_empty(workbook):
     assert len(supply) == 5 and all(v is None for r in supply for v in r[4:])
     lariks = {r[3]: r for r in rows[1:] if r[1] == "Lariks" and r[2] == "Verpleegzorgplek"}
     assert lariks["Aanbod (leeg = onbekend)"][4 + 2026 - 2024] == 176
-    assert lariks["Status aanbod"][4 + 2026 - 2024] == "bekend"
+    assert lariks["Status aanbod"][4 + 2026 - 2024] == "aanname"  # the example supply is never bekend
 
 
 def test_sources_sheet_lists_data_parameters_supply_version_and_date(workbook):

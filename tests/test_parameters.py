@@ -29,18 +29,20 @@ def test_all_expected_tables_are_bundled():
 def test_every_row_has_source_year_and_ordered_range(name):
     raw = _raw(name)  # read directly, not through the validator under test
     assert raw["source"].notna().all() and (raw["source"].str.strip() != "").all(), name
-    known = raw[raw["status"] == "known"]
+    known = raw[raw["status"] == "bekend"]
     assert known["source"].str.contains("http").all(), f"{name}: every known value needs a source URL"
-    # An assumption without any published basis must say so in plain words.
+    # A row without a publisher URL is an assumption and must say why in plain words: no source at
+    # all, or a publisher page that was not located (its news/mirror URL was dropped, issue 13).
     unsourced = raw[~raw["source"].str.contains("http")]
-    assert (unsourced["status"] == "assumption").all() and unsourced["source"].str.contains("no source").all(), name
+    assert (unsourced["status"] == "aanname").all(), name
+    assert unsourced["source"].str.contains("no source|not located").all(), name
     assert raw["year"].notna().all(), name
     assert (raw["low"] <= raw["central"]).all() and (raw["central"] <= raw["high"]).all(), name
     shares = raw[raw["unit"].str.lower().str.startswith("share")]
     assert ((shares[["low", "central", "high"]] >= 0) & (shares[["low", "central", "high"]] <= 1)).all().all(), name
-    assert set(raw["status"]) <= {"known", "assumption"}
+    assert set(raw["status"]) <= {"bekend", "geschat", "aanname"}
     # An assumption must say why in the note.
-    assumptions = raw[raw["status"] == "assumption"]
+    assumptions = raw[raw["status"] == "aanname"]
     assert assumptions["note"].notna().all() and (assumptions["note"].str.len() > 10).all(), name
 
 
@@ -52,7 +54,7 @@ def test_bundled_tables_validate(name):
 
 def _good_row(**changes):
     row = dict(indicator="x", sex="all", age_lo=0, age_hi=np.nan, year=2021, central=0.5, low=0.4, high=0.6,
-               unit="share of persons", status="known", source="S, https://example.org", note="n")
+               unit="share of persons", status="bekend", source="S, https://example.org", note="n")
     row.update(changes)
     return pd.DataFrame([row])
 
@@ -66,7 +68,8 @@ def _good_row(**changes):
         ({"central": 1.5, "high": 1.6}, InvalidValueError, r"outside \[0, 1\].*fractions"),
         ({"central": np.nan}, InvalidValueError, r"column 'central': is NaN"),
         ({"sex": "men"}, DataFormatError, r"use male, female or all"),
-        ({"status": "guess"}, DataFormatError, r"use known or assumption"),
+        ({"status": "guess"}, DataFormatError, r"use bekend, geschat or aanname"),
+        ({"status": "known"}, DataFormatError, r"known -> bekend"),
         ({"age_hi": 0}, InvalidValueError, r"age_hi is exclusive"),
     ],
 )

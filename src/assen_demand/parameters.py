@@ -9,8 +9,9 @@ Every table has at least the columns
 ``indicator, sex, age_lo, age_hi, year, central, low, high, unit, status, source, note``
 
 where ``sex`` is ``male``, ``female`` or ``all``, ``age_hi`` is exclusive and empty for an open
-top band, ``status`` is ``known`` (the central value is read from the cited source) or
-``assumption`` (the note says how it was chosen). Tables may carry extra key columns such as
+top band, ``status`` is one of :data:`STATUSES`: ``bekend`` (the central value is read from the
+cited source), ``geschat`` (estimated by us from cited figures) or ``aanname`` (the note says how
+it was chosen). Tables may carry extra key columns such as
 ``dwelling_type``.
 """
 
@@ -29,6 +30,7 @@ from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataE
 __all__ = [
     "REQUIRED_COLUMNS",
     "VARIANTS",
+    "STATUSES",
     "SEXES",
     "AGES",
     "list_parameter_tables",
@@ -57,7 +59,9 @@ REQUIRED_COLUMNS = (
 VARIANTS = ("central", "low", "high")
 SEXES = ("male", "female")
 AGES = tuple(range(0, 101))
-_STATUSES = {"known", "assumption"}
+#: Status vocabulary of every data file: known from the source / estimated by us / assumed.
+STATUSES = ("bekend", "geschat", "aanname")
+_STATUSES = set(STATUSES)
 _SEX_VALUES = {"male", "female", "all"}
 _PACKAGE = "assen_demand"
 
@@ -127,7 +131,7 @@ def validate_parameter_table(frame: pd.DataFrame, *, name: str = "<table>") -> p
     """Check a parameter table and return a cleaned copy.
 
     Rules: all :data:`REQUIRED_COLUMNS` present; every row has an indicator, a source and a
-    reference year; ``sex`` is male/female/all; ``status`` is known/assumption; numbers are
+    reference year; ``sex`` is male/female/all; ``status`` is bekend/geschat/aanname; numbers are
     finite; ``low <= central <= high``; ``0 <= age_lo < age_hi``; rows whose unit starts with
     ``share`` lie in [0, 1]; no two rows of one indicator (and extra key) overlap in sex, age
     and year.
@@ -173,7 +177,7 @@ def validate_parameter_table(frame: pd.DataFrame, *, name: str = "<table>") -> p
             )
         if row["status"] not in _STATUSES:
             raise DataFormatError(
-                _bad(name, i, "status", f"{row['status']!r} is not a status", "use known or assumption")
+                _bad(name, i, "status", f"{row['status']!r} is not a status", "use bekend, geschat or aanname (known -> bekend, assumption -> aanname)")
             )
         for col in ("central", "low", "high", "age_lo", "year"):
             try:

@@ -39,7 +39,7 @@ from assen_demand._tidy import tidy
 from assen_demand.housing.care import care_need
 from assen_demand.errors import DataFormatError, InvalidValueError, UnknownAreaError
 from assen_demand.housing.households import households as households_fn
-from assen_demand.parameters import banded_to_dataarray, load_parameter_table
+from assen_demand.parameters import STATUSES, banded_to_dataarray, load_parameter_table
 
 __all__ = [
     "DWELLING_TYPES",
@@ -186,7 +186,7 @@ def read_supply(source: str | PathLike | pd.DataFrame) -> pd.DataFrame:
     ----------
     source : path or pandas.DataFrame
         CSV with columns ``area, dwelling_type, year, units, status`` (``source``, ``note``
-        optional); status ``known`` or ``assumed``.
+        optional); status ``bekend``, ``geschat`` or ``aanname``.
 
     Returns
     -------
@@ -205,9 +205,10 @@ def read_supply(source: str | PathLike | pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise DataFormatError(f"supply table lacks column(s) {missing}; it needs {', '.join(_SUPPLY_COLUMNS)}")
     _check_types(frame["dwelling_type"].unique(), where="supply table")
-    bad_status = sorted(set(frame["status"]) - {"known", "assumed"})
+    bad_status = sorted(set(frame["status"]) - set(STATUSES))
     if bad_status:
-        raise DataFormatError(f"supply table: status {bad_status} unknown; use known or assumed")
+        raise DataFormatError(f"supply table: status {bad_status} unknown; use bekend, geschat or aanname "
+                              "(known -> bekend, assumed -> aanname)")
     units = pd.to_numeric(frame["units"], errors="coerce")
     bad = units.isna() | (units < 0)
     if bad.any():
@@ -260,7 +261,7 @@ def supply_array(
     Returns
     -------
     (units, status) : tuple of xarray.DataArray (area, dwelling_type, year)
-        ``units`` [dwellings or places], NaN where unknown; ``status`` "known"/"assumed"/"".
+        ``units`` [dwellings or places], NaN where unknown; ``status`` "bekend"/"geschat"/"aanname"/"".
 
     Raises
     ------
@@ -284,7 +285,7 @@ def supply_array(
                 status[ai, ti, yi] = exact["status"].iloc[0]
             elif carry_forward and (rows["year"] < year).any():
                 units[ai, ti, yi] = rows[rows["year"] < year]["units"].iloc[-1]
-                status[ai, ti, yi] = "assumed"
+                status[ai, ti, yi] = "aanname"
     coords = {"area": areas, "dwelling_type": list(DWELLING_TYPES), "year": years}
     dims = ("area", "dwelling_type", "year")
     return (xr.DataArray(units, dims=dims, coords=coords, name="supply"),

@@ -111,7 +111,8 @@ WORKBOOK = "forecast.xlsx"
 PROVENANCE = "provenance.json"
 SOURCES_SHEET = "Bronnen en aannames"
 
-_SUPPLY_STATUS = {"known": "bekend", "assumed": "aangenomen", "": ""}
+# data files use the Dutch status words already (bekend/geschat/aanname); old English words still map
+_SUPPLY_STATUS = {"known": "bekend", "assumed": "aanname", "": ""}
 #: Dutch names of the parameter variants
 VARIANT_LABELS = {"central": "centraal", "low": "laag", "high": "hoog"}
 _PARAMETER_STATUS = {"known": "bekend", "assumption": "aanname"}

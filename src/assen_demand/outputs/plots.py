@@ -291,10 +291,10 @@ def plot_need_supply(result, dwelling_type: str, *, area: str | None = None, ax=
     status = ds["supply_status"].values
     if np.isfinite(supply).any():
         ax.step(years, supply, where="post", color=_SUPPLY, linewidth=1.6, label="Aanbod")
-        known = status == "known"
+        known = status == "bekend"
         if known.any():
             ax.plot(years[known], supply[known], "o", color=_SUPPLY, markersize=4, label="Aanbod bekend")
-        assumed = (status == "assumed") & np.isfinite(supply)
+        assumed = np.isin(status, ["geschat", "aanname"]) & np.isfinite(supply)
         if assumed.any():
             ax.plot(years[assumed], supply[assumed], "o", markerfacecolor="white", color=_SUPPLY, markersize=4,
                     label="Aanbod aangenomen")
