@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from assen_demand.datamodel import MAX_AGE, SEXES
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
 
 __all__ = [
@@ -55,8 +56,8 @@ REQUIRED_COLUMNS = (
     "note",
 )
 VARIANTS = ("central", "low", "high")
-SEXES = ("male", "female")
-AGES = tuple(range(0, 101))
+# SEXES and AGES are re-exported from datamodel; AGES stays a tuple here (Sequence defaults below)
+AGES = tuple(range(MAX_AGE + 1))
 _STATUSES = {"known", "assumption"}
 _SEX_VALUES = {"male", "female", "all"}
 _PACKAGE = "assen_demand"
