@@ -30,6 +30,7 @@ def drenthe_2021_2024() -> pd.DataFrame:
         return pd.concat([hindcast(data=national.for_gemeente(c), base_year=2021, target_year=2024) for c in codes])
 
 
+@pytest.mark.slow
 def test_hindcast_table_shape(drenthe_2021_2024):
     assen = drenthe_2021_2024[drenthe_2021_2024["gemeente"] == "GM0106"]
     assert list(assen.columns[:8]) == ["gemeente", "area", "area_name", "area_level", "band", "predicted",
@@ -45,6 +46,7 @@ def test_hindcast_table_shape(drenthe_2021_2024):
     assert bands["predicted"].sum() == pytest.approx(total["predicted"])
 
 
+@pytest.mark.slow
 def test_default_method_beats_naive_in_drenthe_2021_2024(drenthe_2021_2024):
     m = hindcast_metrics(drenthe_2021_2024).set_index("band")
     for band in ("15-25", "25-45", "45-65", "65+"):
@@ -56,6 +58,7 @@ def test_default_method_beats_naive_in_drenthe_2021_2024(drenthe_2021_2024):
     "0-15 and total: net migration 2021-2023 was 1.5-6x the 2016-2020 mean in most Drenthe gemeenten "
     "(refugees and the 2022 surge; Emmen ~1,250/yr vs ~200/yr), largely families; unknowable on 1 January "
     "2021. See the backtest module notes."))
+@pytest.mark.slow
 def test_default_method_beats_naive_for_children_and_total(drenthe_2021_2024):
     m = hindcast_metrics(drenthe_2021_2024).set_index("band")
     for band in ("0-15", "total"):
@@ -98,6 +101,7 @@ def _copy_known(raw, dest, *, base_year: int, target_year: int) -> None:
             dest / "bevolkingsdynamiek_37259eng" / path.name, index=False)
 
 
+@pytest.mark.slow
 def test_hindcast_uses_only_what_was_known(raw_dir, tmp_path):
     """Deleting every file and row published after 1 January 2021 (but the 2022 KWB) changes nothing."""
     _copy_known(raw_dir, tmp_path, base_year=2021, target_year=2022)
@@ -108,6 +112,7 @@ def test_hindcast_uses_only_what_was_known(raw_dir, tmp_path):
     pd.testing.assert_frame_equal(full, cut, check_exact=False, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_national_hindcast_reports_merged_gemeenten(raw_dir):
     table, status = national_hindcast(raw_dir, base_year=2021, target_year=2022,
                                       gemeenten=["GM0106", "GM1680", "GM0370"])

@@ -122,6 +122,7 @@ def test_to_frame_and_attrs(assen):
     assert frame.loc[frame["area"] == "WK010608", "area_name"].iloc[0] == "Kloosterveen"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gemeente", ["GM1680", "GM0114", "GM0118", "GM1690"])
 def test_other_drenthe_gemeenten_without_special_casing(gemeente):
     data = load_gemeente(gemeente)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from care_helpers import make_population, nl_population_2021, single_cell_population, synthetic_population  # noqa: F401 (fixtures)
+from care_helpers import make_population, single_cell_population
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays

@@ -189,6 +189,7 @@ def _copy_kwb(raw_dir, tmp_path, year=2021):
     return target
 
 
+@pytest.mark.slow
 def test_unknown_gemeente_is_named(raw_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cbs.DataWarning)

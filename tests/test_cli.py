@@ -28,6 +28,7 @@ def _parser_error(capsys, argv) -> str:
     return captured.err
 
 
+@pytest.mark.slow
 def test_forecast_writes_every_file_and_says_where():
     out, status, stdout = cli_forecast_run()
     assert status == 0
@@ -38,12 +39,14 @@ def test_forecast_writes_every_file_and_says_where():
     assert "forecast.xlsx" in stdout and "figures/" in stdout and "provenance.json" in stdout
 
 
+@pytest.mark.slow
 def test_forecast_refuses_a_non_empty_folder(capsys):
     out, _, _ = cli_forecast_run()
     line = _error(capsys, ["forecast", "--out", str(out)])
     assert f"output folder {out} is not empty; choose another --out or add --force" in line
 
 
+@pytest.mark.slow
 def test_force_replaces_only_the_run_files(monkeypatch, capsys):
     out = scratch("forced")
     (out / "figures").mkdir(parents=True)
@@ -83,6 +86,7 @@ def test_parser_errors_are_one_line(capsys):
     assert "invalid int value" in _parser_error(capsys, ["forecast", "--out", "x", "--draws", "many"])
 
 
+@pytest.mark.slow
 def test_scenario_and_draws_reach_every_product(capsys):
     import json
 
@@ -134,6 +138,7 @@ def test_draws_zero_is_the_central_run(monkeypatch):
     assert "draws" not in seen and "seed" not in seen and "scenario" not in seen
 
 
+@pytest.mark.slow
 def test_forecast_for_a_list_of_gemeenten_writes_one_table_each(capsys):
     import json
 

@@ -640,6 +640,7 @@ def test_prior_gives_the_within_band_contrasts_of_gemeente_and_wijken():
     assert float(wijk.sel(age=50)) == pytest.approx(0.0)
 
 
+@pytest.mark.slow
 def test_student_city_wijken_do_not_empty_their_cohorts(raw_dir):
     # Groningen from 2022: with a Rogers-Castro curve inside the bands, the graduates' outflow
     # landed at ages 32-46 and emptied those cohorts (145,512 persons clipped over 2023-2040);
@@ -684,6 +685,7 @@ def test_changed_wijken_leave_out_only_pairs_that_moved_people():
     assert c.drop_changed_wijken(res, no_buurten)[1] == []  # nothing to compare: kept
 
 
+@pytest.mark.slow
 def test_boundary_changes_are_left_out_nationally(raw_dir):
     # Purmerend took in Beemster on 1 January 2022 (KWB 81,683 -> 92,240); Bemmel (Lingewaard)
     # lost four villages to new wijken in 2022. Before the checks: 61,907 and 23,417 persons clipped.

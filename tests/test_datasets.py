@@ -35,6 +35,7 @@ def test_bundled_assen_reference_figures(assen):
         assert len(assen.wijken(year)) == 10
 
 
+@pytest.mark.slow
 def test_bundled_tables_equal_a_fresh_read_of_the_raw_files(raw_dir):
     bundled = load_national()
     with warnings.catch_warnings():

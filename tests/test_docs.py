@@ -12,6 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_docs_build_strict(tmp_path):
     pytest.importorskip("mkdocs", reason="install the test extra: python -m pip install -e '.[test]'")
     pytest.importorskip("mkdocstrings")

@@ -35,6 +35,7 @@ def _rows(ws):
     return [list(r) for r in ws.iter_rows(values_only=True)]
 
 
+@pytest.mark.slow
 def test_workbook_sheets_in_order(workbook):
     assert workbook.sheetnames == [
         "Toelichting", "Bevolking", "Ouderen", "Huishoudens", "Zorgvraag", "Woningbehoefte", "Woningbehoefte norm",
@@ -42,6 +43,7 @@ def test_workbook_sheets_in_order(workbook):
     ]
 
 
+@pytest.mark.slow
 def test_woningbehoefte_has_a_row_per_wijk_and_dwelling_type_and_a_column_per_year(workbook):
     rows = _rows(workbook["Woningbehoefte"])
     header, body = rows[0], rows[1:]
@@ -58,6 +60,7 @@ def test_woningbehoefte_has_a_row_per_wijk_and_dwelling_type_and_a_column_per_ye
     assert lariks["Verpleegzorgplek"][3 + 2030 - 2024] == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_wijk_rows_add_up_to_the_gemeente_in_the_population_sheet(workbook):
     rows = _rows(workbook["Bevolking"])
     body = [r for r in rows[1:] if r[2] == "Totaal"]
@@ -69,6 +72,7 @@ def test_wijk_rows_add_up_to_the_gemeente_in_the_population_sheet(workbook):
     assert gemeente[3] == pytest.approx(69701, abs=1)  # KWB 2024
 
 
+@pytest.mark.slow
 def test_supply_sheet_keeps_unknown_supply_empty(workbook):
     rows = _rows(workbook["Aanbod en tekort"])
     header = rows[0]
@@ -80,6 +84,7 @@ def test_supply_sheet_keeps_unknown_supply_empty(workbook):
     assert lariks["Status aanbod"][4 + 2026 - 2024] == "aanname"  # the example supply is never bekend
 
 
+@pytest.mark.slow
 def test_sources_sheet_lists_data_parameters_supply_version_and_date(workbook):
     rows = _rows(workbook["Bronnen en aannames"])
     header, body = rows[0], rows[1:]
@@ -101,6 +106,7 @@ def test_sources_sheet_lists_data_parameters_supply_version_and_date(workbook):
     assert all(r[col["Bron"]] and r[col["Status"]] in ("bekend", "aanname") and r[col["Jaar"]] for r in params)
 
 
+@pytest.mark.slow
 def test_csv_tables_have_the_documented_columns(run):
     pop = pd.read_csv(run / "population.csv")
     assert list(pop.columns) == ["area", "area_name", "sex", "age", "year", "persons"]
@@ -117,6 +123,7 @@ def test_csv_tables_have_the_documented_columns(run):
     assert total == pytest.approx(69701, abs=1)
 
 
+@pytest.mark.slow
 def test_provenance_records_checksums_version_and_command(run):
     record = json.loads((run / "provenance.json").read_text())
     assert record["assen_demand_version"] == assen_demand.__version__

@@ -30,6 +30,7 @@ def _row(report, area, quantity, year):
     return rows.iloc[0]
 
 
+@pytest.mark.slow
 def test_a_new_base_year_is_new_data(runs):
     previous, current = runs
     report = compare_runs(previous, current, realised=load_assen().kwb)
@@ -45,6 +46,7 @@ def test_a_new_base_year_is_new_data(runs):
     assert "basisjaar 2023" in report.summary() and "gegevens" in report.summary()
 
 
+@pytest.mark.slow
 def test_changed_parameters_are_assumptions_and_leave_the_population_alone(runs):
     _, current = runs
     record = copy.deepcopy(current.provenance)
@@ -57,6 +59,7 @@ def test_changed_parameters_are_assumptions_and_leave_the_population_alone(runs)
     assert _row(report, "GM0106", "Behoefte geclusterde woonvorm", 2030)["Oorzaak"] == "gewijzigde aannames"
 
 
+@pytest.mark.slow
 def test_same_inputs_with_different_numbers_are_flagged(runs):
     _, current = runs
     other = current.population.assign(persons=current.population["persons"] * 1.01)
@@ -77,6 +80,7 @@ def test_input_changes_classifies_every_kind():
                      "scenario": "scenario", "versie assen_demand": "software"}
 
 
+@pytest.mark.slow
 def test_runs_of_different_gemeenten_are_refused(runs):
     previous, current = runs
     other = RunOutput(previous.population, previous.dwellings, dict(previous.provenance, gemeente="GM0114"), "emmen")
@@ -84,6 +88,7 @@ def test_runs_of_different_gemeenten_are_refused(runs):
         compare_runs(other, current)
 
 
+@pytest.mark.slow
 def test_report_command_writes_a_workbook(runs, capsys):
     current, _, _ = cli_forecast_run()
     path = scratch("report") / "monitoring.xlsx"
@@ -96,6 +101,7 @@ def test_report_command_writes_a_workbook(runs, capsys):
                       "Verschil", "Verschil (%)", "Oorzaak")
 
 
+@pytest.mark.slow
 def test_report_command_prints_text_and_rejects_bad_folders(runs, capsys):
     current, _, _ = cli_forecast_run()
     assert main(["report", "--previous", str(previous_run()), "--current", str(current)]) == 0

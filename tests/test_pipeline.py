@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assen_demand import forecast, load_assen, project_population
+from assen_demand import load_assen, project_population
+from products_helpers import assen_forecast as shared_assen_forecast
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def test_wijken_add_up_to_the_gemeente(hindcast_2021_2024):
 
 @pytest.fixture(scope="module")
 def assen_forecast():
-    return forecast()
+    return shared_assen_forecast()  # the one default forecast of the session (products_helpers)
 
 
 def test_forecast_defaults_run_from_the_latest_kwb_year_to_2040(assen_forecast):

@@ -145,6 +145,7 @@ def test_save_figures_adds_fan_charts_when_there_are_quantiles(result, tmp_path)
         plots.save_figures(result, tmp_path, kinds=["maps"])
 
 
+@pytest.mark.slow
 def test_cli_run_wrote_every_figure():
     out, status, _ = cli_forecast_run()
     names = sorted(p.name for p in (out / "figures").glob("*.png"))

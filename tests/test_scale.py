@@ -146,6 +146,7 @@ def test_block_sizes_and_workers_do_not_change_the_draws():
     assert not np.allclose(c.quantiles.values, a.quantiles.values)
 
 
+@pytest.mark.slow
 def test_dask_cluster_gives_the_in_memory_quantiles():
     distributed = pytest.importorskip("dask.distributed")
     base, inputs = make_inputs(n_area=40, draws=64)
@@ -238,6 +239,7 @@ def test_national_year_of_the_bundled_data_is_its_latest():
     assert scale.national_year() == 2024
 
 
+@pytest.mark.slow
 def test_national_forecast_reports_failures_and_writes_tidy_tables(tmp_path, monkeypatch):
     from assen_demand import pipeline
 

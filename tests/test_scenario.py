@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from care_helpers import synthetic_population  # noqa: F401 (fixture)
 
 from assen_demand.housing import care, households
 from assen_demand.errors import DataFormatError, InvalidValueError, ScenarioError
@@ -159,6 +158,7 @@ def comparison(assen):
     return forecast_comparison(COMPARED, data=assen, progress=False)
 
 
+@pytest.mark.slow
 def test_basis_equals_no_scenario(assen, comparison):
     plain = forecast(data=assen)
     mine = comparison[comparison["scenario"] == "basis"]
@@ -168,6 +168,7 @@ def test_basis_equals_no_scenario(assen, comparison):
                                    check_names=False)
 
 
+@pytest.mark.slow
 def test_comparison_table_shape(comparison):
     assert list(comparison.columns) == ["scenario", "area", "area_name", "year", "measure", "dwelling_type", "value"]
     assert comparison["scenario"].unique().tolist() == COMPARED
@@ -185,6 +186,7 @@ def _value(frame, scenario, measure, dwelling_type="all", area="GM0106", year=20
     return float(row["value"].iloc[0])
 
 
+@pytest.mark.slow
 def test_each_scenario_reaches_the_dwellings(comparison):
     v = lambda *a, **k: _value(comparison, *a, **k)  # noqa: E731
     # mortality: more very old people and more places needed
@@ -211,6 +213,7 @@ def test_comparison_rejects_bad_scenario_before_running(assen):
         forecast_comparison(["basis", "basis"], data=assen)
 
 
+@pytest.mark.slow
 def test_bouwplannen_runs_housing_led(assen):
     basis = forecast(data=assen, scenario="basis", end_year=2030)
     fc = forecast(data=assen, scenario="bouwplannen", end_year=2030)

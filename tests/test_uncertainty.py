@@ -79,6 +79,7 @@ def test_parameter_draws_as_variant():
 # ---- the whole chain ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_zero_width_collapses_onto_the_central_forecast(fc_zero):
     u = fc_zero.uncertainty
     close = dict(rtol=1e-9, atol=1e-9)
@@ -96,6 +97,7 @@ def test_zero_width_collapses_onto_the_central_forecast(fc_zero):
     np.testing.assert_allclose(need["need_q95"], need["need"], **close)
 
 
+@pytest.mark.slow
 def test_same_seed_is_bit_identical(fc, assen):
     u = fc.uncertainty
     kwb = assen.kwb
@@ -117,6 +119,7 @@ def test_same_seed_is_bit_identical(fc, assen):
     assert not np.array_equal(other.values, u.population.values)
 
 
+@pytest.mark.slow
 def test_draws_vary_and_quantiles_are_ordered(fc):
     u = fc.uncertainty
     assert u.draws == DRAWS and u.seed == 7
@@ -130,6 +133,7 @@ def test_draws_vary_and_quantiles_are_ordered(fc):
             assert ok.all(), name  # every cell of every table
 
 
+@pytest.mark.slow
 def test_to_frame_columns(fc):
     frame = fc.to_frame("dwellings")
     cols = list(frame.columns)
@@ -146,12 +150,14 @@ def test_to_frame_columns(fc):
     assert len(fc.to_frame("dwellings")) == len(fc.dwellings["need"].to_dataframe())
 
 
+@pytest.mark.slow
 def test_settings_report_every_sd(fc):
     s = fc.uncertainty.settings
     assert {"mortality", "fertility", "migration", "care and dwelling parameters"} <= set(s["component"])
     assert (s["basis"].str.len() > 5).all()
 
 
+@pytest.mark.slow
 def test_errors(assen, fc):
     with pytest.raises(InvalidValueError, match=r"draws must be a whole number >= 1"):
         uncertainty.simulate_population(fc.projection, data=assen, draws=-3)
@@ -175,6 +181,7 @@ def test_migration_sd_fallback_for_a_new_gemeente(assen):
     assert sd == pytest.approx(42.0) and "fewer than 3 observed years" in basis
 
 
+@pytest.mark.slow
 def test_progress_bar_can_be_switched_off(fc, assen, capsys):
     uncertainty.simulate_population(fc.projection, data=assen, draws=4, seed=1, progress=False, chunk_size=2)
     assert capsys.readouterr().err == ""

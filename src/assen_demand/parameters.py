@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from assen_demand.datamodel import MAX_AGE, SEXES
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
 
 __all__ = [
@@ -57,8 +58,8 @@ REQUIRED_COLUMNS = (
     "note",
 )
 VARIANTS = ("central", "low", "high")
-SEXES = ("male", "female")
-AGES = tuple(range(0, 101))
+# SEXES and AGES are re-exported from datamodel; AGES stays a tuple here (Sequence defaults below)
+AGES = tuple(range(MAX_AGE + 1))
 #: Status vocabulary of every data file: known from the source / estimated by us / assumed.
 STATUSES = ("bekend", "geschat", "aanname")
 _STATUSES = set(STATUSES)

@@ -64,7 +64,7 @@ from assen_demand.demography.projection import (
     _Scratch,
     _step_block,
 )
-from assen_demand.uncertainty import quantile_name
+from assen_demand.datamodel import QUANTILES, quantile_name  # QUANTILES re-exported
 
 __all__ = [
     "QUANTILES",
@@ -79,8 +79,6 @@ __all__ = [
     "NationalRunWarning",
 ]
 
-#: Quantiles reported by default (a 90 % interval and the median).
-QUANTILES = (0.05, 0.5, 0.95)
 #: Age bands of the stochastic summaries, name -> (first age, last age + 1); 101 = 100+.
 DEFAULT_BANDS: dict[str, tuple[int, int]] = {
     "0-14": (0, 15), "15-24": (15, 25), "25-44": (25, 45), "45-64": (45, 65),

@@ -74,6 +74,8 @@ import xarray as xr
 from scipy.special import expit, logit
 
 from assen_demand.demography.components import migration_dispersion, shrinkage_weight
+from assen_demand.datamodel import KWB_BAND_EDGES as _KWB_EDGES
+from assen_demand.datamodel import QUANTILES, quantile_name
 from assen_demand.errors import InvalidValueError
 from assen_demand.parameters import (
     AGES,
@@ -94,30 +96,15 @@ __all__ = [
     "quantile_name",
 ]
 
-#: Quantiles reported by default (a 90 % interval and the median)
-QUANTILES = (0.05, 0.5, 0.95)
 _Z95 = 1.6448536269514722  # standard normal 95 % quantile: low/high are the 5 %/95 % points
 _TFR_WINDOW = 30  # years of WPP estimates for the sd of yearly TFR changes
 _MIGRATION_WINDOW = 10  # years of CBS 37259 totals for the sd of yearly net migration
 _DISPERSION = "migration_dispersion.csv"
-_KWB_EDGES = np.array([0, 15, 25, 45, 65, 101])
 # single-year age 0..100 -> KWB band 0..4
 _BAND_OF_AGE = np.searchsorted(_KWB_EDGES, np.asarray(AGES), side="right") - 1
 # cells per chunk of the care chain: ~32 MB per single-age float64 array (the care need of a
 # chunk holds nine of them); larger chunks are a little faster and take more memory
 _CHUNK_CELLS = 4_000_000
-
-
-def quantile_name(q: float) -> str:
-    """Column suffix of a quantile: 0.05 -> ``"q05"``, 0.5 -> ``"q50"``, 0.975 -> ``"q97.5"``.
-
-    Examples
-    --------
-    >>> [quantile_name(q) for q in (0.05, 0.5, 0.95, 0.975)]
-    ['q05', 'q50', 'q95', 'q97.5']
-    """
-    pct = round(100 * float(q), 6)
-    return f"q{int(pct):02d}" if pct == int(pct) else f"q{pct:g}"
 
 
 def _seed_entropy(seed) -> int:

@@ -30,16 +30,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from assen_demand.inputs.cbs import KWB_BAND_LABELS, KWB_BANDS
+from assen_demand.datamodel import AGES, KWB_BAND_LABELS, KWB_BANDS, MAX_AGE, SEX_RATIO_AT_BIRTH, SEXES
 from assen_demand.inputs.datasets import GemeenteData
 from assen_demand.errors import InvalidValueError, MissingDataError
 from assen_demand.demography.ungroup import pclm
 
 __all__ = ["BasePopulation", "IPFResult", "base_population", "estimate_base", "ipf", "MAX_AGE", "SEXES"]
 
-MAX_AGE = 100
-AGES = np.arange(MAX_AGE + 1)
-SEXES = ("male", "female")
 _BAND_COLUMNS = ("age_0_15", "age_15_25", "age_25_45", "age_45_65", "age_65_plus")
 #: wijk totals may miss the gemeente total by rounding; beyond this share the data are inconsistent
 WIJK_TOTAL_TOLERANCE = 0.01
@@ -528,7 +525,7 @@ def _age_forward(population: xr.DataArray, data: GemeenteData, year: int, patter
 
     Deaths: national m(x) scaled so the gemeente's expected deaths equal the observed deaths of
     ``year`` (one factor per sex where CBS gives deaths by sex). Births: observed, split by sex as
-    observed (or 1.05 boys per girl), allocated to wijken by their women aged 15-49, half a year of
+    observed (or ``SEX_RATIO_AT_BIRTH`` boys per girl), allocated to wijken by their women aged 15-49, half a year of
     infant mortality. Net migration: next year's KWB total of each area minus its survivors and
     births, spread over sex and age by ``pattern``. Negative cells are clipped and reported.
     """
@@ -547,7 +544,7 @@ def _age_forward(population: xr.DataArray, data: GemeenteData, year: int, patter
     aged[:, :, 1:] = values[:, :, :-1] * survival[None, :, :-1]
     aged[:, :, -1] += values[:, :, -1] * survival[None, :, -1]
 
-    births = flows["births"] if flows["births"] is not None else flows["births_total"] * np.array([1.05, 1.0]) / 2.05
+    births = flows["births"] if flows["births"] is not None else flows["births_total"] * np.array([SEX_RATIO_AT_BIRTH, 1.0]) / (SEX_RATIO_AT_BIRTH + 1.0)
     women = values[:, 1, 15:50].sum(axis=1)
     share = women / women[0] if women[0] > 0 else np.zeros_like(women)
     share[0] = 1.0

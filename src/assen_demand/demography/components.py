@@ -36,6 +36,8 @@ import pandas as pd
 import xarray as xr
 from scipy import interpolate, optimize, stats
 
+# SEXES, MAX_AGE, AGES and SEX_RATIO_AT_BIRTH are re-exported: they were defined here before datamodel
+from assen_demand.datamodel import AGES, KWB_BAND_EDGES, KWB_BANDS, MAX_AGE, SEX_RATIO_AT_BIRTH, SEXES
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
 
 __all__ = [
@@ -81,14 +83,6 @@ __all__ = [
     "estimate_components",
 ]
 
-#: Sex labels of every component (the projection's ``sex`` coordinate).
-SEXES: tuple[str, str] = ("male", "female")
-#: The open age group: age 100 means 100 and over.
-MAX_AGE = 100
-#: Single years of age 0..100 (100 = 100+).
-AGES = np.arange(MAX_AGE + 1)
-#: Boys per girl at birth; 1.05 is the usual Western value (CBS: about 1.05 for the Netherlands).
-SEX_RATIO_AT_BIRTH = 1.05
 
 
 class ComponentsWarning(UserWarning):
@@ -1680,7 +1674,7 @@ def kwb_band_residuals(
         ``area, area_level, year`` (flow year t), ``age_lo, age_hi, start, expected, observed,
         net_migration`` [persons]; empty if fewer than two KWB years are known.
     """
-    from assen_demand.inputs.cbs import KWB_BANDS, kwb_age_bands
+    from assen_demand.inputs.cbs import kwb_age_bands
 
     rows = kwb[(kwb["year"] <= base_year) & kwb["area_level"].isin(["gemeente", "wijk"])]
     cols = ["area", "area_level", "year", "age_lo", "age_hi", "start", "expected", "observed", "net_migration"]
@@ -1688,7 +1682,7 @@ def kwb_band_residuals(
         return pd.DataFrame(columns=cols)
     long = kwb_age_bands(rows)
     kwb_years = sorted(int(y) for y in long["year"].unique())
-    edges = np.array([lo for lo, _ in KWB_BANDS] + [MAX_AGE + 1])
+    edges = KWB_BAND_EDGES
     band_index = np.searchsorted(edges, AGES, side="right") - 1
     shape = structure.transpose("sex", "age").values.astype(float)
     out = []
@@ -1745,7 +1739,6 @@ def migration_dispersion(variant: str = "central") -> pd.DataFrame:
         the band) and ``year`` (year-to-year variance around the wijk's own mean, per person)
         [persons^2 per person per year].
     """
-    from assen_demand.inputs.cbs import KWB_BANDS
     from assen_demand.parameters import load_parameter_table
 
     table = load_parameter_table(MIGRATION_DISPERSION_TABLE)
@@ -2204,12 +2197,11 @@ def net_migration_counts(
     schedules : dict
         The fitted :class:`NetMigrationSchedule` per area.
     """
-    from assen_demand.inputs.cbs import KWB_BANDS
 
     areas = [str(a) for a in population["area"].values]
     if gemeente not in areas:
         raise DataFormatError(f"net_migration_counts: population has no area {gemeente!r}")
-    edges = np.array([lo for lo, _ in KWB_BANDS] + [MAX_AGE + 1])
+    edges = KWB_BAND_EDGES
     pop = population.transpose("area", "sex", "age").astype(float)
     counts = xr.zeros_like(pop)
     schedules: dict[str, NetMigrationSchedule] = {}
@@ -2767,7 +2759,7 @@ def estimate_components(
 def _area_population(d, *, base_year: int, structure: xr.DataArray, pop_total: xr.DataArray | None,
                      base_population: xr.DataArray | None) -> xr.DataArray:
     """(area, sex, age) on 1 January ``base_year``: gemeente first, then its wijken."""
-    from assen_demand.inputs.cbs import KWB_BANDS, kwb_age_bands
+    from assen_demand.inputs.cbs import kwb_age_bands
 
     gemeente = d.gemeente
     if base_population is not None and base_population.sizes.get("area", 0) > 1:
@@ -2786,7 +2778,7 @@ def _area_population(d, *, base_year: int, structure: xr.DataArray, pop_total: x
         if not wijk_rows.empty:
             long = kwb_age_bands(wijk_rows)
             bands = long.pivot_table(index="area", columns="age_lo", values="persons")
-            edges = np.array([lo for lo, _ in KWB_BANDS] + [MAX_AGE + 1])
+            edges = KWB_BAND_EDGES
             band_index = np.searchsorted(edges, AGES, side="right") - 1
             split = _split_bands(bands.to_numpy(float), band_index, structure.transpose("sex", "age").values)
             parts.append(xr.DataArray(split, dims=("area", "sex", "age"),

@@ -79,6 +79,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from assen_demand.datamodel import SEX_RATIO_AT_BIRTH, SEXES
 from assen_demand.errors import (
     DataFormatError,
     InvalidValueError,
@@ -99,7 +100,6 @@ __all__ = [
     "housing_targets",
 ]
 
-SEXES = ("male", "female")
 _MALE, _FEMALE = 0, 1
 
 # Internal axis order of every engine array. Year first: the loop takes one year at a time and
@@ -150,7 +150,7 @@ class ProjectionInputs:
         the dims), see the module notes. Use counts for wijken: small denominators make rates
         explode.
     sex_ratio_at_birth : float or xarray.DataArray (draw, area, year), any subset [boys per girl]
-        Default 1.05.
+        Default :data:`assen_demand.datamodel.SEX_RATIO_AT_BIRTH` (1.05, CBS 37259eng).
     """
 
     survival: xr.DataArray
@@ -158,7 +158,7 @@ class ProjectionInputs:
     fertility: xr.DataArray
     net_migration: xr.DataArray | None = None
     migration_rate: xr.DataArray | None = None
-    sex_ratio_at_birth: float | xr.DataArray = 1.05
+    sex_ratio_at_birth: float | xr.DataArray = SEX_RATIO_AT_BIRTH
 
     def __post_init__(self) -> None:
         if (self.net_migration is None) == (self.migration_rate is None):

@@ -30,8 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from assen_demand._checks import check_population, check_share
-from assen_demand._tidy import tidy
+from assen_demand.datamodel import check_population, check_share, tidy
 from assen_demand.errors import DataFormatError, InvalidValueError
 from assen_demand.housing.households import split_institutional
 from assen_demand.parameters import banded_to_dataarray, load_parameter_table, scalar_parameter

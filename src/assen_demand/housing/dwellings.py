@@ -34,8 +34,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from assen_demand._checks import check_population
-from assen_demand._tidy import tidy
+from assen_demand.datamodel import check_population, tidy
 from assen_demand.housing.care import care_need
 from assen_demand.errors import DataFormatError, InvalidValueError, UnknownAreaError
 from assen_demand.housing.households import households as households_fn

@@ -28,8 +28,7 @@ import pandas as pd
 import xarray as xr
 from scipy.special import expit, logit
 
-from assen_demand._checks import check_population, check_share
-from assen_demand._tidy import tidy
+from assen_demand.datamodel import check_population, check_share, tidy
 from assen_demand.errors import DataFormatError, InvalidValueError, UnknownAreaError
 from assen_demand.parameters import banded_to_dataarray, load_parameter_table
 

@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# KWB_BANDS and KWB_BAND_LABELS are re-exported (defined in datamodel)
+from assen_demand.datamodel import KWB_BAND_LABELS, KWB_BANDS
 from assen_demand.errors import (
     DataFormatError,
     InvalidValueError,
@@ -68,9 +70,6 @@ __all__ = [
     "input_files",
 ]
 
-#: The five KWB age bands as (age_lo, age_hi) with age_hi exclusive; None = open.
-KWB_BANDS: tuple[tuple[int, int | None], ...] = ((0, 15), (15, 25), (25, 45), (45, 65), (65, None))
-KWB_BAND_LABELS: tuple[str, ...] = ("0-15", "15-25", "25-45", "45-65", "65+")
 _KWB_BAND_COLUMNS = ("age_0_15", "age_15_25", "age_25_45", "age_45_65", "age_65_plus")
 
 _SEX_CODES = {"T001038": "total", "3000": "male", "4000": "female"}
