@@ -342,6 +342,9 @@ _KWB_COLUMNS = {
     "HuishOnderOfRondSociaalMinimum": "households_near_social_minimum_pct",
     "PersonenautoSPerHuishouden": "cars_per_household",
     "AfstandTotGroteSupermarkt": "distance_large_supermarket_km",
+    # read when the download has it (KWB 2021-2024 carry it; the bundled extract does not):
+    # used by assen_demand.inputs.nabijheid for the facilities step
+    "AfstandTotHuisartsenpraktijk": "distance_gp_practice_km",
 }
 _KWB_REQUIRED = ("WijkenEnBuurten", "Gemeentenaam", "SoortRegio", "AantalInwoners") + (
     "k_0Tot15Jaar",
