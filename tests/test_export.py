@@ -39,7 +39,7 @@ def _rows(ws):
 def test_workbook_sheets_in_order(workbook):
     assert workbook.sheetnames == [
         "Toelichting", "Bevolking", "Ouderen", "Huishoudens", "Zorgvraag", "Woningbehoefte", "Woningbehoefte norm",
-        "Aanbod en tekort", "Doorstroming", "Mantelzorg", "Bronnen en aannames",
+        "Aanbod en tekort", "Doorstroming", "Mantelzorg", "Voorzieningen", "Bronnen en aannames",
     ]
 
 
@@ -158,7 +158,8 @@ def test_quantile_columns_pass_through_and_get_their_own_sheet():
 def test_write_forecast_and_read_run_round_trip():
     out = scratch("roundtrip")
     written = export.write_forecast(assen_forecast(), out)
-    assert set(written) == {f"{s}.csv" for s in export.CSV_TABLES} | {"forecast.xlsx", "provenance.json"}
+    assert set(written) == ({f"{s}.csv" for s in export.CSV_TABLES} | {"voorzieningen.csv"}
+                            | {"forecast.xlsx", "provenance.json"})
     run = export.read_run(out)
     assert run.base_year == 2024
     assert run.population["area"].iloc[0] == "GM0106"

@@ -95,6 +95,11 @@ def _add_forecast(sub) -> None:
     fc.add_argument("--draws", type=int, default=None,
                     help="Monte Carlo draws through the whole chain (quantile columns, fan charts); default 0")
     fc.add_argument("--seed", type=int, default=None, help="random seed of the draws")
+    fc.add_argument("--voorzieningen", type=Path, default=None,
+                    help="CSV of the gemeente's meeting places and support points (name, kind, area, capacity; "
+                         "template: assen_demand/data/facilities/voorzieningen_template.csv); default: unknown")
+    fc.add_argument("--afstanden", type=Path, default=None,
+                    help="CSV of CBS nabijheid distances written with assen_demand.inputs.nabijheid.fetch_nabijheid")
     fc.add_argument("--out", type=Path, required=True, help="output folder")
     fc.add_argument("--force", action="store_true", help="write into a non-empty output folder")
 
@@ -117,6 +122,14 @@ def _optional_forecast_arguments(args: argparse.Namespace) -> dict:
         if not wanted.get("draws"):
             raise _UsageError("--seed only applies to Monte Carlo draws; add --draws N (N > 0)")
         wanted["seed"] = args.seed
+    for option, keyword in (("voorzieningen", "facility_list"), ("afstanden", "distances")):  # issue 15
+        path = getattr(args, option, None)
+        if path is not None:
+            if not path.is_file():
+                raise _UsageError(f"--{option} {path} not found; give a CSV file")
+            if _is_multi_gemeente(args.gemeente):
+                raise _UsageError(f"--{option} belongs to one gemeente; leave it out with --gemeente {args.gemeente}")
+            wanted[keyword] = path
     return wanted
 
 

@@ -330,6 +330,9 @@ class Forecast:
     uncertainty : assen_demand.uncertainty.ForecastDraws or None
         Monte Carlo draws and their quantiles when ``draws > 0``; the attributes above are
         always the deterministic (central) forecast.
+    facilities : assen_demand.housing.facilities.Facilities or None
+        Low-threshold facilities per wijk and year (demand, places needed, distances, flag);
+        deterministic only.
     """
 
     population: xr.DataArray
@@ -343,6 +346,7 @@ class Forecast:
     supply: pd.DataFrame = field(repr=False)
     scenario: object | None = None
     uncertainty: object | None = field(default=None, repr=False)
+    facilities: object | None = field(default=None, repr=False)
 
     @property
     def gemeente(self) -> str:
@@ -440,6 +444,8 @@ def forecast(
     seed: int | None = None,
     zero_width: bool = False,
     progress: bool = True,
+    facility_list: pd.DataFrame | str | None = None,
+    distances: pd.DataFrame | str | None = None,
     **component_options,
 ) -> Forecast:
     """Project the population and derive households, care need and dwelling need per wijk.
@@ -476,6 +482,12 @@ def forecast(
         central forecast).
     progress : bool
         Show a progress bar over the chunks of draws.
+    facility_list : pandas.DataFrame or path, optional
+        The gemeente's meeting places and support points (``name, kind, area, capacity``; see
+        :func:`assen_demand.inputs.nabijheid.read_facility_list`); ``None``: present unknown.
+    distances : pandas.DataFrame or path, optional
+        Distances fetched with :func:`assen_demand.inputs.nabijheid.fetch_nabijheid`, used next
+        to the KWB distance columns.
     **component_options
         Passed to :func:`assen_demand.demography.components.estimate_components`; they override the
         scenario's settings of the same name.
@@ -558,6 +570,8 @@ def forecast(
         supply=supply_table,
         scenario=scen,
         uncertainty=draws_result,
+        facilities=_facility_step(data, projection, hh, need, dwelling, variant=variant,
+                                  facility_list=facility_list, distances=distances),
     )
 
 
@@ -674,3 +688,23 @@ def _supply_table(supply, gemeente: str) -> pd.DataFrame:
         mine = example["area"].astype(str).str.contains(gemeente[2:6]) | (example["area"] == gemeente)
         return example[mine].reset_index(drop=True)
     return dwellings.read_supply(supply)
+
+
+def _facility_step(data, projection, hh, need, dwelling, *, variant, facility_list, distances):
+    """Facilities per wijk (issue 15): distances and the gemeente's list read here, at the edge."""
+    from assen_demand.housing import facilities
+    from assen_demand.inputs import nabijheid
+
+    population = projection.population
+    areas = [str(a) for a in population["area"].values]
+    wijken = [a for a in areas if a != projection.gemeente]
+    fetched = None if distances is None else nabijheid.read_distances(distances)
+    nearby = nabijheid.nearby_distances(data.kwb, areas=areas, year=projection.base_year,
+                                        gemeente=projection.gemeente, fetched=fetched)
+    present = None if facility_list is None else nabijheid.read_facility_list(
+        facility_list, wijken=wijken, area_names=projection.area_names)
+    # the need for geclusterd dwellings today; the opgave can be passed to facilities.facilities directly
+    clustered = dwelling["need"].sel(dwelling_type="geclusterd", model="need", drop=True)
+    return facilities.facilities(population, hh["alone"], need, clustered_dwellings=clustered, distances=nearby,
+                                 gemeente=projection.gemeente, base_year=projection.base_year, present=present,
+                                 variant=variant)

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from assen_demand.errors import DataFormatError, MissingDataError
+from assen_demand.outputs import voorzieningen
 
 __all__ = [
     "SOURCE_NOTE",
@@ -141,12 +142,15 @@ def csv_tables(result) -> dict[str, pd.DataFrame]:
         area_name, dwelling_type, model, year, need, supply, gap, supply_status and any quantile
         columns such as ``need_q05``; both models as rows, ``model`` = ``need`` or ``norm``),
         ``doorstroming`` (area, area_name, year, family_homes_freed) and ``mantelzorg``
-        (area, area_name, year, carers_per_85plus, need_per_carer).
+        (area, area_name, year, carers_per_85plus, need_per_carer); with the facilities step
+        also ``voorzieningen`` (:func:`assen_demand.outputs.voorzieningen.facility_csv`).
     """
     tables = {stem: result.to_frame(name) for stem, name in CSV_TABLES.items()}
     dw = tables["dwellings"]
     first = ["area", "area_name", "dwelling_type", "model", "year", "need", "supply", "gap", "supply_status"]
     tables["dwellings"] = dw[[c for c in first if c in dw] + [c for c in dw if c not in first]]
+    if (facilities := voorzieningen.facility_csv(result)) is not None:  # issue 15
+        tables[voorzieningen.CSV_NAME] = facilities
     return tables
 
 
@@ -307,6 +311,8 @@ def workbook_sheets(
                  "need_per_carer": "Thuiswonenden met zorgbehoefte per potentiële mantelzorger"}
     sheets["Mantelzorg"] = _wide(mz, result, row="measure", row_header="Indicator", value="value",
                                  row_order=list(mz_labels), row_labels=mz_labels)
+    if (facilities := voorzieningen.facility_sheet(result)) is not None:  # issue 15
+        sheets[voorzieningen.SHEET_NAME] = facilities
     if sources is not None:
         sheets[SOURCES_SHEET] = sources
     return sheets

@@ -550,7 +550,7 @@ def _save(fig, path: Path, dpi: int) -> Path:
 
 
 #: Kinds of figure written by :func:`save_figures`.
-FIGURE_KINDS = ("pyramids", "older", "need_supply", "heatmaps", "fans")
+FIGURE_KINDS = ("pyramids", "older", "need_supply", "heatmaps", "fans", "facilities")
 
 
 def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS) -> list[Path]:
@@ -572,7 +572,8 @@ def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS) -> list
         ``bevolkingsopbouw_<code>_<naam>.png`` for the gemeente and each wijk,
         ``ouderen_per_wijk.png``, ``behoefte_en_aanbod_<gemeente>.png``,
         ``tekort_per_wijk_<woningtype>.png`` per dwelling type and, when the dwellings table
-        has quantile columns, ``waaier_<woningtype>.png`` per dwelling type.
+        has quantile columns, ``waaier_<woningtype>.png`` per dwelling type, and with the
+        facilities step ``voorzieningen_druk_en_afstand.png``.
     """
     from matplotlib.figure import Figure
 
@@ -609,4 +610,8 @@ def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS) -> list
             plot_fan_chart(table, central=central.sel(year=table.index.values).values, ax=fig.add_subplot(),
                            title=f"{DWELLING_LABELS[dtype]}: behoefte {_name(result, result.gemeente)} met onzekerheid")
             written.append(_save(fig, folder / f"waaier_{dtype}.png", dpi))
+    if "facilities" in kinds:  # issue 15: voorzieningen_druk_en_afstand.png, its own source line
+        from assen_demand.outputs.voorzieningen import save_facility_figure
+
+        written += save_facility_figure(result, folder, dpi=dpi)
     return written
