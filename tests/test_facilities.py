@@ -164,6 +164,9 @@ def test_flag_needs_faster_growth_and_a_long_distance():
     assert far.loc[("WK999901", 2040), "growth_alone_75plus_pct"] == pytest.approx(200.0)
     assert bool(far.loc[("WK999901", 2040), "flag"]) and not bool(far.loc[("WK999902", 2040), "flag"])
     assert not far.xs(2024, level="year")["flag"].any()  # no growth in the base year
+    # gemeente: (300 + 110) / 200 - 1 = 105 %; wijk 1 +200 % ranks first of two, the fastest third is 1 wijk
+    assert far.loc[("GM9999", 2040), "vulnerable_growth_pct"] == pytest.approx(105.0)
+    assert far.xs(2040, level="year")["growth_rank"].tolist()[1:] == [1, 2]
     near = F.facility_pressure(demand, _distances({"WK999901": 0.3, "WK999902": 1.2})).set_index(["area", "year"])
     assert not bool(near.loc[("WK999901", 2040), "flag"])  # fast growth, but within 400 m
 

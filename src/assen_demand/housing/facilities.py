@@ -25,9 +25,9 @@ Three steps, all per area and year (1 January), the gemeente first, then its wij
    gemeente's list of places), passed in as tables.
 3. :func:`facility_pressure` -- the table per area and year: demand, places needed (whole places
    per wijk), present, shortfall by the chosen norm, distances against the walking threshold for
-   people with limited mobility, and a flag for wijken where 75+ alone or dementia at home grows
-   faster than in the gemeente as a whole while the distance to a huisarts, supermarket or
-   apotheek is above the threshold.
+   people with limited mobility, and a flag for the wijken where 75+ alone plus dementia at
+   home grows fastest (the fastest third, and faster than the gemeente as a whole) while the
+   distance to a huisarts, supermarket or apotheek is above the threshold.
 """
 
 from __future__ import annotations
@@ -217,7 +217,10 @@ def facility_pressure(
         ``beyond_threshold`` (largest known distance above the threshold; NA when none is
         known), ``growth_alone_75plus_pct``, ``growth_dementia_at_home_pct``,
         ``vulnerable_growth_pct`` (75+ alone + dementia at home, which overlap: a pressure
-        measure, not a head count), ``faster_than_gemeente`` and ``flag`` (wijken only).
+        measure, not a head count), ``faster_than_gemeente`` (that growth above the
+        gemeente's; wijken only), ``growth_rank`` (1 = fastest wijk) and ``flag``: among the
+        fastest ``flag_fastest_share`` of the wijken (a third), faster than the gemeente, and
+        ``beyond_threshold``.
 
     Raises
     ------
@@ -290,16 +293,19 @@ def facility_pressure(
     vulnerable = table["alone_75plus"] + table["dementia_at_home"]
     start = table["area"].map(base["vulnerable"])
     table["vulnerable_growth_pct"] = 100.0 * (vulnerable / start.where(start > 0) - 1.0)
+    is_wijk = table["area"].isin(wijken)
     if gemeente is not None:
-        gm = table[table["area"] == gemeente].set_index("year")
-        faster = ((table["growth_alone_75plus_pct"] > table["year"].map(gm["growth_alone_75plus_pct"]))
-                  | (table["growth_dementia_at_home_pct"] > table["year"].map(gm["growth_dementia_at_home_pct"])))
-        faster &= table["year"] > base_year
-        table["faster_than_gemeente"] = pd.array(np.where(table["area"] == gemeente, pd.NA, faster),
-                                                 dtype="boolean")
+        gm = table[table["area"] == gemeente].set_index("year")["vulnerable_growth_pct"]
+        reference = table["year"].map(gm)
     else:
-        table["faster_than_gemeente"] = pd.array([pd.NA] * len(table), dtype="boolean")
-    table["flag"] = (table["faster_than_gemeente"] & table["beyond_threshold"]).fillna(False).astype(bool)
+        reference = pd.Series(0.0, index=table.index)
+    faster = (table["vulnerable_growth_pct"] > reference) & (table["year"] > base_year)
+    table["faster_than_gemeente"] = pd.array(np.where(is_wijk, faster, pd.NA), dtype="boolean")
+    rank = table[is_wijk].groupby("year")["vulnerable_growth_pct"].rank(ascending=False, method="min")
+    table["growth_rank"] = rank.reindex(table.index).astype("Int64")
+    fastest = int(np.ceil(facility_norm("flag_fastest_share", variant=variant) * len(wijken) - 1e-9))
+    in_top = (table["growth_rank"] <= fastest).fillna(False)
+    table["flag"] = (table["faster_than_gemeente"] & in_top & table["beyond_threshold"]).fillna(False).astype(bool)
     order = {a: i for i, a in enumerate(areas)}
     table = table.sort_values(["area", "year"], key=lambda s: s.map(order) if s.name == "area" else s)
     return table.reset_index(drop=True)

@@ -103,6 +103,8 @@ def facility_sheet(result) -> pd.DataFrame | None:
         "beyond_threshold": f"Verder dan {threshold_m} m (loopgrens mobiliteitsbeperkten)",
         "growth_alone_75plus_pct": "Groei 75+ alleenwonend sinds basisjaar (%)",
         "growth_dementia_at_home_pct": "Groei dementie thuis sinds basisjaar (%)",
+        "vulnerable_growth_pct": "Groei 75+ alleen + dementie thuis (%)",
+        "growth_rank": "Rang groei (1 = snelst)",
         "flag": "Signaal: snelle groei en lange afstand",
         "distance_note": "Opmerking afstanden",
     }
@@ -111,6 +113,7 @@ def facility_sheet(result) -> pd.DataFrame | None:
     for col, decimals in (("residents", 0), ("residents_75plus", 0), ("alone_75plus", 0), ("dementia_at_home", 0),
                           ("adl_limitation_at_home", 0), ("clustered_dwellings", 0), ("clustered_woonvormen", 1),
                           ("mantelzorg_ratio", 1), ("growth_alone_75plus_pct", 1), ("growth_dementia_at_home_pct", 1),
+                          ("vulnerable_growth_pct", 1),
                           *((f"places_needed_{n}", 2) for n in _NORM_LABELS)):
         if col in table:
             table[col] = table[col].round(decimals)
@@ -163,7 +166,7 @@ def plot_facility_pressure(result, *, year: int | None = None, fig=None):
     from matplotlib.patches import Patch
 
     threshold_m = int(round(float(table["threshold_km"].iloc[0]) * 1000))
-    left.legend(handles=[Patch(color="#c8553d", label=f"signaal: sneller dan gemeente\nén afstand > {threshold_m} m"),
+    left.legend(handles=[Patch(color="#c8553d", label=f"signaal: snelste derde, sneller\ndan gemeente én afstand > {threshold_m} m"),
                          Patch(color="#8aa9c8", label="geen signaal")], fontsize=7, loc="lower right")
     left.set_xlabel(f"Groei {base}-{year} (%)")
     left.set_title("75+ alleenwonend + dementie thuis", fontsize=9)
