@@ -378,6 +378,7 @@ def test_a_list_gives_present_places_and_shortfall_in_the_forecast():
 # ------------------------------------------------------------------ outputs of the default run
 
 
+@pytest.mark.slow  # the CLI: a full forecast (with figures for the default run)
 def test_default_run_writes_sheet_csv_and_chart():
     import openpyxl
 
@@ -394,6 +395,7 @@ def test_default_run_writes_sheet_csv_and_chart():
     assert (out / "figures" / "voorzieningen_druk_en_afstand.png").is_file()
 
 
+@pytest.mark.slow  # the CLI: a full forecast (with figures for the default run)
 def test_cli_rejects_a_missing_facility_list(tmp_path, capsys):
     from assen_demand.cli import main
 

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from assen_demand._checks import check_population
+from assen_demand.datamodel import check_population
 from assen_demand.errors import DataFormatError, UnknownAreaError
 from assen_demand.parameters import load_parameter_table, scalar_parameter
 
