@@ -16,6 +16,7 @@ import xarray as xr
 from assen_demand.demography.base import BasePopulation, estimate_base
 from assen_demand.demography.components import Components, estimate_components
 from assen_demand.inputs.datasets import GemeenteData, load_gemeente
+from assen_demand.display import format_count, summary_repr
 from assen_demand.errors import InvalidValueError, MissingDataError, ScenarioError
 from assen_demand.demography.projection import ProjectionReport, project
 
@@ -29,6 +30,7 @@ __all__ = [
 ]
 
 
+@summary_repr
 @dataclass(frozen=True)
 class PopulationProjection:
     """A projected population with everything that produced it.
@@ -74,11 +76,31 @@ class PopulationProjection:
     def wijken(self) -> list[str]:
         return [str(a) for a in self.population["area"].values if a != self.gemeente]
 
+    def _summary_title(self) -> str:
+        name = self.area_names.get(self.gemeente, self.gemeente)
+        return f"{name} ({self.gemeente}), {self.base_year}-{self.end_year}, method {self.method}"
+
+    def _summary_headline(self) -> list[tuple[str, str]]:
+        return [("areas", f"{self.gemeente} + {len(self.wijken)} wijken"),
+                *_population_headline(self.population, self.gemeente)]
+
     def to_frame(self) -> pd.DataFrame:
         """Tidy table ``area, area_name, sex, age, year, persons``."""
         frame = self.population.to_dataframe(name="persons").reset_index()
         frame.insert(1, "area_name", frame["area"].map(self.area_names))
         return frame[["area", "area_name", "sex", "age", "year", "persons"]]
+
+
+def _population_headline(population: xr.DataArray, gemeente: str) -> list[tuple[str, str]]:
+    """Population and 65+/85+ of the gemeente in the first and last year, for the summaries."""
+    g = population.sel(area=gemeente)
+    first, last = (int(y) for y in population["year"].values[[0, -1]])
+    rows = []
+    for label, ages in (("population", slice(None)), ("65+", slice(65, None)), ("85+", slice(85, None))):
+        total = g.sel(age=ages).sum(["sex", "age"])
+        rows.append((label, f"{format_count(total.sel(year=first))} ({first}) -> "
+                            f"{format_count(total.sel(year=last))} ({last})"))
+    return rows
 
 
 def default_base_year(data: GemeenteData) -> int:
@@ -302,6 +324,7 @@ def _select_areas(inputs, areas: list[str]):
 FORECAST_TABLES = ("population", "households", "care_need", "dwellings", "doorstroming", "mantelzorg")
 
 
+@summary_repr
 @dataclass(frozen=True)
 class Forecast:
     """Population, households, care need and dwelling need of a gemeente and its wijken per year.
@@ -360,6 +383,22 @@ class Forecast:
     def scenario_name(self) -> str:
         """The scenario's name, ``"basis"`` without a scenario."""
         return self.scenario.name if self.scenario is not None else "basis"
+
+    def _summary_title(self) -> str:
+        name = self.area_names.get(self.gemeente, self.gemeente)
+        p = self.projection
+        return f"{name} ({self.gemeente}), scenario {self.scenario_name}, {p.base_year}-{p.end_year}, variant {self.variant}"
+
+    def _summary_headline(self) -> list[tuple[str, str]]:
+        p = self.projection
+        rows = [("areas", f"{self.gemeente} + {len(p.wijken)} wijken"),
+                *_population_headline(self.population, self.gemeente)]
+        need = self.dwellings["need"].sel(area=self.gemeente, model="need", year=p.end_year)
+        rows.append((f"need {p.end_year}", ", ".join(f"{t} {format_count(v)}" for t, v in
+                                                      zip(need["dwelling_type"].values, need.values))))
+        draws = "none" if self.uncertainty is None else f"{self.uncertainty.draws} (seed {self.uncertainty.seed})"
+        rows.append(("draws", draws))
+        return rows
 
     def quantiles(self, name: str = "dwellings", q=None):
         """Quantiles over the Monte Carlo draws (see :meth:`assen_demand.uncertainty.ForecastDraws.quantiles`).

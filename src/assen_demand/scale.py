@@ -65,6 +65,7 @@ from assen_demand.demography.projection import (
     _step_block,
 )
 from assen_demand.datamodel import QUANTILES, quantile_name  # QUANTILES re-exported
+from assen_demand.display import summary_repr
 
 __all__ = [
     "QUANTILES",
@@ -116,6 +117,7 @@ def _band_of_age(edges: Sequence[int], nage: int) -> np.ndarray:
     return np.searchsorted(np.asarray(edges), np.arange(nage), side="right") - 1
 
 
+@summary_repr
 @dataclass(frozen=True, eq=False)
 class MigrationNoise:
     """Random deviations of net migration per area, age band and draw.
@@ -225,6 +227,7 @@ class MigrationNoise:
 # --------------------------------------------------------------------------------------------
 
 
+@summary_repr
 @dataclass(frozen=True, eq=False)
 class StochasticProjection:
     """Quantiles and means over the draws of a stochastic projection, by age band.
@@ -755,6 +758,7 @@ class NationalRunWarning(UserWarning):
     """Some gemeenten of a national run failed; their rows in ``status`` say why."""
 
 
+@summary_repr
 @dataclass(frozen=True, eq=False)
 class NationalForecast:
     """The single-gemeente forecast of every gemeente of a KWB year, side by side.

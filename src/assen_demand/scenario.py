@@ -72,6 +72,7 @@ import xarray as xr
 from assen_demand.housing.care import TREND_INDICATORS
 from assen_demand.errors import ScenarioError
 from assen_demand.parameters import VARIANTS, interpolate_years
+from assen_demand.display import summary_repr
 
 __all__ = ["SCHEMA", "Scenario", "list_scenarios", "load_scenario", "scenario_from_mapping"]
 
@@ -132,6 +133,7 @@ SCHEMA: dict[str, dict[str, _Key]] = {
 }
 
 
+@summary_repr
 @dataclass(frozen=True)
 class Scenario:
     """A validated set of assumptions (see the module docstring for the file format).
@@ -297,6 +299,9 @@ class Scenario:
             if resource.is_file():
                 return resource.read_bytes()
         return None
+
+    def _summary_title(self) -> str:
+        return self.name
 
     def to_frame(self) -> pd.DataFrame:
         """Every setting with its source: ``scenario, section, key, value, source`` (for a provenance sheet)."""

@@ -76,6 +76,7 @@ from scipy.special import expit, logit
 from assen_demand.demography.components import migration_dispersion, shrinkage_weight
 from assen_demand.datamodel import KWB_BAND_EDGES as _KWB_EDGES
 from assen_demand.datamodel import QUANTILES, quantile_name
+from assen_demand.display import summary_repr
 from assen_demand.errors import InvalidValueError
 from assen_demand.parameters import (
     AGES,
@@ -145,6 +146,7 @@ def _split_normal(low: np.ndarray, central: np.ndarray, high: np.ndarray, z: np.
     return np.where((zz == 0) | (low == high), central, out)
 
 
+@summary_repr
 class ParameterDraws:
     """Care and dwelling parameters drawn per Monte Carlo draw, passed as ``variant=``.
 
@@ -257,6 +259,7 @@ class ParameterDraws:
 # --------------------------------------------------------------------------------------------
 
 
+@summary_repr
 @dataclass(frozen=True, eq=False)
 class DemographicDraws:
     """The random demographic inputs of ``draws`` projections, and how they were sized.
@@ -601,6 +604,7 @@ def simulate_population(
 # --------------------------------------------------------------------------------------------
 
 
+@summary_repr
 @dataclass(frozen=True, eq=False)
 class ForecastDraws:
     """Monte Carlo draws of a forecast, aggregated where single ages are not needed.
@@ -645,6 +649,9 @@ class ForecastDraws:
     @property
     def draws(self) -> int:
         return int(self.population.sizes["draw"])
+
+    def _summary_title(self) -> str:
+        return f"{self.draws} draws, seed {self.seed}" + (" (zero width)" if self.zero_width else "")
 
     def quantiles(self, name: str = "dwellings", q: Sequence[float] = QUANTILES) -> xr.DataArray | xr.Dataset:
         """Quantiles over the draws of one table, with a ``quantile`` dim first.

@@ -34,6 +34,7 @@ from assen_demand.datamodel import AGES, KWB_BAND_LABELS, KWB_BANDS, MAX_AGE, SE
 from assen_demand.inputs.datasets import GemeenteData
 from assen_demand.errors import InvalidValueError, MissingDataError
 from assen_demand.demography.ungroup import pclm
+from assen_demand.display import summary_repr
 
 __all__ = ["BasePopulation", "IPFResult", "base_population", "estimate_base", "ipf", "MAX_AGE", "SEXES"]
 
@@ -49,6 +50,7 @@ SEED_BLEND = 1e-3
 # --------------------------------------------------------------------------------------------
 
 
+@summary_repr
 @dataclass(frozen=True)
 class IPFResult:
     """Result of :func:`ipf`.
@@ -140,6 +142,7 @@ def ipf(
 # --------------------------------------------------------------------------------------------
 
 
+@summary_repr
 @dataclass(frozen=True)
 class BasePopulation:
     """Estimated base population and how far it had to move from the published figures.

@@ -39,6 +39,7 @@ from scipy import interpolate, optimize, stats
 # SEXES, MAX_AGE, AGES and SEX_RATIO_AT_BIRTH are re-exported: they were defined here before datamodel
 from assen_demand.datamodel import AGES, KWB_BAND_EDGES, KWB_BANDS, MAX_AGE, SEX_RATIO_AT_BIRTH, SEXES
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
+from assen_demand.display import summary_repr
 
 __all__ = [
     "SEXES",
@@ -528,6 +529,7 @@ def wpp_single_year_mx(
 # --------------------------------------------------------------------------------------------
 
 
+@summary_repr
 @dataclass(frozen=True)
 class LeeCarterFit:
     """A Lee-Carter model log m(x, t) = a(x) + b(x) k(t) per sex, k a random walk with drift.
@@ -880,6 +882,7 @@ def _stationary_open_weights(mx: xr.DataArray) -> xr.DataArray:
 SMR_PRIOR_SHAPE = 107.0
 
 
+@summary_repr
 @dataclass(frozen=True)
 class SMRResult:
     """Local mortality level relative to national mortality.
@@ -1269,6 +1272,7 @@ def tfr_path(
     return pd.Series(tfr_vals, name="tfr").rename_axis("year"), pd.concat(pct_parts, ignore_index=True)
 
 
+@summary_repr
 @dataclass(frozen=True)
 class FertilityLevel:
     """Local fertility relative to national ASFR.
@@ -1449,6 +1453,7 @@ def rogers_castro(ages, params: Mapping[str, float]) -> np.ndarray:
     return out
 
 
+@summary_repr
 @dataclass(frozen=True)
 class RogersCastroFit:
     """Result of :func:`fit_rogers_castro`.
@@ -1959,6 +1964,7 @@ def shrink_wijk_residuals(residuals: pd.DataFrame, *, dispersion: pd.DataFrame) 
     return out
 
 
+@summary_repr
 @dataclass(frozen=True)
 class NetMigrationSchedule:
     """A net migration schedule by single age fitted to band totals (:func:`fit_net_migration_schedule`).
@@ -2365,6 +2371,7 @@ def structural_net_migration(
 # --------------------------------------------------------------------------------------------
 
 
+@summary_repr
 @dataclass(frozen=True)
 class Components:
     """The demographic components of a projection from ``base_year`` to ``end_year``.

@@ -80,6 +80,7 @@ import pandas as pd
 import xarray as xr
 
 from assen_demand.datamodel import SEX_RATIO_AT_BIRTH, SEXES
+from assen_demand.display import summary_repr
 from assen_demand.errors import (
     DataFormatError,
     InvalidValueError,
@@ -118,6 +119,7 @@ class ClippingWarning(UserWarning):
 # --------------------------------------------------------------------------------------------
 
 
+@summary_repr
 @dataclass(frozen=True, eq=False)  # eq on DataArrays/DataFrames is elementwise, not a bool
 class ProjectionInputs:
     """The components of change for :func:`project`, on explicit labels.
@@ -209,6 +211,7 @@ class ProjectionInputs:
                 )
 
 
+@summary_repr
 @dataclass(frozen=True, eq=False)  # eq on DataArrays/DataFrames is elementwise, not a bool
 class ProjectionReport:
     """What the engine had to change to keep the projection feasible.

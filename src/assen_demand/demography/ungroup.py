@@ -52,6 +52,7 @@ from scipy.linalg.lapack import dpotrf as _dpotrf
 from scipy.linalg.lapack import dpotrs as _dpotrs
 
 from assen_demand.errors import DataFormatError, InvalidValueError
+from assen_demand.display import summary_repr
 
 __all__ = ["PCLMResult", "pclm", "pclm_rates", "ungroup_bands"]
 
@@ -87,6 +88,7 @@ _MIN_SPLINE_AGES = 24  # shorter latent grids use the identity basis (one coeffi
 _GOLDEN_TOL = 0.02  # in log10(lambda): a 5 % change of lambda moves the criterion by far below 1
 
 
+@summary_repr
 @dataclass(frozen=True, eq=False)
 class PCLMResult:
     """The single-year distribution estimated by :func:`pclm` or :func:`pclm_rates`.

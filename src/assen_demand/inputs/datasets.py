@@ -21,6 +21,7 @@ import pandas as pd
 
 from assen_demand.inputs import cbs
 from assen_demand.errors import MissingDataError, UnknownAreaError
+from assen_demand.display import summary_repr
 
 __all__ = ["GemeenteData", "NationalData", "load_assen", "load_gemeente", "load_national", "load_dwelling_pipeline", "bundled_dir", "ASSEN"]
 
@@ -44,6 +45,7 @@ def bundled_dir():
     return files("assen_demand").joinpath("data", "cbs")
 
 
+@summary_repr
 @dataclass(frozen=True)
 class NationalData:
     """Tables for all areas in a data source (bundled or a raw folder).
@@ -123,6 +125,7 @@ class NationalData:
         )
 
 
+@summary_repr
 @dataclass(frozen=True)
 class GemeenteData:
     """Every input of a forecast for one gemeente, as tidy tables.
@@ -212,6 +215,21 @@ class GemeenteData:
             wpp_e0=self.wpp_e0[self.wpp_e0["year"] < base_year].reset_index(drop=True),
             as_of_year=base_year,
         )
+
+    def _summary_title(self) -> str:
+        as_of = "" if self.as_of_year is None else f", as known on 1 January {self.as_of_year}"
+        return f"{self.name} ({self.gemeente}), data {self.source}{as_of}"
+
+    def _summary_headline(self) -> list[tuple[str, str]]:
+        years = self.kwb_years
+        if not years:
+            return [("KWB years", "none")]
+        last = self.kwb[(self.kwb["year"] == years[-1])]
+        total = last.loc[last["area_level"] == "gemeente", "population"]
+        return [("KWB years", f"{years[0]}-{years[-1]}" if len(years) > 1 else str(years[0])),
+                (f"KWB {years[-1]}", f"{int((last['area_level'] == 'wijk').sum())} wijken, "
+                                     f"{int((last['area_level'] == 'buurt').sum())} buurten, population "
+                                     f"{float(total.iloc[0]) if len(total) else float('nan'):,.0f}")]
 
     def summary(self) -> pd.DataFrame:
         """Population, 65+ and households per area and KWB year, gemeente first."""

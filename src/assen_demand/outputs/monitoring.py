@@ -31,6 +31,7 @@ import pandas as pd
 
 from assen_demand.errors import DataFormatError
 from assen_demand.outputs.export import DWELLING_LABELS
+from assen_demand.display import summary_repr
 
 __all__ = ["RunOutput", "MonitoringReport", "input_changes", "compare_runs", "KINDS"]
 
@@ -39,6 +40,7 @@ KINDS = ("gegevens", "aannames", "aanbod", "scenario", "software", "opzet")
 
 
 
+@summary_repr
 @dataclass(frozen=True)
 class RunOutput:
     """The tables and provenance of one ``assen-demand forecast`` output folder.
@@ -70,6 +72,7 @@ class RunOutput:
         return f"basisjaar {self.base_year}" + (f", run {date}" if date else "")
 
 
+@summary_repr
 @dataclass(frozen=True)
 class MonitoringReport:
     """Result of :func:`compare_runs`.
