@@ -28,7 +28,7 @@ import hashlib
 import json
 import platform
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
 
@@ -59,6 +59,11 @@ __all__ = [
     "parameter_checksums",
     "write_forecast",
     "write_workbook",
+    "number_format",
+    "workbook_name",
+    "scenario_suffix",
+    "run_title",
+    "STATUS_LABELS",
     "read_run",
     "write_report",
 ]
@@ -113,10 +118,14 @@ PROVENANCE = "provenance.json"
 SOURCES_SHEET = "Bronnen en aannames"
 
 # data files use the Dutch status words already (bekend/geschat/aanname); old English words still map
-_SUPPLY_STATUS = {"known": "bekend", "assumed": "aanname", "": ""}
+#: The one status vocabulary of every output (DESIGN.md): legacy and English values map onto it
+STATUS_LABELS = {"known": "bekend", "bekend": "bekend", "estimated": "geschat", "geschat": "geschat",
+                 "assumed": "aanname", "assumption": "aanname", "aangenomen": "aanname", "aanname": "aanname",
+                 "reported_total_assumed_timing": "geschat"}  # bouwplannen: reported total, timing assumed
+_SUPPLY_STATUS = {**STATUS_LABELS, "": ""}
 #: Dutch names of the parameter variants
 VARIANT_LABELS = {"central": "centraal", "low": "laag", "high": "hoog"}
-_PARAMETER_STATUS = {"known": "bekend", "assumption": "aanname"}
+_PARAMETER_STATUS = STATUS_LABELS
 _SEX = {"male": "mannen", "female": "vrouwen", "all": "alle"}
 _QUANTILE = re.compile(r"^(?P<value>[a-z_]+)_q(?P<level>\d{2,3})$")
 
@@ -471,14 +480,14 @@ def sources_table(result=None, *, data=None, scenario=None, run: Mapping | None 
         rows.append({"Soort": "Run", "Onderwerp": label, "Toelichting": str(value)})
     loaded = getattr(result, "scenario", None) if result is not None else None
     name = loaded.name if loaded is not None else scenario
-    rows.append({"Soort": "Scenario", "Onderwerp": "scenario",
+    rows.append({"Soort": "Scenario", "Onderwerp": "scenario", "Status": "aanname",
                  "Toelichting": (f"{name}: {loaded.description}" if loaded is not None else str(name)) if name
                  else "geen: de centrale aannames van de parametertabellen"})
     if loaded is not None:
         for r in loaded.to_frame().itertuples(index=False):
             if r.section:
                 rows.append({"Soort": "Scenario", "Bestand": loaded.path, "Onderwerp": f"[{r.section}] {r.key}",
-                             "Centraal": str(r.value), "Bron": r.source})
+                             "Centraal": str(r.value), "Status": "aanname", "Bron": r.source})
     source = getattr(data, "source", "bundled") if data is not None else "bundled"
     for r in data_tables().itertuples(index=False):
         rows.append({"Soort": "Gegevens", "Bestand": r.file, "Onderwerp": r.coverage, "Jaar": r.reference_date,
@@ -668,8 +677,37 @@ def provenance(
 # --------------------------------------------------------------------------------------------
 
 
-def write_workbook(sheets: Mapping[str, pd.DataFrame], path) -> Path:
-    """Write sheets to an .xlsx file with frozen headers, readable widths and number formats.
+#: Number formats: whole numbers for counts; decimals where a rounded value would mislead
+COUNT_FORMAT, SHARE_FORMAT, RATIO_FORMAT = "#,##0", "#,##0.0", "0.00"
+
+
+def number_format(sheet: str, row_labels: Sequence[str]) -> str:
+    """The Excel number format of one row of year columns, from the sheet and the row's labels.
+
+    Counts of persons and dwellings are whole numbers; percentages get one decimal; averages
+    and ratios (household size 2.11, carers per 85-plusser) two, so Excel shows 2.11, not 2.
+
+    Examples
+    --------
+    >>> number_format("Huishoudens", ["GM0106", "Assen", "Gemiddelde huishoudensgrootte"])
+    '0.00'
+    >>> number_format("Ouderen", ["GM0106", "Assen", "Aandeel 65+ (%)"]), number_format("Ouderen", ["", "", "65+"])
+    ('#,##0.0', '#,##0')
+    """
+    text = " ".join(str(v) for v in row_labels).lower()
+    if sheet == "Mantelzorg" or "gemiddeld" in text or " per " in f" {text} ":
+        return RATIO_FORMAT
+    if "aandeel" in text or "(%)" in text or "percentage" in text:
+        return SHARE_FORMAT
+    return COUNT_FORMAT
+
+
+def write_workbook(sheets: Mapping[str, pd.DataFrame], path, *, title: str | None = None) -> Path:
+    """Write sheets to an .xlsx file with frozen headers, autofilters, widths and number formats.
+
+    Every table sheet gets an autofilter on its header row (filter by wijk or dwelling type in
+    Excel) and a frozen header; year columns get a number format per row
+    (:func:`number_format`).
 
     Parameters
     ----------
@@ -677,6 +715,9 @@ def write_workbook(sheets: Mapping[str, pd.DataFrame], path) -> Path:
         Sheet name -> table (:func:`workbook_sheets`).
     path : path
         The .xlsx file to write.
+    title : str, optional
+        The run (:func:`run_title`: gemeente, scenario, base year): the printed page header of
+        every sheet and the workbook's title property.
 
     Returns
     -------
@@ -696,13 +737,16 @@ def write_workbook(sheets: Mapping[str, pd.DataFrame], path) -> Path:
             # a coordinate string, not ws.cell(): that would create an empty cell past the table
             frozen = len(labels) if len(labels) < len(frame.columns) else 0
             ws.freeze_panes = f"{get_column_letter(frozen + 1)}2"
-            ratio = name == "Mantelzorg" or name == "Ouderen"
+            if len(frame.columns):
+                ws.auto_filter.ref = f"A1:{get_column_letter(len(frame.columns))}{len(frame) + 1}"
+            if title:
+                ws.oddHeader.center.text = f"{title} - {name}"
+            formats = [number_format(name, row) for row in frame[labels].astype(str).itertuples(index=False)]
             for j, col in enumerate(frame.columns, start=1):
                 letter = get_column_letter(j)
                 if isinstance(col, (int, np.integer)):
                     ws.column_dimensions[letter].width = 9
-                    fmt = "0.00" if name == "Mantelzorg" else "#,##0.0" if ratio else "#,##0"
-                    for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):
+                    for fmt, (cell,) in zip(formats, ws.iter_rows(min_row=2, min_col=j, max_col=j)):
                         cell.number_format = fmt
                     continue
                 longest = max([len(str(col))] + [len(str(v)) for v in frame[col].head(200)])
@@ -711,7 +755,37 @@ def write_workbook(sheets: Mapping[str, pd.DataFrame], path) -> Path:
                 if wide:
                     for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):
                         cell.alignment = Alignment(wrap_text=True, vertical="top")
+        if title:
+            writer.book.properties.title = title
     return path
+
+
+def scenario_suffix(result) -> str:
+    """``""`` for the basis run, else ``"_<scenario>"``: appended to output file names.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> scenario_suffix(SimpleNamespace(scenario_name="basis")), scenario_suffix(SimpleNamespace(scenario_name="Lage migratie"))
+    ('', '_lage_migratie')
+    """
+    from assen_demand.inputs.cbs import slug
+
+    name = str(getattr(result, "scenario_name", "basis"))
+    return "" if name == "basis" else "_" + slug(name)
+
+
+def workbook_name(result) -> str:
+    """The workbook's file name: ``forecast.xlsx``, or ``forecast_<scenario>.xlsx`` for another scenario."""
+    stem, ext = WORKBOOK.rsplit(".", 1)
+    return f"{stem}{scenario_suffix(result)}.{ext}"
+
+
+def run_title(result) -> str:
+    """``Assen (GM0106), scenario basis, basisjaar 2024``: the line on every sheet, chart and summary."""
+    name = result.area_names.get(result.gemeente, result.gemeente)
+    return (f"{name} ({result.gemeente}), scenario {getattr(result, 'scenario_name', 'basis')}, "
+            f"basisjaar {int(result.population['year'].values[0])}")
 
 
 def write_forecast(result, out, *, sources: pd.DataFrame | None = None, about: Mapping | None = None,
@@ -733,7 +807,9 @@ def write_forecast(result, out, *, sources: pd.DataFrame | None = None, about: M
     Returns
     -------
     dict of str -> pathlib.Path
-        ``"population.csv"``, ..., ``"forecast.xlsx"``, ``"provenance.json"`` -> path written.
+        ``"population.csv"``, ..., ``"forecast.xlsx"``, ``"provenance.json"`` -> path written (the
+        workbook's file is ``forecast_<scenario>.xlsx`` for a scenario other than basis, see
+        :func:`workbook_name`).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -743,7 +819,7 @@ def write_forecast(result, out, *, sources: pd.DataFrame | None = None, about: M
         frame.to_csv(path, index=False, float_format="%.4f")
         written[path.name] = path
     sheets = workbook_sheets(result, sources=sources if sources is not None else sources_table(result), about=about)
-    written[WORKBOOK] = write_workbook(sheets, out / WORKBOOK)
+    written[WORKBOOK] = write_workbook(sheets, out / workbook_name(result), title=run_title(result))
     record = dict(provenance_record) if provenance_record is not None else provenance(result)
     path = out / PROVENANCE
     path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
