@@ -35,7 +35,8 @@ def test_forecast_writes_every_file_and_says_where():
     for name in ("population.csv", "care_need.csv", "dwellings.csv", "doorstroming.csv", "mantelzorg.csv",
                  "households.csv", "forecast.xlsx", "provenance.json"):
         assert (out / name).is_file(), name
-    assert f"wrote to {out}/" in stdout
+    assert f"geschreven in {out}/" in stdout
+    assert "scenario basis, basisjaar 2024" in stdout.splitlines()[0]
     assert "forecast.xlsx" in stdout and "figures/" in stdout and "provenance.json" in stdout
 
 
@@ -43,7 +44,7 @@ def test_forecast_writes_every_file_and_says_where():
 def test_forecast_refuses_a_non_empty_folder(capsys):
     out, _, _ = cli_forecast_run()
     line = _error(capsys, ["forecast", "--out", str(out)])
-    assert f"output folder {out} is not empty; choose another --out or add --force" in line
+    assert f"uitvoermap {out} is niet leeg; kies een andere --out of voeg --force toe" in line
 
 
 @pytest.mark.slow
@@ -63,12 +64,12 @@ def test_force_replaces_only_the_run_files(monkeypatch, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--gemeente", "Atlantis"], r"gemeente 'Atlantis' is not in the bundled data"),
-        (["--base-year", "2024", "--end-year", "2020"], r"--end-year 2020 must come after --base-year 2024"),
-        (["--supply", "no_such_supply.csv"], r"--supply no_such_supply.csv not found"),
-        (["--seed", "3"], r"--seed only applies to Monte Carlo draws; add --draws N"),
-        (["--draws", "-1"], r"--draws must be 0 or more"),
-        (["--data-dir", "/no/such/folder"], r"--data-dir /no/such/folder is not a folder"),
+        (["--gemeente", "Atlantis"], r"gemeente 'Atlantis' is not in the bundled data.*--data-dir"),
+        (["--base-year", "2024", "--end-year", "2020"], r"--end-year 2020 moet na --base-year 2024 komen"),
+        (["--supply", "no_such_supply.csv"], r"--supply no_such_supply.csv niet gevonden"),
+        (["--seed", "3"], r"--seed geldt alleen voor Monte-Carlo-trekkingen; voeg --draws N toe"),
+        (["--draws", "-1"], r"--draws moet 0 of meer zijn"),
+        (["--data-dir", "/no/such/folder"], r"--data-dir /no/such/folder is geen map"),
         (["--base-year", "2019"], r"no .*2019"),
     ],
 )
@@ -108,7 +109,7 @@ def test_scenario_and_draws_reach_every_product(capsys):
     assert record["scenario"]["name"] == "extramuralisering" and len(record["scenario"]["sha256"]) == 64
     assert any(s["section"] == "institutions" for s in record["scenario"]["settings"])
     assert (record["draws"], record["seed"]) == (20, 7)
-    book = openpyxl.load_workbook(out / "forecast.xlsx", read_only=True)
+    book = openpyxl.load_workbook(out / "forecast_extramuralisering.xlsx", read_only=True)
     assert "Onzekerheid" in book.sheetnames
     sources = [row for row in book["Bronnen en aannames"].iter_rows(values_only=True)]
     scenario_rows = [row for row in sources if row and row[0] == "Scenario"]
@@ -148,7 +149,7 @@ def test_forecast_for_a_list_of_gemeenten_writes_one_table_each(capsys):
     status = main(["forecast", "--gemeente", "GM0106,Tynaarlo", "--end-year", "2026", "--out", str(out)])
     stdout = capsys.readouterr().out
     assert status == 0, stdout
-    assert "2 of 2 gemeenten forecast" in stdout
+    assert "2 van 2 gemeenten berekend" in stdout
     gemeenten = pd.read_csv(out / "gemeenten.csv")
     assert gemeenten["gemeente"].tolist() == ["GM0106", "GM1730"] and (gemeenten["status"] == "ok").all()
     population = pd.read_csv(out / "population.csv")

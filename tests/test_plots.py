@@ -153,7 +153,12 @@ def test_cli_run_wrote_every_figure():
     assert len([n for n in names if n.startswith("bevolkingsopbouw_")]) == 11
     assert "bevolkingsopbouw_WK010601_lariks.png" in names
     assert {"ouderen_per_wijk.png", "behoefte_en_aanbod_GM0106.png"} <= set(names)
-    assert len([n for n in names if n.startswith("tekort_per_wijk_")]) == 5
+    # the name says what the map shows: need and gap where the example supply lists some, need elsewhere
+    assert {n for n in names if "_per_wijk_" in n and n != "ouderen_per_wijk.png"} == {
+        "behoefte_en_tekort_per_wijk_zorggeschikt.png", "behoefte_en_tekort_per_wijk_verpleegzorgplek.png",
+        "behoefte_per_wijk_nultredenwoning.png", "behoefte_per_wijk_geclusterd.png",
+        "behoefte_per_wijk_begeleid_wonen.png"}
+    assert not any(n.startswith("tekort_") for n in names)
     assert not any(n.startswith("waaier_") for n in names)
     from PIL import Image
 

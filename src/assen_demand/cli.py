@@ -6,6 +6,7 @@ Bad arguments exit with status 2 and a one-line message, never a traceback.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 import time
@@ -18,11 +19,11 @@ __all__ = ["main"]
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, status 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: fout: {message}\n")
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="assen-demand", description="Population, care need and dwelling need per wijk from CBS data.")
+    parser = _Parser(prog="assen-demand", description="Bevolking, zorgvraag en woningbehoefte per wijk uit CBS-gegevens.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_forecast(sub)
     _add_backtest(sub)
@@ -36,14 +37,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _add_backtest(sub) -> None:
-    bt = sub.add_parser("backtest", help="hindcast a gemeente from a base year and compare with a later KWB year")
-    bt.add_argument("--gemeente", default="GM0106", help="CBS code or name (default GM0106, Assen)")
-    bt.add_argument("--base-year", type=int, required=True, help="jump-off year (data known on 1 January)")
-    bt.add_argument("--target-year", type=int, required=True, help="year to forecast and compare with")
+    bt = sub.add_parser("backtest", help="terugrekenen vanaf een basisjaar en vergelijken met een later KWB-jaar")
+    bt.add_argument("--gemeente", default="GM0106", help="CBS-code of naam (standaard GM0106, Assen)")
+    bt.add_argument("--base-year", type=int, required=True, help="basisjaar (gegevens bekend op 1 januari)")
+    bt.add_argument("--target-year", type=int, required=True, help="jaar om te voorspellen en mee te vergelijken")
     bt.add_argument("--method", default="cohort_component",
-                    choices=["cohort_component", "hamilton_perry", "housing_led"], help="small-area method")
-    bt.add_argument("--data-dir", type=Path, default=None, help="folder of raw CBS/UN files (default: bundled data)")
-    bt.add_argument("--out", type=Path, required=True, help="CSV file for the hindcast table")
+                    choices=["cohort_component", "hamilton_perry", "housing_led"], help="methode voor de wijken")
+    bt.add_argument("--data-dir", type=Path, default=None, help="map met ruwe CBS/UN-bestanden (standaard: meegeleverde gegevens)")
+    bt.add_argument("--out", type=Path, required=True, help="CSV-bestand voor de terugrekentabel")
 
 
 def _backtest(args: argparse.Namespace) -> int:
@@ -58,11 +59,11 @@ def _backtest(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     unmatched = table.loc[table["status"] != "matched", "area"].nunique()
-    print(f"{table['gemeente'].iloc[0]} {args.base_year} -> {args.target_year}, method {args.method}: "
-          f"{table.loc[table['area_level'] == 'wijk', 'area'].nunique()} wijken ({unmatched} unmatched, see status)")
-    print("wijken (APE in %, naive = base year as observed):")
+    print(f"{table['gemeente'].iloc[0]} {args.base_year} -> {args.target_year}, methode {args.method}: "
+          f"{table.loc[table['area_level'] == 'wijk', 'area'].nunique()} wijken ({unmatched} niet gekoppeld, zie status)")
+    print("wijken (APE in %, naief = basisjaar als waarneming):")
     print(format_metrics(hindcast_metrics(table)))
-    print(f"wrote {args.out}")
+    print(f"geschreven: {args.out}")
     return 0
 
 
@@ -72,40 +73,40 @@ def _backtest(args: argparse.Namespace) -> int:
 
 
 def _add_forecast(sub) -> None:
-    fc = sub.add_parser("forecast", help="write the forecast tables, workbook and charts for a gemeente",
-                        description="Forecast population, care need and dwelling need per wijk and write CSV "
-                                    "tables, forecast.xlsx, figures/ and provenance.json into --out.")
+    fc = sub.add_parser("forecast", help="prognose: tabellen, werkboek en grafieken voor een gemeente",
+                        description="Prognose van bevolking, zorgvraag en woningbehoefte per wijk; schrijft "
+                                    "CSV-tabellen, forecast.xlsx, figures/ en provenance.json in --out.")
     fc.add_argument("--gemeente", default="GM0106",
-                    help="CBS code or name (default GM0106, Assen); 'all' or a comma-separated list runs every "
-                         "(listed) gemeente of the base year and writes the tables for all of them")
-    fc.add_argument("--data-dir", type=Path, default=None, help="folder of raw CBS/UN files (default: bundled data)")
+                    help="CBS-code of naam (standaard GM0106, Assen); 'all' of een lijst met komma's rekent elke "
+                         "(genoemde) gemeente van het basisjaar door en schrijft de tabellen van allemaal")
+    fc.add_argument("--data-dir", type=Path, default=None, help="map met ruwe CBS/UN-bestanden (standaard: meegeleverde gegevens)")
     fc.add_argument("--base-year", type=int, default=None,
-                    help="jump-off year, 1 January (default: latest KWB year; with --gemeente all, the latest "
-                         "KWB year that holds all gemeenten)")
+                    help="basisjaar, 1 januari (standaard: laatste KWB-jaar; met --gemeente all het laatste "
+                         "KWB-jaar met alle gemeenten)")
     fc.add_argument("--processes", type=int, default=1,
-                    help="worker processes for --gemeente all or a list (default 1)")
-    fc.add_argument("--end-year", type=int, default=2040, help="last year, 1 January (default 2040)")
+                    help="aantal processen voor --gemeente all of een lijst (standaard 1)")
+    fc.add_argument("--end-year", type=int, default=2040, help="laatste jaar, 1 januari (standaard 2040)")
     fc.add_argument("--variant", choices=("central", "low", "high"), default="central",
-                    help="end of every care/dwelling parameter range to use (default central)")
+                    help="welke kant van elke bandbreedte van zorg- en woonparameters (standaard central)")
     fc.add_argument("--supply", default="example",
-                    help="CSV of known dwelling supply (area, dwelling_type, year, units, status); "
-                         "'example' = the bundled Assen example (default), 'none' = unknown everywhere")
-    fc.add_argument("--scenario", default=None, help="bundled scenario name (basis, hoge_levensduur, lage_migratie, extramuralisering, "
-                         "dementie_daling, bouwplannen) or a scenario TOML file")
+                    help="CSV met bekend woningaanbod (area, dwelling_type, year, units, status); "
+                         "'example' = het meegeleverde voorbeeld voor Assen (standaard), 'none' = overal onbekend")
+    fc.add_argument("--scenario", default=None, help="meegeleverd scenario (basis, hoge_levensduur, lage_migratie, extramuralisering, "
+                         "dementie_daling, bouwplannen) of een eigen scenariobestand (TOML)")
     fc.add_argument("--draws", type=int, default=None,
-                    help="Monte Carlo draws through the whole chain (quantile columns, fan charts); default 0")
-    fc.add_argument("--seed", type=int, default=None, help="random seed of the draws")
+                    help="aantal Monte-Carlo-trekkingen door de hele keten (percentielkolommen, waaiergrafieken); standaard 0")
+    fc.add_argument("--seed", type=int, default=None, help="startwaarde (seed) van de trekkingen")
     fc.add_argument("--voorzieningen", type=Path, default=None,
-                    help="CSV of the gemeente's meeting places and support points (name, kind, area, capacity; "
-                         "template: assen_demand/data/facilities/voorzieningen_template.csv); default: unknown")
+                    help="CSV met de ontmoetingsplekken en steunpunten van de gemeente (name, kind, area, capacity; "
+                         "sjabloon: assen_demand/data/facilities/voorzieningen_template.csv); standaard: onbekend")
     fc.add_argument("--afstanden", type=Path, default=None,
-                    help="CSV of CBS nabijheid distances written with assen_demand.inputs.nabijheid.fetch_nabijheid")
-    fc.add_argument("--out", type=Path, required=True, help="output folder")
-    fc.add_argument("--force", action="store_true", help="write into a non-empty output folder")
+                    help="CSV met CBS-nabijheidsafstanden, geschreven met assen_demand.inputs.nabijheid.fetch_nabijheid")
+    fc.add_argument("--out", type=Path, required=True, help="uitvoermap")
+    fc.add_argument("--force", action="store_true", help="schrijf in een niet-lege uitvoermap")
 
 
 # Files a forecast run writes; --force replaces these and leaves anything else in the folder alone.
-_OUTPUT_GLOBS = ("*.csv", "forecast.xlsx", "provenance.json", "figures/*.png")
+_OUTPUT_GLOBS = ("*.csv", "forecast*.xlsx", "provenance.json", "figures/*.png")
 
 
 def _optional_forecast_arguments(args: argparse.Namespace) -> dict:
@@ -115,12 +116,12 @@ def _optional_forecast_arguments(args: argparse.Namespace) -> dict:
         wanted["scenario"] = args.scenario
     if args.draws is not None:
         if args.draws < 0:
-            raise _UsageError(f"--draws must be 0 or more, got {args.draws}")
+            raise _UsageError(f"--draws moet 0 of meer zijn, niet {args.draws}")
         if args.draws > 0:
             wanted["draws"] = args.draws
     if args.seed is not None:
         if not wanted.get("draws"):
-            raise _UsageError("--seed only applies to Monte Carlo draws; add --draws N (N > 0)")
+            raise _UsageError("--seed geldt alleen voor Monte-Carlo-trekkingen; voeg --draws N toe (N > 0)")
         wanted["seed"] = args.seed
     for option, keyword in (("voorzieningen", "facility_list"), ("afstanden", "distances")):  # issue 15
         path = getattr(args, option, None)
@@ -144,16 +145,16 @@ def _forecast(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     out: Path = args.out
     if out.exists() and not out.is_dir():
-        raise _UsageError(f"--out {out} is a file; give a folder")
+        raise _UsageError(f"--out {out} is een bestand; geef een map")
     if out.exists() and any(out.iterdir()) and not args.force:
-        raise _UsageError(f"output folder {out} is not empty; choose another --out or add --force")
+        raise _UsageError(f"uitvoermap {out} is niet leeg; kies een andere --out of voeg --force toe")
     if args.data_dir is not None and not args.data_dir.is_dir():
-        raise _UsageError(f"--data-dir {args.data_dir} is not a folder; give the folder of raw CBS/UN files")
+        raise _UsageError(f"--data-dir {args.data_dir} is geen map; geef de map met ruwe CBS/UN-bestanden")
     supply = {"example": "example", "none": None}.get(args.supply, args.supply)
     if supply not in ("example", None) and not Path(supply).is_file():
-        raise _UsageError(f"--supply {args.supply} not found; give a CSV file, 'example' or 'none'")
+        raise _UsageError(f"--supply {args.supply} niet gevonden; geef een CSV-bestand, 'example' of 'none'")
     if args.base_year is not None and args.end_year <= args.base_year:
-        raise _UsageError(f"--end-year {args.end_year} must come after --base-year {args.base_year}")
+        raise _UsageError(f"--end-year {args.end_year} moet na --base-year {args.base_year} komen")
     extra = _optional_forecast_arguments(args)
     if _is_multi_gemeente(args.gemeente):
         return _forecast_many(args, extra, supply, started)
@@ -183,14 +184,15 @@ def _forecast(args: argparse.Namespace) -> int:
     done = time.perf_counter()
 
     tables = [p.name for name, p in written.items() if name.endswith(".csv")]
-    print(f"{data.name} ({data.gemeente}), {result.projection.base_year}-{result.projection.end_year}, "
-          f"{len(result.projection.wijken)} wijken; computed in {computed - started:.0f} s, written in "
+    print(f"{export.run_title(result)}, {result.projection.base_year}-{result.projection.end_year}, "
+          f"{len(result.projection.wijken)} wijken; berekend in {computed - started:.0f} s, geschreven in "
           f"{done - computed:.0f} s")
-    print(f"wrote to {out}/:")
-    print(f"  tables     {', '.join(tables)}")
-    print(f"  workbook   {export.WORKBOOK} (sheets: Woningbehoefte, Aanbod en tekort, ..., {export.SOURCES_SHEET})")
-    print(f"  figures    figures/ ({len(figures)} PNG files)")
-    print(f"  provenance {export.PROVENANCE} (input checksums, parameters, version, command)")
+    print(f"geschreven in {out}/:")
+    print(f"  tabellen   {', '.join(tables)}")
+    print(f"  werkboek   {written[export.WORKBOOK].name} (tabbladen: Woningbehoefte, Aanbod en tekort, ..., "
+          f"{export.SOURCES_SHEET})")
+    print(f"  grafieken  figures/ ({len(figures)} PNG-bestanden)")
+    print(f"  herkomst   {export.PROVENANCE} (controlegetallen van invoer en parameters, versie, opdracht)")
     return 0
 
 
@@ -209,10 +211,10 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
     from assen_demand.scale import NationalRunWarning, national_forecast
 
     if extra.get("draws"):
-        raise _UsageError("--draws runs one gemeente at a time; for many gemeenten use "
-                          "assen_demand.scale.stochastic_projection (population quantiles, also on Dask)")
+        raise _UsageError("--draws werkt per gemeente; gebruik voor veel gemeenten "
+                          "assen_demand.scale.stochastic_projection (percentielen van de bevolking, ook op Dask)")
     if args.processes < 1:
-        raise _UsageError(f"--processes must be 1 or more, got {args.processes}")
+        raise _UsageError(f"--processes moet 1 of meer zijn, niet {args.processes}")
     wanted = None if args.gemeente.strip().lower() == "all" else [g.strip() for g in args.gemeente.split(",") if g.strip()]
     options = {"variant": args.variant, **({"scenario": extra["scenario"]} if "scenario" in extra else {})}
     if supply is None or supply != "example":
@@ -231,12 +233,12 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
               "scenario": args.scenario, "gemeenten": status["status"].value_counts().to_dict()}
     (args.out / "provenance.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
     ok = int((status["status"] == "ok").sum())
-    print(f"{ok} of {len(status)} gemeenten forecast, {result.base_year}-{result.end_year}, "
+    print(f"{ok} van {len(status)} gemeenten berekend, {result.base_year}-{result.end_year}, "
           f"in {time.perf_counter() - started:.0f} s")
     for row in result.failures.itertuples(index=False):
-        print(f"  not forecast: {row.gemeente} {row.gemeente_name}: {row.status}: {row.message[:160]}")
-    print(f"wrote to {args.out}/: {', '.join(f'{t}.csv' for t in FORECAST_TABLES)}, gemeenten.csv (status per "
-          "gemeente), provenance.json")
+        print(f"  niet berekend: {row.gemeente} {row.gemeente_name}: {row.status}: {row.message[:160]}")
+    print(f"geschreven in {args.out}/: {', '.join(f'{t}.csv' for t in FORECAST_TABLES)}, gemeenten.csv (status "
+          "per gemeente), provenance.json")
     return 0 if ok else 2
 
 
@@ -246,15 +248,15 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
 
 
 def _add_report(sub) -> None:
-    rp = sub.add_parser("report", help="compare this year's forecast run with last year's",
-                        description="Compare two output folders of 'assen-demand forecast' and the realised KWB "
-                                    "figures: what changed, and whether new data or changed assumptions caused it.")
-    rp.add_argument("--previous", type=Path, required=True, help="output folder of last year's forecast run")
-    rp.add_argument("--current", type=Path, required=True, help="output folder of this year's forecast run")
+    rp = sub.add_parser("report", help="vergelijk de prognose van dit jaar met die van vorig jaar",
+                        description="Vergelijkt twee uitvoermappen van 'assen-demand forecast' en de gerealiseerde "
+                                    "KWB-cijfers: wat veranderde, en of nieuwe gegevens of andere aannames de oorzaak zijn.")
+    rp.add_argument("--previous", type=Path, required=True, help="uitvoermap van de prognose van vorig jaar")
+    rp.add_argument("--current", type=Path, required=True, help="uitvoermap van de prognose van dit jaar")
     rp.add_argument("--data-dir", type=Path, default=None,
-                    help="folder of raw CBS files for the realised KWB figures (default: the current run's data)")
+                    help="map met ruwe CBS-bestanden voor de gerealiseerde KWB-cijfers (standaard: de gegevens van --current)")
     rp.add_argument("--out", type=Path, default=None,
-                    help="write the report to FILE (.xlsx, .csv or .md); default: print it")
+                    help="schrijf het rapport naar dit bestand (.xlsx, .csv of .md); standaard: op het scherm")
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -264,9 +266,9 @@ def _report(args: argparse.Namespace) -> int:
     for name in ("previous", "current"):
         folder = getattr(args, name)
         if not folder.is_dir():
-            raise _UsageError(f"--{name} {folder} is not a folder; give the --out folder of a forecast run")
+            raise _UsageError(f"--{name} {folder} is geen map; geef de --out-map van een prognose")
     if args.out is not None and args.out.suffix.lower() not in (".xlsx", ".csv", ".md", ".txt"):
-        raise _UsageError(f"--out {args.out}: use a file name ending in .xlsx, .csv or .md")
+        raise _UsageError(f"--out {args.out}: gebruik een bestandsnaam op .xlsx, .csv of .md")
     previous, current = export.read_run(args.previous), export.read_run(args.current)
     data_dir = args.data_dir
     source = current.provenance.get("data", {}).get("source", "bundled")
@@ -279,12 +281,24 @@ def _report(args: argparse.Namespace) -> int:
         return 0
     path = export.write_report(report, args.out)
     print(report.summary())
-    print(f"wrote {path}")
+    print(f"geschreven: {path}")
     return 0
 
 
 class _UsageError(Exception):
     pass
+
+
+def _cli_wording(message: str) -> str:
+    """An API message as a CLI user needs it: ``data_dir=`` becomes ``--data-dir``.
+
+    Examples
+    --------
+    >>> _cli_wording("pass data_dir= with the CBS files, or base_year=2023")
+    'pass --data-dir with the CBS files, or --base-year 2023'
+    """
+    return re.sub(r"\b(data_dir|base_year|end_year|scenario|draws|seed|supply|variant|gemeente)=(\S?)",
+                  lambda m: "--" + m.group(1).replace("_", "-") + (" " + m.group(2) if m.group(2) else ""), message)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -297,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         return commands[args.command](args)
     except (AssenDemandError, _UsageError) as exc:
         message = " ".join(str(exc).split())  # one line, whatever the message
-        print(f"assen-demand {args.command}: error: {message}", file=sys.stderr)
+        print(f"assen-demand {args.command}: fout: {_cli_wording(message)}", file=sys.stderr)
         return 2
 
 

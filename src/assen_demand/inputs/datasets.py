@@ -92,10 +92,13 @@ class NationalData:
         hit = names.loc[names["area_name"].map(cbs.slug) == cbs.slug(gemeente), "area"].unique()
         if len(hit) == 1:
             return str(hit[0])
-        sample = ", ".join(f"{a} ({n})" for a, n in names.drop_duplicates("area").head(4).itertuples(index=False))
+        latest = names.drop_duplicates("area", keep="last").sort_values("area")
+        # the bundled twelve (Drenthe) in full; a national folder's ~340 would drown the message
+        listed = ", ".join(f"{a} ({n})" for a, n in latest.head(20).itertuples(index=False))
+        more = f", ... ({len(latest) - 20} more)" if len(latest) > 20 else ""
         raise UnknownAreaError(
             f"gemeente {gemeente!r} is not in the {self.source} data; give a CBS code such as 'GM0106' or a "
-            f"name such as 'Assen' (the data hold {names['area'].nunique()} gemeenten: {sample}, ...). "
+            f"name such as 'Assen' (the data hold {len(latest)} gemeenten: {listed}{more}). "
             "For a gemeente outside the bundled data pass data_dir= with the CBS files."
         )
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from assen_demand.errors import DataFormatError, UnknownAreaError
-from assen_demand.outputs.export import DWELLING_LABELS, SOURCE_NOTE, quantile_columns
+from assen_demand.outputs.export import DWELLING_LABELS, SOURCE_NOTE, quantile_columns, scenario_suffix
 
 __all__ = [
     "A4_WIDTH",
@@ -37,6 +37,8 @@ __all__ = [
     "add_source_note",
     "save_figures",
     "FIGURE_KINDS",
+    "FAN_NOTE",
+    "run_label",
 ]
 
 #: Width of an A4 page [inches]; figures are at most this wide so text stays readable in print.
@@ -95,6 +97,16 @@ def _check_area(result, area) -> str:
         names = ", ".join(f"{a} ({_name(result, a)})" for a in areas)
         raise UnknownAreaError(f"area {area!r} is not in the result; choose one of {names}")
     return area
+
+
+def run_label(result) -> str:
+    """``scenario basis, basisjaar 2024``: the second line of every chart title.
+
+    Charts of different scenarios must not look alike; a PopulationProjection (no scenario)
+    counts as basis.
+    """
+    scenario = getattr(result, "scenario_name", "basis")
+    return f"scenario {scenario}, basisjaar {int(result.population['year'].values[0])}"
 
 
 def _check_type(dwelling_type: str) -> str:
@@ -199,7 +211,8 @@ def plot_pyramid(result, area: str | None = None, *, years=None, age_width: int 
     ax.text(0.98, 0.98, "Vrouwen", transform=ax.transAxes, ha="right", va="top", fontsize=10, color=_FEMALE,
             weight="bold")
     kind = "gemeente" if area == result.gemeente else "wijk"
-    ax.set_title(f"Bevolkingsopbouw {_name(result, area)} ({kind}), {first} en {last}", fontsize=11)
+    ax.set_title(f"Bevolkingsopbouw {_name(result, area)} ({kind}), {first} en {last}\n{run_label(result)}",
+                 fontsize=11)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=3, fontsize=8, frameon=False)
     ax.grid(axis="x", color="0.9")
     ax.set_axisbelow(True)
@@ -253,7 +266,8 @@ def plot_older_population(result, *, areas=None, groups=(65, 75, 85), fig=None):
         ax.axis("off")
     for ax in axes[max(0, n - cols):n]:
         ax.tick_params(labelbottom=True)
-    fig.suptitle(f"Ouderen per wijk, {int(years[0])}-{int(years[-1])} (aantal inwoners)", fontsize=12)
+    fig.suptitle(f"Ouderen per wijk, {int(years[0])}-{int(years[-1])} (aantal inwoners)\n{run_label(result)}",
+                 fontsize=12)
     return fig
 
 
@@ -297,7 +311,7 @@ def plot_need_supply(result, dwelling_type: str, *, area: str | None = None, ax=
         assumed = np.isin(status, ["geschat", "aanname"]) & np.isfinite(supply)
         if assumed.any():
             ax.plot(years[assumed], supply[assumed], "o", markerfacecolor="white", color=_SUPPLY, markersize=4,
-                    label="Aanbod aangenomen")
+                    label="Aanbod (aanname)")
     else:
         ax.text(0.5, 0.08, "aanbod onbekend", transform=ax.transAxes, ha="center", fontsize=8, color="0.4",
                 style="italic")
@@ -344,8 +358,8 @@ def plot_need_supply_panels(result, *, area: str | None = None, fig=None):
                 transform=legend.transAxes)
     kind = "gemeente" if area == result.gemeente else "wijk"
     years = result.dwellings["year"].values
-    fig.suptitle(f"Woningbehoefte en aanbod, {_name(result, area)} ({kind}), {int(years[0])}-{int(years[-1])}",
-                 fontsize=12)
+    fig.suptitle(f"Woningbehoefte en aanbod, {_name(result, area)} ({kind}), {int(years[0])}-{int(years[-1])}\n"
+                 f"{run_label(result)}", fontsize=12)
     fig.supylabel("Woningen of plaatsen", fontsize=9)
     return fig
 
@@ -362,7 +376,8 @@ def plot_gap_heatmap(result, dwelling_type: str, *, areas=None, annotate: bool =
     result : Forecast
     dwelling_type : str
     areas : sequence of str, optional
-        Rows; default every wijk (the gemeente total would flatten the colour scale).
+        Rows; default the gemeente (first, above a line) and every wijk. The colour scale is set
+        by the wijken only, so the gemeente total does not flatten it; its cells carry the number.
     annotate : bool
         Write the rounded value in every cell.
     ax : matplotlib.axes.Axes, optional
@@ -377,8 +392,9 @@ def plot_gap_heatmap(result, dwelling_type: str, *, areas=None, annotate: bool =
 
     dwelling_type = _check_type(dwelling_type)
     if areas is None:
-        areas = [str(a) for a in result.population["area"].values if str(a) != result.gemeente]
+        areas = [str(a) for a in result.population["area"].values]  # gemeente first, then the wijken
     areas = [_check_area(result, a) for a in areas]
+    scale_rows = np.array([a != result.gemeente for a in areas]) if len(areas) > 1 else np.ones(len(areas), bool)
     ds = result.dwellings.sel(area=areas, dwelling_type=dwelling_type, model="need")
     years = [int(y) for y in ds["year"].values]
     need = ds["need"].transpose("area", "year").values
@@ -386,15 +402,20 @@ def plot_gap_heatmap(result, dwelling_type: str, *, areas=None, annotate: bool =
     has_supply = np.isfinite(gap)
     label = _PLURAL[dwelling_type]
     ax = _new_axes(ax, (A4_WIDTH, 0.32 * len(areas) + 1.8))
+    from matplotlib.colors import Normalize
+
+    context = f"{years[0]}-{years[-1]}, {run_label(result)}"
     if not has_supply.any():
-        values, cmap, norm = need, "Oranges", None
-        title = f"Behoefte aan {label} per wijk\n(aanbod onbekend: getoond is de behoefte)"
+        values, cmap = need, "Oranges"
+        top = float(np.nanmax(need[scale_rows], initial=0.0)) if scale_rows.any() else None
+        norm = Normalize(vmin=0.0, vmax=max(top, 1.0)) if top is not None else None
+        title = f"Behoefte aan {label} per wijk, {context}\n(aanbod onbekend: getoond is de behoefte)"
         bar_label = "Behoefte"
     else:
         values = np.where(has_supply, gap, np.nan)
-        span = max(1.0, float(np.nanmax(np.abs(values))))
+        span = max(1.0, float(np.nanmax(np.abs(values[scale_rows]), initial=0.0)))
         cmap, norm = "RdBu_r", TwoSlopeNorm(vcenter=0.0, vmin=-span, vmax=span)
-        title = f"Tekort aan {label} per wijk\n(behoefte min aanbod; negatief = overschot)"
+        title = f"Behoefte en tekort aan {label} per wijk, {context}\n(tekort = behoefte min aanbod; negatief = overschot)"
         bar_label = "Tekort"
     image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap=cmap, norm=norm, interpolation="nearest")
     if has_supply.any() and not has_supply.all():
@@ -414,11 +435,15 @@ def plot_gap_heatmap(result, dwelling_type: str, *, areas=None, annotate: bool =
                 v = values[i, j]
                 if not np.isfinite(v):
                     continue
-                dark = (image.norm(v) > 0.8 or image.norm(v) < 0.2) if norm is not None else image.norm(v) > 0.6
+                shade = float(np.clip(image.norm(v), 0, 1))
+                dark = (shade > 0.8 or shade < 0.2) if isinstance(norm, TwoSlopeNorm) else shade > 0.6
                 ax.text(j, i, _nl(v, decimals), ha="center", va="center", fontsize=6,
                         color="white" if dark else "black")
     ax.set_xticks(range(len(years)), [str(y) for y in years], fontsize=7, rotation=0 if len(years) <= 20 else 90)
-    ax.set_yticks(range(len(areas)), [_name(result, a) for a in areas], fontsize=8)
+    ax.set_yticks(range(len(areas)), [_name(result, a) + (" (gemeente)" if a == result.gemeente else "")
+                                      for a in areas], fontsize=8)
+    if areas[0] == result.gemeente and len(areas) > 1:
+        ax.axhline(0.5, color="black", linewidth=1.2)  # the gemeente total above, its wijken below
     ax.set_title(title, fontsize=10)
     bar = ax.figure.colorbar(image, ax=ax, shrink=0.9, pad=0.01)
     bar.set_label(f"{bar_label} (woningen of plaatsen)", fontsize=8)
@@ -475,8 +500,13 @@ def quantile_table(frame: pd.DataFrame, *, area: str, dwelling_type: str, value:
     return table.astype(float)
 
 
+#: Under every fan chart of the forecast: why the band is already wide in the base year
+FAN_NOTE = ("De band telt twee bronnen op: onzekerheid in de parameters (zorgprevalentie, woonvoorkeur), al\n"
+            "aanwezig in het basisjaar, en onzekerheid in de bevolking (sterfte, geboorte, migratie), die met de jaren groeit.")
+
+
 def plot_fan_chart(quantiles, *, years=None, probabilities=None, central=None, ax=None, title: str | None = None,
-                   ylabel: str = "Woningen of plaatsen", color: str = _NEED):
+                   ylabel: str = "Woningen of plaatsen", color: str = _NEED, note: str | None = None):
     """Fan chart: nested bands between symmetric quantiles and the median.
 
     Parameters
@@ -493,6 +523,8 @@ def plot_fan_chart(quantiles, *, years=None, probabilities=None, central=None, a
     ax : matplotlib.axes.Axes, optional
     title, ylabel : str
     color : str
+    note : str, optional
+        A line under the axes, e.g. :data:`FAN_NOTE` (what makes the band wide).
 
     Returns
     -------
@@ -535,6 +567,9 @@ def plot_fan_chart(quantiles, *, years=None, probabilities=None, central=None, a
     ax.legend(fontsize=8, frameon=False, loc="upper left")
     if title:
         ax.set_title(title, fontsize=10)
+    if note:
+        ax.annotate(note, xy=(0, 0), xycoords="axes fraction", xytext=(0, -22), textcoords="offset points",
+                    ha="left", va="top", fontsize=7, color="0.3")
     return ax
 
 
@@ -571,9 +606,11 @@ def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS) -> list
     list of pathlib.Path
         ``bevolkingsopbouw_<code>_<naam>.png`` for the gemeente and each wijk,
         ``ouderen_per_wijk.png``, ``behoefte_en_aanbod_<gemeente>.png``,
-        ``tekort_per_wijk_<woningtype>.png`` per dwelling type and, when the dwellings table
-        has quantile columns, ``waaier_<woningtype>.png`` per dwelling type, and with the
-        facilities step ``voorzieningen_druk_en_afstand.png``.
+        per dwelling type ``behoefte_en_tekort_per_wijk_<woningtype>.png`` (some supply known)
+        or ``behoefte_per_wijk_<woningtype>.png`` (none known: the map shows need only),
+        when the dwellings table has quantile columns ``waaier_<woningtype>.png``, and with the
+        facilities step ``voorzieningen_druk_en_afstand.png``. For a scenario other than basis
+        the names of the figures of this module end in ``_<scenario>``.
     """
     from matplotlib.figure import Figure
 
@@ -585,31 +622,36 @@ def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS) -> list
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
+    suffix = scenario_suffix(result)
     # Figure() without pyplot: nothing is registered globally, so nothing needs closing.
     for area in [str(a) for a in result.population["area"].values] if "pyramids" in kinds else []:
         fig = Figure(figsize=(6.5, 6), layout="constrained")
         plot_pyramid(result, area, ax=fig.add_subplot())
-        written.append(_save(fig, folder / f"bevolkingsopbouw_{area}_{slug(_name(result, area))}.png", dpi))
+        written.append(_save(fig, folder / f"bevolkingsopbouw_{area}_{slug(_name(result, area))}{suffix}.png", dpi))
     if "older" in kinds:
         written.append(_save(plot_older_population(result, fig=Figure(layout="constrained")),
-                             folder / "ouderen_per_wijk.png", dpi))
+                             folder / f"ouderen_per_wijk{suffix}.png", dpi))
     if "need_supply" in kinds:
         written.append(_save(plot_need_supply_panels(result, fig=Figure(layout="constrained")),
-                             folder / f"behoefte_en_aanbod_{result.gemeente}.png", dpi))
-    n_wijken = result.population.sizes["area"] - 1
+                             folder / f"behoefte_en_aanbod_{result.gemeente}{suffix}.png", dpi))
+    n_areas = result.population.sizes["area"]
     for dtype in DWELLING_LABELS if "heatmaps" in kinds else []:
-        fig = Figure(figsize=(A4_WIDTH, 0.32 * n_wijken + 2.0), layout="constrained")
+        fig = Figure(figsize=(A4_WIDTH, 0.32 * n_areas + 2.0), layout="constrained")
         plot_gap_heatmap(result, dtype, ax=fig.add_subplot())
-        written.append(_save(fig, folder / f"tekort_per_wijk_{dtype}.png", dpi))
+        # the name says what the map shows: a gap only where some supply is known
+        shows = "behoefte_en_tekort" if np.isfinite(result.dwellings["gap"].sel(dwelling_type=dtype, model="need")).any() \
+            else "behoefte"
+        written.append(_save(fig, folder / f"{shows}_per_wijk_{dtype}{suffix}.png", dpi))
     frame = result.to_frame("dwellings")
     if "fans" in kinds and quantile_columns(frame):
         for dtype in DWELLING_LABELS:
             table = quantile_table(frame, area=result.gemeente, dwelling_type=dtype)
             central = result.dwellings["need"].sel(area=result.gemeente, dwelling_type=dtype, model="need")
-            fig = Figure(figsize=(6.5, 4), layout="constrained")
+            fig = Figure(figsize=(6.5, 4.4), layout="constrained")
             plot_fan_chart(table, central=central.sel(year=table.index.values).values, ax=fig.add_subplot(),
-                           title=f"{DWELLING_LABELS[dtype]}: behoefte {_name(result, result.gemeente)} met onzekerheid")
-            written.append(_save(fig, folder / f"waaier_{dtype}.png", dpi))
+                           title=f"{DWELLING_LABELS[dtype]}: behoefte {_name(result, result.gemeente)} met "
+                                 f"onzekerheid\n{run_label(result)}", note=FAN_NOTE)
+            written.append(_save(fig, folder / f"waaier_{dtype}{suffix}.png", dpi))
     if "facilities" in kinds:  # issue 15: voorzieningen_druk_en_afstand.png, its own source line
         from assen_demand.outputs.voorzieningen import save_facility_figure
 
