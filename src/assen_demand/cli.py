@@ -18,6 +18,20 @@ __all__ = ["main"]
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse with Dutch headings and help flag: the planner reads this."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("add_help", False)
+        super().__init__(*args, **kwargs)
+        self.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS, help="toon deze hulp en stop")
+
+    def format_usage(self) -> str:
+        return super().format_usage().replace("usage:", "gebruik:", 1)
+
+    def format_help(self) -> str:
+        text = super().format_help().replace("usage:", "gebruik:", 1)
+        return text.replace("\noptions:\n", "\nopties:\n").replace("positional arguments:", "opdrachten:")
+
     def error(self, message: str) -> None:  # one line, status 2
         self.exit(2, f"{self.prog}: fout: {message}\n")
 
@@ -38,13 +52,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _add_backtest(sub) -> None:
     bt = sub.add_parser("backtest", help="terugrekenen vanaf een basisjaar en vergelijken met een later KWB-jaar")
-    bt.add_argument("--gemeente", default="GM0106", help="CBS-code of naam (standaard GM0106, Assen)")
-    bt.add_argument("--base-year", type=int, required=True, help="basisjaar (gegevens bekend op 1 januari)")
-    bt.add_argument("--target-year", type=int, required=True, help="jaar om te voorspellen en mee te vergelijken")
+    bt.add_argument("--gemeente", metavar="GEMEENTE", default="GM0106", help="CBS-code of naam (standaard GM0106, Assen)")
+    bt.add_argument("--base-year", metavar="JAAR", type=int, required=True, help="basisjaar (gegevens bekend op 1 januari)")
+    bt.add_argument("--target-year", metavar="JAAR", type=int, required=True, help="jaar om te voorspellen en mee te vergelijken")
     bt.add_argument("--method", default="cohort_component",
                     choices=["cohort_component", "hamilton_perry", "housing_led"], help="methode voor de wijken")
-    bt.add_argument("--data-dir", type=Path, default=None, help="map met ruwe CBS/UN-bestanden (standaard: meegeleverde gegevens)")
-    bt.add_argument("--out", type=Path, required=True, help="CSV-bestand voor de terugrekentabel")
+    bt.add_argument("--data-dir", metavar="MAP", type=Path, default=None, help="map met ruwe CBS/UN-bestanden (standaard: meegeleverde gegevens)")
+    bt.add_argument("--out", metavar="UIT", type=Path, required=True, help="CSV-bestand voor de terugrekentabel")
 
 
 def _backtest(args: argparse.Namespace) -> int:
@@ -76,32 +90,32 @@ def _add_forecast(sub) -> None:
     fc = sub.add_parser("forecast", help="prognose: tabellen, werkboek en grafieken voor een gemeente",
                         description="Prognose van bevolking, zorgvraag en woningbehoefte per wijk; schrijft "
                                     "CSV-tabellen, forecast.xlsx, figures/ en provenance.json in --out.")
-    fc.add_argument("--gemeente", default="GM0106",
+    fc.add_argument("--gemeente", metavar="GEMEENTE", default="GM0106",
                     help="CBS-code of naam (standaard GM0106, Assen); 'all' of een lijst met komma's rekent elke "
                          "(genoemde) gemeente van het basisjaar door en schrijft de tabellen van allemaal")
-    fc.add_argument("--data-dir", type=Path, default=None, help="map met ruwe CBS/UN-bestanden (standaard: meegeleverde gegevens)")
-    fc.add_argument("--base-year", type=int, default=None,
+    fc.add_argument("--data-dir", metavar="MAP", type=Path, default=None, help="map met ruwe CBS/UN-bestanden (standaard: meegeleverde gegevens)")
+    fc.add_argument("--base-year", metavar="JAAR", type=int, default=None,
                     help="basisjaar, 1 januari (standaard: laatste KWB-jaar; met --gemeente all het laatste "
                          "KWB-jaar met alle gemeenten)")
-    fc.add_argument("--processes", type=int, default=1,
+    fc.add_argument("--processes", metavar="AANTAL", type=int, default=1,
                     help="aantal processen voor --gemeente all of een lijst (standaard 1)")
-    fc.add_argument("--end-year", type=int, default=2040, help="laatste jaar, 1 januari (standaard 2040)")
+    fc.add_argument("--end-year", metavar="JAAR", type=int, default=2040, help="laatste jaar, 1 januari (standaard 2040)")
     fc.add_argument("--variant", choices=("central", "low", "high"), default="central",
                     help="welke kant van elke bandbreedte van zorg- en woonparameters (standaard central)")
-    fc.add_argument("--supply", default="example",
-                    help="CSV met bekend woningaanbod (area, dwelling_type, year, units, status); "
+    fc.add_argument("--supply", metavar="AANBOD", default="example",
+                    help="CSV met bekend woningaanbod (kolommen area, dwelling_type, year, units, status); "
                          "'example' = het meegeleverde voorbeeld voor Assen (standaard), 'none' = overal onbekend")
-    fc.add_argument("--scenario", default=None, help="meegeleverd scenario (basis, hoge_levensduur, lage_migratie, extramuralisering, "
+    fc.add_argument("--scenario", metavar="SCENARIO", default=None, help="meegeleverd scenario (basis, hoge_levensduur, lage_migratie, extramuralisering, "
                          "dementie_daling, bouwplannen) of een eigen scenariobestand (TOML)")
-    fc.add_argument("--draws", type=int, default=None,
+    fc.add_argument("--draws", metavar="AANTAL", type=int, default=None,
                     help="aantal Monte-Carlo-trekkingen door de hele keten (percentielkolommen, waaiergrafieken); standaard 0")
-    fc.add_argument("--seed", type=int, default=None, help="startwaarde (seed) van de trekkingen")
-    fc.add_argument("--voorzieningen", type=Path, default=None,
-                    help="CSV met de ontmoetingsplekken en steunpunten van de gemeente (name, kind, area, capacity; "
-                         "sjabloon: assen_demand/data/facilities/voorzieningen_template.csv); standaard: onbekend")
-    fc.add_argument("--afstanden", type=Path, default=None,
+    fc.add_argument("--seed", metavar="GETAL", type=int, default=None, help="startwaarde (seed) van de trekkingen")
+    fc.add_argument("--voorzieningen", metavar="BESTAND", type=Path, default=None,
+                    help="CSV met de ontmoetingsplekken en steunpunten van de gemeente (kolommen name, kind, area, "
+                         "capacity; sjabloon: assen_demand/data/facilities/voorzieningen_template.csv); standaard: onbekend")
+    fc.add_argument("--afstanden", metavar="BESTAND", type=Path, default=None,
                     help="CSV met CBS-nabijheidsafstanden, geschreven met assen_demand.inputs.nabijheid.fetch_nabijheid")
-    fc.add_argument("--out", type=Path, required=True, help="uitvoermap")
+    fc.add_argument("--out", metavar="UIT", type=Path, required=True, help="uitvoermap")
     fc.add_argument("--force", action="store_true", help="schrijf in een niet-lege uitvoermap")
 
 
@@ -251,11 +265,11 @@ def _add_report(sub) -> None:
     rp = sub.add_parser("report", help="vergelijk de prognose van dit jaar met die van vorig jaar",
                         description="Vergelijkt twee uitvoermappen van 'assen-demand forecast' en de gerealiseerde "
                                     "KWB-cijfers: wat veranderde, en of nieuwe gegevens of andere aannames de oorzaak zijn.")
-    rp.add_argument("--previous", type=Path, required=True, help="uitvoermap van de prognose van vorig jaar")
-    rp.add_argument("--current", type=Path, required=True, help="uitvoermap van de prognose van dit jaar")
-    rp.add_argument("--data-dir", type=Path, default=None,
+    rp.add_argument("--previous", metavar="MAP", type=Path, required=True, help="uitvoermap van de prognose van vorig jaar")
+    rp.add_argument("--current", metavar="MAP", type=Path, required=True, help="uitvoermap van de prognose van dit jaar")
+    rp.add_argument("--data-dir", metavar="MAP", type=Path, default=None,
                     help="map met ruwe CBS-bestanden voor de gerealiseerde KWB-cijfers (standaard: de gegevens van --current)")
-    rp.add_argument("--out", type=Path, default=None,
+    rp.add_argument("--out", metavar="UIT", type=Path, default=None,
                     help="schrijf het rapport naar dit bestand (.xlsx, .csv of .md); standaard: op het scherm")
 
 

@@ -101,6 +101,7 @@ class MonitoringReport:
         lines = [f"Vergelijking vorige run ({self.previous}) met huidige run ({self.current}).",
                  "Gewijzigde invoer: " + (", ".join(kinds) if kinds else "geen") + "."]
         gm = self.comparison[self.comparison["Wijkcode"].str.startswith("GM")]
+        lines += self._largest_changes(gm)
         pop = gm[gm["Grootheid"] == "Inwoners"]
         if len(pop):
             last = pop[pop["Jaar"] == pop["Jaar"].max()].iloc[0]
@@ -108,6 +109,23 @@ class MonitoringReport:
                          f"{_nl(last['Huidige run'])} ({'+' if last['Verschil'] >= 0 else ''}{_nl(last['Verschil'])}; "
                          f"{last['Oorzaak']}).")
         return "\n".join(lines + list(self.notes))
+
+    def _largest_changes(self, gm: pd.DataFrame, n: int = 3) -> list[str]:
+        """The gemeente's largest relative changes in the last compared year, largest first.
+
+        A run compared with another scenario changes nursing places by tens of percent and the
+        population not at all: the reader must see the former first.
+        """
+        if gm.empty:
+            return []
+        last = gm[(gm["Jaar"] == gm["Jaar"].max()) & (gm["Oorzaak"] != "geen wijziging")]
+        last = last.assign(_size=last["Verschil (%)"].abs().fillna(0)).sort_values("_size", ascending=False).head(n)
+        if last.empty:
+            return [f"Grootste wijzigingen {int(gm['Jaar'].max())}: geen (alle verschillen binnen de tolerantie)."]
+        items = [f"{r['Grootheid']} {_nl(r['Vorige run'])} -> {_nl(r['Huidige run'])} "
+                 f"({'+' if r['Verschil'] >= 0 else ''}{_nl(r['Verschil (%)'], 1) if pd.notna(r['Verschil (%)']) else '?'}%; "
+                 f"{r['Oorzaak']})" for _, r in last.iterrows()]
+        return [f"Grootste wijzigingen {last['Wijk'].iloc[0]} {int(last['Jaar'].iloc[0])}: " + "; ".join(items) + "."]
 
     def to_text(self) -> str:
         """The whole report as plain text (for the terminal or a .md file)."""
