@@ -128,7 +128,7 @@ def test_cli_backtest_writes_table_and_metrics(tmp_path, capsys):
     assert main(["backtest", "--gemeente", "GM0106", "--base-year", "2021", "--target-year", "2024",
                  "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "naive_weighted_ape" in printed and "65+" in printed and f"wrote {out}" in printed
+    assert "naive_weighted_ape" in printed and "65+" in printed and f"geschreven: {out}" in printed
     table = pd.read_csv(out)
     assert {"area", "area_name", "band", "predicted", "observed", "naive", "status"} <= set(table.columns)
 

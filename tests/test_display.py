@@ -38,6 +38,7 @@ def _result_objects():
     }
 
 
+@pytest.mark.slow  # a forecast with draws (once per session)
 @pytest.mark.parametrize("name", ["Forecast", "ForecastDraws", "PopulationProjection", "BasePopulation",
                                   "Components", "ProjectionReport", "Scenario", "SMRResult", "FertilityLevel",
                                   "LeeCarterFit", "NetMigrationSchedule", "GemeenteData"])
@@ -51,6 +52,7 @@ def test_repr_is_short_and_names_the_class(name):
     assert "array(" not in text and "[[" not in text  # no raw array values
 
 
+@pytest.mark.slow
 def test_forecast_repr_names_scenario_years_areas_and_headline_numbers():
     fc = scenario_forecast()
     text = repr(fc)
@@ -64,6 +66,7 @@ def test_forecast_repr_names_scenario_years_areas_and_headline_numbers():
     assert "extramuralisering" in fc._repr_html_()
 
 
+@pytest.mark.slow
 def test_basis_forecast_names_basis():
     from products_helpers import assen_forecast
 

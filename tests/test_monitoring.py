@@ -93,7 +93,7 @@ def test_report_command_writes_a_workbook(runs, capsys):
     current, _, _ = cli_forecast_run()
     path = scratch("report") / "monitoring.xlsx"
     assert main(["report", "--previous", str(previous_run()), "--current", str(current), "--out", str(path)]) == 0
-    assert f"wrote {path}" in capsys.readouterr().out
+    assert f"geschreven: {path}" in capsys.readouterr().out
     wb = openpyxl.load_workbook(path, read_only=True)
     assert wb.sheetnames == ["Samenvatting", "Gewijzigde invoer", "Vergelijking"]
     header = next(wb["Vergelijking"].iter_rows(values_only=True))

@@ -61,6 +61,7 @@ def _chart_texts(result) -> list[str]:
     return [t for t in texts if t]
 
 
+@pytest.mark.slow  # a forecast and its workbook or charts
 def test_default_run_sheet_names_and_chart_titles_are_dutch():
     _, book = written("basis")
     for name in book.sheetnames:
@@ -76,6 +77,7 @@ def test_word_list_catches_english():
     assert _english("Need and supply per wijk") == {"need", "and", "supply"}
 
 
+@pytest.mark.slow  # a forecast and its workbook or charts
 def test_every_table_sheet_has_an_autofilter_and_a_frozen_header():
     _, book = written("basis")
     for ws in book.worksheets:
@@ -83,6 +85,7 @@ def test_every_table_sheet_has_an_autofilter_and_a_frozen_header():
         assert ws.freeze_panes is not None and ws.freeze_panes.endswith("2"), ws.title
 
 
+@pytest.mark.slow  # a forecast and its workbook or charts
 def test_number_formats_follow_the_row():
     _, book = written("basis")
     ws = book["Huishoudens"]
@@ -98,6 +101,7 @@ def test_number_formats_follow_the_row():
     assert {mantelzorg.cell(r, year).number_format for r in range(2, mantelzorg.max_row + 1)} == {"0.00"}
 
 
+@pytest.mark.slow  # a forecast and its workbook or charts
 def test_scenario_and_base_year_on_every_sheet_and_in_the_file_name():
     files, book = written("extramuralisering")
     assert files[export.WORKBOOK].name == "forecast_extramuralisering.xlsx"
@@ -107,12 +111,14 @@ def test_scenario_and_base_year_on_every_sheet_and_in_the_file_name():
     assert book.properties.title == "Assen (GM0106), scenario extramuralisering, basisjaar 2024"
 
 
+@pytest.mark.slow  # a forecast and its workbook or charts
 def test_chart_titles_name_the_scenario():
     result = scenario_forecast()
     titles = [t for t in _chart_texts(result) if "20" in t and len(t) > 25]
     assert titles and all("scenario extramuralisering, basisjaar 2024" in t for t in titles), titles
 
 
+@pytest.mark.slow  # a forecast and its workbook or charts
 def test_one_status_vocabulary_in_the_sources_sheet():
     _, book = written("extramuralisering")
     rows = list(book[export.SOURCES_SHEET].iter_rows(values_only=True))
@@ -122,6 +128,7 @@ def test_one_status_vocabulary_in_the_sources_sheet():
     assert "aangenomen" not in statuses and None not in statuses
 
 
+@pytest.mark.slow  # a forecast and its workbook or charts
 def test_heatmap_has_a_gemeente_row_on_top_scaled_by_the_wijken():
     fig = Figure()
     ax = plots.plot_gap_heatmap(assen_forecast(), "verpleegzorgplek", ax=fig.add_subplot())
@@ -141,6 +148,7 @@ def test_fan_chart_note_separates_the_two_sources():
     assert any("parameters" in t and "bevolking" in t and "basisjaar" in t for t in notes)
 
 
+@pytest.mark.slow  # a forecast and its workbook or charts
 def test_report_summary_lists_the_largest_change_first():
     a, b = scratch("report_basis"), scratch("report_extra")
     export.write_forecast(assen_forecast(), a, provenance_record=export.provenance(assen_forecast(), command="a"))
