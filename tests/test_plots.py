@@ -76,7 +76,7 @@ def test_need_supply_shows_need_and_says_when_supply_is_unknown(result):
     ax = plots.plot_need_supply(result, "verpleegzorgplek", area="WK010601")
     labels = [line.get_label() for line in ax.lines]
     # the bundled supply is an example (every row aanname): open markers only
-    assert "Behoefte" in labels and "Aanbod" in labels and "Aanbod aangenomen" in labels
+    assert "Behoefte" in labels and "Aanbod" in labels and "Aanbod (aanname)" in labels
     assert "Aanbod bekend" not in labels
     fig = plots.plot_need_supply_panels(result)
     assert isinstance(fig, Figure) and "Assen" in fig.get_suptitle()
@@ -87,18 +87,19 @@ def test_need_supply_shows_need_and_says_when_supply_is_unknown(result):
 def test_heatmap_shows_need_where_no_supply_is_known_and_says_so(result):
     ax = plots.plot_gap_heatmap(result, "nultredenwoning")
     assert "aanbod onbekend" in ax.get_title() and "Behoefte" in ax.get_title()
-    assert [t.get_text() for t in ax.get_yticklabels()][0] == "Centrum"
+    # the gemeente row on top, then the wijken (issue 19)
+    assert [t.get_text() for t in ax.get_yticklabels()][:2] == ["Assen (gemeente)", "Centrum"]
     image = ax.get_images()[0].get_array()
-    assert image.shape == (10, 17)
-    need = result.dwellings["need"].sel(model="need", dwelling_type="nultredenwoning").isel(area=slice(1, None))
+    assert image.shape == (11, 17)
+    need = result.dwellings["need"].sel(model="need", dwelling_type="nultredenwoning")
     np.testing.assert_allclose(np.asarray(image), need.values)
 
 
 def test_heatmap_shows_the_gap_where_supply_is_known_and_hatches_the_rest(result):
     ax = plots.plot_gap_heatmap(result, "verpleegzorgplek")
-    assert ax.get_title().startswith("Tekort")
+    assert ax.get_title().startswith("Behoefte en tekort") and "scenario basis" in ax.get_title()
     image = ax.get_images()[0].get_array()
-    assert image.mask[:2].sum() == 0 and image.mask[2:].all()  # Centrum and Lariks have supply
+    assert image.mask[:3].sum() == 0 and image.mask[3:].all()  # the gemeente, Centrum and Lariks have supply
     assert any(p.get_hatch() for p in ax.patches)
     assert "aanbod onbekend" in ax.get_legend().get_texts()[0].get_text()
 
