@@ -767,7 +767,7 @@ def scenario_suffix(result) -> str:
     --------
     >>> from types import SimpleNamespace
     >>> scenario_suffix(SimpleNamespace(scenario_name="basis")), scenario_suffix(SimpleNamespace(scenario_name="Lage migratie"))
-    ('', '_lage_migratie')
+    ('', '_lage-migratie')
     """
     from assen_demand.inputs.cbs import slug
 
