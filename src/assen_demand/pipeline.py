@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import xarray as xr
@@ -539,6 +540,8 @@ def forecast(
     need = care.care_need(population, variant=variant, private_population=hh["private"], prevalence_trend=trend,
                           trend_start=projection.base_year if trend else None, institutional_multiplier=multiplier)
     supply_table = _supply_table(supply, projection.gemeente)
+    if not (isinstance(supply, str) and supply == "example"):
+        _check_supply_range(supply_table, population, source=_supply_label(supply))
     # supply listed for a year stays in later years (marked assumed) until a later row changes it
     dwelling = dwellings.dwelling_need(
         population, variant=variant, supply=supply_table, carry_forward_supply=True, households=hh, need=need
@@ -708,3 +711,29 @@ def _facility_step(data, projection, hh, need, dwelling, *, variant, facility_li
     return facilities.facilities(population, hh["alone"], need, clustered_dwellings=clustered, distances=nearby,
                                  gemeente=projection.gemeente, base_year=projection.base_year, present=present,
                                  variant=variant)
+
+
+def _supply_label(supply) -> str:
+    return "supply table" if isinstance(supply, pd.DataFrame) else f"supply file {Path(str(supply)).name}"
+
+
+def _check_supply_range(table: pd.DataFrame, population: xr.DataArray, *, source: str) -> None:
+    """A user's supply: years within the forecast, units no more than the area's inhabitants."""
+    from assen_demand.inputs import validation
+
+    if not len(table):
+        return
+    years = [int(y) for y in population["year"].values]
+    validation.check_whole_years(table, "year", source=source, labels=["area", "dwelling_type"],
+                                 first=years[0], last=years[-1])
+    persons = population.sel(year=years[0]).sum(["sex", "age"]).to_series()
+    limit = table["area"].astype(str).map(persons)
+    over = limit.notna() & (table["units"] > limit)
+    if over.any():
+        i = table.index[over.to_numpy().argmax()]
+        r = table.loc[i]
+        raise InvalidValueError(
+            f"{source}: {r['units']:,.0f} units of {r['dwelling_type']} in {r['area']} ({r['year']}) exceed its "
+            f"{limit.loc[i]:,.0f} inhabitants in {years[0]} ({validation.file_lines(table.index[over])}); "
+            "correct the units (homes or places, not persons or euros)"
+        )

@@ -30,6 +30,8 @@ from __future__ import annotations
 from importlib.resources import files
 from os import PathLike
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -60,6 +62,11 @@ PROFILES = ("wlz_vv_intramural", "wlz_vv_at_home", "adl_not_vv", "mobility_not_a
 # Profiles counted per person (a place or an individual unit) rather than per household.
 _PERSON_BASED = {"wlz_vv_intramural", "young_support_need"}
 _SUPPLY_COLUMNS = ("area", "dwelling_type", "year", "units", "status")
+#: units of one supply row above this are an input error: Amsterdam, the largest gemeente, had
+#: 882,633 inhabitants on 31 December 2021 (CBS 37259eng, PopulationOn31December,
+#: https://opendata.cbs.nl/statline/#/CBS/en/dataset/37259eng/table; shared/data/raw copy);
+#: the forecast also checks each row against its own area's population (pipeline.forecast).
+SUPPLY_UNITS_LIMIT = 1_000_000
 
 
 def _check_types(types, *, where: str) -> None:
@@ -199,31 +206,42 @@ def read_supply(source: str | PathLike | pd.DataFrame) -> pd.DataFrame:
     InvalidValueError
         Units NaN or negative.
     """
-    frame = source.copy() if isinstance(source, pd.DataFrame) else pd.read_csv(source)
+    from assen_demand.inputs import validation
+
+    if isinstance(source, pd.DataFrame):
+        frame, label = source.copy(), "supply table"
+    else:
+        label = f"supply file {Path(source).name}"
+        frame = validation.read_csv(source, what=f"a supply table ({', '.join(_SUPPLY_COLUMNS)})",
+                                    dtype={"area": str, "year": str})
     missing = [c for c in _SUPPLY_COLUMNS if c not in frame.columns]
     if missing:
-        raise DataFormatError(f"supply table lacks column(s) {missing}; it needs {', '.join(_SUPPLY_COLUMNS)}")
+        raise DataFormatError(f"{label} lacks column(s) {missing}; it needs {', '.join(_SUPPLY_COLUMNS)}")
+    years = validation.check_whole_years(frame, "year", source=label, labels=["area", "dwelling_type"])
     _check_types(frame["dwelling_type"].unique(), where="supply table")
     bad_status = sorted(set(frame["status"]) - set(STATUSES))
     if bad_status:
-        raise DataFormatError(f"supply table: status {bad_status} unknown; use bekend, geschat or aanname "
+        raise DataFormatError(f"{label}: status {bad_status} unknown; use bekend, geschat or aanname "
                               "(known -> bekend, assumed -> aanname)")
     units = pd.to_numeric(frame["units"], errors="coerce")
     bad = units.isna() | (units < 0)
     if bad.any():
         r = frame[bad].iloc[0]
         raise InvalidValueError(
-            f"supply table: units {r['units']!r} for {r['area']}, {r['dwelling_type']}, {r['year']} is missing or "
+            f"{label}: units {r['units']!r} for {r['area']}, {r['dwelling_type']}, {r['year']} is missing or "
             "negative; leave the row out when supply is unknown (it then stays NaN), never write 0 for unknown"
         )
     frame["units"] = units.astype(float)
-    frame["year"] = frame["year"].astype(int)
+    # inf or 1e300 units would pass as 'not negative' and swamp every gap
+    validation.check_finite_range(frame, "units", source=label, labels=["area", "dwelling_type", "year"],
+                                  high=SUPPLY_UNITS_LIMIT, reason="more than the largest Dutch gemeente has inhabitants")
+    frame["year"] = years.astype(int)
     frame["area"] = frame["area"].astype(str)
     dup = frame.duplicated(["area", "dwelling_type", "year"])
     if dup.any():
         r = frame[dup].iloc[0]
         raise DataFormatError(
-            f"supply table: two rows for {r['area']}, {r['dwelling_type']}, {r['year']}; sum them into one row"
+            f"{label}: two rows for {r['area']}, {r['dwelling_type']}, {r['year']}; sum them into one row"
         )
     return frame
 
