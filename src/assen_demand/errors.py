@@ -14,6 +14,7 @@ __all__ = [
     "UnknownAreaError",
     "MissingDataError",
     "ScenarioError",
+    "ArgumentError",
 ]
 
 
@@ -45,3 +46,7 @@ class MissingDataError(_PlainKeyError):
 
 class ScenarioError(AssenDemandError, ValueError):
     """A scenario file with an unknown key or a value of the wrong type."""
+
+
+class ArgumentError(AssenDemandError, TypeError):
+    """A public function called with a value of the wrong type or a keyword it does not take."""

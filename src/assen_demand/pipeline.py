@@ -154,6 +154,10 @@ def project_population(
     -------
     PopulationProjection
     """
+    from assen_demand._arguments import check_keywords, check_whole_numbers
+
+    check_whole_numbers("project_population", {"base_year": base_year, "end_year": end_year}, optional=("base_year",))
+    check_keywords("project_population", component_options, project_population, estimate_components)
     data = data if data is not None else load_gemeente(gemeente, data_dir=data_dir)
     base_year = default_base_year(data) if base_year is None else base_year
     known = data.as_of(base_year)
@@ -502,8 +506,12 @@ def forecast(
     ScenarioError
         A bad scenario file, or a scenario needing a projection method this version lacks.
     """
+    from assen_demand._arguments import check_keywords, check_whole_numbers
     from assen_demand.housing import care, dwellings, households
 
+    check_whole_numbers("forecast", {"base_year": base_year, "end_year": end_year, "draws": draws, "seed": seed},
+                        optional=("base_year", "seed"))
+    check_keywords("forecast", component_options, forecast, project_population, estimate_components)
     scen = _resolve_scenario(scenario)
     data = data if data is not None else load_gemeente(gemeente, data_dir=data_dir)
     base_year = default_base_year(data) if base_year is None else base_year
