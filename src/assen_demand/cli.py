@@ -44,19 +44,21 @@ def _add_backtest(sub) -> None:
                     choices=["cohort_component", "hamilton_perry", "housing_led"], help="small-area method")
     bt.add_argument("--data-dir", type=Path, default=None, help="folder of raw CBS/UN files (default: bundled data)")
     bt.add_argument("--out", type=Path, required=True, help="CSV file for the hindcast table")
+    bt.add_argument("--force", action="store_true", help="replace an existing --out file")
 
 
 def _backtest(args: argparse.Namespace) -> int:
     import warnings
 
     from assen_demand.backtest import format_metrics, hindcast, hindcast_metrics
+    from assen_demand.outputs import runfolder
 
+    _check_out_file(args.out, (".csv",), args.force)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fallbacks are documented; the table and metrics are the output
         table = hindcast(args.gemeente, base_year=args.base_year, target_year=args.target_year,
                          data_dir=args.data_dir, method=args.method)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
+    runfolder.atomic_write_file(args.out, lambda tmp: table.to_csv(tmp, index=False), force=args.force)
     unmatched = table.loc[table["status"] != "matched", "area"].nunique()
     print(f"{table['gemeente'].iloc[0]} {args.base_year} -> {args.target_year}, method {args.method}: "
           f"{table.loc[table['area_level'] == 'wijk', 'area'].nunique()} wijken ({unmatched} unmatched, see status)")
@@ -101,11 +103,11 @@ def _add_forecast(sub) -> None:
     fc.add_argument("--afstanden", type=Path, default=None,
                     help="CSV of CBS nabijheid distances written with assen_demand.inputs.nabijheid.fetch_nabijheid")
     fc.add_argument("--out", type=Path, required=True, help="output folder")
-    fc.add_argument("--force", action="store_true", help="write into a non-empty output folder")
-
-
-# Files a forecast run writes; --force replaces these and leaves anything else in the folder alone.
-_OUTPUT_GLOBS = ("*.csv", "forecast.xlsx", "provenance.json", "figures/*.png")
+    fc.add_argument("--force", action="store_true",
+                    help="write into a folder that also holds other files: replaces only the files an earlier run "
+                         "lists in provenance.json, keeps the rest (a folder with only an earlier run's files is "
+                         "replaced without --force)")
+    fc.add_argument("--verbose", action="store_true", help="print every data warning (default: one summary line)")
 
 
 def _optional_forecast_arguments(args: argparse.Namespace) -> dict:
@@ -134,43 +136,60 @@ def _optional_forecast_arguments(args: argparse.Namespace) -> dict:
 
 
 def _forecast(args: argparse.Namespace) -> int:
-    import datetime as dt
-
-    from assen_demand import __version__
-    from assen_demand.outputs import export, plots
     from assen_demand.inputs.datasets import load_gemeente
     from assen_demand.pipeline import forecast
 
+    from assen_demand.outputs import runfolder
+
     started = time.perf_counter()
     out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise _UsageError(f"--out {out} is a file; give a folder")
-    if out.exists() and any(out.iterdir()) and not args.force:
-        raise _UsageError(f"output folder {out} is not empty; choose another --out or add --force")
+    if args.processes < 1:
+        raise _UsageError(f"--processes must be 1 or more, got {args.processes}")
     if args.data_dir is not None and not args.data_dir.is_dir():
         raise _UsageError(f"--data-dir {args.data_dir} is not a folder; give the folder of raw CBS/UN files")
     supply = {"example": "example", "none": None}.get(args.supply, args.supply)
     if supply not in ("example", None) and not Path(supply).is_file():
         raise _UsageError(f"--supply {args.supply} not found; give a CSV file, 'example' or 'none'")
+    if supply not in ("example", None):
+        from assen_demand.housing.dwellings import read_supply
+
+        read_supply(supply)  # the file's own checks before anything is computed; years and sizes again later
+    if args.scenario is not None:
+        from assen_demand.scenario import load_scenario
+
+        load_scenario(args.scenario)  # likewise: a bad scenario file is found in a second
     if args.base_year is not None and args.end_year <= args.base_year:
         raise _UsageError(f"--end-year {args.end_year} must come after --base-year {args.base_year}")
     extra = _optional_forecast_arguments(args)
-    if _is_multi_gemeente(args.gemeente):
-        return _forecast_many(args, extra, supply, started)
-
-    data = load_gemeente(args.gemeente, data_dir=args.data_dir)
-    result = forecast(data.gemeente, base_year=args.base_year, end_year=args.end_year, data_dir=args.data_dir,
-                      variant=args.variant, supply=supply, data=data, **extra)
-    computed = time.perf_counter()
-
-    if args.force and out.exists():
-        for pattern in _OUTPUT_GLOBS:
-            for old in out.glob(pattern):
-                old.unlink()
-    run_date = dt.datetime.now().replace(microsecond=0)
     command = shlex.join(["assen-demand", *getattr(args, "argv", [])])
+    # the folder is checked (writable, not locked, no foreign files) before anything is computed
+    with runfolder.atomic_output(out, force=args.force, command=command) as staging:
+        if _is_multi_gemeente(args.gemeente):
+            return _forecast_many(args, extra, supply, started, staging)
+        with _DataWarnings(args.verbose) as data_warnings:
+            data = load_gemeente(args.gemeente, data_dir=args.data_dir)
+            _check_draws_memory(extra.get("draws", 0), data, args.base_year, args.end_year)
+            result = forecast(data.gemeente, base_year=args.base_year, end_year=args.end_year,
+                              data_dir=args.data_dir, variant=args.variant, supply=supply, data=data, **extra)
+        computed = time.perf_counter()
+        summary = _write_forecast(args, extra, supply, command, data, result, staging, data_warnings.messages)
+    data_warnings.report()
+    done = time.perf_counter()
+    _print_summary(data, result, out, summary, computed - started, done - computed)
+    return 0
+
+
+def _write_forecast(args, extra, supply, command, data, result, staging: Path, warning_messages) -> dict:
+    """Every file of a single-gemeente run, into the staging folder."""
+    import datetime as dt
+
+    from assen_demand import __version__
+    from assen_demand.outputs import export, plots
+
+    run_date = dt.datetime.now().replace(microsecond=0)
     record = export.provenance(result, data_dir=args.data_dir, supply=supply, scenario=args.scenario,
                                draws=extra.get("draws", 0), seed=args.seed, command=command, run_date=run_date)
+    record["warnings"] = list(warning_messages)
     run = {"Versie assen_demand": __version__, "Rundatum": run_date.isoformat(sep=" "), "Opdracht": command,
            "Gemeente": f"{data.name} ({data.gemeente})", "Parametervariant": export.VARIANT_LABELS[args.variant],
            "Monte-Carlo-trekkingen": extra.get("draws", 0), "Seed": "" if args.seed is None else args.seed,
@@ -178,27 +197,28 @@ def _forecast(args: argparse.Namespace) -> int:
     sources = export.sources_table(result, data=data, scenario=args.scenario, run=run)
     about = {"Scenario": args.scenario or "geen (centrale aannames)", "Versie assen_demand": __version__,
              "Rundatum": run["Rundatum"]}
-    written = export.write_forecast(result, out, sources=sources, about=about, provenance_record=record)
-    figures = plots.save_figures(result, out / "figures")
-    done = time.perf_counter()
+    written = export.write_forecast(result, staging, sources=sources, about=about, provenance_record=record)
+    figures = plots.save_figures(result, staging / "figures")
+    return {"tables": [p.name for name, p in written.items() if name.endswith(".csv")], "figures": len(figures)}
 
-    tables = [p.name for name, p in written.items() if name.endswith(".csv")]
+
+def _print_summary(data, result, out: Path, summary: dict, computing: float, writing: float) -> None:
+    from assen_demand.outputs import export
+
     print(f"{data.name} ({data.gemeente}), {result.projection.base_year}-{result.projection.end_year}, "
-          f"{len(result.projection.wijken)} wijken; computed in {computed - started:.0f} s, written in "
-          f"{done - computed:.0f} s")
+          f"{len(result.projection.wijken)} wijken; computed in {computing:.0f} s, written in {writing:.0f} s")
     print(f"wrote to {out}/:")
-    print(f"  tables     {', '.join(tables)}")
+    print(f"  tables     {', '.join(summary['tables'])}")
     print(f"  workbook   {export.WORKBOOK} (sheets: Woningbehoefte, Aanbod en tekort, ..., {export.SOURCES_SHEET})")
-    print(f"  figures    figures/ ({len(figures)} PNG files)")
-    print(f"  provenance {export.PROVENANCE} (input checksums, parameters, version, command)")
-    return 0
+    print(f"  figures    figures/ ({summary['figures']} PNG files)")
+    print(f"  provenance {export.PROVENANCE} (input checksums, parameters, version, command, manifest)")
 
 
 def _is_multi_gemeente(value: str) -> bool:
     return value.strip().lower() == "all" or "," in value
 
 
-def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float) -> int:
+def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float, staging: Path) -> int:
     """--gemeente all (or a list): every gemeente's forecast, tables appended gemeente by gemeente."""
     import json
     import warnings
@@ -211,8 +231,6 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
     if extra.get("draws"):
         raise _UsageError("--draws runs one gemeente at a time; for many gemeenten use "
                           "assen_demand.scale.stochastic_projection (population quantiles, also on Dask)")
-    if args.processes < 1:
-        raise _UsageError(f"--processes must be 1 or more, got {args.processes}")
     wanted = None if args.gemeente.strip().lower() == "all" else [g.strip() for g in args.gemeente.split(",") if g.strip()]
     options = {"variant": args.variant, **({"scenario": extra["scenario"]} if "scenario" in extra else {})}
     if supply is None or supply != "example":
@@ -220,7 +238,7 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NationalRunWarning)  # the failures are printed below
         result = national_forecast(args.data_dir, base_year=args.base_year, end_year=args.end_year, gemeenten=wanted,
-                                   tables=FORECAST_TABLES, out_dir=args.out, keep=False, processes=args.processes,
+                                   tables=FORECAST_TABLES, out_dir=staging, keep=False, processes=args.processes,
                                    progress=True, **options)
     status = result.status
     record = {"version": __version__, "command": shlex.join(["assen-demand", *getattr(args, "argv", [])]),
@@ -229,7 +247,7 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
               "parameters": export.parameter_checksums(),
               "base_year": result.base_year, "end_year": result.end_year, "variant": args.variant,
               "scenario": args.scenario, "gemeenten": status["status"].value_counts().to_dict()}
-    (args.out / "provenance.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
+    (staging / "provenance.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
     ok = int((status["status"] == "ok").sum())
     print(f"{ok} of {len(status)} gemeenten forecast, {result.base_year}-{result.end_year}, "
           f"in {time.perf_counter() - started:.0f} s")
@@ -255,6 +273,7 @@ def _add_report(sub) -> None:
                     help="folder of raw CBS files for the realised KWB figures (default: the current run's data)")
     rp.add_argument("--out", type=Path, default=None,
                     help="write the report to FILE (.xlsx, .csv or .md); default: print it")
+    rp.add_argument("--force", action="store_true", help="replace an existing --out file")
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -265,8 +284,8 @@ def _report(args: argparse.Namespace) -> int:
         folder = getattr(args, name)
         if not folder.is_dir():
             raise _UsageError(f"--{name} {folder} is not a folder; give the --out folder of a forecast run")
-    if args.out is not None and args.out.suffix.lower() not in (".xlsx", ".csv", ".md", ".txt"):
-        raise _UsageError(f"--out {args.out}: use a file name ending in .xlsx, .csv or .md")
+    if args.out is not None:
+        _check_out_file(args.out, (".xlsx", ".csv", ".md", ".txt"), args.force)
     previous, current = export.read_run(args.previous), export.read_run(args.current)
     data_dir = args.data_dir
     source = current.provenance.get("data", {}).get("source", "bundled")
@@ -277,7 +296,11 @@ def _report(args: argparse.Namespace) -> int:
     if args.out is None:
         print(report.to_text())
         return 0
-    path = export.write_report(report, args.out)
+    from assen_demand.outputs import runfolder
+
+    suffix = args.out.suffix
+    path = runfolder.atomic_write_file(
+        args.out, lambda tmp: export.write_report(report, tmp.with_suffix(suffix)), force=args.force)
     print(report.summary())
     print(f"wrote {path}")
     return 0
@@ -287,18 +310,148 @@ class _UsageError(Exception):
     pass
 
 
+def _check_out_file(path: Path, suffixes: tuple[str, ...], force: bool) -> None:
+    """An --out file: right suffix, not a folder, not an existing file without --force (before computing)."""
+    if path.is_dir():
+        raise _UsageError(f"--out {path} is a folder; give a file name ending in {' or '.join(suffixes)}")
+    if path.suffix.lower() not in suffixes:
+        raise _UsageError(f"--out {path}: use a file name ending in {' or '.join(suffixes)}")
+    if path.exists() and not force:
+        raise _UsageError(f"--out {path} exists; choose another name or add --force to replace it")
+    folder = path.parent if str(path.parent) else Path(".")
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    import os
+
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise _UsageError(f"--out {path}: cannot write in {probe}; choose a folder you can write to")
+
+
+class _DataWarnings:
+    """Collect DataWarnings (and other warnings) of a run; one summary line on stderr, all with --verbose."""
+
+    def __init__(self, verbose: bool):
+        import warnings
+
+        self.verbose = verbose
+        self._catcher = warnings.catch_warnings(record=True)
+        self.messages: list[str] = []
+
+    def __enter__(self):
+        import warnings
+
+        self._caught = self._catcher.__enter__()
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        return self
+
+    def __exit__(self, *exc):
+        self._catcher.__exit__(*exc)
+        seen = dict.fromkeys(" ".join(str(w.message).split()) for w in self._caught)
+        self.messages[:] = list(seen)
+        return False
+
+    def report(self) -> None:
+        if not self.messages:
+            return
+        if self.verbose:
+            for message in self.messages:
+                print(f"assen-demand: waarschuwing: {message}", file=sys.stderr)
+            return
+        first = self.messages[0] if len(self.messages[0]) <= 100 else self.messages[0][:97] + "..."
+        print(f"assen-demand: {len(self.messages)} gegevenswaarschuwing(en), o.a. '{first}'; alle in "
+              "provenance.json (\"warnings\") en met --verbose", file=sys.stderr)
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux MemAvailable; else physical pages)."""
+    import os
+
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_draws_memory(draws: int, data, base_year: int | None, end_year: int) -> None:
+    """--draws must fit in memory: checked from the array sizes before anything is computed."""
+    if not draws:
+        return
+    from assen_demand.pipeline import default_base_year
+    from assen_demand.uncertainty import bytes_per_draw
+
+    base = default_base_year(data) if base_year is None else base_year
+    kwb = data.kwb
+    areas = int(kwb.loc[(kwb["year"] == base) & kwb["area_level"].isin(["gemeente", "wijk"]), "area"].nunique())
+    need = bytes_per_draw(max(areas, 1), end_year - base + 1)
+    available = _available_memory()
+    if available is None:
+        return
+    most = int(0.8 * available // need)
+    if draws > most:
+        raise _UsageError(
+            f"--draws {draws} needs about {draws * need / 2**30:,.1f} GiB ({need / 2**20:,.1f} MiB per draw for "
+            f"{areas} areas x {end_year - base + 1} years) and {available / 2**30:,.1f} GiB is free; use at most "
+            f"--draws {most}"
+        )
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that the staging folder is cleaned up."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _build_parser()
     args = parser.parse_args(argv)
     args.argv = argv  # for the provenance record
     commands = {"forecast": _forecast, "backtest": _backtest, "report": _report}
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return commands[args.command](args)
     except (AssenDemandError, _UsageError) as exc:
         message = " ".join(str(exc).split())  # one line, whatever the message
         print(f"assen-demand {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"assen-demand {args.command}: onderbroken (Ctrl-C); er is niets half geschreven", file=sys.stderr)
+        return 130
+    except _Terminated:
+        print(f"assen-demand {args.command}: gestopt (SIGTERM); er is niets half geschreven", file=sys.stderr)
+        return 143
+    except MemoryError:
+        print(f"assen-demand {args.command}: error: not enough memory for this run; use fewer --draws or a "
+              "smaller --gemeente list", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"assen-demand {args.command}: error: {exc.strerror or exc}{where}; check the path and its "
+              "permissions", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
+        if getattr(args, "verbose", False):
+            raise
+        message = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        print(f"assen-demand {args.command}: internal error: {message}; please report it with the command "
+              "(--verbose shows the traceback)", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ __all__ = [
     "MissingDataError",
     "ScenarioError",
     "ArgumentError",
+    "OutputError",
 ]
 
 
@@ -50,3 +51,7 @@ class ScenarioError(AssenDemandError, ValueError):
 
 class ArgumentError(AssenDemandError, TypeError):
     """A public function called with a value of the wrong type or a keyword it does not take."""
+
+
+class OutputError(AssenDemandError, OSError):
+    """An output folder or file that cannot or must not be written (locked, foreign files, no permission)."""

@@ -668,6 +668,23 @@ def provenance(
 # --------------------------------------------------------------------------------------------
 
 
+#: Text starting with one of these becomes a live formula in Excel or LibreOffice (formula injection)
+FORMULA_PREFIXES = ("=", "+", "-", "@")
+
+
+def _cells_as_text(ws) -> None:
+    """Store every text cell as text: '=HYPERLINK(...)' in a supply source must not run as a formula.
+
+    openpyxl marks a string starting with '=' as a formula; the stored type 's' and the quote
+    prefix (Excel's leading apostrophe) keep it text, also when the planner edits the cell.
+    """
+    for row in ws.iter_rows():
+        for cell in row:
+            if isinstance(cell.value, str) and cell.value.startswith(FORMULA_PREFIXES):
+                cell.data_type = "s"
+                cell.quotePrefix = True
+
+
 def write_workbook(sheets: Mapping[str, pd.DataFrame], path) -> Path:
     """Write sheets to an .xlsx file with frozen headers, readable widths and number formats.
 
@@ -690,6 +707,7 @@ def write_workbook(sheets: Mapping[str, pd.DataFrame], path) -> Path:
         for name, frame in sheets.items():
             frame.to_excel(writer, sheet_name=name, index=False)
             ws = writer.sheets[name]
+            _cells_as_text(ws)
             for cell in ws[1]:
                 cell.font = Font(bold=True)
             labels = [c for c in frame.columns if not isinstance(c, (int, np.integer))]
