@@ -341,16 +341,23 @@ class _DataWarnings:
     def __enter__(self):
         import warnings
 
+        from assen_demand.inputs.cbs import DataWarning
+        from assen_demand.inputs.validation import InputWarning
+
         self._caught = self._catcher.__enter__()
-        warnings.simplefilter("always")
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", category=FutureWarning)
+        for category in (DataWarning, InputWarning):  # every one counted, not once per code line
+            warnings.simplefilter("always", category)
         return self
 
     def __exit__(self, *exc):
+        import warnings
+
         self._catcher.__exit__(*exc)
-        seen = dict.fromkeys(" ".join(str(w.message).split()) for w in self._caught)
-        self.messages[:] = list(seen)
+        data = [w for w in self._caught if issubclass(w.category, UserWarning)]
+        for w in self._caught:  # library deprecations and the like: shown as Python would
+            if not issubclass(w.category, UserWarning):
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        self.messages[:] = list(dict.fromkeys(" ".join(str(w.message).split()) for w in data))
         return False
 
     def report(self) -> None:

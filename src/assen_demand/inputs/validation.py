@@ -48,6 +48,7 @@ __all__ = [
     "check_parts_within_total",
     "check_finite_range",
     "check_whole_years",
+    "read_run_population",
 ]
 
 #: CBS rounds each postcode cell to a multiple of 5 independently, so men + women may differ from
@@ -380,3 +381,48 @@ def check_whole_years(frame: pd.DataFrame, column: str = "year", *, source: str,
             f"the forecast years {first}..{last}; remove the row or correct the year"
         )
     return years
+
+
+# --------------------------------------------------------------------------------------------
+# run folders (for ``report``)
+# --------------------------------------------------------------------------------------------
+
+_RUN_POPULATION_COLUMNS = ("area", "sex", "age", "year", "persons")
+
+
+def read_run_population(path) -> pd.DataFrame:
+    """``population.csv`` of an earlier forecast run, checked to be complete and non-negative.
+
+    Raises
+    ------
+    DataFormatError
+        Missing columns, non-numeric persons, or fewer rows than areas x sexes x ages x years
+        (a table cut off while copying or editing).
+    InvalidValueError
+        Negative or non-finite persons.
+    """
+    path = Path(path)
+    source = f"{path.parent.name}/{path.name}"
+    frame = read_csv(path, what="the population table of a forecast run", dtype={"area": str, "area_name": str})
+    missing = [c for c in _RUN_POPULATION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataFormatError(f"{source} lacks column(s) {', '.join(missing)}; give the --out folder of a "
+                              "forecast run, unchanged")
+    persons = pd.to_numeric(frame["persons"], errors="coerce")
+    if persons.isna().any():
+        i = frame.index[persons.isna().to_numpy().argmax()]
+        raise DataFormatError(f"{source}: persons {frame.loc[i, 'persons']!r} ({file_lines(frame.index[persons.isna()])}) "
+                              "is not a number; rerun the forecast into a new folder")
+    frame["persons"] = persons.astype(float)
+    check_finite_range(frame, "persons", source=source, labels=["area", "sex", "age", "year"], high=float("inf"),
+                       reason="persons cannot be negative")
+    if not np.isfinite(frame["persons"]).all():
+        check_finite_range(frame, "persons", source=source, labels=["area", "sex", "age", "year"], high=1e12,
+                           reason="a finite number of persons")
+    complete = int(np.prod([frame[c].nunique() for c in ("area", "sex", "age", "year")]))
+    if len(frame) != complete or frame.duplicated(["area", "sex", "age", "year"]).any():
+        raise DataFormatError(
+            f"{source} has {len(frame):,} rows where areas x sexes x ages x years give {complete:,}: the table "
+            "was cut off or edited; rerun the forecast into a new folder"
+        )
+    return frame

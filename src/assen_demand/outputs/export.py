@@ -791,11 +791,17 @@ def read_run(folder):
             f"{folder} is not an output folder of 'assen-demand forecast' (missing {', '.join(missing)}); "
             "pass the --out folder of an earlier forecast run"
         )
+    from assen_demand.inputs import validation
+
     dtypes = {"area": str, "area_name": str}
+    provenance_record = validation.read_json(folder / PROVENANCE, what="the provenance record of a forecast run")
+    if not isinstance(provenance_record, dict) or "gemeente" not in provenance_record:
+        raise DataFormatError(f"{folder / PROVENANCE} has no 'gemeente'; pass the --out folder of a forecast run")
     return RunOutput(
-        population=pd.read_csv(folder / "population.csv", dtype=dtypes),
-        dwellings=pd.read_csv(folder / "dwellings.csv", dtype=dtypes, keep_default_na=True),
-        provenance=json.loads((folder / PROVENANCE).read_text(encoding="utf-8")),
+        population=validation.read_run_population(folder / "population.csv"),
+        dwellings=validation.read_csv(folder / "dwellings.csv", what="the dwellings table of a forecast run",
+                                      dtype=dtypes, keep_default_na=True),
+        provenance=provenance_record,
         folder=str(folder),
     )
 
