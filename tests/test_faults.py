@@ -447,7 +447,7 @@ def test_d_scenario_pipeline_paths_resolve_and_say_where_they_looked(tmp_path):
     from assen_demand.scenario import scenario_from_mapping
 
     (tmp_path / "plan.csv").write_text("area,year,dwellings_added,dwellings_removed\nWK010600,2027,10,0\n")
-    raw = {"name": "mine", "projection": {"method": "housing_led", "pipeline": "plan.csv", "source": "test plan"}}
+    raw = {"name": "mine", "description": "test", "projection": {"method": "housing_led", "pipeline": "plan.csv", "source": "test plan"}}
     scen = scenario_from_mapping(raw, file=str(tmp_path / "mine.toml"))
     assert scen._pipeline_path() == str(tmp_path / "plan.csv")  # relative to the scenario file
     bundled = scenario_from_mapping({**raw, "projection": {**raw["projection"], "pipeline": "assen_example_pipeline.csv"}},
@@ -505,3 +505,50 @@ def test_f_project_population_checks_its_arguments_too():
         project_population(end_year="2040")
     with pytest.raises(errors.ArgumentError, match=r"unknown keyword tfr_multiplyer=; did you mean tfr_multiplier="):
         project_population(tfr_multiplyer=1.1)
+
+
+# --------------------------------------------------------------------------------------------
+# more of C and A: report's run folders, and the manifest of a real run
+# --------------------------------------------------------------------------------------------
+
+
+def _run_folder(tmp_path: Path, population: str) -> Path:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "population.csv").write_text(population)
+    (run / "dwellings.csv").write_text("area,dwelling_type,model,year,need\nGM0106,geclusterd,need,2024,1.0\n")
+    (run / "provenance.json").write_text(json.dumps({"gemeente": "GM0106"}))
+    return run
+
+
+def test_c_report_on_a_cut_off_population_table_is_an_error(tmp_path):
+    from assen_demand.outputs.export import read_run
+
+    rows = "".join(f"GM0106,{sex},{age},2024,10\n" for sex in ("male", "female") for age in range(3))
+    run = _run_folder(tmp_path, "area,sex,age,year,persons\n" + rows[: rows.rfind("GM0106")])  # last row cut off
+    with pytest.raises(errors.DataFormatError, match=r"run/population.csv has 5 rows where .* give 6: the table was cut"):
+        read_run(run)
+
+
+def test_c_report_on_a_negative_population_is_an_error(tmp_path):
+    from assen_demand.outputs.export import read_run
+
+    run = _run_folder(tmp_path, "area,sex,age,year,persons\nGM0106,male,0,2024,10\nGM0106,female,0,2024,-4\n")
+    with pytest.raises(errors.InvalidValueError, match=r"persons = -4 for area='GM0106', sex='female'.*line 3"):
+        read_run(run)
+
+
+@pytest.mark.slow
+def test_a_a_real_runs_manifest_lists_every_file_it_wrote():
+    import hashlib
+
+    from products_helpers import cli_forecast_run
+
+    out, status, _ = cli_forecast_run()
+    assert status == 0
+    manifest = json.loads((out / "provenance.json").read_text())["manifest"]
+    on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"provenance.json"}
+    assert {e["path"] for e in manifest} == on_disk
+    assert any(p.startswith("figures/") for p in on_disk) and "forecast.xlsx" in on_disk
+    for e in manifest:
+        assert hashlib.sha256((out / e["path"]).read_bytes()).hexdigest() == e["sha256"]
