@@ -243,7 +243,7 @@ def test_b_a_file_that_is_not_text_gives_one_line(tmp_path, capsys, content, mes
 @pytest.mark.parametrize("year", ["twintig", "", "2026.7"])
 def test_b_a_supply_year_that_is_text_empty_or_fractional_gives_one_line(tmp_path, capsys, year):
     supply = tmp_path / "supply.csv"
-    supply.write_text(f"area,dwelling_type,year,units,status\nWK010600,zorggeschikt,{year},10,known\n")
+    supply.write_text(f"area,dwelling_type,year,units,status\nWK010600,zorggeschikt,{year},10,bekend\n")
     line = _one_line_error(capsys, ["forecast", "--supply", supply, "--out", tmp_path / "out"])
     assert "supply file supply.csv: year" in line and "(line 2) is not a whole year" in line
 
@@ -327,7 +327,7 @@ def test_c_supply_of_inf_huge_or_negative_units_is_an_error(tmp_path, units):
     from assen_demand.housing.dwellings import read_supply
 
     path = tmp_path / "supply.csv"
-    path.write_text(f"area,dwelling_type,year,units,status\nWK010600,zorggeschikt,2027,{units},known\n")
+    path.write_text(f"area,dwelling_type,year,units,status\nWK010600,zorggeschikt,2027,{units},bekend\n")
     with pytest.raises(errors.InvalidValueError, match=r"supply file supply.csv: units"):
         read_supply(path)
 
