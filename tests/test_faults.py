@@ -552,3 +552,20 @@ def test_a_a_real_runs_manifest_lists_every_file_it_wrote():
     assert any(p.startswith("figures/") for p in on_disk) and "forecast.xlsx" in on_disk
     for e in manifest:
         assert hashlib.sha256((out / e["path"]).read_bytes()).hexdigest() == e["sha256"]
+
+
+def test_a_ctrl_c_is_one_line_and_exit_130(monkeypatch, tmp_path, capsys):
+    from assen_demand import cli
+
+    out = tmp_path / "results"
+    before = _fake_run(out, EARLIER)
+
+    def interrupted(args):
+        with runfolder.atomic_output(args.out) as staging:
+            (staging / "population.csv").write_text("half")
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_forecast", interrupted)
+    line = _one_line_error(capsys, ["forecast", "--out", out], status=130)
+    assert "onderbroken (Ctrl-C)" in line
+    assert _snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["results"]
