@@ -137,9 +137,8 @@ def _optional_forecast_arguments(args: argparse.Namespace) -> dict:
 
 def _forecast(args: argparse.Namespace) -> int:
     from assen_demand.inputs.datasets import load_gemeente
-    from assen_demand.pipeline import forecast
-
     from assen_demand.outputs import runfolder
+    from assen_demand.pipeline import forecast
 
     started = time.perf_counter()
     out: Path = args.out
