@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from care_helpers import make_population, nl_population_2021, single_cell_population, synthetic_population  # noqa: F401 (fixtures)
+from care_helpers import make_population, single_cell_population
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -93,6 +93,7 @@ def test_parameter_set_bundled_replace_and_variant(tmp_path):
         params.replace(care_prevalence=tmp_path / "nothing.csv")
 
 
+@pytest.mark.slow
 def test_user_prevalence_table_reaches_deterministic_run_and_draws():
     from assen_demand.pipeline import forecast
 
@@ -286,6 +287,7 @@ def test_national_check_2021_bundled_population():
     _assert_national(_national_check(pop))
 
 
+@pytest.mark.slow
 def test_national_check_2021_raw_postcode_population(nl_population_2021):
     # the same check on the raw CBS postcode table (skips when shared/data/raw is absent)
     _assert_national(_national_check(nl_population_2021))
