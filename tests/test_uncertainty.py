@@ -72,8 +72,8 @@ def test_parameter_draws_as_variant():
     zero = uncertainty.ParameterDraws(draws=5, seed=3, zero_width=True)
     from assen_demand.parameters import scalar_parameter
 
-    assert (scalar_parameter(table, indicator="wlz_vv_intramural_share", variant=zero).values
-            == scalar_parameter(table, indicator="wlz_vv_intramural_share")).all()
+    assert (scalar_parameter(table, indicator="wlz_vv_at_home_dementia_share", variant=zero).values
+            == scalar_parameter(table, indicator="wlz_vv_at_home_dementia_share")).all()
 
 
 # ---- the whole chain ------------------------------------------------------------------------

@@ -338,6 +338,14 @@ class Forecast:
     facilities : assen_demand.housing.facilities.Facilities or None
         Low-threshold facilities per wijk and year (demand, places needed, distances, flag);
         deterministic only.
+    need : xarray.Dataset (area, dwelling_type, year)
+        The dwelling need in two parts: ``care`` (care-driven, households with at least one
+        member with a care profile; places for verpleegzorgplek), ``preference`` (older
+        households without a care profile who live in or want the type) and ``total``; the
+        gemeente row is the sum of its wijken (:mod:`assen_demand.housing.need`). The ``need``
+        model of :attr:`dwellings` holds the same ``total``.
+    parameters : assen_demand.parameters.ParameterSet
+        The parameter tables and variant used.
     """
 
     population: xr.DataArray
@@ -352,6 +360,8 @@ class Forecast:
     scenario: object | None = None
     uncertainty: object | None = field(default=None, repr=False)
     facilities: object | None = field(default=None, repr=False)
+    need: xr.Dataset | None = field(default=None, repr=False)
+    parameters: object | None = field(default=None, repr=False)
 
     @property
     def gemeente(self) -> str:
@@ -390,12 +400,14 @@ class Forecast:
 
         Parameters
         ----------
-        name : {"population", "households", "care_need", "dwellings", "doorstroming", "mantelzorg"}
+        name : {"population", "households", "care_need", "dwellings", "doorstroming", "mantelzorg", "need"}
+            ``need``: ``care``, ``preference``, ``total`` per area, dwelling type and year.
         """
         from assen_demand.housing import care, dwellings, households
+        from assen_demand.housing import need as need_step
 
-        if name not in FORECAST_TABLES:
-            raise KeyError(f"no table {name!r}; choose one of {', '.join(FORECAST_TABLES)}")
+        if name not in FORECAST_TABLES and name != "need":
+            raise KeyError(f"no table {name!r}; choose one of {', '.join(FORECAST_TABLES)}, need")
         if name == "population":
             frame = self.projection.to_frame()
             keys = ["area", "sex", "age", "year"]
@@ -406,6 +418,8 @@ class Forecast:
                 frame = care.to_frame(self.care_need, by_age=False)
             elif name == "dwellings":
                 frame = dwellings.to_frame(self.dwellings)
+            elif name == "need":
+                frame = need_step.to_frame(self.need)
             elif name == "doorstroming":
                 frame = dwellings.to_frame(self.doorstroming)
             else:
@@ -451,6 +465,7 @@ def forecast(
     progress: bool = True,
     facility_list: pd.DataFrame | str | None = None,
     distances: pd.DataFrame | str | None = None,
+    parameters=None,
     **component_options,
 ) -> Forecast:
     """Project the population and derive households, care need and dwelling need per wijk.
@@ -466,8 +481,8 @@ def forecast(
     data_dir : path, optional
         Folder of raw CBS/UN files; ``None`` uses the bundled tables.
     variant : {"central", "low", "high"}, optional
-        Which end of every care/dwelling parameter range to use; default the scenario's
-        (``central`` without a scenario).
+        Which end of every care/dwelling parameter range to use; default the variant of
+        ``parameters`` if given, else the scenario's (``central`` without a scenario).
     supply : pandas.DataFrame, path, "example" or None
         Dwelling supply (``area, dwelling_type, year, units, status``); ``"example"`` uses the
         bundled Assen example for Assen and no supply (unknown) elsewhere.
@@ -493,6 +508,11 @@ def forecast(
     distances : pandas.DataFrame or path, optional
         Distances fetched with :func:`assen_demand.inputs.nabijheid.fetch_nabijheid`, used next
         to the KWB distance columns.
+    parameters : assen_demand.parameters.ParameterSet, optional
+        The care and dwelling parameter tables, e.g.
+        ``ParameterSet.bundled().replace(care_prevalence=my_table)`` with a gemeente's own
+        prevalences; used by the central run and, drawn around their own ranges, by the draws.
+        Default the bundled tables.
     **component_options
         Passed to :func:`assen_demand.demography.components.estimate_components`; they override the
         scenario's settings of the same name.
@@ -507,7 +527,9 @@ def forecast(
         A bad scenario file, or a scenario needing a projection method this version lacks.
     """
     from assen_demand._arguments import check_keywords, check_whole_numbers
-    from assen_demand.housing import care, dwellings, households
+    from assen_demand.housing import dwellings
+    from assen_demand.housing.chain import run_housing_chain
+    from assen_demand.parameters import ParameterSet, resolve_parameters
 
     check_whole_numbers("forecast", {"base_year": base_year, "end_year": end_year, "draws": draws, "seed": seed},
                         optional=("base_year", "seed"))
@@ -515,7 +537,13 @@ def forecast(
     scen = _resolve_scenario(scenario)
     data = data if data is not None else load_gemeente(gemeente, data_dir=data_dir)
     base_year = default_base_year(data) if base_year is None else base_year
-    variant = variant if variant is not None else (scen.variant if scen is not None else "central")
+    if parameters is None:
+        parameters = ParameterSet.bundled(variant if variant is not None else (scen.variant if scen is not None else "central"))
+    else:
+        parameters = resolve_parameters(parameters)
+        if variant is not None:
+            parameters = parameters.with_variant(variant)
+    variant = str(parameters.variant)
     projection_options = {}
     if scen is not None:
         n_years = component_options.get("n_years", 5)
@@ -537,22 +565,24 @@ def forecast(
         .dropna()
     )
     one_person = one_person if len(one_person) else None
-    hh = households.households(
+    chain = run_housing_chain(
         population,
-        variant=variant,
+        parameters=parameters,
         one_person_households=one_person,
         base_year=projection.base_year if one_person is not None else None,
         institutional_multiplier=multiplier,
+        prevalence_trend=trend,
+        trend_start=projection.base_year if trend else None,
         unusable_targets="report",
     )
-    need = care.care_need(population, variant=variant, private_population=hh["private"], prevalence_trend=trend,
-                          trend_start=projection.base_year if trend else None, institutional_multiplier=multiplier)
+    hh, need = chain.households, chain.care_need
     supply_table = _supply_table(supply, projection.gemeente)
     if not (isinstance(supply, str) and supply == "example"):
         _check_supply_range(supply_table, population, source=_supply_label(supply))
     # supply listed for a year stays in later years (marked assumed) until a later row changes it
     dwelling = dwellings.dwelling_need(
-        population, variant=variant, supply=supply_table, carry_forward_supply=True, households=hh, need=need
+        population, parameters=parameters, supply=supply_table, carry_forward_supply=True,
+        need_total=chain.need["total"],
     )
     draws_result = None
     if draws:
@@ -567,15 +597,15 @@ def forecast(
             projection, data=data, draws=draws, seed=seed, zero_width=zero_width, progress=progress,
             supply=dwelling["supply"].sel(model="need", drop=True), one_person_households=one_person,
             institutional_multiplier=multiplier, prevalence_trend=trend,
-            trend_start=projection.base_year if trend else None,
+            trend_start=projection.base_year if trend else None, parameters=parameters,
         )
     return Forecast(
         population=population,
         households=hh,
         care_need=need,
         dwellings=dwelling,
-        doorstroming=dwellings.doorstroming(hh, variant=variant),
-        mantelzorg=dwellings.informal_care(population, need),
+        doorstroming=chain.doorstroming,
+        mantelzorg=chain.mantelzorg,
         projection=projection,
         variant=variant,
         supply=supply_table,
@@ -583,6 +613,8 @@ def forecast(
         uncertainty=draws_result,
         facilities=_facility_step(data, projection, hh, need, dwelling, variant=variant,
                                   facility_list=facility_list, distances=distances),
+        need=chain.need,
+        parameters=parameters,
     )
 
 

@@ -616,6 +616,9 @@ class ForecastDraws:
         ``need`` and ``gap`` (= need - supply, NaN where supply is unknown and for the norm
         model) [dwellings].
     doorstroming : xarray.DataArray (draw, area, year) [family homes freed per year]
+    need : xarray.Dataset (draw, area, dwelling_type, year)
+        ``care``, ``preference``, ``total`` [households / places] per draw
+        (:func:`assen_demand.housing.need.dwelling_need_parts`).
     settings : pandas.DataFrame
         Every sd and distribution used (``component, quantity, value, unit, basis``).
     seed : int
@@ -641,6 +644,7 @@ class ForecastDraws:
     seed: int = 0
     zero_width: bool = False
     clipped_persons: float = 0.0
+    need: xr.Dataset | None = None
 
     @property
     def draws(self) -> int:
@@ -651,7 +655,7 @@ class ForecastDraws:
 
         Parameters
         ----------
-        name : {"population", "households", "care_need", "dwellings", "doorstroming"}
+        name : {"population", "households", "care_need", "dwellings", "doorstroming", "need"}
         q : sequence of float
             Probabilities in [0, 1].
 
@@ -661,8 +665,8 @@ class ForecastDraws:
             The table's dims without ``draw``, with ``quantile`` (linear interpolation between
             order statistics, so q05 <= q50 <= q95 everywhere).
         """
-        tables = ("population", "households", "care_need", "dwellings", "doorstroming")
-        if name not in tables:
+        tables = ("population", "households", "care_need", "dwellings", "doorstroming", "need")
+        if name not in tables or getattr(self, name) is None:
             raise KeyError(f"no draws of {name!r}; quantiles exist for {', '.join(tables)}")
         q = [float(v) for v in q]
         if any(not 0 <= v <= 1 for v in q):
@@ -704,6 +708,7 @@ def simulate_forecast(
     institutional_multiplier: xr.DataArray | float | None = None,
     prevalence_trend: Mapping[str, float] | None = None,
     trend_start: int | None = None,
+    parameters=None,
 ) -> ForecastDraws:
     """Monte Carlo draws of population, households, care need and dwelling need.
 
@@ -728,12 +733,20 @@ def simulate_forecast(
     prevalence_trend : mapping, optional [relative change per year]
         Scenario trends, see :func:`assen_demand.housing.care.care_need`.
     trend_start : int, optional [year]
+    parameters : assen_demand.parameters.ParameterSet, optional
+        The tables of the central run (a user's own tables are drawn around their own
+        low/central/high); its variant is replaced by the draws. Default the bundled tables.
 
     Returns
     -------
     ForecastDraws
     """
-    from assen_demand.housing import care, dwellings, households
+    from assen_demand.housing import care, dwellings
+    from assen_demand.housing.chain import run_housing_chain
+    from assen_demand.housing.need import NEED_PARTS
+    from assen_demand.parameters import resolve_parameters
+
+    tables = resolve_parameters(parameters)
 
     demo = demographic_draws(projection, data=data, draws=draws, seed=seed, zero_width=zero_width)
     params = ParameterDraws(draws=demo.draws, seed=demo.seed, zero_width=zero_width)
@@ -747,6 +760,7 @@ def simulate_forecast(
     hh_out = {v: np.empty((n, n_area, n_year)) for v in hh_vars}
     need_out = np.empty((n, n_area, len(care.INDICATORS), n_year))
     dw_out = np.empty((n, n_area, len(dwellings.DWELLING_TYPES), n_year, 2))
+    parts_out = {v: np.empty((n, n_area, len(dwellings.DWELLING_TYPES), n_year)) for v in NEED_PARTS}
     door_out = np.empty((n, n_area, n_year))
     clipped = 0.0
     base_year = projection.base_year if one_person_households is not None else None
@@ -757,20 +771,21 @@ def simulate_forecast(
             pop = pop.sel(area=areas)
             clipped += clip
             pop_out[idx] = pop.values
-            p = params.subset(idx)
-            hh = households.households(pop, variant=p, one_person_households=one_person_households,
-                                       base_year=base_year, institutional_multiplier=institutional_multiplier,
-                                       unusable_targets="report")
-            need = care.care_need(pop, variant=p, private_population=hh["private"], prevalence_trend=prevalence_trend,
-                                  trend_start=trend_start, institutional_multiplier=institutional_multiplier)
-            by_need = dwellings.need_model(need, hh, variant=p)
-            by_norm = dwellings.norm_model(pop, variant=p)
+            p = tables.with_variant(params.subset(idx))
+            chain = run_housing_chain(pop, parameters=p, one_person_households=one_person_households,
+                                      base_year=base_year, institutional_multiplier=institutional_multiplier,
+                                      prevalence_trend=prevalence_trend, trend_start=trend_start, informal_care=False)
+            hh, need = chain.households, chain.care_need
+            by_need = chain.need["total"]
+            by_norm = dwellings.norm_model(pop, parameters=p)
+            for v in NEED_PARTS:
+                parts_out[v][idx] = chain.need[v].transpose("draw", "area", "dwelling_type", "year").values
             for v in hh_vars:
                 hh_out[v][idx] = hh[v].sum(["sex", "age"], skipna=False).transpose("draw", "area", "year").values
             need_out[idx] = need.sum(["sex", "age"], skipna=False).transpose("draw", "area", "indicator", "year").values
             dw_out[idx, ..., 0] = by_need.transpose("draw", "area", "dwelling_type", "year").values
             dw_out[idx, ..., 1] = by_norm.transpose("draw", "area", "dwelling_type", "year").values
-            door_out[idx] = dwellings.doorstroming(hh, variant=p).transpose("draw", "area", "year").values
+            door_out[idx] = chain.doorstroming.transpose("draw", "area", "year").values
             bar.update(len(idx))
     draw = np.arange(n)
     c3 = {"draw": draw, "area": areas, "year": years}
@@ -793,6 +808,8 @@ def simulate_forecast(
         seed=demo.seed,
         zero_width=bool(zero_width),
         clipped_persons=float(clipped),
+        need=xr.Dataset({v: (("draw", "area", "dwelling_type", "year"), parts_out[v]) for v in NEED_PARTS},
+                        coords={**c3, "dwelling_type": list(dwellings.DWELLING_TYPES)}),
     )
 
 
