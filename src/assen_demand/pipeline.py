@@ -333,6 +333,12 @@ class Forecast:
     facilities : assen_demand.housing.facilities.Facilities or None
         Low-threshold facilities per wijk and year (demand, places needed, distances, flag);
         deterministic only.
+    stock : xarray.Dataset (area, dwelling_type) or None
+        Base-year stock per type (:func:`assen_demand.housing.stock.estimate_stock`, register rows
+        applied): ``low``, ``central``, ``high``, ``status``, ``source``.
+    opgave : xarray.Dataset (area, dwelling_type, year[, draw]) or None
+        ``need``, ``stock``, ``planned``, ``opgave`` (:func:`assen_demand.housing.opgave.compute_opgave`);
+        with draws the ``draw`` dimension holds need draws minus the central stock.
     """
 
     population: xr.DataArray
@@ -347,6 +353,8 @@ class Forecast:
     scenario: object | None = None
     uncertainty: object | None = field(default=None, repr=False)
     facilities: object | None = field(default=None, repr=False)
+    stock: xr.Dataset | None = field(default=None, repr=False)
+    opgave: xr.Dataset | None = field(default=None, repr=False)
 
     @property
     def gemeente(self) -> str:
@@ -446,6 +454,7 @@ def forecast(
     progress: bool = True,
     facility_list: pd.DataFrame | str | None = None,
     distances: pd.DataFrame | str | None = None,
+    stock_register=None,
     **component_options,
 ) -> Forecast:
     """Project the population and derive households, care need and dwelling need per wijk.
@@ -488,6 +497,10 @@ def forecast(
     distances : pandas.DataFrame or path, optional
         Distances fetched with :func:`assen_demand.inputs.nabijheid.fetch_nabijheid`, used next
         to the KWB distance columns.
+    stock_register : path or pandas.DataFrame, optional
+        A gemeente's register of the existing stock (``area, dwelling_type, year, units, status``;
+        see ``data/stock/stock_template.csv``); its rows replace the estimate. ``None``: the
+        estimated stock (status ``geschat``).
     **component_options
         Passed to :func:`assen_demand.demography.components.estimate_components`; they override the
         scenario's settings of the same name.
@@ -572,6 +585,8 @@ def forecast(
         uncertainty=draws_result,
         facilities=_facility_step(data, projection, hh, need, dwelling, variant=variant,
                                   facility_list=facility_list, distances=distances),
+        **stock_and_opgave(projection, dwelling, data, pipeline=projection_options.get("dwelling_pipeline"),
+                           register=stock_register, draws=draws_result),
     )
 
 
@@ -676,6 +691,39 @@ def _comparison_rows(fc: Forecast) -> pd.DataFrame:
     frame.insert(2, "area_name", frame["area"].map(fc.area_names))
     return frame[["scenario", "area", "area_name", "year", "measure", "dwelling_type"]
                  + [c for c in frame.columns if c.startswith("value")]]
+
+
+def stock_and_opgave(projection: PopulationProjection, dwelling: xr.Dataset, data: GemeenteData, *,
+                     pipeline=None, register=None, draws=None) -> dict:
+    """Stock (estimated, register rows applied) and opgave of a forecast.
+
+    Until the need is split into care-driven and preference parts (issue 13, CHAIN), the need
+    total is ``dwelling["need"].sel(model="need")``; with draws the opgave carries the need draws.
+
+    Returns
+    -------
+    dict
+        ``{"stock": xarray.Dataset, "opgave": xarray.Dataset}`` for :class:`Forecast`.
+    """
+    from assen_demand.housing import opgave as opgave_mod
+    from assen_demand.housing import stock as stock_mod
+    from assen_demand.inputs.datasets import load_dwelling_pipeline, load_dwelling_stock
+
+    population, base = projection.population, projection.base_year
+    kwb = data.kwb[data.kwb["year"] <= max(base, int(data.kwb["year"].min()))]
+    tenure = kwb.sort_values("year").groupby("area").tail(1)[["area", "rented_pct"]]
+    estimate = stock_mod.estimate_stock(population, load_dwelling_stock(), tenure, gemeente=projection.gemeente,
+                                        base_year=base)
+    if register is not None:
+        estimate = stock_mod.apply_register(estimate, register)
+    plan = None if pipeline is None else load_dwelling_pipeline(pipeline)
+    years = population["year"].values.tolist()
+    stock_years = stock_mod.stock_by_year(estimate, plan, years)
+    need = dwelling["need"].sel(model="need", drop=True)
+    if draws is not None:
+        need = draws.dwellings["need"].sel(model="need", drop=True)
+    norm = dwelling["need"].sel(model="norm", drop=True)
+    return {"stock": estimate, "opgave": opgave_mod.compute_opgave(need, stock_years, norm=norm)}
 
 
 def _supply_table(supply, gemeente: str) -> pd.DataFrame:
