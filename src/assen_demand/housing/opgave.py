@@ -17,6 +17,8 @@ the programme's 2022-2030 *additions*; it is kept as a comparison for 2030 only
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -97,11 +99,15 @@ def to_frame(opgave: xr.Dataset, area_names: dict | None = None, *, quantiles=(0
     """
     cols = ["need", "stock", "stock_low", "stock_high", "planned", "opgave"]
     if "draw" in opgave.dims:
-        base = opgave[cols].median("draw") if "draw" in opgave["need"].dims else opgave[cols]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            base = opgave[cols].median("draw")
         frame = base.to_dataframe().reset_index()
         for q in quantiles:
             name = f"q{int(round(q * 100)):02d}"
-            part = opgave[["need", "opgave"]].quantile(q, dim="draw").drop_vars("quantile")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # nursing places in wijken: all NaN by design
+                part = opgave[["need", "opgave"]].quantile(q, dim="draw").drop_vars("quantile")
             part = part.rename({"need": f"need_{name}", "opgave": f"opgave_{name}"}).to_dataframe().reset_index()
             frame = frame.merge(part, on=["area", "dwelling_type", "year"], how="left")
     else:
@@ -133,7 +139,9 @@ def wide_table(opgave: xr.Dataset, area_names: dict | None = None, *, years=HIGH
     """
     op = opgave["opgave"]
     if "draw" in op.dims:
-        op = op.median("draw")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            op = op.median("draw")
     present = [y for y in years if y in [int(v) for v in op["year"].values]]
     gemeente = opgave.attrs.get("gemeente")
     areas = [str(a) for a in op["area"].values]
