@@ -6,10 +6,11 @@ import hashlib
 import json
 from importlib.resources import files
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from products_helpers import WithQuantiles, assen_forecast, cli_forecast_run, scratch
+from products_helpers import WithQuantiles, assen_forecast, assen_forecast_example_supply, cli_forecast_run, scratch
 
 import assen_demand
 from assen_demand.outputs import export
@@ -73,8 +74,13 @@ def test_wijk_rows_add_up_to_the_gemeente_in_the_population_sheet(workbook):
 
 
 @pytest.mark.slow
-def test_supply_sheet_keeps_unknown_supply_empty(workbook):
-    rows = _rows(workbook["Aanbod en tekort"])
+def test_supply_sheet_only_with_a_supply_table_and_keeps_unknown_supply_empty(workbook):
+    # the default run has no supply table: the opgave (need - estimated stock) replaces the old sheet
+    assert "Aanbod en tekort" not in workbook.sheetnames
+    assert {"Opgave per wijk", "Voorraad"} <= set(workbook.sheetnames)
+    sheet = export.workbook_sheets(assen_forecast_example_supply())["Aanbod en tekort"]
+    rows = [list(sheet.columns)] + [[None if (isinstance(v, float) and np.isnan(v)) else v for v in r]
+                                    for r in sheet.itertuples(index=False)]
     header = rows[0]
     assert header[:4] == ["Wijkcode", "Wijk", "Woningtype", "Maat"]
     supply = [r for r in rows[1:] if r[1] == "Pittelo" and r[3].startswith("Aanbod")]
@@ -103,7 +109,7 @@ def test_sources_sheet_lists_data_parameters_supply_version_and_date(workbook):
     supply = [r for r in body if r[col["Soort"]] == "Aanbod"]
     assert len(supply) == len(assen_forecast().supply)
     params = [r for r in body if r[col["Soort"]] == "Parameter"]
-    assert all(r[col["Bron"]] and r[col["Status"]] in ("bekend", "aanname") and r[col["Jaar"]] for r in params)
+    assert all(r[col["Bron"]] and r[col["Status"]] in ("bekend", "geschat", "aanname") and r[col["Jaar"]] for r in params)
 
 
 @pytest.mark.slow

@@ -87,9 +87,13 @@ def _add_forecast(sub) -> None:
     fc.add_argument("--end-year", type=int, default=2040, help="last year, 1 January (default 2040)")
     fc.add_argument("--variant", choices=("central", "low", "high"), default="central",
                     help="end of every care/dwelling parameter range to use (default central)")
-    fc.add_argument("--supply", default="example",
+    fc.add_argument("--supply", default="none",
                     help="CSV of known dwelling supply (area, dwelling_type, year, units, status); "
-                         "'example' = the bundled Assen example (default), 'none' = unknown everywhere")
+                         "'none' = unknown everywhere (default: the opgave uses the estimated stock), "
+                         "'example' = the bundled Assen example from local press (format only)")
+    fc.add_argument("--stock", default=None,
+                    help="CSV register of the existing stock (area, dwelling_type, year, units, status; see "
+                         "data/stock/stock_template.csv); default: the estimate from CBS KWB and national rates")
     fc.add_argument("--scenario", default=None, help="bundled scenario name (basis, hoge_levensduur, lage_migratie, extramuralisering, "
                          "dementie_daling, bouwplannen) or a scenario TOML file")
     fc.add_argument("--draws", type=int, default=None,
@@ -152,6 +156,8 @@ def _forecast(args: argparse.Namespace) -> int:
     supply = {"example": "example", "none": None}.get(args.supply, args.supply)
     if supply not in ("example", None) and not Path(supply).is_file():
         raise _UsageError(f"--supply {args.supply} not found; give a CSV file, 'example' or 'none'")
+    if args.stock is not None and not Path(args.stock).is_file():
+        raise _UsageError(f"--stock {args.stock} not found; give a CSV like data/stock/stock_template.csv")
     if args.base_year is not None and args.end_year <= args.base_year:
         raise _UsageError(f"--end-year {args.end_year} must come after --base-year {args.base_year}")
     extra = _optional_forecast_arguments(args)
@@ -160,7 +166,7 @@ def _forecast(args: argparse.Namespace) -> int:
 
     data = load_gemeente(args.gemeente, data_dir=args.data_dir)
     result = forecast(data.gemeente, base_year=args.base_year, end_year=args.end_year, data_dir=args.data_dir,
-                      variant=args.variant, supply=supply, data=data, **extra)
+                      variant=args.variant, supply=supply, data=data, stock_register=args.stock, **extra)
     computed = time.perf_counter()
 
     if args.force and out.exists():

@@ -445,7 +445,7 @@ def forecast(
     end_year: int = 2040,
     data_dir=None,
     variant: str | None = None,
-    supply: pd.DataFrame | str | None = "example",
+    supply: pd.DataFrame | str | None = None,
     data: GemeenteData | None = None,
     scenario=None,
     draws: int = 0,
@@ -473,8 +473,10 @@ def forecast(
         Which end of every care/dwelling parameter range to use; default the scenario's
         (``central`` without a scenario).
     supply : pandas.DataFrame, path, "example" or None
-        Dwelling supply (``area, dwelling_type, year, units, status``); ``"example"`` uses the
-        bundled Assen example for Assen and no supply (unknown) elsewhere.
+        Dwelling supply (``area, dwelling_type, year, units, status``) for the old need-minus-supply
+        gap; ``None`` (default): unknown. ``"example"`` uses the bundled Assen example, built from
+        local press to show the format (every row ``aanname``), and no supply elsewhere. The
+        opgave uses the stock (``stock_register``), not this table.
     data : GemeenteData, optional
         Inputs already loaded.
     scenario : str, path or Scenario, optional
