@@ -40,7 +40,7 @@ def _rows(ws):
 def test_workbook_sheets_in_order(workbook):
     assert workbook.sheetnames == [
         "Toelichting", "Bevolking", "Ouderen", "Huishoudens", "Zorgvraag", "Woningbehoefte", "Woningbehoefte norm",
-        "Aanbod en tekort", "Doorstroming", "Mantelzorg", "Voorzieningen", "Bronnen en aannames",
+        "Opgave per wijk", "Voorraad", "Doorstroming", "Mantelzorg", "Voorzieningen", "Bronnen en aannames",
     ]
 
 
@@ -140,7 +140,7 @@ def test_provenance_records_checksums_version_and_command(run):
     by_path = {f["path"]: f["sha256"] for f in record["data"]["files"]}
     assert by_path["kwb.csv"] == hashlib.sha256(kwb).hexdigest()
     assert {p["file"] for p in record["parameters"]} == set(export.parameter_sources()["file"])
-    assert record["supply"]["source"] == "example" and len(record["supply"]["sha256"]) == 64
+    assert record["supply"] == {"source": "none"}  # the press example is not the default (issue 13)
 
 
 def test_provenance_of_a_raw_data_folder_lists_its_files(raw_dir):
@@ -164,7 +164,7 @@ def test_quantile_columns_pass_through_and_get_their_own_sheet():
 def test_write_forecast_and_read_run_round_trip():
     out = scratch("roundtrip")
     written = export.write_forecast(assen_forecast(), out)
-    assert set(written) == ({f"{s}.csv" for s in export.CSV_TABLES} | {"voorzieningen.csv"}
+    assert set(written) == ({f"{s}.csv" for s in export.CSV_TABLES} | {"voorzieningen.csv", "opgave.csv", "stock.csv"}
                             | {"forecast.xlsx", "provenance.json"})
     run = export.read_run(out)
     assert run.base_year == 2024

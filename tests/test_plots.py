@@ -95,7 +95,7 @@ def test_heatmap_shows_need_where_no_supply_is_known_and_says_so(result):
 
 
 def test_heatmap_shows_the_gap_where_supply_is_known_and_hatches_the_rest(result):
-    ax = plots.plot_gap_heatmap(result, "verpleegzorgplek")
+    ax = plots.plot_gap_heatmap(assen_forecast_example_supply(), "verpleegzorgplek")
     assert ax.get_title().startswith("Tekort")
     image = ax.get_images()[0].get_array()
     assert image.mask[:2].sum() == 0 and image.mask[2:].all()  # Centrum and Lariks have supply
