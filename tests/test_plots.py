@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from products_helpers import WithQuantiles, assen_forecast, cli_forecast_run
+from products_helpers import WithQuantiles, assen_forecast, assen_forecast_example_supply, cli_forecast_run
 
 from assen_demand.outputs import export, plots
 from assen_demand.errors import DataFormatError, UnknownAreaError
@@ -73,7 +73,7 @@ def test_older_population_has_a_panel_per_area_with_three_lines(result):
 def test_need_supply_shows_need_and_says_when_supply_is_unknown(result):
     ax = plots.plot_need_supply(result, "nultredenwoning", area="WK010604")
     assert "aanbod onbekend" in _texts(ax)
-    ax = plots.plot_need_supply(result, "verpleegzorgplek", area="WK010601")
+    ax = plots.plot_need_supply(assen_forecast_example_supply(), "verpleegzorgplek", area="WK010601")
     labels = [line.get_label() for line in ax.lines]
     # the bundled supply is an example (every row aanname): open markers only
     assert "Behoefte" in labels and "Aanbod" in labels and "Aanbod aangenomen" in labels
@@ -95,7 +95,7 @@ def test_heatmap_shows_need_where_no_supply_is_known_and_says_so(result):
 
 
 def test_heatmap_shows_the_gap_where_supply_is_known_and_hatches_the_rest(result):
-    ax = plots.plot_gap_heatmap(result, "verpleegzorgplek")
+    ax = plots.plot_gap_heatmap(assen_forecast_example_supply(), "verpleegzorgplek")
     assert ax.get_title().startswith("Tekort")
     image = ax.get_images()[0].get_array()
     assert image.mask[:2].sum() == 0 and image.mask[2:].all()  # Centrum and Lariks have supply

@@ -89,9 +89,13 @@ def _add_forecast(sub) -> None:
     fc.add_argument("--end-year", type=int, default=2040, help="last year, 1 January (default 2040)")
     fc.add_argument("--variant", choices=("central", "low", "high"), default="central",
                     help="end of every care/dwelling parameter range to use (default central)")
-    fc.add_argument("--supply", default="example",
+    fc.add_argument("--supply", default="none",
                     help="CSV of known dwelling supply (area, dwelling_type, year, units, status); "
-                         "'example' = the bundled Assen example (default), 'none' = unknown everywhere")
+                         "'none' = unknown everywhere (default: the opgave uses the estimated stock), "
+                         "'example' = the bundled Assen example from local press (format only)")
+    fc.add_argument("--stock", default=None,
+                    help="CSV register of the existing stock (area, dwelling_type, year, units, status; see "
+                         "data/stock/stock_template.csv); default: the estimate from CBS KWB and national rates")
     fc.add_argument("--scenario", default=None, help="bundled scenario name (basis, hoge_levensduur, lage_migratie, extramuralisering, "
                          "dementie_daling, bouwplannen) or a scenario TOML file")
     fc.add_argument("--draws", type=int, default=None,
@@ -157,6 +161,8 @@ def _forecast(args: argparse.Namespace) -> int:
         from assen_demand.scenario import load_scenario
 
         load_scenario(args.scenario)  # likewise: a bad scenario file is found in a second
+    if args.stock is not None and not Path(args.stock).is_file():
+        raise _UsageError(f"--stock {args.stock} not found; give a CSV like data/stock/stock_template.csv")
     if args.base_year is not None and args.end_year <= args.base_year:
         raise _UsageError(f"--end-year {args.end_year} must come after --base-year {args.base_year}")
     extra = _optional_forecast_arguments(args)
@@ -169,7 +175,8 @@ def _forecast(args: argparse.Namespace) -> int:
             data = load_gemeente(args.gemeente, data_dir=args.data_dir)
             _check_draws_memory(extra.get("draws", 0), data, args.base_year, args.end_year)
             result = forecast(data.gemeente, base_year=args.base_year, end_year=args.end_year,
-                              data_dir=args.data_dir, variant=args.variant, supply=supply, data=data, **extra)
+                              data_dir=args.data_dir, variant=args.variant, supply=supply, data=data,
+                              stock_register=args.stock, **extra)
         computed = time.perf_counter()
         summary = _write_forecast(args, extra, supply, command, data, result, staging, data_warnings.messages)
     data_warnings.report()

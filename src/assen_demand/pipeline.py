@@ -346,6 +346,12 @@ class Forecast:
         model of :attr:`dwellings` holds the same ``total``.
     parameters : assen_demand.parameters.ParameterSet
         The parameter tables and variant used.
+    stock : xarray.Dataset (area, dwelling_type) or None
+        Base-year stock per type (:func:`assen_demand.housing.stock.estimate_stock`, register rows
+        applied): ``low``, ``central``, ``high``, ``status``, ``source``.
+    opgave : xarray.Dataset (area, dwelling_type, year[, draw]) or None
+        ``need``, ``stock``, ``planned``, ``opgave`` (:func:`assen_demand.housing.opgave.compute_opgave`);
+        with draws the ``draw`` dimension holds need draws minus the central stock.
     """
 
     population: xr.DataArray
@@ -362,6 +368,8 @@ class Forecast:
     facilities: object | None = field(default=None, repr=False)
     need: xr.Dataset | None = field(default=None, repr=False)
     parameters: object | None = field(default=None, repr=False)
+    stock: xr.Dataset | None = field(default=None, repr=False)
+    opgave: xr.Dataset | None = field(default=None, repr=False)
 
     @property
     def gemeente(self) -> str:
@@ -456,7 +464,7 @@ def forecast(
     end_year: int = 2040,
     data_dir=None,
     variant: str | None = None,
-    supply: pd.DataFrame | str | None = "example",
+    supply: pd.DataFrame | str | None = None,
     data: GemeenteData | None = None,
     scenario=None,
     draws: int = 0,
@@ -466,6 +474,7 @@ def forecast(
     facility_list: pd.DataFrame | str | None = None,
     distances: pd.DataFrame | str | None = None,
     parameters=None,
+    stock_register=None,
     **component_options,
 ) -> Forecast:
     """Project the population and derive households, care need and dwelling need per wijk.
@@ -484,8 +493,10 @@ def forecast(
         Which end of every care/dwelling parameter range to use; default the variant of
         ``parameters`` if given, else the scenario's (``central`` without a scenario).
     supply : pandas.DataFrame, path, "example" or None
-        Dwelling supply (``area, dwelling_type, year, units, status``); ``"example"`` uses the
-        bundled Assen example for Assen and no supply (unknown) elsewhere.
+        Dwelling supply (``area, dwelling_type, year, units, status``) for the old need-minus-supply
+        gap; ``None`` (default): unknown. ``"example"`` uses the bundled Assen example, built from
+        local press to show the format (every row ``aanname``), and no supply elsewhere. The
+        opgave uses the stock (``stock_register``), not this table.
     data : GemeenteData, optional
         Inputs already loaded.
     scenario : str, path or Scenario, optional
@@ -513,6 +524,10 @@ def forecast(
         ``ParameterSet.bundled().replace(care_prevalence=my_table)`` with a gemeente's own
         prevalences; used by the central run and, drawn around their own ranges, by the draws.
         Default the bundled tables.
+    stock_register : path or pandas.DataFrame, optional
+        A gemeente's register of the existing stock (``area, dwelling_type, year, units, status``;
+        see ``data/stock/stock_template.csv``); its rows replace the estimate. ``None``: the
+        estimated stock (status ``geschat``).
     **component_options
         Passed to :func:`assen_demand.demography.components.estimate_components`; they override the
         scenario's settings of the same name.
@@ -615,6 +630,8 @@ def forecast(
                                   facility_list=facility_list, distances=distances),
         need=chain.need,
         parameters=parameters,
+        **stock_and_opgave(projection, dwelling, data, pipeline=projection_options.get("dwelling_pipeline"),
+                           register=stock_register, draws=draws_result),
     )
 
 
@@ -719,6 +736,39 @@ def _comparison_rows(fc: Forecast) -> pd.DataFrame:
     frame.insert(2, "area_name", frame["area"].map(fc.area_names))
     return frame[["scenario", "area", "area_name", "year", "measure", "dwelling_type"]
                  + [c for c in frame.columns if c.startswith("value")]]
+
+
+def stock_and_opgave(projection: PopulationProjection, dwelling: xr.Dataset, data: GemeenteData, *,
+                     pipeline=None, register=None, draws=None) -> dict:
+    """Stock (estimated, register rows applied) and opgave of a forecast.
+
+    The need total is the chain's ``need["total"]``, which the ``need`` model of ``dwelling`` holds;
+    with draws the opgave carries the need draws minus the central stock.
+
+    Returns
+    -------
+    dict
+        ``{"stock": xarray.Dataset, "opgave": xarray.Dataset}`` for :class:`Forecast`.
+    """
+    from assen_demand.housing import opgave as opgave_mod
+    from assen_demand.housing import stock as stock_mod
+    from assen_demand.inputs.datasets import load_dwelling_pipeline, load_dwelling_stock
+
+    population, base = projection.population, projection.base_year
+    kwb = data.kwb[data.kwb["year"] <= max(base, int(data.kwb["year"].min()))]
+    tenure = kwb.sort_values("year").groupby("area").tail(1)[["area", "rented_pct"]]
+    estimate = stock_mod.estimate_stock(population, load_dwelling_stock(), tenure, gemeente=projection.gemeente,
+                                        base_year=base)
+    if register is not None:
+        estimate = stock_mod.apply_register(estimate, register)
+    plan = None if pipeline is None else load_dwelling_pipeline(pipeline)
+    years = population["year"].values.tolist()
+    stock_years = stock_mod.stock_by_year(estimate, plan, years)
+    need = dwelling["need"].sel(model="need", drop=True)
+    if draws is not None:
+        need = draws.dwellings["need"].sel(model="need", drop=True)
+    norm = dwelling["need"].sel(model="norm", drop=True)
+    return {"stock": estimate, "opgave": opgave_mod.compute_opgave(need, stock_years, norm=norm)}
 
 
 def _supply_table(supply, gemeente: str) -> pd.DataFrame:

@@ -110,12 +110,9 @@ def run_housing_chain(
         trend_start=trend_start,
     )
     need = need_step.dwelling_need_parts(care, hh, parameters=params)
-    # ---- stock and opgave (issue 13, part B) ---------------------------------------------
-    # The stock of each type per wijk and the opgave (need - stock - planned) are computed here,
-    # right after the need, once the stock/opgave modules exist:
-    # TODO(merge): stock = housing.stock.estimate_stock(...); opgave = housing.opgave.compute_opgave(
-    #     need["total"], stock_by_year, ...). Left for the lead to wire at merge (the modules are
-    #     built on another branch).
+    # Stock and opgave are not computed here: the stock needs inputs (KWB dwelling stock, tenure,
+    # a gemeente's register, the pipeline) that a step must not read, so pipeline.stock_and_opgave
+    # applies them once to this need (the central run and every draw).
     stock = opgave = None
     return HousingChain(
         households=hh,

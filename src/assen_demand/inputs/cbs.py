@@ -59,6 +59,7 @@ __all__ = [
     "read_kwb",
     "kwb_age_bands",
     "read_kwb_codes",
+    "read_dwelling_stock",
     "read_postcode_population",
     "read_population_dynamics",
     "read_statline_untyped",
@@ -759,6 +760,48 @@ def read_kwb_codes(data_dir, *, missing_ok: bool = False) -> pd.DataFrame:
 # population by postcode, age band and sex (1 January 2021)
 # --------------------------------------------------------------------------------------------
 
+
+def read_dwelling_stock(data_dir) -> pd.DataFrame:
+    """KWB 2024 dwelling stock (woningvoorraad) of every gemeente and wijk, keyed by CBS code.
+
+    Reads ``kwb_2024_woningvoorraad/woningvoorraad_<year>.csv`` (columns ``code,
+    woningvoorraad``; CBS 85984NED ``Woningvoorraad_35``, dwellings on 1 January).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``area, area_level, gemeente, year, dwelling_stock`` [dwellings]; secret (empty) values
+        stay NaN and are never read as zero.
+
+    Raises
+    ------
+    MissingDataError
+        No such file under ``data_dir``.
+    DataFormatError
+        Missing columns, an unknown code prefix or a non-number.
+    """
+    data_dir = _require_dir(data_dir)
+    files = _find(data_dir, "kwb_*woningvoorraad*/woningvoorraad_*.csv")
+    if not files:
+        raise MissingDataError(f"no dwelling stock file (kwb_*woningvoorraad*/woningvoorraad_<year>.csv) in {data_dir}")
+    frames = []
+    for path in files:
+        m = re.search(r"woningvoorraad_(\d{4})", path.name)
+        frame = pd.read_csv(path, dtype={"code": str})
+        if set(frame.columns) != {"code", "woningvoorraad"}:
+            raise DataFormatError(f"{path.name}: expected the columns code, woningvoorraad; found {list(frame.columns)}")
+        frame = _numeric(frame.rename(columns={"code": "area", "woningvoorraad": "dwelling_stock"}),
+                         ["dwelling_stock"], path.name, counts=True)
+        frame["area"] = frame["area"].str.strip()
+        prefix = frame["area"].str[:2]
+        bad = ~prefix.isin(["GM", "WK"])
+        if bad.any():
+            raise DataFormatError(f"{path.name}: code {frame.loc[bad, 'area'].iloc[0]!r} is not a GM/WK code")
+        frame["area_level"] = prefix.map({"GM": "gemeente", "WK": "wijk"})
+        frame["gemeente"] = "GM" + frame["area"].str[2:6]
+        frame["year"] = int(m.group(1))
+        frames.append(frame[["area", "area_level", "gemeente", "year", "dwelling_stock"]])
+    return pd.concat(frames, ignore_index=True).sort_values(["gemeente", "area"]).reset_index(drop=True)
 
 def read_postcode_population(data_dir, *, level: str = "gemeente") -> pd.DataFrame:
     """Population by 5-year age band and sex from the CBS postcode tables (83502NED/83503NED).

@@ -22,7 +22,7 @@ import pandas as pd
 from assen_demand.inputs import cbs
 from assen_demand.errors import MissingDataError, UnknownAreaError
 
-__all__ = ["GemeenteData", "NationalData", "load_assen", "load_gemeente", "load_national", "load_dwelling_pipeline", "bundled_dir", "ASSEN"]
+__all__ = ["GemeenteData", "NationalData", "load_assen", "load_gemeente", "load_national", "load_dwelling_pipeline", "load_dwelling_stock", "bundled_dir", "ASSEN"]
 
 ASSEN = "GM0106"
 
@@ -293,6 +293,19 @@ def load_assen() -> GemeenteData:
 
 #: columns of a dwelling pipeline file (housing-led projections)
 PIPELINE_COLUMNS = ("area", "year", "dwellings_added", "dwellings_removed")
+
+
+def load_dwelling_stock() -> pd.DataFrame:
+    """The bundled KWB 2024 dwelling stock of every gemeente and wijk (``data/cbs/dwelling_stock.csv``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``area, area_level, gemeente, year, dwelling_stock`` [dwellings on 1 January 2024];
+        NaN where CBS keeps the value secret.
+    """
+    with bundled_dir().joinpath("dwelling_stock.csv").open("rb") as handle:
+        return pd.read_csv(handle, dtype={"area": "string", "gemeente": "string", "area_level": "string"})
 
 
 def load_dwelling_pipeline(source="example") -> pd.DataFrame:
