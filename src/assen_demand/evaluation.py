@@ -273,8 +273,10 @@ def rolling_origin_errors(
     valid = valid.fillna(False).astype(bool).to_numpy()
     chg = change.to_numpy(float)
     p = pop.to_numpy(float)
-    flows = dynamics[dynamics["sex"].isin(["male", "female"]) & dynamics["net_migration"].notna()]
-    flow_years = flows.groupby("area")["year"].agg(set).to_dict() if len(flows) else {}
+    flow_years = {}
+    if "net_migration" in dynamics:
+        flows = dynamics[dynamics["sex"].isin(["male", "female"]) & dynamics["net_migration"].notna()]
+        flow_years = flows.groupby("area")["year"].agg(set).to_dict()
     wanted = None if origins is None else {int(o) for o in origins}
     rows = []
     for i, area in enumerate(pop.index):
