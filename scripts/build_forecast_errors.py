@@ -51,7 +51,7 @@ def main() -> None:
           f"wrote {len(table)} rows to {args.out} in {time.time() - start:.0f} s")
     for kind, p in processes.items():
         print(f"  {kind:20s} sigma_level {p.sigma_level:.4f}  sigma_year {p.sigma_year:.4f}  "
-              f"sd h=1,5,16: {', '.join(f'{v:.3f}' for v in p.sd([1, 5, 16]))}")
+              f"drift {p.drift:+.4f}  sd h=1,5,16: {', '.join(f'{v:.3f}' for v in p.sd([1, 5, 16]))}")
 
 
 if __name__ == "__main__":

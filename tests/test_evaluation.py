@@ -131,7 +131,10 @@ def test_simulated_deviations_follow_the_process_and_the_seed():
     assert sd[[0, 4, 15]] == pytest.approx(proc.sd([1, 5, 16]), rel=0.03)
     again = ev.simulate_level_deviations(proc, years=16, draws=20_000, rng=np.random.default_rng(5))
     assert np.array_equal(dev, again)
-    zero = ev.simulate_level_deviations(proc, years=3, draws=4, rng=np.random.default_rng(5), width=0.0)
+    drifting = ev.ErrorProcess("x", phi=0.6, sigma_level=0.0, sigma_year=0.0, n_errors=0, drift=-0.01)
+    assert ev.simulate_level_deviations(drifting, years=2, draws=3, rng=np.random.default_rng(1)) == pytest.approx(
+        np.full((3, 2), -0.01))
+    zero = ev.simulate_level_deviations(drifting, years=3, draws=4, rng=np.random.default_rng(5), width=0.0)
     assert not zero.any()
 
 
@@ -151,11 +154,12 @@ def test_fit_recovers_the_process_and_covers_out_of_sample():
     # errors simulated from a known process: the NNLS fit on the robust variances recovers the sd
     # of the error within 10 % at horizons 1-10, and the intervals drawn for later origins from a
     # fit on earlier ones cover about 90 % / 80 %
-    true = ev.ErrorProcess("lt20k|stable", phi=0.4, sigma_level=0.003, sigma_year=0.006, n_errors=0)
+    true = ev.ErrorProcess("lt20k|stable", phi=0.4, sigma_level=0.003, sigma_year=0.006, n_errors=0, drift=-0.002)
     errors = _simulated_errors(true)
     fit = ev.fit_error_process(errors, phi=0.4)
     h = np.arange(1, 11)
     assert fit["lt20k|stable"].sd(h) == pytest.approx(true.sd(h), rel=0.10)
+    assert fit["lt20k|stable"].drift == pytest.approx(-0.002, abs=0.0003)
     assert fit["ge100k|stable"].n_errors == 0  # no errors of that kind: the pooled process
     assert fit["ge100k|stable"].sigma_level == fit["all"].sigma_level
     cov = ev.rolling_origin_coverage(errors, phi=0.4, origins=range(2012, 2021), window=20, draws=4000,
@@ -190,5 +194,5 @@ def test_table_writer_output_validates():
     table = ev.error_distribution_table(errors, ev.fit_error_process(errors, phi=0.4), year=2020)
     out = validate_parameter_table(table, name="simulated")
     assert set(out["indicator"]) == {"forecast_ratio_90", "forecast_ratio_80", "level_error_sd", "yearly_error_sd",
-                                     "yearly_error_persistence"}
+                                     "yearly_error_persistence", "level_error_drift"}
     assert (out.loc[out["indicator"] == "forecast_ratio_90", "low"] < 1).all()

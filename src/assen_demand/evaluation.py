@@ -31,11 +31,13 @@ than ``jump_threshold`` from the median of the three years either side).
 
 The error process behind the intervals (:func:`fit_error_process`): the yearly population
 change deviates from the assumed level, per person at the origin, by ``L + x_t`` with a level
-error ``L ~ N(0, sigma_level^2)`` held for the whole horizon and an AR(1) deviation
+error ``L ~ N(drift, sigma_level^2)`` held for the whole horizon and an AR(1) deviation
 ``x_t = phi x_{t-1} + e_t``, ``x_0 = 0``, ``e_t ~ N(0, sigma_year^2)``. ``phi`` is the
 persistence of the yearly growth rate, fitted with :class:`statsmodels.tsa.ar_model.AutoReg`;
 the two variances are fitted by non-negative least squares to the robust variance of the
-errors by horizon, per kind of gemeente. The log error at horizon ``h`` is then about
+errors by horizon, per kind of gemeente, and the drift (the rule's bias: growth rates return
+toward the mean, so a growing gemeente grows less than its recent years say) to the median
+error by horizon. The log error at horizon ``h`` is then about
 ``sum_{t<=h} (L + x_t)`` with variance ``sigma_level^2 h^2 + sigma_year^2 V_phi(h)``.
 """
 
@@ -43,7 +45,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -402,6 +404,9 @@ class ErrorProcess:
     sigma_level, sigma_year : float [per year, relative to the origin population]
     n_errors : int
         Errors (gemeente x origin x horizon) it was fitted on.
+    drift : float [per year, relative to the origin population]
+        Mean of the level error: the rule's known bias for this kind (a growing gemeente's
+        growth slows, a declining one's decline eases: growth rates return toward the mean).
     """
 
     kind: str
@@ -409,6 +414,7 @@ class ErrorProcess:
     sigma_level: float
     sigma_year: float
     n_errors: int
+    drift: float = 0.0
 
     def sd(self, horizons) -> np.ndarray:
         """Standard deviation of the log error at each horizon [1]."""
@@ -472,7 +478,12 @@ def fit_error_process(
         if len(rows) < 2:
             return None
         coef, _ = nnls(np.array(rows), np.array(target))
-        return ErrorProcess(kind, float(phi), float(np.sqrt(coef[0])), float(np.sqrt(coef[1])), int(len(sub)))
+        # drift: least squares of the median error on h through the origin, weighted by the count
+        near = sub[sub["horizon"] <= max_horizon].groupby("horizon")["log_error"].agg(["median", "size"])
+        near = near[near["size"] >= min_errors]
+        h = near.index.to_numpy(float)
+        drift = float((near["size"] * h * near["median"]).sum() / (near["size"] * h ** 2).sum())
+        return ErrorProcess(kind, float(phi), float(np.sqrt(coef[0])), float(np.sqrt(coef[1])), int(len(sub)), drift)
 
     pooled = fit("all", errors)
     if pooled is None:
@@ -482,7 +493,7 @@ def fit_error_process(
         if kind == "all":
             continue
         got = fit(kind, errors[errors["kind"] == kind])
-        out[kind] = got if got is not None else ErrorProcess(kind, pooled.phi, pooled.sigma_level, pooled.sigma_year, 0)
+        out[kind] = got if got is not None else replace(pooled, kind=kind, n_errors=0)
     return out
 
 
@@ -506,7 +517,7 @@ def simulate_level_deviations(process: ErrorProcess, *, years: int, draws: int, 
     numpy.ndarray (draw, year) [per year, relative to the origin population]
         Multiply by the origin population for net migrants per year.
     """
-    level = width * process.sigma_level * rng.standard_normal(draws)
+    level = width * (process.drift + process.sigma_level * rng.standard_normal(draws))
     eps = width * process.sigma_year * rng.standard_normal((draws, years))
     x = np.zeros((draws, years))
     prev = np.zeros(draws)
@@ -569,6 +580,10 @@ def error_distribution_table(errors: pd.DataFrame, processes: Mapping[str, Error
         rows.append(dict(indicator="yearly_error_sd", central=proc.sigma_year, low=proc.sigma_year,
                          high=proc.sigma_year, unit="per year (share of the origin population)",
                          note=f"innovation sd of the AR(1) yearly deviation; {how}", **common))
+        factor = float(np.exp(proc.drift))
+        rows.append(dict(indicator="level_error_drift", central=factor, low=factor, high=factor,
+                         unit="1 (yearly factor: exp of the mean level error)",
+                         note=f"exp of the mean of L (slope of the median log error on the horizon); {how}", **common))
         rows.append(dict(indicator="yearly_error_persistence", central=proc.phi, low=proc.phi, high=proc.phi,
                          unit="1 (AR(1) coefficient)",
                          note="median over gemeenten of the AR(1) coefficient of the yearly growth rate "
@@ -602,19 +617,19 @@ def error_process_from_table(kind: str, table: pd.DataFrame | None = None) -> Er
     Examples
     --------
     >>> p = error_process_from_table("50k-100k|stable")
-    >>> 0 < p.phi < 1 and p.sd([16])[0] > p.sd([5])[0] > p.sd([1])[0] > 0
+    >>> bool(0 < p.phi < 1 and p.sd([16])[0] > p.sd([5])[0] > p.sd([1])[0] > 0)
     True
     """
     from assen_demand.parameters import load_parameter_table
 
     frame = load_parameter_table(ERROR_TABLE) if table is None else table
     rows = frame[(frame["kind"] == kind) & (frame["horizon"] == 0)].set_index("indicator")["central"]
-    need = ("level_error_sd", "yearly_error_sd", "yearly_error_persistence")
+    need = ("level_error_sd", "yearly_error_sd", "yearly_error_persistence", "level_error_drift")
     if any(n not in rows.index for n in need):
         known = sorted(set(frame.loc[frame["horizon"] == 0, "kind"]))
         raise MissingDataError(f"{ERROR_TABLE}: no error process for kind {kind!r}; kinds: {', '.join(known)}")
     return ErrorProcess(kind, float(rows["yearly_error_persistence"]), float(rows["level_error_sd"]),
-                        float(rows["yearly_error_sd"]), 0)
+                        float(rows["yearly_error_sd"]), 0, float(np.log(rows["level_error_drift"])))
 
 
 def rolling_origin_coverage(

@@ -20,7 +20,9 @@ base year (Netherlands 1993-2023: 0.025); the ratio to the assumed path is bound
 The local fertility factor is lognormal with log-sd ``1 / sqrt(observed births)``.
 
 **Migration, gemeente.** Yearly net migration = the assumed level + ``P (L + x_t)``, with ``P``
-the base population, ``L`` a level error held for the whole horizon and ``x_t`` an AR(1)
+the base population, ``L`` a level error held for the whole horizon (its mean, the drift, is
+the rule's known bias for the kind: growth rates return toward the mean, so the median of the
+draws of a growing gemeente lies below the central forecast) and ``x_t`` an AR(1)
 deviation (``x_t = phi x_{t-1} + e_t``, ``x_0 = 0``): a persistent process, so the interval of
 the total widens the way real forecast errors do. ``phi`` and the two sds are read per kind of
 gemeente (size, growth, student city: :func:`assen_demand.evaluation.gemeente_kind`) from
@@ -406,7 +408,9 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
               "net migrants per year", mig_basis),
              ("migration", "gemeente yearly AR(1) sd", f"{width * process.sigma_year * gm_pop:.1f}",
               "net migrants per year", mig_basis),
-             ("migration", "gemeente yearly AR(1) persistence", f"{process.phi:.3f}", "1", mig_basis)]
+             ("migration", "gemeente yearly AR(1) persistence", f"{process.phi:.3f}", "1", mig_basis),
+             ("migration", "gemeente level error mean (drift)", f"{width * process.drift * gm_pop:+.1f}",
+              "net migrants per year", mig_basis)]
 
     # migration by KWB band: the gemeente (age pattern only) and each wijk
     phi_alloc, phi_year = _dispersion()
