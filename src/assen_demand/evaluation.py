@@ -2,17 +2,17 @@
 
 The approach is the one statistics offices use to size their intervals: repeat the forecast
 method from every past jump-off year ("origin") with only what was known then, compare with
-what happened, and read the distribution of the errors by horizon (Keilman 1998, "How accurate
-are the United Nations world population projections?", Population and Development Review 24,
-https://doi.org/10.2307/2808146 ; Keilman 2008, "European demographic forecasts have not become
-more accurate over the past 25 years", Population and Development Review 34,
-https://doi.org/10.1111/j.1728-4457.2008.00203.x ; for small areas Tayman, Smith & Lin 2007,
-"Precision, bias, and uncertainty for state population forecasts: an exploratory analysis of
-time series models", Population Research and Policy Review 26,
-https://doi.org/10.1007/s11113-007-9047-6 ; Wilson 2012, "Forecast accuracy and uncertainty of
-Australian Bureau of Statistics state and territory population projections", International
-Journal of Population Research, https://doi.org/10.1155/2012/419824 ; Rees, Wohland, Norman &
-Lomax 2015 on UK local-area projections, https://doi.org/10.1007/978-94-017-9906-0_11).
+what happened, and read the distribution of the errors by horizon (empirical forecast errors:
+Keilman 2008, "European demographic forecasts have not become more accurate over the past 25
+years", Population and Development Review 34(1), https://doi.org/10.1111/j.1728-4457.2008.00209.x ;
+subnational: Wilson 2012, "Forecast accuracy and uncertainty of Australian Bureau of Statistics
+state and territory population projections", International Journal of Population Research,
+https://doi.org/10.1155/2012/419824 ; Rayer, Smith & Tayman 2009, "Empirical prediction
+intervals for county population forecasts", Population Research and Policy Review 28,
+https://www.bebr.ufl.edu/category/subject-index/population/forecast-accuracy ; Tayman, Smith &
+Lin 2007, "Precision, bias, and uncertainty for state population forecasts: an exploratory
+analysis of time series models", Population Research and Policy Review 26(3):347-369, for
+time-series intervals checked out of sample).
 
 The forecast evaluated is the library's own rule for a gemeente total (see
 :func:`assen_demand.demography.components.net_migration_totals`): net migration held at its
