@@ -99,6 +99,23 @@ def summarise(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return out
 
 
+def _previous_rule_coverage(errors: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
+    """Coverage of the gemeente-level intervals as drawn before issue 21 (normal approximation)."""
+    chg = changes.pivot(index="area", columns="year", values="change")
+    valid = changes.pivot(index="area", columns="year", values="valid").fillna(False).astype(bool)
+    parts = []
+    for o in sorted(errors["origin"].unique()):
+        cols = [y for y in range(o - 10, o) if y in chg.columns]
+        window = chg[cols].where(valid[cols])
+        sd = window[window.notna().sum(axis=1) >= 3].std(axis=1, ddof=1).rename("s")
+        parts.append(errors[errors["origin"] == o].merge(sd, left_on="area", right_index=True))
+    out = pd.concat(parts, ignore_index=True)
+    half = out["s"] / out["forecast"] * np.sqrt(out["horizon"] ** 2 + out["horizon"])
+    out["covered_90"] = out["log_error"].abs() <= 1.6448536 * half
+    out["covered_80"] = out["log_error"].abs() <= 1.2815516 * half
+    return out
+
+
 def rolling_origin_report(errors_csv: str | None, *, data_dir: str, window: int, draws: int) -> None:
     """Print the out-of-sample coverage of the gemeente-total intervals by horizon."""
     from assen_demand import evaluation
@@ -134,6 +151,12 @@ def rolling_origin_report(errors_csv: str | None, *, data_dir: str, window: int,
     far = cov[cov["horizon"] > 5]
     print(far.groupby("kind").agg(errors=("covered_90", "size"), coverage_90=("covered_90", "mean"),
                                   coverage_80=("covered_80", "mean")).round(3).to_string())
+    print("\nfor comparison, the rule before issue 21 (level shift + independent yearly noise, both normal with")
+    print("the sd s of the last ten yearly changes; log interval +-z s sqrt(h^2 + h) / forecast), same errors:")
+    base = _previous_rule_coverage(errors[errors["origin"] >= first], changes)
+    print(base.groupby("horizon")[["covered_90", "covered_80"]].mean().round(3).T.to_string())
+    print(base.assign(far=np.where(base["horizon"] <= 5, "h1-5", "h6-20")).groupby(["far", "kind"])[
+        ["covered_90", "covered_80"]].mean().unstack(0).round(3).to_string())
     print("\nby origin period, horizons 1-5:")
     near = near.assign(period=np.where(near["origin"] < 2010, "2000-2009", "2010-" + str(origins[-1])))
     print(near.groupby(["period", "horizon"]).agg(errors=("covered_90", "size"), coverage_90=("covered_90", "mean"),
