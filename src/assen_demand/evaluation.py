@@ -555,7 +555,7 @@ def error_distribution_table(errors: pd.DataFrame, processes: Mapping[str, Error
     pandas.DataFrame
     """
     rows = []
-    base = dict(sex="all", age_lo=0, age_hi=np.nan, year=int(year), status="known", source=_SOURCE)
+    base = dict(sex="all", age_lo=0, age_hi=np.nan, year=int(year), status="geschat", source=_SOURCE)
     groups = [(k, errors[errors["kind"] == k]) for k in KINDS if k != "all"] + [("all", errors)]
     for kind, sub in groups:
         for h, grp in sub[sub["horizon"] <= max_horizon].groupby("horizon"):
