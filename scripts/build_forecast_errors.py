@@ -8,8 +8,9 @@ Reads CBS 37259eng (2012-2023) and 37259ned (1 January 1960-2018) from the raw f
 gemeente total from every origin (``assen_demand.evaluation.rolling_origin_errors``), fits the
 persistence of the yearly growth rate (statsmodels AutoReg, median over gemeenten) and the
 error process per kind of gemeente on the errors whose origin lies within ``--window`` years
-of the last outcome year (the recent errors are smaller than those of the 1960s-1980s, see
-benchmarks/README.md), and writes the table. About 2 minutes on one core.
+of the last outcome year (the 5-95 % range of the errors from
+1970s origins is about twice that of the 2010s; docs/methods.md section 17), and writes the table.
+About 4 minutes on one core.
 """
 
 from __future__ import annotations
