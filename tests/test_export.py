@@ -13,6 +13,7 @@ import pytest
 from products_helpers import WithQuantiles, assen_forecast, assen_forecast_example_supply, cli_forecast_run, scratch
 
 import assen_demand
+from assen_demand.parameters import STATUSES
 from assen_demand.outputs import export
 from assen_demand.errors import DataFormatError, MissingDataError
 
@@ -109,7 +110,7 @@ def test_sources_sheet_lists_data_parameters_supply_version_and_date(workbook):
     supply = [r for r in body if r[col["Soort"]] == "Aanbod"]
     assert len(supply) == len(assen_forecast().supply)
     params = [r for r in body if r[col["Soort"]] == "Parameter"]
-    assert all(r[col["Bron"]] and r[col["Status"]] in ("bekend", "geschat", "aanname") and r[col["Jaar"]] for r in params)
+    assert all(r[col["Bron"]] and r[col["Status"]] in STATUSES and r[col["Jaar"]] for r in params)
 
 
 @pytest.mark.slow

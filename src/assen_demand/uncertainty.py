@@ -19,11 +19,17 @@ with the sd of the yearly log changes of the WPP 2024 estimates over the 30 year
 base year (Netherlands 1993-2023: 0.025); the ratio to the assumed path is bounded to [0.5, 2].
 The local fertility factor is lognormal with log-sd ``1 / sqrt(observed births)``.
 
-**Migration, gemeente.** Yearly net migration = the assumed level + a level shift that holds
-for the whole horizon + independent yearly noise, both normal with the sd ``s`` of the
-observed yearly totals (CBS 37259, the last ten years before the base year; Assen 2014-2023:
-~270). A level shift as large as one year's deviation says that the next 16 years may differ
-from the recent mean as much as a single year does. The draws are added along the model
+**Migration, gemeente.** Yearly net migration = the assumed level + ``P (L + x_t)``, with ``P``
+the base population, ``L`` a level error held for the whole horizon (its mean, the drift, is
+the rule's known bias for the kind: growth rates return toward the mean, so the median of the
+draws of a growing gemeente lies below the central forecast) and ``x_t`` an AR(1)
+deviation (``x_t = phi x_{t-1} + e_t``, ``x_0 = 0``): a persistent process, so the interval of
+the total widens the way real forecast errors do. ``phi`` and the two sds are read per kind of
+gemeente (size, growth, student city: :func:`assen_demand.evaluation.gemeente_kind`) from
+``data/parameters/forecast_error_distribution.csv``, fitted by ``scripts/build_forecast_errors.py``
+on the rolling-origin errors of the library's own rule for the gemeente total (CBS 37259,
+1960-2023; :mod:`assen_demand.evaluation`). The deviations thus carry the error of the total
+as a whole (migration and the small natural-increase part); they are added along the model
 migration profile of the gemeente, half to each sex, and shared among the wijken by their
 population at each sex and age (so the wijken still add up to the gemeente).
 
@@ -81,7 +87,6 @@ from assen_demand.parameters import (
     AGES,
     SEXES,
     banded_to_dataarray,
-    load_parameter_table,
     scalar_parameter,
 )
 
@@ -98,7 +103,6 @@ __all__ = [
 
 _Z95 = 1.6448536269514722  # standard normal 95 % quantile: low/high are the 5 %/95 % points
 _TFR_WINDOW = 30  # years of WPP estimates for the sd of yearly TFR changes
-_MIGRATION_WINDOW = 10  # years of CBS 37259 totals for the sd of yearly net migration
 _DISPERSION = "migration_dispersion.csv"
 # single-year age 0..100 -> KWB band 0..4
 _BAND_OF_AGE = np.searchsorted(_KWB_EDGES, np.asarray(AGES), side="right") - 1
@@ -300,19 +304,17 @@ def _tfr_log_sd(data, base_year: int) -> tuple[float, str]:
     return float(np.std(steps, ddof=1)), f"WPP 2024 TFR estimates {int(series.index[0])}-{int(series.index[-1])}"
 
 
-def _migration_sd(dynamics: pd.DataFrame, base_year: int, population: float) -> tuple[float, str]:
-    rows = dynamics[dynamics["sex"].isin(SEXES) & (dynamics["year"] < base_year)].dropna(subset=["net_migration"])
-    per_year = rows.groupby("year")["net_migration"].agg(["sum", "count"])
-    totals = per_year.loc[per_year["count"] == len(SEXES), "sum"].sort_index().iloc[-_MIGRATION_WINDOW:]
-    if len(totals) >= 3:
-        return float(totals.std(ddof=1)), f"CBS 37259 net migration {int(totals.index[0])}-{int(totals.index[-1])}"
-    # a gemeente formed by a recent merger has no history of its own: use the typical relative sd
-    table = load_parameter_table(_DISPERSION)
-    rel = float(table.loc[table["indicator"] == "gemeente_migration_sd_fallback", "central"].iloc[0])
-    warnings.warn(
-        f"fewer than 3 years of observed net migration (CBS 37259) before {base_year}: its yearly sd is taken as "
-        f"{rel:.2%} of the population ({_DISPERSION}, gemeente_migration_sd_fallback)", UserWarning, stacklevel=3)
-    return rel * population, f"{rel:.2%} of the population (fewer than 3 observed years; {_DISPERSION})"
+def _migration_process(dynamics: pd.DataFrame, gemeente: str, base_year: int, population: float):
+    from assen_demand.evaluation import assumed_change, error_process_from_table, gemeente_kind
+
+    # the growth class uses the level the projection assumes; a gemeente without five years of
+    # flows (a recent merger) is classed as stable
+    level = assumed_change(dynamics, gemeente, base_year)
+    rate = np.nan if level is None else level / population
+    kind = gemeente_kind(gemeente, population, rate)
+    basis = f"kind {kind} (population {population:,.0f}, assumed growth " + (
+        "unknown" if level is None else f"{rate:+.2%} a year") + "); forecast_error_distribution.csv"
+    return error_process_from_table(kind), basis
 
 
 def _dispersion() -> tuple[np.ndarray, np.ndarray]:
@@ -394,13 +396,21 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
     rows += [("fertility", "TFR random walk log-sd", f"{tfr_sd:.4f}", "per year", tfr_basis),
              ("fertility", "local factor log-sd", f"{fert_sd:.4f}", "1", "observed births (CBS 37259)")]
 
-    # migration, gemeente
-    mig_sd, mig_basis = _migration_sd(known.dynamics, base_year,
-                                      float(projection.base.population.sel(area=gm).sum()))
-    mig_sd *= width
-    rng = np.random.default_rng(ss_mig)
-    shift = mig_sd * (rng.standard_normal(draws)[:, None] + rng.standard_normal((draws, years.size)))
-    rows += [("migration", "gemeente level and yearly sd", f"{mig_sd:.1f}", "net migrants per year", mig_basis)]
+    # migration, gemeente: a persistent deviation (level error + AR(1)) sized by the rolling-origin errors
+    from assen_demand.evaluation import simulate_level_deviations
+
+    gm_pop = float(projection.base.population.sel(area=gm).sum())
+    process, mig_basis = _migration_process(known.dynamics, gm, base_year, gm_pop)
+    dev = simulate_level_deviations(process, years=years.size, draws=draws, rng=np.random.default_rng(ss_mig),
+                                    width=width)
+    shift = gm_pop * dev
+    rows += [("migration", "gemeente level error sd", f"{width * process.sigma_level * gm_pop:.1f}",
+              "net migrants per year", mig_basis),
+             ("migration", "gemeente yearly AR(1) sd", f"{width * process.sigma_year * gm_pop:.1f}",
+              "net migrants per year", mig_basis),
+             ("migration", "gemeente yearly AR(1) persistence", f"{process.phi:.3f}", "1", mig_basis),
+             ("migration", "gemeente level error mean (drift)", f"{width * process.drift * gm_pop:+.1f}",
+              "net migrants per year", mig_basis)]
 
     # migration by KWB band: the gemeente (age pattern only) and each wijk
     phi_alloc, phi_year = _dispersion()
