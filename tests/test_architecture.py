@@ -8,6 +8,7 @@ exception that no longer applies fails too, so the lists only shrink.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,7 @@ def _resolve(module: str, level: int, target: str | None, current: str, is_packa
     return full
 
 
+@functools.cache
 def _imports(name: str) -> list[tuple[str, str | None, int]]:
     """(imported module, imported name or None, line) for every package import of a module."""
     path = MODULES[name]
@@ -89,6 +91,7 @@ def _imports(name: str) -> list[tuple[str, str | None, int]]:
     return out
 
 
+@functools.cache
 def _graph() -> dict[str, set[str]]:
     graph = {name: set() for name in MODULES}
     for name in MODULES:
