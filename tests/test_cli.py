@@ -133,6 +133,7 @@ def test_unknown_scenario_is_one_line(capsys):
     assert "no bundled scenario 'vergrijzing_hoog'" in line
 
 
+@pytest.mark.slow
 def test_draws_zero_is_the_central_run(monkeypatch):
     seen = {}
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import xarray as xr
 
-from assen_demand._checks import check_population
+from assen_demand.datamodel import check_population
 from assen_demand.housing import care as care_step
 from assen_demand.housing import dwellings as dwellings_step
 from assen_demand.housing import households as households_step

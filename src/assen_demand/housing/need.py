@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from assen_demand._tidy import tidy
+from assen_demand.datamodel import tidy
 from assen_demand.errors import DataFormatError
 from assen_demand.housing.dwellings import DWELLING_TYPES
 from assen_demand.parameters import ParameterSet, resolve_parameters
