@@ -2,6 +2,15 @@
 
 Run: PYTHONPATH=src python benchmarks/coverage.py [--data-dir ../shared/data/raw] [--draws 500]
      [--gemeenten GM0106 GM0114 ...] [--out coverage.csv]
+     PYTHONPATH=src python benchmarks/coverage.py --rolling-origin [ERRORS.csv.gz] [--window 25]
+
+``--rolling-origin``: gemeente totals from every origin 2000-2022 and horizon 1-20 (CBS 37259,
+``assen_demand.evaluation``; the errors CSV of ``scripts/build_forecast_errors.py --errors-out``,
+or recomputed from the raw folder, about 2 minutes). Out of sample in time: the error process
+behind each origin's intervals is fitted only on errors whose outcome was known at that origin
+and whose origin lies within ``--window`` years before it, and its persistence on growth rates
+before 2000 (``evaluation.rolling_origin_coverage``). Reports the coverage of the 90 % and
+80 % intervals by horizon, overall and by kind of gemeente, and the share of misses below.
 
 Two checks, both from base year 2021 with only what was known on 1 January 2021
 (``GemeenteData.as_of(2021)`` inside ``project_population``):
@@ -90,14 +99,85 @@ def summarise(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return out
 
 
+def _previous_rule_coverage(errors: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
+    """Coverage of the gemeente-level intervals as drawn before issue 21 (normal approximation)."""
+    chg = changes.pivot(index="area", columns="year", values="change")
+    valid = changes.pivot(index="area", columns="year", values="valid").fillna(False).astype(bool)
+    parts = []
+    for o in sorted(errors["origin"].unique()):
+        cols = [y for y in range(o - 10, o) if y in chg.columns]
+        window = chg[cols].where(valid[cols])
+        sd = window[window.notna().sum(axis=1) >= 3].std(axis=1, ddof=1).rename("s")
+        parts.append(errors[errors["origin"] == o].merge(sd, left_on="area", right_index=True))
+    out = pd.concat(parts, ignore_index=True)
+    half = out["s"] / out["forecast"] * np.sqrt(out["horizon"] ** 2 + out["horizon"])
+    out["covered_90"] = out["log_error"].abs() <= 1.6448536 * half
+    out["covered_80"] = out["log_error"].abs() <= 1.2815516 * half
+    return out
+
+
+def rolling_origin_report(errors_csv: str | None, *, data_dir: str, window: int, draws: int) -> None:
+    """Print the out-of-sample coverage of the gemeente-total intervals by horizon."""
+    from assen_demand import evaluation
+    from assen_demand.inputs.cbs import read_population_dynamics
+
+    start = time.time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dynamics = read_population_dynamics(data_dir)
+    if errors_csv:
+        errors = pd.read_csv(errors_csv)
+    else:
+        errors = evaluation.rolling_origin_errors(dynamics, max_horizon=20)
+    first = 2000
+    changes = evaluation.constant_boundary_changes(dynamics)
+    phi = float(evaluation.growth_persistence(changes, before=first).median())
+    origins = list(range(first, int(errors["origin"].max()) + 1))
+    cov = evaluation.rolling_origin_coverage(errors, phi=phi, origins=origins, window=window, draws=draws)
+    cov["below_90"] = cov["log_error"] < cov["lo_90"]
+    print(f"rolling-origin coverage of gemeente totals: origins {first}-{origins[-1]}, {len(cov)} errors, "
+          f"{cov['area'].nunique()} gemeenten; process fitted per origin on errors known then "
+          f"(origins within {window} years), phi = {phi:.3f} (growth rates before {first}); "
+          f"{draws} draws; {time.time() - start:.0f} s")
+    by_h = cov.groupby("horizon").agg(errors=("covered_90", "size"), origins=("origin", "nunique"),
+                                       coverage_90=("covered_90", "mean"), coverage_80=("covered_80", "mean"),
+                                       share_below_90=("below_90", "mean"))
+    print(by_h.round(3).to_string())
+    print("\nby kind, horizons 1-5 (90 % / 80 %):")
+    near = cov[cov["horizon"] <= 5]
+    print(near.groupby("kind").agg(errors=("covered_90", "size"), coverage_90=("covered_90", "mean"),
+                                   coverage_80=("covered_80", "mean")).round(3).to_string())
+    print("\nby kind, horizons 6-20 (90 % / 80 %):")
+    far = cov[cov["horizon"] > 5]
+    print(far.groupby("kind").agg(errors=("covered_90", "size"), coverage_90=("covered_90", "mean"),
+                                  coverage_80=("covered_80", "mean")).round(3).to_string())
+    print("\nfor comparison, the rule before issue 21 (level shift + independent yearly noise, both normal with")
+    print("the sd s of the last ten yearly changes; log interval +-z s sqrt(h^2 + h) / forecast), same errors:")
+    base = _previous_rule_coverage(errors[errors["origin"] >= first], changes)
+    print(base.groupby("horizon")[["covered_90", "covered_80"]].mean().round(3).T.to_string())
+    print(base.assign(far=np.where(base["horizon"] <= 5, "h1-5", "h6-20")).groupby(["far", "kind"])[
+        ["covered_90", "covered_80"]].mean().unstack(0).round(3).to_string())
+    print("\nby origin period, horizons 1-5:")
+    near = near.assign(period=np.where(near["origin"] < 2010, "2000-2009", "2010-" + str(origins[-1])))
+    print(near.groupby(["period", "horizon"]).agg(errors=("covered_90", "size"), coverage_90=("covered_90", "mean"),
+                                                  coverage_80=("covered_80", "mean")).round(3).to_string())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rolling-origin", nargs="?", const="", default=None, metavar="ERRORS_CSV",
+                        help="coverage of gemeente totals over the rolling origins (see the module notes)")
+    parser.add_argument("--window", type=int, default=25)
     parser.add_argument("--data-dir", default="../shared/data/raw")
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--seed", type=int, default=2021)
     parser.add_argument("--gemeenten", nargs="*", help="codes (default: all with KWB 2021 and 2022 wijken)")
     parser.add_argument("--out", default=None, help="CSV of every cell")
     args = parser.parse_args()
+    if args.rolling_origin is not None:
+        rolling_origin_report(args.rolling_origin or None, data_dir=args.data_dir, window=args.window,
+                              draws=max(args.draws, 2000))
+        return
 
     start = time.time()
     with warnings.catch_warnings():

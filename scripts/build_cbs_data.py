@@ -8,6 +8,7 @@ Writes the project's own tables (never copies of the raw files):
 
 * kwb.csv                    KWB 2021-2024: the Drenthe gemeenten with their wijken and buurten, and the national row
 * kwb_codes.csv              KWB 2024 values by region code (dwelling stock), Drenthe gemeenten and wijken
+* dwelling_stock.csv         KWB 2024 dwelling stock of every gemeente and wijk of the Netherlands
 * population_by_age_sex.csv  every gemeente and the Netherlands by sex x 5-year band, 1 Jan 2021 (postcode tables)
 * population_dynamics.csv    CBS 37259: the Drenthe gemeenten, Drenthe and the Netherlands, every year available
 * wpp_mx.csv, wpp_tfr.csv, wpp_asfr.csv, wpp_e0.csv   UN WPP 2024, the Netherlands (country code 528)
@@ -52,6 +53,7 @@ def main(raw_dir: Path) -> None:
     tables = {
         "kwb.csv": kwb_out,
         "kwb_codes.csv": codes,
+        "dwelling_stock.csv": dwelling_stock_table(raw_dir),
         "population_by_age_sex.csv": bands,
         "population_dynamics.csv": dyn_out,
         "wpp_mx.csv": cbs.read_wpp_mx(raw_dir),
@@ -65,6 +67,11 @@ def main(raw_dir: Path) -> None:
         print(f"wrote {OUT / name}: {len(frame):,} rows")
     (OUT / "README.md").write_text(readme(tables, drenthe), encoding="utf-8")
     print(f"wrote {OUT / 'README.md'}")
+
+
+def dwelling_stock_table(raw_dir: Path) -> pd.DataFrame:
+    """The whole country: the stock estimate (assen_demand.housing.stock) works for every gemeente."""
+    return cbs.read_dwelling_stock(raw_dir)
 
 
 def readme(tables: dict[str, pd.DataFrame], drenthe: list[str]) -> str:
@@ -84,6 +91,7 @@ Population Prospects 2024, CC BY 3.0 IGO** (wpp_*.csv).
 |---|---|---|---|
 | kwb.csv | CBS 85039NED (KWB 2021), 85318NED (2022), 85618NED (2023), 85984NED (2024) | 1 January of each year | {len(drenthe)} Drenthe gemeenten with wijken and buurten, and the national row; {len(kwb):,} rows |
 | kwb_codes.csv | CBS 85984NED (KWB 2024) with region codes: inhabitants, men, women, dwelling stock (woningvoorraad), area | 1 January 2024 | Drenthe gemeenten and wijken |
+| dwelling_stock.csv | CBS 85984NED (KWB 2024) Woningvoorraad: dwellings per gemeente and wijk (CBS codes) | 1 January 2024 | every gemeente and wijk of the Netherlands; empty = secret (CBS) |
 | population_by_age_sex.csv | CBS 83502NED and 83503NED, population by postcode (PC4) x 5-year band x sex, aggregated to gemeente via the CBS postcode table | 1 January 2021 | every gemeente (2021 indeling) and the Netherlands (`NL00`) |
 | population_dynamics.csv | CBS 37259eng (births, deaths, immigration, emigration, intermunicipal moves, 1 January population); 37259ned (1 January population, 1960-2018) where 37259eng has no row | calendar years {int(dyn['year'].min())}-{int(dyn['year'].max())} | the Drenthe gemeenten, Drenthe (PV22), the Netherlands (NL01) |
 | wpp_mx.csv | UN WPP 2024 mxM5 / mxF5: central death rates by sex, age 0, 1-4, 5-9, ..., 100+ | 5-year periods 1950-1955 to 2095-2100 | the Netherlands (528) |

@@ -36,6 +36,14 @@ def assen_forecast():
 
 
 @functools.cache
+def assen_forecast_example_supply():
+    """``assen_demand.forecast(supply="example")``: the old supply sheet and chart with the press example."""
+    import assen_demand
+
+    return assen_demand.forecast(supply="example")
+
+
+@functools.cache
 def cli_forecast_run() -> tuple[Path, int, str]:
     """``assen-demand forecast --out <tmp>/results``: (output folder, exit status, stdout)."""
     from assen_demand.cli import main

@@ -41,22 +41,30 @@ def test_forecast_writes_every_file_and_says_where():
 
 
 @pytest.mark.slow
-def test_forecast_refuses_a_non_empty_folder(capsys):
+def test_forecast_refuses_a_folder_with_other_files(capsys):
     out, _, _ = cli_forecast_run()
+    (out / "notes.txt").write_text("mine")
     line = _error(capsys, ["forecast", "--out", str(out)])
-    assert f"uitvoermap {out} is niet leeg; kies een andere --out of voeg --force toe" in line
+    assert f"output folder {out.absolute()} holds files no earlier run wrote (notes.txt)" in line
+    assert "add --force" in line
+    (out / "notes.txt").unlink()
 
 
 @pytest.mark.slow
 def test_force_replaces_only_the_run_files(monkeypatch, capsys):
+    import json
+
     out = scratch("forced")
     (out / "figures").mkdir(parents=True)
-    (out / "figures" / "waaier_geclusterd.png").write_bytes(b"stale")
+    (out / "figures" / "waaier_geclusterd.png").write_bytes(b"stale")  # an earlier run's figure
+    (out / "figures" / "mine.png").write_bytes(b"user's")
+    (out / "provenance.json").write_text(json.dumps({"manifest": [{"path": "figures/waaier_geclusterd.png"}]}))
     (out / "notes.txt").write_text("mine")
     monkeypatch.setattr(pipeline, "forecast", lambda *a, **k: assen_forecast())
     monkeypatch.setattr(plots, "save_figures", lambda result, folder: [])
     assert main(["forecast", "--out", str(out), "--force"]) == 0
     assert not (out / "figures" / "waaier_geclusterd.png").exists()
+    assert (out / "figures" / "mine.png").read_bytes() == b"user's"
     assert (out / "notes.txt").read_text() == "mine"
     assert (out / "forecast.xlsx").is_file()
 
@@ -126,6 +134,7 @@ def test_unknown_scenario_is_one_line(capsys):
     assert "no bundled scenario 'vergrijzing_hoog'" in line
 
 
+@pytest.mark.slow
 def test_draws_zero_is_the_central_run(monkeypatch):
     seen = {}
 

@@ -17,25 +17,37 @@ from assen_demand.errors import DataFormatError, InvalidValueError, UnknownAreaE
 
 
 def test_hand_worked_need_and_norm_women_80():
-    # tests/data/hand_worked.md, case 3: 1000 women aged 80 in 2021.
+    # tests/data/hand_worked.md, case 3: 1000 women aged 80 in 2021 (no men: every partner is without a profile).
     pop = single_cell_population(sex="female", age=80, persons=1000.0)
     ds = D.dwelling_need(pop)
-    private = 1000 * (1 - 0.084)                      # 916
-    hh_per_person = (private * 0.55 + private * 0.45 * 0.5) / private   # 0.775
-    vv = 1000 * 0.114
-    vv_home = vv * 0.3
-    adl_not_vv = private * 0.17 - vv_home            # 155.72 - 34.2
-    mob_not_adl = private * 0.32 - private * 0.17    # 293.12 - 155.72
-    expected = {
-        "verpleegzorgplek": vv * 0.7,
-        "zorggeschikt": hh_per_person * (vv_home * 1.0 + adl_not_vv * 0.10),
-        "geclusterd": hh_per_person * (adl_not_vv * 0.40 + mob_not_adl * 0.20),
-        "nultredenwoning": hh_per_person * (adl_not_vv * 0.50 + mob_not_adl * 0.80),
+    inst, private = 84.0, 916.0                       # institutional share 0.084 in 2021
+    alone, with_others = private * 0.55, private * 0.45
+    households = alone + with_others * 0.5            # 709.9 households
+    vv_home = 1000 * 0.112 - inst * 0.95               # VV 0.112 at 80-84 minus 79.8 with stay = 32.2
+    dementia_home = 1000 * 0.135 - inst * 0.70         # 135 - 58.8 = 76.2
+    dementia_not_vv = dementia_home - 0.35 * vv_home   # 64.979
+    adl_not_vv = private * 0.17 - vv_home - 0.5 * dementia_not_vv
+    mob_not_adl = private * 0.32 - private * 0.17
+    p = {k: v / private for k, v in dict(vv=vv_home, dem=dementia_not_vv, adl=adl_not_vv, mob=mob_not_adl).items()}
+    none = 1 - sum(p.values())
+    care = {
+        "verpleegzorgplek": inst * 0.95,
+        "zorggeschikt": households * (p["vv"] * 1.0 + p["dem"] * 0.2 + p["adl"] * 0.10),
+        "geclusterd": households * (p["dem"] * 0.5 + p["adl"] * 0.40 + p["mob"] * 0.20),
+        "nultredenwoning": households * (p["dem"] * 0.3 + p["adl"] * 0.50 + p["mob"] * 0.80),
+        "begeleid_wonen": 0.0,
+    }
+    # preference_demand.csv, 75-84: alone / couple shares; households without a profile
+    pref = {
+        "nultredenwoning": alone * none * 0.071 + with_others * 0.5 * none * 0.071,
+        "geclusterd": alone * none * 0.1216 + with_others * 0.5 * none * 0.0862,
+        "zorggeschikt": alone * none * 0.0365 + with_others * 0.5 * none * 0.0258,
+        "verpleegzorgplek": 0.0,
         "begeleid_wonen": 0.0,
     }
     need = ds["need"].sel(area="WK010600", year=2021).sel(model="need")
-    for dtype, value in expected.items():
-        assert float(need.sel(dwelling_type=dtype)) == pytest.approx(value), dtype
+    for dtype in D.DWELLING_TYPES:
+        assert float(need.sel(dwelling_type=dtype)) == pytest.approx(care[dtype] + pref[dtype]), dtype
     norm = ds["need"].sel(area="WK010600", year=2021).sel(model="norm")
     assert float(norm.sel(dwelling_type="nultredenwoning")) == pytest.approx(40.48)
     assert float(norm.sel(dwelling_type="geclusterd")) == pytest.approx(19.05)

@@ -6,12 +6,14 @@ import hashlib
 import json
 from importlib.resources import files
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from products_helpers import WithQuantiles, assen_forecast, cli_forecast_run, scratch
+from products_helpers import WithQuantiles, assen_forecast, assen_forecast_example_supply, cli_forecast_run, scratch
 
 import assen_demand
+from assen_demand.parameters import STATUSES
 from assen_demand.outputs import export
 from assen_demand.errors import DataFormatError, MissingDataError
 
@@ -39,7 +41,7 @@ def _rows(ws):
 def test_workbook_sheets_in_order(workbook):
     assert workbook.sheetnames == [
         "Toelichting", "Bevolking", "Ouderen", "Huishoudens", "Zorgvraag", "Woningbehoefte", "Woningbehoefte norm",
-        "Aanbod en tekort", "Doorstroming", "Mantelzorg", "Voorzieningen", "Bronnen en aannames",
+        "Opgave per wijk", "Voorraad", "Doorstroming", "Mantelzorg", "Voorzieningen", "Bronnen en aannames",
     ]
 
 
@@ -73,8 +75,13 @@ def test_wijk_rows_add_up_to_the_gemeente_in_the_population_sheet(workbook):
 
 
 @pytest.mark.slow
-def test_supply_sheet_keeps_unknown_supply_empty(workbook):
-    rows = _rows(workbook["Aanbod en tekort"])
+def test_supply_sheet_only_with_a_supply_table_and_keeps_unknown_supply_empty(workbook):
+    # the default run has no supply table: the opgave (need - estimated stock) replaces the old sheet
+    assert "Aanbod en tekort" not in workbook.sheetnames
+    assert {"Opgave per wijk", "Voorraad"} <= set(workbook.sheetnames)
+    sheet = export.workbook_sheets(assen_forecast_example_supply())["Aanbod en tekort"]
+    rows = [list(sheet.columns)] + [[None if (isinstance(v, float) and np.isnan(v)) else v for v in r]
+                                    for r in sheet.itertuples(index=False)]
     header = rows[0]
     assert header[:4] == ["Wijkcode", "Wijk", "Woningtype", "Maat"]
     supply = [r for r in rows[1:] if r[1] == "Pittelo" and r[3].startswith("Aanbod")]
@@ -103,7 +110,7 @@ def test_sources_sheet_lists_data_parameters_supply_version_and_date(workbook):
     supply = [r for r in body if r[col["Soort"]] == "Aanbod"]
     assert len(supply) == len(assen_forecast().supply)
     params = [r for r in body if r[col["Soort"]] == "Parameter"]
-    assert all(r[col["Bron"]] and r[col["Status"]] in ("bekend", "aanname") and r[col["Jaar"]] for r in params)
+    assert all(r[col["Bron"]] and r[col["Status"]] in STATUSES and r[col["Jaar"]] for r in params)
 
 
 @pytest.mark.slow
@@ -134,7 +141,7 @@ def test_provenance_records_checksums_version_and_command(run):
     by_path = {f["path"]: f["sha256"] for f in record["data"]["files"]}
     assert by_path["kwb.csv"] == hashlib.sha256(kwb).hexdigest()
     assert {p["file"] for p in record["parameters"]} == set(export.parameter_sources()["file"])
-    assert record["supply"]["source"] == "example" and len(record["supply"]["sha256"]) == 64
+    assert record["supply"] == {"source": "none"}  # the press example is not the default (issue 13)
 
 
 def test_provenance_of_a_raw_data_folder_lists_its_files(raw_dir):
@@ -158,7 +165,7 @@ def test_quantile_columns_pass_through_and_get_their_own_sheet():
 def test_write_forecast_and_read_run_round_trip():
     out = scratch("roundtrip")
     written = export.write_forecast(assen_forecast(), out)
-    assert set(written) == ({f"{s}.csv" for s in export.CSV_TABLES} | {"voorzieningen.csv"}
+    assert set(written) == ({f"{s}.csv" for s in export.CSV_TABLES} | {"voorzieningen.csv", "opgave.csv", "stock.csv"}
                             | {"forecast.xlsx", "provenance.json"})
     run = export.read_run(out)
     assert run.base_year == 2024

@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from products_helpers import WithQuantiles, assen_forecast, cli_forecast_run
+from products_helpers import WithQuantiles, assen_forecast, assen_forecast_example_supply, cli_forecast_run
 
 from assen_demand.outputs import export, plots
 from assen_demand.errors import DataFormatError, UnknownAreaError
@@ -73,7 +73,7 @@ def test_older_population_has_a_panel_per_area_with_three_lines(result):
 def test_need_supply_shows_need_and_says_when_supply_is_unknown(result):
     ax = plots.plot_need_supply(result, "nultredenwoning", area="WK010604")
     assert "aanbod onbekend" in _texts(ax)
-    ax = plots.plot_need_supply(result, "verpleegzorgplek", area="WK010601")
+    ax = plots.plot_need_supply(assen_forecast_example_supply(), "verpleegzorgplek", area="WK010601")
     labels = [line.get_label() for line in ax.lines]
     # the bundled supply is an example (every row aanname): open markers only
     assert "Behoefte" in labels and "Aanbod" in labels and "Aanbod (aanname)" in labels
@@ -96,7 +96,7 @@ def test_heatmap_shows_need_where_no_supply_is_known_and_says_so(result):
 
 
 def test_heatmap_shows_the_gap_where_supply_is_known_and_hatches_the_rest(result):
-    ax = plots.plot_gap_heatmap(result, "verpleegzorgplek")
+    ax = plots.plot_gap_heatmap(assen_forecast_example_supply(), "verpleegzorgplek")
     assert ax.get_title().startswith("Behoefte en tekort") and "scenario basis" in ax.get_title()
     image = ax.get_images()[0].get_array()
     assert image.mask[:3].sum() == 0 and image.mask[3:].all()  # the gemeente, Centrum and Lariks have supply
@@ -154,11 +154,13 @@ def test_cli_run_wrote_every_figure():
     assert len([n for n in names if n.startswith("bevolkingsopbouw_")]) == 11
     assert "bevolkingsopbouw_WK010601_lariks.png" in names
     assert {"ouderen_per_wijk.png", "behoefte_en_aanbod_GM0106.png"} <= set(names)
-    # the name says what the map shows: need and gap where the example supply lists some, need elsewhere
+    # the name says what the map shows: the default run has no supply (--supply none), so need only
     assert {n for n in names if "_per_wijk_" in n and n != "ouderen_per_wijk.png"} == {
-        "behoefte_en_tekort_per_wijk_zorggeschikt.png", "behoefte_en_tekort_per_wijk_verpleegzorgplek.png",
+        "behoefte_per_wijk_zorggeschikt.png", "behoefte_per_wijk_verpleegzorgplek.png",
         "behoefte_per_wijk_nultredenwoning.png", "behoefte_per_wijk_geclusterd.png",
         "behoefte_per_wijk_begeleid_wonen.png"}
+    assert {n for n in names if n.startswith("opgave_")} == {
+        "opgave_nultredenwoning.png", "opgave_zorggeschikt.png", "opgave_geclusterd.png", "opgave_verpleegzorgplek.png"}
     assert not any(n.startswith("tekort_") for n in names)
     assert not any(n.startswith("waaier_") for n in names)
     from PIL import Image
@@ -167,3 +169,13 @@ def test_cli_run_wrote_every_figure():
         width, _ = image.size
         dpi = image.info.get("dpi", (150, 150))[0]
     assert round(dpi) == 150 and width / dpi <= plots.A4_WIDTH + 0.01
+
+
+@pytest.mark.slow
+def test_heatmap_file_names_say_gap_where_supply_is_known(tmp_path):
+    # the bundled example lists zorggeschikt and verpleegzorgplek supply only (data/supply example)
+    names = {p.name for p in plots.save_figures(assen_forecast_example_supply(), tmp_path, kinds=["heatmaps"])}
+    assert names == {
+        "behoefte_en_tekort_per_wijk_zorggeschikt.png", "behoefte_en_tekort_per_wijk_verpleegzorgplek.png",
+        "behoefte_per_wijk_nultredenwoning.png", "behoefte_per_wijk_geclusterd.png",
+        "behoefte_per_wijk_begeleid_wonen.png"}

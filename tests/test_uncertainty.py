@@ -72,8 +72,8 @@ def test_parameter_draws_as_variant():
     zero = uncertainty.ParameterDraws(draws=5, seed=3, zero_width=True)
     from assen_demand.parameters import scalar_parameter
 
-    assert (scalar_parameter(table, indicator="wlz_vv_intramural_share", variant=zero).values
-            == scalar_parameter(table, indicator="wlz_vv_intramural_share")).all()
+    assert (scalar_parameter(table, indicator="wlz_vv_at_home_dementia_share", variant=zero).values
+            == scalar_parameter(table, indicator="wlz_vv_at_home_dementia_share")).all()
 
 
 # ---- the whole chain ------------------------------------------------------------------------
@@ -174,11 +174,39 @@ def test_errors(assen, fc):
                                       data=assen, draws=2)
 
 
-def test_migration_sd_fallback_for_a_new_gemeente(assen):
-    dyn = assen.dynamics[assen.dynamics["year"] >= 2022]  # no year before 2023 left: like a merger in 2022
-    with pytest.warns(UserWarning, match=r"fewer than 3 years of observed net migration .* 0\.42% of the population"):
-        sd, basis = uncertainty._migration_sd(dyn, 2023, 10_000.0)
-    assert sd == pytest.approx(42.0) and "fewer than 3 observed years" in basis
+def test_gemeente_migration_process_read_from_the_error_table(assen):
+    # Assen 2024: ~69,700 persons, assumed growth under 1 % a year -> kind 50k-100k|stable; the sds
+    # of the draws are the table's (per person) times the base population, nothing copied into code
+    from assen_demand.evaluation import error_process_from_table
+
+    proc, basis = uncertainty._migration_process(assen.dynamics, "GM0106", 2024, 69_700.0)
+    assert "kind 50k-100k|stable" in basis
+    assert proc == error_process_from_table("50k-100k|stable")
+
+
+def test_gemeente_migration_process_without_history_is_classed_stable(assen):
+    dyn = assen.dynamics[assen.dynamics["year"] >= 2022]  # no five flow years before 2023: like a merger in 2022
+    proc, basis = uncertainty._migration_process(dyn, "GM0106", 2023, 10_000.0)
+    assert "kind lt20k|stable" in basis and "growth unknown" in basis
+    assert proc.sigma_level > 0
+
+
+def test_gemeente_migration_shift_is_persistent_and_widens(assen):
+    # the drawn deviations follow the fitted process: sd of the summed shift over h years as
+    # evaluation.error_process_variance gives it (2,000 draws: +-4 % on an sd), and yearly
+    # deviations are positively correlated (not independent yearly noise)
+    from assen_demand.evaluation import error_process_from_table
+
+    proj = project_population(data=assen)
+    demo = uncertainty.demographic_draws(proj, data=assen, draws=2000, seed=3)
+    shift = demo.migration_shift.values  # (draw, year) [net migrants per year]
+    pop = float(proj.base.population.sel(area="GM0106").sum())
+    proc = error_process_from_table("50k-100k|stable")
+    cum = np.cumsum(shift, axis=1) / pop
+    for h in (1, 5, 16):
+        assert np.std(cum[:, h - 1]) == pytest.approx(proc.sd([h])[0], rel=0.08)
+    assert np.corrcoef(shift[:, 3], shift[:, 4])[0, 1] > 0.2
+    assert np.std(cum[:, 15]) > 2.5 * np.std(cum[:, 4])
 
 
 @pytest.mark.slow

@@ -59,19 +59,21 @@ def _add_backtest(sub) -> None:
                     choices=["cohort_component", "hamilton_perry", "housing_led"], help="methode voor de wijken")
     bt.add_argument("--data-dir", metavar="MAP", type=Path, default=None, help="map met ruwe CBS/UN-bestanden (standaard: meegeleverde gegevens)")
     bt.add_argument("--out", metavar="UIT", type=Path, required=True, help="CSV-bestand voor de terugrekentabel")
+    bt.add_argument("--force", action="store_true", help="vervang een bestaand --out-bestand")
 
 
 def _backtest(args: argparse.Namespace) -> int:
     import warnings
 
     from assen_demand.backtest import format_metrics, hindcast, hindcast_metrics
+    from assen_demand.outputs import runfolder
 
+    _check_out_file(args.out, (".csv",), args.force)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fallbacks are documented; the table and metrics are the output
         table = hindcast(args.gemeente, base_year=args.base_year, target_year=args.target_year,
                          data_dir=args.data_dir, method=args.method)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
+    runfolder.atomic_write_file(args.out, lambda tmp: table.to_csv(tmp, index=False), force=args.force)
     unmatched = table.loc[table["status"] != "matched", "area"].nunique()
     print(f"{table['gemeente'].iloc[0]} {args.base_year} -> {args.target_year}, methode {args.method}: "
           f"{table.loc[table['area_level'] == 'wijk', 'area'].nunique()} wijken ({unmatched} niet gekoppeld, zie status)")
@@ -102,9 +104,13 @@ def _add_forecast(sub) -> None:
     fc.add_argument("--end-year", metavar="JAAR", type=int, default=2040, help="laatste jaar, 1 januari (standaard 2040)")
     fc.add_argument("--variant", choices=("central", "low", "high"), default="central",
                     help="welke kant van elke bandbreedte van zorg- en woonparameters (standaard central)")
-    fc.add_argument("--supply", metavar="AANBOD", default="example",
+    fc.add_argument("--supply", metavar="AANBOD", default="none",
                     help="CSV met bekend woningaanbod (kolommen area, dwelling_type, year, units, status); "
-                         "'example' = het meegeleverde voorbeeld voor Assen (standaard), 'none' = overal onbekend")
+                         "'none' = overal onbekend (standaard: de opgave gebruikt de geschatte voorraad), "
+                         "'example' = het meegeleverde voorbeeld voor Assen uit de lokale pers (alleen het formaat)")
+    fc.add_argument("--stock", metavar="VOORRAAD", default=None,
+                    help="CSV-register van de bestaande voorraad (kolommen area, dwelling_type, year, units, status; "
+                         "sjabloon: data/stock/stock_template.csv); standaard: de schatting uit CBS KWB en landelijke aandelen")
     fc.add_argument("--scenario", metavar="SCENARIO", default=None, help="meegeleverd scenario (basis, hoge_levensduur, lage_migratie, extramuralisering, "
                          "dementie_daling, bouwplannen) of een eigen scenariobestand (TOML)")
     fc.add_argument("--draws", metavar="AANTAL", type=int, default=None,
@@ -116,11 +122,11 @@ def _add_forecast(sub) -> None:
     fc.add_argument("--afstanden", metavar="BESTAND", type=Path, default=None,
                     help="CSV met CBS-nabijheidsafstanden, geschreven met assen_demand.inputs.nabijheid.fetch_nabijheid")
     fc.add_argument("--out", metavar="UIT", type=Path, required=True, help="uitvoermap")
-    fc.add_argument("--force", action="store_true", help="schrijf in een niet-lege uitvoermap")
-
-
-# Files a forecast run writes; --force replaces these and leaves anything else in the folder alone.
-_OUTPUT_GLOBS = ("*.csv", "forecast*.xlsx", "provenance.json", "figures/*.png")
+    fc.add_argument("--force", action="store_true",
+                    help="schrijf in een map die ook andere bestanden bevat: vervangt alleen de bestanden die een eerdere "
+                         "run in provenance.json noemt en laat de rest staan (een map met alleen de bestanden van een "
+                         "eerdere run wordt ook zonder --force vervangen)")
+    fc.add_argument("--verbose", action="store_true", help="toon elke gegevenswaarschuwing (standaard: een samenvattende regel)")
 
 
 def _optional_forecast_arguments(args: argparse.Namespace) -> dict:
@@ -149,43 +155,62 @@ def _optional_forecast_arguments(args: argparse.Namespace) -> dict:
 
 
 def _forecast(args: argparse.Namespace) -> int:
-    import datetime as dt
-
-    from assen_demand import __version__
-    from assen_demand.outputs import export, plots
     from assen_demand.inputs.datasets import load_gemeente
+    from assen_demand.outputs import runfolder
     from assen_demand.pipeline import forecast
 
     started = time.perf_counter()
     out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise _UsageError(f"--out {out} is een bestand; geef een map")
-    if out.exists() and any(out.iterdir()) and not args.force:
-        raise _UsageError(f"uitvoermap {out} is niet leeg; kies een andere --out of voeg --force toe")
+    if args.processes < 1:
+        raise _UsageError(f"--processes moet 1 of meer zijn, niet {args.processes}")
     if args.data_dir is not None and not args.data_dir.is_dir():
         raise _UsageError(f"--data-dir {args.data_dir} is geen map; geef de map met ruwe CBS/UN-bestanden")
     supply = {"example": "example", "none": None}.get(args.supply, args.supply)
     if supply not in ("example", None) and not Path(supply).is_file():
         raise _UsageError(f"--supply {args.supply} niet gevonden; geef een CSV-bestand, 'example' of 'none'")
+    if supply not in ("example", None):
+        from assen_demand.housing.dwellings import read_supply
+
+        read_supply(supply)  # the file's own checks before anything is computed; years and sizes again later
+    if args.scenario is not None:
+        from assen_demand.scenario import load_scenario
+
+        load_scenario(args.scenario)  # likewise: a bad scenario file is found in a second
+    if args.stock is not None and not Path(args.stock).is_file():
+        raise _UsageError(f"--stock {args.stock} niet gevonden; geef een CSV zoals data/stock/stock_template.csv")
     if args.base_year is not None and args.end_year <= args.base_year:
         raise _UsageError(f"--end-year {args.end_year} moet na --base-year {args.base_year} komen")
     extra = _optional_forecast_arguments(args)
-    if _is_multi_gemeente(args.gemeente):
-        return _forecast_many(args, extra, supply, started)
-
-    data = load_gemeente(args.gemeente, data_dir=args.data_dir)
-    result = forecast(data.gemeente, base_year=args.base_year, end_year=args.end_year, data_dir=args.data_dir,
-                      variant=args.variant, supply=supply, data=data, **extra)
-    computed = time.perf_counter()
-
-    if args.force and out.exists():
-        for pattern in _OUTPUT_GLOBS:
-            for old in out.glob(pattern):
-                old.unlink()
-    run_date = dt.datetime.now().replace(microsecond=0)
     command = shlex.join(["assen-demand", *getattr(args, "argv", [])])
+    # the folder is checked (writable, not locked, no foreign files) before anything is computed
+    with runfolder.atomic_output(out, force=args.force, command=command) as staging:
+        if _is_multi_gemeente(args.gemeente):
+            return _forecast_many(args, extra, supply, started, staging)
+        with _DataWarnings(args.verbose) as data_warnings:
+            data = load_gemeente(args.gemeente, data_dir=args.data_dir)
+            _check_draws_memory(extra.get("draws", 0), data, args.base_year, args.end_year)
+            result = forecast(data.gemeente, base_year=args.base_year, end_year=args.end_year,
+                              data_dir=args.data_dir, variant=args.variant, supply=supply, data=data,
+                              stock_register=args.stock, **extra)
+        computed = time.perf_counter()
+        summary = _write_forecast(args, extra, supply, command, data, result, staging, data_warnings.messages)
+    data_warnings.report()
+    done = time.perf_counter()
+    _print_summary(data, result, out, summary, computed - started, done - computed)
+    return 0
+
+
+def _write_forecast(args, extra, supply, command, data, result, staging: Path, warning_messages) -> dict:
+    """Every file of a single-gemeente run, into the staging folder."""
+    import datetime as dt
+
+    from assen_demand import __version__
+    from assen_demand.outputs import export, plots
+
+    run_date = dt.datetime.now().replace(microsecond=0)
     record = export.provenance(result, data_dir=args.data_dir, supply=supply, scenario=args.scenario,
                                draws=extra.get("draws", 0), seed=args.seed, command=command, run_date=run_date)
+    record["warnings"] = list(warning_messages)
     run = {"Versie assen_demand": __version__, "Rundatum": run_date.isoformat(sep=" "), "Opdracht": command,
            "Gemeente": f"{data.name} ({data.gemeente})", "Parametervariant": export.VARIANT_LABELS[args.variant],
            "Monte-Carlo-trekkingen": extra.get("draws", 0), "Seed": "" if args.seed is None else args.seed,
@@ -193,28 +218,30 @@ def _forecast(args: argparse.Namespace) -> int:
     sources = export.sources_table(result, data=data, scenario=args.scenario, run=run)
     about = {"Scenario": args.scenario or "geen (centrale aannames)", "Versie assen_demand": __version__,
              "Rundatum": run["Rundatum"]}
-    written = export.write_forecast(result, out, sources=sources, about=about, provenance_record=record)
-    figures = plots.save_figures(result, out / "figures")
-    done = time.perf_counter()
+    written = export.write_forecast(result, staging, sources=sources, about=about, provenance_record=record)
+    figures = plots.save_figures(result, staging / "figures")
+    return {"tables": [p.name for name, p in written.items() if name.endswith(".csv")],
+            "workbook": written[export.WORKBOOK].name, "figures": len(figures)}
 
-    tables = [p.name for name, p in written.items() if name.endswith(".csv")]
+
+def _print_summary(data, result, out: Path, summary: dict, computing: float, writing: float) -> None:
+    from assen_demand.outputs import export
+
     print(f"{export.run_title(result)}, {result.projection.base_year}-{result.projection.end_year}, "
-          f"{len(result.projection.wijken)} wijken; berekend in {computed - started:.0f} s, geschreven in "
-          f"{done - computed:.0f} s")
+          f"{len(result.projection.wijken)} wijken; berekend in {computing:.0f} s, geschreven in {writing:.0f} s")
     print(f"geschreven in {out}/:")
-    print(f"  tabellen   {', '.join(tables)}")
-    print(f"  werkboek   {written[export.WORKBOOK].name} (tabbladen: Woningbehoefte, Aanbod en tekort, ..., "
+    print(f"  tabellen   {', '.join(summary['tables'])}")
+    print(f"  werkboek   {summary['workbook']} (tabbladen: Woningbehoefte, Opgave per wijk, ..., "
           f"{export.SOURCES_SHEET})")
-    print(f"  grafieken  figures/ ({len(figures)} PNG-bestanden)")
-    print(f"  herkomst   {export.PROVENANCE} (controlegetallen van invoer en parameters, versie, opdracht)")
-    return 0
+    print(f"  grafieken  figures/ ({summary['figures']} PNG-bestanden)")
+    print(f"  herkomst   {export.PROVENANCE} (controlegetallen van invoer en parameters, versie, opdracht, manifest)")
 
 
 def _is_multi_gemeente(value: str) -> bool:
     return value.strip().lower() == "all" or "," in value
 
 
-def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float) -> int:
+def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float, staging: Path) -> int:
     """--gemeente all (or a list): every gemeente's forecast, tables appended gemeente by gemeente."""
     import json
     import warnings
@@ -227,8 +254,6 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
     if extra.get("draws"):
         raise _UsageError("--draws werkt per gemeente; gebruik voor veel gemeenten "
                           "assen_demand.scale.stochastic_projection (percentielen van de bevolking, ook op Dask)")
-    if args.processes < 1:
-        raise _UsageError(f"--processes moet 1 of meer zijn, niet {args.processes}")
     wanted = None if args.gemeente.strip().lower() == "all" else [g.strip() for g in args.gemeente.split(",") if g.strip()]
     options = {"variant": args.variant, **({"scenario": extra["scenario"]} if "scenario" in extra else {})}
     if supply is None or supply != "example":
@@ -236,7 +261,7 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NationalRunWarning)  # the failures are printed below
         result = national_forecast(args.data_dir, base_year=args.base_year, end_year=args.end_year, gemeenten=wanted,
-                                   tables=FORECAST_TABLES, out_dir=args.out, keep=False, processes=args.processes,
+                                   tables=FORECAST_TABLES, out_dir=staging, keep=False, processes=args.processes,
                                    progress=True, **options)
     status = result.status
     record = {"version": __version__, "command": shlex.join(["assen-demand", *getattr(args, "argv", [])]),
@@ -245,7 +270,7 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
               "parameters": export.parameter_checksums(),
               "base_year": result.base_year, "end_year": result.end_year, "variant": args.variant,
               "scenario": args.scenario, "gemeenten": status["status"].value_counts().to_dict()}
-    (args.out / "provenance.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
+    (staging / "provenance.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
     ok = int((status["status"] == "ok").sum())
     print(f"{ok} van {len(status)} gemeenten berekend, {result.base_year}-{result.end_year}, "
           f"in {time.perf_counter() - started:.0f} s")
@@ -271,6 +296,7 @@ def _add_report(sub) -> None:
                     help="map met ruwe CBS-bestanden voor de gerealiseerde KWB-cijfers (standaard: de gegevens van --current)")
     rp.add_argument("--out", metavar="UIT", type=Path, default=None,
                     help="schrijf het rapport naar dit bestand (.xlsx, .csv of .md); standaard: op het scherm")
+    rp.add_argument("--force", action="store_true", help="vervang een bestaand --out-bestand")
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -281,8 +307,8 @@ def _report(args: argparse.Namespace) -> int:
         folder = getattr(args, name)
         if not folder.is_dir():
             raise _UsageError(f"--{name} {folder} is geen map; geef de --out-map van een prognose")
-    if args.out is not None and args.out.suffix.lower() not in (".xlsx", ".csv", ".md", ".txt"):
-        raise _UsageError(f"--out {args.out}: gebruik een bestandsnaam op .xlsx, .csv of .md")
+    if args.out is not None:
+        _check_out_file(args.out, (".xlsx", ".csv", ".md", ".txt"), args.force)
     previous, current = export.read_run(args.previous), export.read_run(args.current)
     data_dir = args.data_dir
     source = current.provenance.get("data", {}).get("source", "bundled")
@@ -293,7 +319,11 @@ def _report(args: argparse.Namespace) -> int:
     if args.out is None:
         print(report.to_text())
         return 0
-    path = export.write_report(report, args.out)
+    from assen_demand.outputs import runfolder
+
+    suffix = args.out.suffix
+    path = runfolder.atomic_write_file(
+        args.out, lambda tmp: export.write_report(report, tmp.with_suffix(suffix)), force=args.force)
     print(report.summary())
     print(f"geschreven: {path}")
     return 0
@@ -313,20 +343,155 @@ def _cli_wording(message: str) -> str:
     """
     return re.sub(r"\b(data_dir|base_year|end_year|scenario|draws|seed|supply|variant|gemeente)=(\S?)",
                   lambda m: "--" + m.group(1).replace("_", "-") + (" " + m.group(2) if m.group(2) else ""), message)
+def _check_out_file(path: Path, suffixes: tuple[str, ...], force: bool) -> None:
+    """An --out file: right suffix, not a folder, not an existing file without --force (before computing)."""
+    if path.is_dir():
+        raise _UsageError(f"--out {path} is a folder; give a file name ending in {' or '.join(suffixes)}")
+    if path.suffix.lower() not in suffixes:
+        raise _UsageError(f"--out {path}: use a file name ending in {' or '.join(suffixes)}")
+    if path.exists() and not force:
+        raise _UsageError(f"--out {path} exists; choose another name or add --force to replace it")
+    folder = path.parent if str(path.parent) else Path(".")
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    import os
+
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise _UsageError(f"--out {path}: cannot write in {probe}; choose a folder you can write to")
+
+
+class _DataWarnings:
+    """Collect DataWarnings (and other warnings) of a run; one summary line on stderr, all with --verbose."""
+
+    def __init__(self, verbose: bool):
+        import warnings
+
+        self.verbose = verbose
+        self._catcher = warnings.catch_warnings(record=True)
+        self.messages: list[str] = []
+
+    def __enter__(self):
+        import warnings
+
+        from assen_demand.inputs.cbs import DataWarning
+        from assen_demand.inputs.validation import InputWarning
+
+        self._caught = self._catcher.__enter__()
+        for category in (DataWarning, InputWarning):  # every one counted, not once per code line
+            warnings.simplefilter("always", category)
+        return self
+
+    def __exit__(self, *exc):
+        import warnings
+
+        self._catcher.__exit__(*exc)
+        data = [w for w in self._caught if issubclass(w.category, UserWarning)]
+        for w in self._caught:  # library deprecations and the like: shown as Python would
+            if not issubclass(w.category, UserWarning):
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        self.messages[:] = list(dict.fromkeys(" ".join(str(w.message).split()) for w in data))
+        return False
+
+    def report(self) -> None:
+        if not self.messages:
+            return
+        if self.verbose:
+            for message in self.messages:
+                print(f"assen-demand: waarschuwing: {message}", file=sys.stderr)
+            return
+        first = self.messages[0] if len(self.messages[0]) <= 100 else self.messages[0][:97] + "..."
+        print(f"assen-demand: {len(self.messages)} gegevenswaarschuwing(en), o.a. '{first}'; alle in "
+              "provenance.json (\"warnings\") en met --verbose", file=sys.stderr)
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux MemAvailable; else physical pages)."""
+    import os
+
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_draws_memory(draws: int, data, base_year: int | None, end_year: int) -> None:
+    """--draws must fit in memory: checked from the array sizes before anything is computed."""
+    if not draws:
+        return
+    from assen_demand.pipeline import default_base_year
+    from assen_demand.uncertainty import bytes_per_draw
+
+    base = default_base_year(data) if base_year is None else base_year
+    kwb = data.kwb
+    areas = int(kwb.loc[(kwb["year"] == base) & kwb["area_level"].isin(["gemeente", "wijk"]), "area"].nunique())
+    need = bytes_per_draw(max(areas, 1), end_year - base + 1)
+    available = _available_memory()
+    if available is None:
+        return
+    most = int(0.8 * available // need)
+    if draws > most:
+        raise _UsageError(
+            f"--draws {draws} needs about {draws * need / 2**30:,.1f} GiB ({need / 2**20:,.1f} MiB per draw for "
+            f"{areas} areas x {end_year - base + 1} years) and {available / 2**30:,.1f} GiB is free; use at most "
+            f"--draws {most}"
+        )
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that the staging folder is cleaned up."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _build_parser()
     args = parser.parse_args(argv)
     args.argv = argv  # for the provenance record
     commands = {"forecast": _forecast, "backtest": _backtest, "report": _report}
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return commands[args.command](args)
     except (AssenDemandError, _UsageError) as exc:
         message = " ".join(str(exc).split())  # one line, whatever the message
         print(f"assen-demand {args.command}: fout: {_cli_wording(message)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"assen-demand {args.command}: onderbroken (Ctrl-C); er is niets half geschreven", file=sys.stderr)
+        return 130
+    except _Terminated:
+        print(f"assen-demand {args.command}: gestopt (SIGTERM); er is niets half geschreven", file=sys.stderr)
+        return 143
+    except MemoryError:
+        print(f"assen-demand {args.command}: fout: not enough memory for this run; use fewer --draws or a "
+              "smaller --gemeente list", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"assen-demand {args.command}: fout: {exc.strerror or exc}{where}; check the path and its "
+              "permissions", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
+        if getattr(args, "verbose", False):
+            raise
+        message = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        print(f"assen-demand {args.command}: internal error: {message}; please report it with the command "
+              "(--verbose shows the traceback)", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

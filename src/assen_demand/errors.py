@@ -14,6 +14,8 @@ __all__ = [
     "UnknownAreaError",
     "MissingDataError",
     "ScenarioError",
+    "ArgumentError",
+    "OutputError",
 ]
 
 
@@ -45,3 +47,11 @@ class MissingDataError(_PlainKeyError):
 
 class ScenarioError(AssenDemandError, ValueError):
     """A scenario file with an unknown key or a value of the wrong type."""
+
+
+class ArgumentError(AssenDemandError, TypeError):
+    """A public function called with a value of the wrong type or a keyword it does not take."""
+
+
+class OutputError(AssenDemandError, OSError):
+    """An output folder or file that cannot or must not be written (locked, foreign files, no permission)."""

@@ -17,8 +17,12 @@ it was chosen). Tables may carry extra key columns such as
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
+from os import PathLike
+from pathlib import Path
+from types import MappingProxyType
 from importlib.resources import files
 
 import numpy as np
@@ -41,6 +45,8 @@ __all__ = [
     "interpolate_years",
     "banded_to_dataarray",
     "scalar_parameter",
+    "TABLES",
+    "ParameterSet",
 ]
 
 REQUIRED_COLUMNS = (
@@ -456,3 +462,139 @@ def _ranges(values: list[int]) -> str:
         prev = v
     parts.append(f"{start}-{prev}" if start != prev else f"{start}")
     return ", ".join(parts)
+
+
+
+#: The parameter tables one housing chain reads, by the name :class:`ParameterSet` knows them
+#: (the bundled file is ``<name>.csv``).
+TABLES = (
+    "institutional_share",
+    "living_alone",
+    "household_reference",
+    "care_prevalence",
+    "dwelling_profiles",
+    "preference_demand",
+    "dwelling_norms",
+    "moving_rates",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class ParameterSet:
+    """All parameter tables of one housing chain, and which end of their ranges to use.
+
+    Steps never read parameter files: they receive one ``ParameterSet`` and ask it for a table
+    (:meth:`table`) and the variant (:attr:`variant`). Start from :meth:`bundled` and swap any
+    table for a gemeente's own with :meth:`replace`; the replacement is validated like a bundled
+    table (:func:`validate_parameter_table`).
+
+    Parameters
+    ----------
+    tables : mapping of str to pandas.DataFrame
+        Validated tables by name (one of :data:`TABLES`).
+    variant : {"central", "low", "high"} or parameter sampler
+        Which value of each row to use; a sampler
+        (:class:`assen_demand.uncertainty.ParameterDraws`) gives one value per Monte Carlo draw.
+    origin : mapping of str to str
+        Where each table came from (``"bundled"``, a file path or ``"DataFrame"``), for provenance.
+
+    Examples
+    --------
+    >>> params = ParameterSet.bundled()
+    >>> params.variant, params.origin["care_prevalence"]
+    ('central', 'bundled')
+    >>> mine = params.table("care_prevalence").assign(central=lambda t: t["central"])
+    >>> params.replace(care_prevalence=mine).origin["care_prevalence"]
+    'DataFrame'
+    >>> params.with_variant("high").variant
+    'high'
+    """
+
+    tables: Mapping[str, pd.DataFrame]
+    variant: object = "central"
+    origin: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.tables) - set(TABLES))
+        if unknown:
+            raise DataFormatError(f"unknown parameter table(s) {unknown}; tables are {', '.join(TABLES)}")
+        if isinstance(self.variant, str) and self.variant not in VARIANTS:
+            raise DataFormatError(f"variant {self.variant!r} is unknown; use one of {', '.join(VARIANTS)}")
+        object.__setattr__(self, "tables", MappingProxyType(dict(self.tables)))
+        object.__setattr__(self, "origin", MappingProxyType(dict(self.origin)))
+
+    @classmethod
+    def bundled(cls, variant="central") -> "ParameterSet":
+        """The tables shipped with the package (``assen_demand/data/parameters``)."""
+        return cls({name: load_parameter_table(f"{name}.csv") for name in TABLES}, variant,
+                   {name: "bundled" for name in TABLES})
+
+    def table(self, name: str) -> pd.DataFrame:
+        """The validated table ``name`` (one of :data:`TABLES`; ``.csv`` may be given)."""
+        name = name[:-4] if name.endswith(".csv") else name
+        try:
+            return self.tables[name]
+        except KeyError:
+            raise MissingDataError(f"parameter table {name!r} is not in this set; tables are {', '.join(TABLES)}") from None
+
+    def replace(self, **tables) -> "ParameterSet":
+        """A copy with some tables replaced.
+
+        Parameters
+        ----------
+        **tables : pandas.DataFrame or path
+            Table name (one of :data:`TABLES`) -> the new table, as a DataFrame or a CSV path, in
+            the format of the bundled file (same columns; see ``data/parameters/README.md``).
+            A replacement must define every indicator of the bundled table that the chain uses.
+
+        Returns
+        -------
+        ParameterSet
+
+        Raises
+        ------
+        DataFormatError, InvalidValueError
+            Unknown table name, or a table breaking a rule of :func:`validate_parameter_table`.
+        """
+        new = dict(self.tables)
+        origin = dict(self.origin)
+        for name, source in tables.items():
+            if name not in TABLES:
+                raise DataFormatError(f"unknown parameter table {name!r}; tables are {', '.join(TABLES)}")
+            if isinstance(source, pd.DataFrame):
+                frame, origin[name] = source, "DataFrame"
+            elif isinstance(source, (str, PathLike)):
+                path = Path(source)
+                if not path.is_file():
+                    raise MissingDataError(f"parameter table file {str(path)!r} for {name!r} does not exist; give a CSV path")
+                frame, origin[name] = pd.read_csv(path, dtype={"sex": str, "status": str, "indicator": str}), str(path)
+            else:
+                raise DataFormatError(f"table {name!r}: give a pandas.DataFrame or a CSV path, not {type(source).__name__}")
+            new[name] = validate_parameter_table(frame, name=origin[name] if origin[name] != "DataFrame" else f"{name} (DataFrame)")
+        return ParameterSet(new, self.variant, origin)
+
+    def with_variant(self, variant) -> "ParameterSet":
+        """The same tables with another variant (or a parameter sampler for Monte Carlo draws)."""
+        return ParameterSet(self.tables, variant, self.origin)
+
+    def banded(self, name: str, *, indicator: str, **options) -> xr.DataArray:
+        """:func:`banded_to_dataarray` of table ``name`` with this set's variant."""
+        return banded_to_dataarray(self.table(name), indicator=indicator, variant=self.variant,
+                                   table=f"{name}.csv", **options)
+
+    def scalar(self, name: str, *, indicator: str):
+        """:func:`scalar_parameter` of table ``name`` with this set's variant."""
+        return scalar_parameter(self.table(name), indicator=indicator, variant=self.variant, table=f"{name}.csv")
+
+    def __repr__(self) -> str:
+        mine = [n for n, o in self.origin.items() if o != "bundled"]
+        return f"ParameterSet(variant={str(self.variant)!r}, replaced={mine})"
+
+
+def resolve_parameters(parameters: ParameterSet | None, variant="central") -> ParameterSet:
+    """The set a step uses: ``parameters`` if given (its own variant), else the bundled set at ``variant``."""
+    if parameters is None:
+        return ParameterSet.bundled(variant)
+    if not isinstance(parameters, ParameterSet):
+        raise DataFormatError(f"parameters must be an assen_demand.parameters.ParameterSet, not {type(parameters).__name__}")
+    return parameters

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import xarray as xr
@@ -175,6 +176,10 @@ def project_population(
     -------
     PopulationProjection
     """
+    from assen_demand._arguments import check_keywords, check_whole_numbers
+
+    check_whole_numbers("project_population", {"base_year": base_year, "end_year": end_year}, optional=("base_year",))
+    check_keywords("project_population", component_options, project_population, estimate_components)
     data = data if data is not None else load_gemeente(gemeente, data_dir=data_dir)
     base_year = default_base_year(data) if base_year is None else base_year
     known = data.as_of(base_year)
@@ -356,6 +361,20 @@ class Forecast:
     facilities : assen_demand.housing.facilities.Facilities or None
         Low-threshold facilities per wijk and year (demand, places needed, distances, flag);
         deterministic only.
+    need : xarray.Dataset (area, dwelling_type, year)
+        The dwelling need in two parts: ``care`` (care-driven, households with at least one
+        member with a care profile; places for verpleegzorgplek), ``preference`` (older
+        households without a care profile who live in or want the type) and ``total``; the
+        gemeente row is the sum of its wijken (:mod:`assen_demand.housing.need`). The ``need``
+        model of :attr:`dwellings` holds the same ``total``.
+    parameters : assen_demand.parameters.ParameterSet
+        The parameter tables and variant used.
+    stock : xarray.Dataset (area, dwelling_type) or None
+        Base-year stock per type (:func:`assen_demand.housing.stock.estimate_stock`, register rows
+        applied): ``low``, ``central``, ``high``, ``status``, ``source``.
+    opgave : xarray.Dataset (area, dwelling_type, year[, draw]) or None
+        ``need``, ``stock``, ``planned``, ``opgave`` (:func:`assen_demand.housing.opgave.compute_opgave`);
+        with draws the ``draw`` dimension holds need draws minus the central stock.
     """
 
     population: xr.DataArray
@@ -370,6 +389,10 @@ class Forecast:
     scenario: object | None = None
     uncertainty: object | None = field(default=None, repr=False)
     facilities: object | None = field(default=None, repr=False)
+    need: xr.Dataset | None = field(default=None, repr=False)
+    parameters: object | None = field(default=None, repr=False)
+    stock: xr.Dataset | None = field(default=None, repr=False)
+    opgave: xr.Dataset | None = field(default=None, repr=False)
 
     @property
     def gemeente(self) -> str:
@@ -424,12 +447,14 @@ class Forecast:
 
         Parameters
         ----------
-        name : {"population", "households", "care_need", "dwellings", "doorstroming", "mantelzorg"}
+        name : {"population", "households", "care_need", "dwellings", "doorstroming", "mantelzorg", "need"}
+            ``need``: ``care``, ``preference``, ``total`` per area, dwelling type and year.
         """
         from assen_demand.housing import care, dwellings, households
+        from assen_demand.housing import need as need_step
 
-        if name not in FORECAST_TABLES:
-            raise KeyError(f"no table {name!r}; choose one of {', '.join(FORECAST_TABLES)}")
+        if name not in FORECAST_TABLES and name != "need":
+            raise KeyError(f"no table {name!r}; choose one of {', '.join(FORECAST_TABLES)}, need")
         if name == "population":
             frame = self.projection.to_frame()
             keys = ["area", "sex", "age", "year"]
@@ -440,6 +465,8 @@ class Forecast:
                 frame = care.to_frame(self.care_need, by_age=False)
             elif name == "dwellings":
                 frame = dwellings.to_frame(self.dwellings)
+            elif name == "need":
+                frame = need_step.to_frame(self.need)
             elif name == "doorstroming":
                 frame = dwellings.to_frame(self.doorstroming)
             else:
@@ -476,7 +503,7 @@ def forecast(
     end_year: int = 2040,
     data_dir=None,
     variant: str | None = None,
-    supply: pd.DataFrame | str | None = "example",
+    supply: pd.DataFrame | str | None = None,
     data: GemeenteData | None = None,
     scenario=None,
     draws: int = 0,
@@ -485,6 +512,8 @@ def forecast(
     progress: bool = True,
     facility_list: pd.DataFrame | str | None = None,
     distances: pd.DataFrame | str | None = None,
+    parameters=None,
+    stock_register=None,
     **component_options,
 ) -> Forecast:
     """Project the population and derive households, care need and dwelling need per wijk.
@@ -500,11 +529,13 @@ def forecast(
     data_dir : path, optional
         Folder of raw CBS/UN files; ``None`` uses the bundled tables.
     variant : {"central", "low", "high"}, optional
-        Which end of every care/dwelling parameter range to use; default the scenario's
-        (``central`` without a scenario).
+        Which end of every care/dwelling parameter range to use; default the variant of
+        ``parameters`` if given, else the scenario's (``central`` without a scenario).
     supply : pandas.DataFrame, path, "example" or None
-        Dwelling supply (``area, dwelling_type, year, units, status``); ``"example"`` uses the
-        bundled Assen example for Assen and no supply (unknown) elsewhere.
+        Dwelling supply (``area, dwelling_type, year, units, status``) for the old need-minus-supply
+        gap; ``None`` (default): unknown. ``"example"`` uses the bundled Assen example, built from
+        local press to show the format (every row ``aanname``), and no supply elsewhere. The
+        opgave uses the stock (``stock_register``), not this table.
     data : GemeenteData, optional
         Inputs already loaded.
     scenario : str, path or Scenario, optional
@@ -527,6 +558,15 @@ def forecast(
     distances : pandas.DataFrame or path, optional
         Distances fetched with :func:`assen_demand.inputs.nabijheid.fetch_nabijheid`, used next
         to the KWB distance columns.
+    parameters : assen_demand.parameters.ParameterSet, optional
+        The care and dwelling parameter tables, e.g.
+        ``ParameterSet.bundled().replace(care_prevalence=my_table)`` with a gemeente's own
+        prevalences; used by the central run and, drawn around their own ranges, by the draws.
+        Default the bundled tables.
+    stock_register : path or pandas.DataFrame, optional
+        A gemeente's register of the existing stock (``area, dwelling_type, year, units, status``;
+        see ``data/stock/stock_template.csv``); its rows replace the estimate. ``None``: the
+        estimated stock (status ``geschat``).
     **component_options
         Passed to :func:`assen_demand.demography.components.estimate_components`; they override the
         scenario's settings of the same name.
@@ -540,12 +580,24 @@ def forecast(
     ScenarioError
         A bad scenario file, or a scenario needing a projection method this version lacks.
     """
-    from assen_demand.housing import care, dwellings, households
+    from assen_demand._arguments import check_keywords, check_whole_numbers
+    from assen_demand.housing import dwellings
+    from assen_demand.housing.chain import run_housing_chain
+    from assen_demand.parameters import ParameterSet, resolve_parameters
 
+    check_whole_numbers("forecast", {"base_year": base_year, "end_year": end_year, "draws": draws, "seed": seed},
+                        optional=("base_year", "seed"))
+    check_keywords("forecast", component_options, forecast, project_population, estimate_components)
     scen = _resolve_scenario(scenario)
     data = data if data is not None else load_gemeente(gemeente, data_dir=data_dir)
     base_year = default_base_year(data) if base_year is None else base_year
-    variant = variant if variant is not None else (scen.variant if scen is not None else "central")
+    if parameters is None:
+        parameters = ParameterSet.bundled(variant if variant is not None else (scen.variant if scen is not None else "central"))
+    else:
+        parameters = resolve_parameters(parameters)
+        if variant is not None:
+            parameters = parameters.with_variant(variant)
+    variant = str(parameters.variant)
     projection_options = {}
     if scen is not None:
         n_years = component_options.get("n_years", 5)
@@ -567,20 +619,24 @@ def forecast(
         .dropna()
     )
     one_person = one_person if len(one_person) else None
-    hh = households.households(
+    chain = run_housing_chain(
         population,
-        variant=variant,
+        parameters=parameters,
         one_person_households=one_person,
         base_year=projection.base_year if one_person is not None else None,
         institutional_multiplier=multiplier,
+        prevalence_trend=trend,
+        trend_start=projection.base_year if trend else None,
         unusable_targets="report",
     )
-    need = care.care_need(population, variant=variant, private_population=hh["private"], prevalence_trend=trend,
-                          trend_start=projection.base_year if trend else None, institutional_multiplier=multiplier)
+    hh, need = chain.households, chain.care_need
     supply_table = _supply_table(supply, projection.gemeente)
+    if not (isinstance(supply, str) and supply == "example"):
+        _check_supply_range(supply_table, population, source=_supply_label(supply))
     # supply listed for a year stays in later years (marked assumed) until a later row changes it
     dwelling = dwellings.dwelling_need(
-        population, variant=variant, supply=supply_table, carry_forward_supply=True, households=hh, need=need
+        population, parameters=parameters, supply=supply_table, carry_forward_supply=True,
+        need_total=chain.need["total"],
     )
     draws_result = None
     if draws:
@@ -595,15 +651,15 @@ def forecast(
             projection, data=data, draws=draws, seed=seed, zero_width=zero_width, progress=progress,
             supply=dwelling["supply"].sel(model="need", drop=True), one_person_households=one_person,
             institutional_multiplier=multiplier, prevalence_trend=trend,
-            trend_start=projection.base_year if trend else None,
+            trend_start=projection.base_year if trend else None, parameters=parameters,
         )
     return Forecast(
         population=population,
         households=hh,
         care_need=need,
         dwellings=dwelling,
-        doorstroming=dwellings.doorstroming(hh, variant=variant),
-        mantelzorg=dwellings.informal_care(population, need),
+        doorstroming=chain.doorstroming,
+        mantelzorg=chain.mantelzorg,
         projection=projection,
         variant=variant,
         supply=supply_table,
@@ -611,6 +667,10 @@ def forecast(
         uncertainty=draws_result,
         facilities=_facility_step(data, projection, hh, need, dwelling, variant=variant,
                                   facility_list=facility_list, distances=distances),
+        need=chain.need,
+        parameters=parameters,
+        **stock_and_opgave(projection, dwelling, data, pipeline=projection_options.get("dwelling_pipeline"),
+                           register=stock_register, draws=draws_result),
     )
 
 
@@ -717,6 +777,39 @@ def _comparison_rows(fc: Forecast) -> pd.DataFrame:
                  + [c for c in frame.columns if c.startswith("value")]]
 
 
+def stock_and_opgave(projection: PopulationProjection, dwelling: xr.Dataset, data: GemeenteData, *,
+                     pipeline=None, register=None, draws=None) -> dict:
+    """Stock (estimated, register rows applied) and opgave of a forecast.
+
+    The need total is the chain's ``need["total"]``, which the ``need`` model of ``dwelling`` holds;
+    with draws the opgave carries the need draws minus the central stock.
+
+    Returns
+    -------
+    dict
+        ``{"stock": xarray.Dataset, "opgave": xarray.Dataset}`` for :class:`Forecast`.
+    """
+    from assen_demand.housing import opgave as opgave_mod
+    from assen_demand.housing import stock as stock_mod
+    from assen_demand.inputs.datasets import load_dwelling_pipeline, load_dwelling_stock
+
+    population, base = projection.population, projection.base_year
+    kwb = data.kwb[data.kwb["year"] <= max(base, int(data.kwb["year"].min()))]
+    tenure = kwb.sort_values("year").groupby("area").tail(1)[["area", "rented_pct"]]
+    estimate = stock_mod.estimate_stock(population, load_dwelling_stock(), tenure, gemeente=projection.gemeente,
+                                        base_year=base)
+    if register is not None:
+        estimate = stock_mod.apply_register(estimate, register)
+    plan = None if pipeline is None else load_dwelling_pipeline(pipeline)
+    years = population["year"].values.tolist()
+    stock_years = stock_mod.stock_by_year(estimate, plan, years)
+    need = dwelling["need"].sel(model="need", drop=True)
+    if draws is not None:
+        need = draws.dwellings["need"].sel(model="need", drop=True)
+    norm = dwelling["need"].sel(model="norm", drop=True)
+    return {"stock": estimate, "opgave": opgave_mod.compute_opgave(need, stock_years, norm=norm)}
+
+
 def _supply_table(supply, gemeente: str) -> pd.DataFrame:
     from assen_demand.housing import dwellings
 
@@ -747,3 +840,29 @@ def _facility_step(data, projection, hh, need, dwelling, *, variant, facility_li
     return facilities.facilities(population, hh["alone"], need, clustered_dwellings=clustered, distances=nearby,
                                  gemeente=projection.gemeente, base_year=projection.base_year, present=present,
                                  variant=variant)
+
+
+def _supply_label(supply) -> str:
+    return "supply table" if isinstance(supply, pd.DataFrame) else f"supply file {Path(str(supply)).name}"
+
+
+def _check_supply_range(table: pd.DataFrame, population: xr.DataArray, *, source: str) -> None:
+    """A user's supply: years within the forecast, units no more than the area's inhabitants."""
+    from assen_demand.inputs import validation
+
+    if not len(table):
+        return
+    years = [int(y) for y in population["year"].values]
+    validation.check_whole_years(table, "year", source=source, labels=["area", "dwelling_type"],
+                                 first=years[0], last=years[-1])
+    persons = population.sel(year=years[0]).sum(["sex", "age"]).to_series()
+    limit = table["area"].astype(str).map(persons)
+    over = limit.notna() & (table["units"] > limit)
+    if over.any():
+        i = table.index[over.to_numpy().argmax()]
+        r = table.loc[i]
+        raise InvalidValueError(
+            f"{source}: {r['units']:,.0f} units of {r['dwelling_type']} in {r['area']} ({r['year']}) exceed its "
+            f"{limit.loc[i]:,.0f} inhabitants in {years[0]} ({validation.file_lines(table.index[over])}); "
+            "correct the units (homes or places, not persons or euros)"
+        )

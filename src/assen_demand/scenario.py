@@ -58,7 +58,6 @@ basis bouwplannen dementie_daling
 from __future__ import annotations
 
 import inspect
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -505,8 +504,11 @@ def load_scenario(scenario: str | PathLike | Scenario) -> Scenario:
             raise ScenarioError(f"no bundled scenario {text!r}; choose one of {', '.join(known)} or give a .toml path")
         resource = _scenario_dir().joinpath(f"{text}.toml")
         raw_bytes, label, stem = resource.read_bytes(), f"data/scenarios/{text}.toml", text
-    try:
-        raw = tomllib.loads(raw_bytes.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{label}: not valid TOML ({exc}); check quotes and brackets") from None
+    from assen_demand.errors import DataFormatError
+    from assen_demand.inputs import validation
+
+    try:  # a byte-order mark, latin-1 text or a deeply nested file: the edge layer answers
+        raw = validation.read_toml(raw_bytes, source=label)
+    except DataFormatError as exc:
+        raise ScenarioError(str(exc)) from None
     return scenario_from_mapping(raw, file=label, default_name=stem)

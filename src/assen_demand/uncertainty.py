@@ -19,11 +19,17 @@ with the sd of the yearly log changes of the WPP 2024 estimates over the 30 year
 base year (Netherlands 1993-2023: 0.025); the ratio to the assumed path is bounded to [0.5, 2].
 The local fertility factor is lognormal with log-sd ``1 / sqrt(observed births)``.
 
-**Migration, gemeente.** Yearly net migration = the assumed level + a level shift that holds
-for the whole horizon + independent yearly noise, both normal with the sd ``s`` of the
-observed yearly totals (CBS 37259, the last ten years before the base year; Assen 2014-2023:
-~270). A level shift as large as one year's deviation says that the next 16 years may differ
-from the recent mean as much as a single year does. The draws are added along the model
+**Migration, gemeente.** Yearly net migration = the assumed level + ``P (L + x_t)``, with ``P``
+the base population, ``L`` a level error held for the whole horizon (its mean, the drift, is
+the rule's known bias for the kind: growth rates return toward the mean, so the median of the
+draws of a growing gemeente lies below the central forecast) and ``x_t`` an AR(1)
+deviation (``x_t = phi x_{t-1} + e_t``, ``x_0 = 0``): a persistent process, so the interval of
+the total widens the way real forecast errors do. ``phi`` and the two sds are read per kind of
+gemeente (size, growth, student city: :func:`assen_demand.evaluation.gemeente_kind`) from
+``data/parameters/forecast_error_distribution.csv``, fitted by ``scripts/build_forecast_errors.py``
+on the rolling-origin errors of the library's own rule for the gemeente total (CBS 37259,
+1960-2023; :mod:`assen_demand.evaluation`). The deviations thus carry the error of the total
+as a whole (migration and the small natural-increase part); they are added along the model
 migration profile of the gemeente, half to each sex, and shared among the wijken by their
 population at each sex and age (so the wijken still add up to the gemeente).
 
@@ -82,7 +88,6 @@ from assen_demand.parameters import (
     AGES,
     SEXES,
     banded_to_dataarray,
-    load_parameter_table,
     scalar_parameter,
 )
 
@@ -99,7 +104,6 @@ __all__ = [
 
 _Z95 = 1.6448536269514722  # standard normal 95 % quantile: low/high are the 5 %/95 % points
 _TFR_WINDOW = 30  # years of WPP estimates for the sd of yearly TFR changes
-_MIGRATION_WINDOW = 10  # years of CBS 37259 totals for the sd of yearly net migration
 _DISPERSION = "migration_dispersion.csv"
 # single-year age 0..100 -> KWB band 0..4
 _BAND_OF_AGE = np.searchsorted(_KWB_EDGES, np.asarray(AGES), side="right") - 1
@@ -303,19 +307,17 @@ def _tfr_log_sd(data, base_year: int) -> tuple[float, str]:
     return float(np.std(steps, ddof=1)), f"WPP 2024 TFR estimates {int(series.index[0])}-{int(series.index[-1])}"
 
 
-def _migration_sd(dynamics: pd.DataFrame, base_year: int, population: float) -> tuple[float, str]:
-    rows = dynamics[dynamics["sex"].isin(SEXES) & (dynamics["year"] < base_year)].dropna(subset=["net_migration"])
-    per_year = rows.groupby("year")["net_migration"].agg(["sum", "count"])
-    totals = per_year.loc[per_year["count"] == len(SEXES), "sum"].sort_index().iloc[-_MIGRATION_WINDOW:]
-    if len(totals) >= 3:
-        return float(totals.std(ddof=1)), f"CBS 37259 net migration {int(totals.index[0])}-{int(totals.index[-1])}"
-    # a gemeente formed by a recent merger has no history of its own: use the typical relative sd
-    table = load_parameter_table(_DISPERSION)
-    rel = float(table.loc[table["indicator"] == "gemeente_migration_sd_fallback", "central"].iloc[0])
-    warnings.warn(
-        f"fewer than 3 years of observed net migration (CBS 37259) before {base_year}: its yearly sd is taken as "
-        f"{rel:.2%} of the population ({_DISPERSION}, gemeente_migration_sd_fallback)", UserWarning, stacklevel=3)
-    return rel * population, f"{rel:.2%} of the population (fewer than 3 observed years; {_DISPERSION})"
+def _migration_process(dynamics: pd.DataFrame, gemeente: str, base_year: int, population: float):
+    from assen_demand.evaluation import assumed_change, error_process_from_table, gemeente_kind
+
+    # the growth class uses the level the projection assumes; a gemeente without five years of
+    # flows (a recent merger) is classed as stable
+    level = assumed_change(dynamics, gemeente, base_year)
+    rate = np.nan if level is None else level / population
+    kind = gemeente_kind(gemeente, population, rate)
+    basis = f"kind {kind} (population {population:,.0f}, assumed growth " + (
+        "unknown" if level is None else f"{rate:+.2%} a year") + "); forecast_error_distribution.csv"
+    return error_process_from_table(kind), basis
 
 
 def _dispersion() -> tuple[np.ndarray, np.ndarray]:
@@ -397,13 +399,21 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
     rows += [("fertility", "TFR random walk log-sd", f"{tfr_sd:.4f}", "per year", tfr_basis),
              ("fertility", "local factor log-sd", f"{fert_sd:.4f}", "1", "observed births (CBS 37259)")]
 
-    # migration, gemeente
-    mig_sd, mig_basis = _migration_sd(known.dynamics, base_year,
-                                      float(projection.base.population.sel(area=gm).sum()))
-    mig_sd *= width
-    rng = np.random.default_rng(ss_mig)
-    shift = mig_sd * (rng.standard_normal(draws)[:, None] + rng.standard_normal((draws, years.size)))
-    rows += [("migration", "gemeente level and yearly sd", f"{mig_sd:.1f}", "net migrants per year", mig_basis)]
+    # migration, gemeente: a persistent deviation (level error + AR(1)) sized by the rolling-origin errors
+    from assen_demand.evaluation import simulate_level_deviations
+
+    gm_pop = float(projection.base.population.sel(area=gm).sum())
+    process, mig_basis = _migration_process(known.dynamics, gm, base_year, gm_pop)
+    dev = simulate_level_deviations(process, years=years.size, draws=draws, rng=np.random.default_rng(ss_mig),
+                                    width=width)
+    shift = gm_pop * dev
+    rows += [("migration", "gemeente level error sd", f"{width * process.sigma_level * gm_pop:.1f}",
+              "net migrants per year", mig_basis),
+             ("migration", "gemeente yearly AR(1) sd", f"{width * process.sigma_year * gm_pop:.1f}",
+              "net migrants per year", mig_basis),
+             ("migration", "gemeente yearly AR(1) persistence", f"{process.phi:.3f}", "1", mig_basis),
+             ("migration", "gemeente level error mean (drift)", f"{width * process.drift * gm_pop:+.1f}",
+              "net migrants per year", mig_basis)]
 
     # migration by KWB band: the gemeente (age pattern only) and each wijk
     phi_alloc, phi_year = _dispersion()
@@ -620,6 +630,9 @@ class ForecastDraws:
         ``need`` and ``gap`` (= need - supply, NaN where supply is unknown and for the norm
         model) [dwellings].
     doorstroming : xarray.DataArray (draw, area, year) [family homes freed per year]
+    need : xarray.Dataset (draw, area, dwelling_type, year)
+        ``care``, ``preference``, ``total`` [households / places] per draw
+        (:func:`assen_demand.housing.need.dwelling_need_parts`).
     settings : pandas.DataFrame
         Every sd and distribution used (``component, quantity, value, unit, basis``).
     seed : int
@@ -645,6 +658,7 @@ class ForecastDraws:
     seed: int = 0
     zero_width: bool = False
     clipped_persons: float = 0.0
+    need: xr.Dataset | None = None
 
     @property
     def draws(self) -> int:
@@ -658,7 +672,7 @@ class ForecastDraws:
 
         Parameters
         ----------
-        name : {"population", "households", "care_need", "dwellings", "doorstroming"}
+        name : {"population", "households", "care_need", "dwellings", "doorstroming", "need"}
         q : sequence of float
             Probabilities in [0, 1].
 
@@ -668,8 +682,8 @@ class ForecastDraws:
             The table's dims without ``draw``, with ``quantile`` (linear interpolation between
             order statistics, so q05 <= q50 <= q95 everywhere).
         """
-        tables = ("population", "households", "care_need", "dwellings", "doorstroming")
-        if name not in tables:
+        tables = ("population", "households", "care_need", "dwellings", "doorstroming", "need")
+        if name not in tables or getattr(self, name) is None:
             raise KeyError(f"no draws of {name!r}; quantiles exist for {', '.join(tables)}")
         q = [float(v) for v in q]
         if any(not 0 <= v <= 1 for v in q):
@@ -711,6 +725,7 @@ def simulate_forecast(
     institutional_multiplier: xr.DataArray | float | None = None,
     prevalence_trend: Mapping[str, float] | None = None,
     trend_start: int | None = None,
+    parameters=None,
 ) -> ForecastDraws:
     """Monte Carlo draws of population, households, care need and dwelling need.
 
@@ -735,12 +750,20 @@ def simulate_forecast(
     prevalence_trend : mapping, optional [relative change per year]
         Scenario trends, see :func:`assen_demand.housing.care.care_need`.
     trend_start : int, optional [year]
+    parameters : assen_demand.parameters.ParameterSet, optional
+        The tables of the central run (a user's own tables are drawn around their own
+        low/central/high); its variant is replaced by the draws. Default the bundled tables.
 
     Returns
     -------
     ForecastDraws
     """
-    from assen_demand.housing import care, dwellings, households
+    from assen_demand.housing import care, dwellings
+    from assen_demand.housing.chain import run_housing_chain
+    from assen_demand.housing.need import NEED_PARTS
+    from assen_demand.parameters import resolve_parameters
+
+    tables = resolve_parameters(parameters)
 
     demo = demographic_draws(projection, data=data, draws=draws, seed=seed, zero_width=zero_width)
     params = ParameterDraws(draws=demo.draws, seed=demo.seed, zero_width=zero_width)
@@ -754,6 +777,7 @@ def simulate_forecast(
     hh_out = {v: np.empty((n, n_area, n_year)) for v in hh_vars}
     need_out = np.empty((n, n_area, len(care.INDICATORS), n_year))
     dw_out = np.empty((n, n_area, len(dwellings.DWELLING_TYPES), n_year, 2))
+    parts_out = {v: np.empty((n, n_area, len(dwellings.DWELLING_TYPES), n_year)) for v in NEED_PARTS}
     door_out = np.empty((n, n_area, n_year))
     clipped = 0.0
     base_year = projection.base_year if one_person_households is not None else None
@@ -764,20 +788,21 @@ def simulate_forecast(
             pop = pop.sel(area=areas)
             clipped += clip
             pop_out[idx] = pop.values
-            p = params.subset(idx)
-            hh = households.households(pop, variant=p, one_person_households=one_person_households,
-                                       base_year=base_year, institutional_multiplier=institutional_multiplier,
-                                       unusable_targets="report")
-            need = care.care_need(pop, variant=p, private_population=hh["private"], prevalence_trend=prevalence_trend,
-                                  trend_start=trend_start, institutional_multiplier=institutional_multiplier)
-            by_need = dwellings.need_model(need, hh, variant=p)
-            by_norm = dwellings.norm_model(pop, variant=p)
+            p = tables.with_variant(params.subset(idx))
+            chain = run_housing_chain(pop, parameters=p, one_person_households=one_person_households,
+                                      base_year=base_year, institutional_multiplier=institutional_multiplier,
+                                      prevalence_trend=prevalence_trend, trend_start=trend_start, informal_care=False)
+            hh, need = chain.households, chain.care_need
+            by_need = chain.need["total"]
+            by_norm = dwellings.norm_model(pop, parameters=p)
+            for v in NEED_PARTS:
+                parts_out[v][idx] = chain.need[v].transpose("draw", "area", "dwelling_type", "year").values
             for v in hh_vars:
                 hh_out[v][idx] = hh[v].sum(["sex", "age"], skipna=False).transpose("draw", "area", "year").values
             need_out[idx] = need.sum(["sex", "age"], skipna=False).transpose("draw", "area", "indicator", "year").values
             dw_out[idx, ..., 0] = by_need.transpose("draw", "area", "dwelling_type", "year").values
             dw_out[idx, ..., 1] = by_norm.transpose("draw", "area", "dwelling_type", "year").values
-            door_out[idx] = dwellings.doorstroming(hh, variant=p).transpose("draw", "area", "year").values
+            door_out[idx] = chain.doorstroming.transpose("draw", "area", "year").values
             bar.update(len(idx))
     draw = np.arange(n)
     c3 = {"draw": draw, "area": areas, "year": years}
@@ -800,6 +825,8 @@ def simulate_forecast(
         seed=demo.seed,
         zero_width=bool(zero_width),
         clipped_persons=float(clipped),
+        need=xr.Dataset({v: (("draw", "area", "dwelling_type", "year"), parts_out[v]) for v in NEED_PARTS},
+                        coords={**c3, "dwelling_type": list(dwellings.DWELLING_TYPES)}),
     )
 
 
@@ -809,3 +836,33 @@ def _parameter_settings() -> pd.DataFrame:
         "split normal, low/high = 5%/95%", "",
         "logit scale for shares, log scale otherwise; one standard normal per parameter (all ages move together)",
     )], columns=["component", "quantity", "value", "unit", "basis"])
+
+
+def bytes_per_draw(n_areas: int, n_years: int) -> int:
+    """Memory one Monte Carlo draw of :func:`simulate_forecast` needs, from the arrays it keeps.
+
+    Per draw the kept arrays are the population (area, sex, age 0..100, year), four household
+    variables (area, year), the care need (area, 9 indicators, year), the dwelling need (area,
+    5 types, year, 2 models) and the doorstroming (area, year): 226 float64 per area and year.
+    Quantiles and the tidy tables copy them several times: :func:`assen_demand.pipeline.forecast`
+    gives a 1.6 GB peak for 1,000 draws of Assen (11 areas x 17 years), 4.7 times the 0.34 GB
+    kept, hence the factor 5.
+
+    Parameters
+    ----------
+    n_areas : int [areas]
+        Gemeente and wijken.
+    n_years : int [years]
+        Base year to end year, both included.
+
+    Returns
+    -------
+    int [bytes]
+
+    Examples
+    --------
+    >>> bytes_per_draw(11, 17)
+    1690480
+    """
+    kept = 2 * 101 + 4 + 9 + 5 * 2 + 1
+    return int(5 * 8 * kept * n_areas * n_years)

@@ -33,6 +33,7 @@ import xarray as xr
 from assen_demand.datamodel import AGES, KWB_BAND_LABELS, KWB_BANDS, MAX_AGE, SEX_RATIO_AT_BIRTH, SEXES
 from assen_demand.inputs.datasets import GemeenteData
 from assen_demand.errors import InvalidValueError, MissingDataError
+from assen_demand.demography.ageing import age_one_year
 from assen_demand.demography.ungroup import pclm
 from assen_demand.display import summary_repr
 
@@ -543,9 +544,7 @@ def _age_forward(population: xr.DataArray, data: GemeenteData, year: int, patter
         factor = np.full(2, flows["deaths_total"] / expected.sum())
     survival = np.exp(-factor[:, None] * mx)  # (sex, age)
 
-    aged = np.zeros_like(values)
-    aged[:, :, 1:] = values[:, :, :-1] * survival[None, :, :-1]
-    aged[:, :, -1] += values[:, :, -1] * survival[None, :, -1]
+    aged = age_one_year(values, survival)
 
     births = flows["births"] if flows["births"] is not None else flows["births_total"] * np.array([SEX_RATIO_AT_BIRTH, 1.0]) / (SEX_RATIO_AT_BIRTH + 1.0)
     women = values[:, 1, 15:50].sum(axis=1)

@@ -37,6 +37,7 @@ import xarray as xr
 from scipy import interpolate, optimize, stats
 
 # SEXES, MAX_AGE, AGES and SEX_RATIO_AT_BIRTH are re-exported: they were defined here before datamodel
+from assen_demand.demography.ageing import age_one_year
 from assen_demand.datamodel import AGES, KWB_BAND_EDGES, KWB_BANDS, MAX_AGE, SEX_RATIO_AT_BIRTH, SEXES
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
 from assen_demand.display import summary_repr
@@ -1628,9 +1629,7 @@ def _split_bands(band_totals: np.ndarray, band_index: np.ndarray, shape: np.ndar
 def _age_one_year(pop: np.ndarray, surv: np.ndarray, births: np.ndarray, bsurv: np.ndarray,
                   srb: float = SEX_RATIO_AT_BIRTH) -> np.ndarray:
     """(area, sex, age) on 1 Jan t -> expected (area, sex, age) on 1 Jan t+1 without migration."""
-    out = np.zeros_like(pop)
-    out[..., 1:] = pop[..., :-1] * surv[None, :, :-1]
-    out[..., -1] += pop[..., -1] * surv[None, :, -1]
+    out = age_one_year(pop, surv)
     shares = np.array([srb, 1.0]) / (1.0 + srb)
     out[..., 0] = births[:, None] * shares[None, :] * bsurv[None, :]
     return out

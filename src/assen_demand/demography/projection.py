@@ -1346,6 +1346,27 @@ def hamilton_perry(
                                                "interval_years": n})
 
 
+#: A pipeline year may add at most this multiple of the wijk's stock on 1 January of that year
+#: (or of PIPELINE_GROWTH_FLOOR dwellings for a new or small wijk): doubling a wijk in one year
+#: is already beyond any Dutch plan; 1e9 homes in one wijk is a typing error, not a plan.
+PIPELINE_GROWTH_LIMIT = 1.0
+PIPELINE_GROWTH_FLOOR = 500.0
+
+
+def _check_pipeline_growth(added: pd.Series, base_stock: pd.Series, net: np.ndarray, areas: list[str],
+                           start_year: int) -> None:
+    stock_before = base_stock.to_numpy(float)[:, None] + np.cumsum(net, axis=1)  # on 1 January of each year
+    for (area, year), value in added.items():
+        i, t = areas.index(area), year - start_year
+        allowed = PIPELINE_GROWTH_LIMIT * max(stock_before[i, t], PIPELINE_GROWTH_FLOOR)
+        if value > allowed:
+            raise InvalidValueError(
+                f"the dwelling pipeline adds {value:,.0f} dwellings to {area} in {year}, more than "
+                f"{PIPELINE_GROWTH_LIMIT:g} x its stock ({stock_before[i, t]:,.0f}, at least "
+                f"{PIPELINE_GROWTH_FLOOR:,.0f}) in one year; check dwellings_added for that row"
+            )
+
+
 def dwelling_stock(
     base_stock: pd.Series, changes: pd.DataFrame | None, *, start_year: int, end_year: int
 ) -> xr.DataArray:
@@ -1389,6 +1410,8 @@ def dwelling_stock(
             [rows["area"].astype(str), rows["year"].astype(int)]).sum()
         for (area, year), value in delta.items():
             net[areas.index(area), year - start_year + 1] += value
+        added = rows["dwellings_added"].fillna(0).groupby([rows["area"].astype(str), rows["year"].astype(int)]).sum()
+        _check_pipeline_growth(added, base_stock, net, areas, start_year)
     stock = base_stock.to_numpy(float)[:, None] + np.cumsum(net, axis=1)
     if (stock < 0).any():
         a, y = np.argwhere(stock < 0)[0]

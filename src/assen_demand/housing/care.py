@@ -1,24 +1,30 @@
 """Care need: prevalence by sex and age applied to a (projected) population.
 
-Indicators (persons), all from ``care_prevalence.csv``:
+Indicators (persons), all from the ``care_prevalence`` table of a
+:class:`~assen_demand.parameters.ParameterSet`:
 
 ``dementia``
-    prevalence x total population (the studies include institutions), split into
-    ``dementia_in_institution`` and ``dementia_at_home`` with the VZinfo share (70,000 of
-    290,000 in 2021).
+    prevalence x total population (the Rotterdam study counts people in institutions too),
+    split into ``dementia_in_institution`` = min(dementia, institutional residents x the share of
+    residents with dementia) and ``dementia_at_home`` (the rest).
 ``wlz_vv``
-    persons with a Wlz indication for nursing and care (VV), split into ``wlz_vv_intramural``
-    (Wlz with stay) and ``wlz_vv_at_home`` (VPT/MPT/pgb).
+    persons with a Wlz indication for nursing and care (VV), prevalence x total population,
+    split into ``wlz_vv_intramural`` (Wlz with stay) = min(VV, institutional residents x the
+    share of residents who are VV clients) and ``wlz_vv_at_home`` (VPT/MPT/pgb, the rest).
 ``mobility_limitation``, ``adl_limitation``
     prevalence among home-dwelling persons (CBS Gezondheidsenquete) x private-household
     population.
 ``young_support_need``
     young people (18-29) needing supported living (an assumption, see the table).
 
+Wlz clients with stay and dementia in institutions are *shares of the institutional
+population*, so persons in nursing places never exceed the residents of institutions, and the
+extramuralisation trend acts in one place: the institutional shares (with a scenario's
+``institutional_multiplier``) of :func:`assen_demand.housing.households.split_institutional`.
+
 By default prevalences are held constant over the years (no source gives a trend); the
 population carries the change. A scenario can set a yearly relative trend per indicator
-(``prevalence_trend``, e.g. falling dementia incidence) and a factor on the institutional
-splits (``institutional_multiplier``, extramuralisation). :func:`vv_by_package` splits VV into
+(``prevalence_trend``, e.g. falling dementia incidence). :func:`vv_by_package` splits VV into
 care packages with the 2015 shares.
 """
 
@@ -33,7 +39,7 @@ import xarray as xr
 from assen_demand.datamodel import check_population, check_share, tidy
 from assen_demand.errors import DataFormatError, InvalidValueError
 from assen_demand.housing.households import split_institutional
-from assen_demand.parameters import banded_to_dataarray, load_parameter_table, scalar_parameter
+from assen_demand.parameters import ParameterSet, resolve_parameters
 
 __all__ = [
     "INDICATORS",
@@ -59,27 +65,30 @@ INDICATORS = (
     "young_support_need",
 )
 PACKAGES = ("vv4", "vv6", "vv7", "vv8", "other")
-_TABLE = "care_prevalence.csv"
+_TABLE_NAME = "care_prevalence"
 #: Indicators that can carry a prevalence trend (the age-banded ones)
 TREND_INDICATORS = ("dementia", "wlz_vv", "mobility_limitation", "adl_limitation", "young_support_need")
 
 
-def prevalence(indicator: str, *, variant: str = "central") -> xr.DataArray:
+def prevalence(indicator: str, *, variant: str = "central", parameters: ParameterSet | None = None) -> xr.DataArray:
     """Prevalence of one banded indicator over sex and single-year age.
 
     Parameters
     ----------
     indicator : str
-        ``dementia``, ``wlz_vv``, ``mobility_limitation``, ``adl_limitation`` or ``young_support_need``.
+        ``dementia``, ``wlz_vv``, ``wlz_vv_share_of_institutional``,
+        ``dementia_share_of_institutional``, ``mobility_limitation``, ``adl_limitation`` or
+        ``young_support_need``.
     variant : {"central", "low", "high"}, keyword-only
-        Parameter variant.
+        Parameter variant (ignored when ``parameters`` is given).
+    parameters : ParameterSet, optional, keyword-only
+        Parameter tables; default the bundled ones.
 
     Returns
     -------
     xarray.DataArray (sex, age) [share of persons]
     """
-    table = load_parameter_table(_TABLE)
-    return banded_to_dataarray(table, indicator=indicator, variant=variant, table=_TABLE)
+    return resolve_parameters(parameters, variant).banded(_TABLE_NAME, indicator=indicator)
 
 
 def prevalence_factor(years, *, trend: float, start: int) -> xr.DataArray:
@@ -112,9 +121,11 @@ def care_need(
     *,
     variant: str = "central",
     private_population: xr.DataArray | None = None,
+    institutional_population: xr.DataArray | None = None,
     prevalence_trend: Mapping[str, float] | None = None,
     trend_start: int | None = None,
     institutional_multiplier: xr.DataArray | float | None = None,
+    parameters: ParameterSet | None = None,
 ) -> xr.DataArray:
     """Persons with each care need by area, sex, age and year.
 
@@ -123,22 +134,26 @@ def care_need(
     population : xarray.DataArray (area, sex, age, year[, draw]) [persons]
         Population on 1 January, single years of age 0..100.
     variant : {"central", "low", "high"} or parameter sampler, keyword-only
-        Parameter variant for all prevalences and splits (a sampler draws them per ``draw``).
+        Parameter variant (ignored when ``parameters`` is given).
     private_population : xarray.DataArray (area, sex, age, year[, draw]), optional, keyword-only [persons]
-        Persons in private households (e.g. ``households(...)["private"]``); computed from the
-        institutional shares when not given. Used for the survey-based limitations, which are
-        measured among home-dwelling persons only.
+        Persons in private households (``households(...)["private"]``); computed from the
+        institutional shares when not given. The institutional residents are
+        ``population - private_population``.
+    institutional_population : xarray.DataArray, optional, keyword-only [persons]
+        Not needed with ``private_population``; accepted for symmetry (must then equal
+        ``population - private_population``).
     prevalence_trend : mapping of str to float, optional, keyword-only [relative change per year]
         Indicator (one of :data:`TREND_INDICATORS`) -> yearly relative change of its
-        age-specific prevalence from ``trend_start`` on, e.g. ``{"dementia": -0.01}``. The
-        splits of an indicator (at home / in institution) follow it. ``None`` = constant.
+        age-specific prevalence from ``trend_start`` on, e.g. ``{"dementia": -0.01}``.
+        ``None`` = constant.
     trend_start : int, optional, keyword-only [year]
         Year of the bundled prevalences (usually the base year); required with a trend.
     institutional_multiplier : float or xarray.DataArray (year[, draw]), optional, keyword-only [1]
-        Factor on the shares of dementia in institutions and of Wlz VV with stay (the same
-        factor as on the institutional shares in :func:`assen_demand.housing.households.households`,
-        so extramuralisation moves clients from places to care at home). The products must
-        stay in [0, 1]. Also used for ``private_population`` when that is not given.
+        Factor on the institutional shares, used only when ``private_population`` is not given
+        (see :func:`assen_demand.housing.households.split_institutional`): the institutional
+        residents carry extramuralisation to the Wlz clients with stay.
+    parameters : ParameterSet, optional, keyword-only
+        Parameter tables and variant; default the bundled tables at ``variant``.
 
     Returns
     -------
@@ -149,21 +164,30 @@ def care_need(
     ------
     DataFormatError, InvalidValueError
         Bad population (wrong dims, NaN, negative); a trend for an unknown indicator or without
-        ``trend_start``; a trend or multiplier that pushes a share above 1.
+        ``trend_start``; a trend that pushes a share above 1; private persons above the population.
     MissingDataError
         A prevalence table does not cover an age.
     """
     population = check_population(population)
+    params = resolve_parameters(parameters, variant)
     if private_population is None:
-        private_population = split_institutional(
-            population, variant=variant, institutional_multiplier=institutional_multiplier
-        )["private"]
+        split = split_institutional(population, institutional_multiplier=institutional_multiplier, parameters=params)
+        private_population, institutional_population = split["private"], split["institutional"]
     else:
         private_population = check_population(private_population, name="private_population")
         if (private_population > population + 1e-9).any():
             raise DataFormatError(
                 "private_population exceeds population in some cell; pass the private part of the same population"
             )
+        derived = (population - private_population).clip(min=0.0)
+        if institutional_population is not None:
+            institutional_population = check_population(institutional_population, name="institutional_population")
+            if not np.allclose((institutional_population - derived).values, 0.0, atol=1e-6):
+                raise DataFormatError(
+                    "institutional_population + private_population must equal population; pass the parts of "
+                    "one households(...) result"
+                )
+        institutional_population = derived
     trends = dict(prevalence_trend or {})
     unknown = sorted(set(trends) - set(TREND_INDICATORS))
     if unknown:
@@ -172,33 +196,33 @@ def care_need(
         )
     if trends and trend_start is None:
         raise DataFormatError("prevalence_trend needs trend_start=... (the year of the bundled prevalences, e.g. the base year)")
-    table = load_parameter_table(_TABLE)
     years = population["year"].values
 
-    def rate(ind: str) -> xr.DataArray:
-        da = banded_to_dataarray(table, indicator=ind, variant=variant, table=_TABLE)
-        if ind in trends:
-            da = da * prevalence_factor(years, trend=float(trends[ind]), start=int(trend_start))
-            check_share(da, name=f"{ind} prevalence with its trend")
+    def rate(ind: str, trend_key: str | None = None) -> xr.DataArray:
+        da = params.banded(_TABLE_NAME, indicator=ind)
+        key = trend_key or ind
+        if key in trends:
+            da = da * prevalence_factor(years, trend=float(trends[key]), start=int(trend_start))
+            check_share(da, name=f"{ind} prevalence with its trend" if key == ind else f"{ind} with the {key} trend")
         return da.sel(sex=population["sex"], age=population["age"])
 
-    dem_inst = scalar_parameter(table, indicator="dementia_institutional_share", variant=variant, table=_TABLE)
-    vv_intra = scalar_parameter(table, indicator="wlz_vv_intramural_share", variant=variant, table=_TABLE)
-    if institutional_multiplier is not None:
-        factor = xr.DataArray(institutional_multiplier) if np.isscalar(institutional_multiplier) else institutional_multiplier
-        if "year" in factor.dims:
-            factor = factor.sel(year=population["year"])
-        dem_inst = check_share(dem_inst * factor, name="dementia_institutional_share x institutional_multiplier")
-        vv_intra = check_share(vv_intra * factor, name="wlz_vv_intramural_share x institutional_multiplier")
     dementia = population * rate("dementia")
+    # persons with dementia in an institution: a share of the residents, never more than have dementia
+    residents_with_dementia = institutional_population * rate("dementia_share_of_institutional", "dementia")
+    dementia_inst = xr.where(residents_with_dementia < dementia, residents_with_dementia, dementia)
     vv = population * rate("wlz_vv")
+    # clients with stay live in institutions: a share of the residents, never more than the VV clients;
+    # the other VV clients get their care at home (fewer residents = more care at home, same clients)
+    residents_with_vv = institutional_population * rate("wlz_vv_share_of_institutional")
+    vv_intramural = xr.where(residents_with_vv < vv, residents_with_vv, vv)
+    vv_home = vv - vv_intramural
     layers = {
         "dementia": dementia,
-        "dementia_at_home": dementia * (1.0 - dem_inst),
-        "dementia_in_institution": dementia * dem_inst,
+        "dementia_at_home": dementia - dementia_inst,
+        "dementia_in_institution": dementia_inst,
         "wlz_vv": vv,
-        "wlz_vv_intramural": vv * vv_intra,
-        "wlz_vv_at_home": vv * (1.0 - vv_intra),
+        "wlz_vv_intramural": vv_intramural,
+        "wlz_vv_at_home": vv_home,
         "mobility_limitation": private_population * rate("mobility_limitation"),
         "adl_limitation": private_population * rate("adl_limitation"),
         "young_support_need": population * rate("young_support_need"),
@@ -207,11 +231,11 @@ def care_need(
     out = out.assign_coords(indicator=list(INDICATORS))
     out = out.transpose(*population.dims, "indicator", ...)
     out.name = "persons"
-    out.attrs = {"unit": "persons", "variant": str(variant)}
+    out.attrs = {"unit": "persons", "variant": str(params.variant)}
     return out
 
 
-def vv_by_package(need: xr.DataArray, *, variant: str = "central") -> xr.DataArray:
+def vv_by_package(need: xr.DataArray, *, variant: str = "central", parameters: ParameterSet | None = None) -> xr.DataArray:
     """Split Wlz VV clients by care package with the national 2015 shares.
 
     Parameters
@@ -227,9 +251,9 @@ def vv_by_package(need: xr.DataArray, *, variant: str = "central") -> xr.DataArr
         Packages VV4, VV6, VV7, VV8 and ``other`` (VV5, VV9b, VV10, legacy VV1-VV3 together:
         no source splits them).
     """
-    table = load_parameter_table(_TABLE)
+    params = resolve_parameters(parameters, variant)
     shares = xr.DataArray(
-        [scalar_parameter(table, indicator=f"wlz_vv_package_share_{p}", variant=variant, table=_TABLE) for p in PACKAGES],
+        [params.scalar(_TABLE_NAME, indicator=f"wlz_vv_package_share_{p}") for p in PACKAGES],
         dims=("package",),
         coords={"package": list(PACKAGES)},
     )

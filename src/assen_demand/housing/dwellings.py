@@ -11,10 +11,8 @@ for older people):
 
 Two methods, both per area x dwelling_type x year:
 
-``need``  care profiles (disjoint layers of persons) x share needing each type
-          (``dwelling_profiles.csv``), converted to households with the household module's
-          households-per-person ratio, except person-based profiles (places, young people);
-          this is the *stock* needed.
+``need``  the total need of :mod:`assen_demand.housing.need` (care-driven + preference,
+          households with at least one member with a profile); this is the *stock* needed.
 ``norm``  national programme targets 2022-2030 per 1,000 residents aged 65+ in 2030
           (``dwelling_norms.csv``) x the area's 65+ residents; this is the area's proportional
           share of the national *construction* programme, not a stock, so its gap is not defined
@@ -30,6 +28,8 @@ from __future__ import annotations
 from importlib.resources import files
 from os import PathLike
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -38,7 +38,7 @@ from assen_demand.datamodel import check_population, tidy
 from assen_demand.housing.care import care_need
 from assen_demand.errors import DataFormatError, InvalidValueError, UnknownAreaError
 from assen_demand.housing.households import households as households_fn
-from assen_demand.parameters import STATUSES, banded_to_dataarray, load_parameter_table
+from assen_demand.parameters import STATUSES, ParameterSet, resolve_parameters
 
 __all__ = [
     "DWELLING_TYPES",
@@ -60,6 +60,11 @@ PROFILES = ("wlz_vv_intramural", "wlz_vv_at_home", "adl_not_vv", "mobility_not_a
 # Profiles counted per person (a place or an individual unit) rather than per household.
 _PERSON_BASED = {"wlz_vv_intramural", "young_support_need"}
 _SUPPLY_COLUMNS = ("area", "dwelling_type", "year", "units", "status")
+#: units of one supply row above this are an input error: Amsterdam, the largest gemeente, had
+#: 882,633 inhabitants on 31 December 2021 (CBS 37259eng, PopulationOn31December,
+#: https://opendata.cbs.nl/statline/#/CBS/en/dataset/37259eng/table; shared/data/raw copy);
+#: the forecast also checks each row against its own area's population (pipeline.forecast).
+SUPPLY_UNITS_LIMIT = 1_000_000
 
 
 def _check_types(types, *, where: str) -> None:
@@ -98,54 +103,33 @@ def care_profiles(need: xr.DataArray) -> xr.DataArray:
     return out.transpose(..., "area", "sex", "age", "year", "profile")
 
 
-def need_model(need: xr.DataArray, households: xr.Dataset, *, variant: str = "central") -> xr.DataArray:
-    """Dwellings needed by type from care profiles (the stock required).
+def need_model(need: xr.DataArray, households: xr.Dataset, *, variant: str = "central",
+               parameters: ParameterSet | None = None) -> xr.DataArray:
+    """Dwellings needed by type: the ``total`` of :func:`assen_demand.housing.need.dwelling_need_parts`.
 
     Parameters
     ----------
     need : xarray.DataArray (area, sex, age, year, indicator) [persons]
         Output of :func:`assen_demand.housing.care.care_need`.
     households : xarray.Dataset
-        Output of :func:`assen_demand.housing.households.households` for the same population
-        (uses ``households`` and ``private``).
+        Output of :func:`assen_demand.housing.households.households` for the same population.
     variant : {"central", "low", "high"}, keyword-only
-        Parameter variant of ``dwelling_profiles.csv``.
+        Parameter variant (ignored when ``parameters`` is given).
+    parameters : ParameterSet, optional, keyword-only
 
     Returns
     -------
     xarray.DataArray (area, dwelling_type, year) [dwellings or places]
     """
-    table = load_parameter_table("dwelling_profiles.csv")
-    _check_types(table["dwelling_type"].unique(), where="dwelling_profiles.csv")
-    profiles = care_profiles(need)
-    private = households["private"]
-    # Households per private-household person in each cell: converts persons to dwellings.
-    per_person = xr.where(private > 0, households["households"] / private.where(private > 0), 0.0)
-    units: dict[str, xr.DataArray] = {}  # each profile converted once, used for every dwelling type
-    result = []
-    for dtype in DWELLING_TYPES:
-        total = None
-        for prof in PROFILES:
-            rows = table[(table["indicator"] == prof) & (table["dwelling_type"] == dtype)]
-            if rows.empty:
-                continue
-            share = banded_to_dataarray(table, indicator=prof, dwelling_type=dtype, variant=variant, fill=0.0,
-                                        table="dwelling_profiles.csv")
-            share = share.sel(sex=profiles["sex"], age=profiles["age"])
-            if prof not in units:
-                persons = profiles.sel(profile=prof, drop=True)
-                units[prof] = persons if prof in _PERSON_BASED else persons * per_person
-            part = xr.dot(units[prof], share, dim=["sex", "age"])
-            total = part if total is None else total + part
-        if total is None:
-            total = xr.zeros_like(profiles.isel(profile=0, drop=True).sum(["sex", "age"]))
-        result.append(total)
-    out = xr.concat(result, dim="dwelling_type").assign_coords(dwelling_type=list(DWELLING_TYPES))
+    from assen_demand.housing.need import dwelling_need_parts
+
+    out = dwelling_need_parts(need, households, parameters=resolve_parameters(parameters, variant))["total"]
     out.name = "need"
-    return out.transpose("area", "dwelling_type", "year", ...)
+    return out
 
 
-def norm_model(population: xr.DataArray, *, variant: str = "central") -> xr.DataArray:
+def norm_model(population: xr.DataArray, *, variant: str = "central",
+               parameters: ParameterSet | None = None) -> xr.DataArray:
     """Area share of the national 2022-2030 programme, from norms per 1,000 residents.
 
     Parameters
@@ -161,7 +145,8 @@ def norm_model(population: xr.DataArray, *, variant: str = "central") -> xr.Data
         NaN for types without a national norm (verpleegzorgplek, begeleid_wonen).
     """
     population = check_population(population)
-    table = load_parameter_table("dwelling_norms.csv")
+    params = resolve_parameters(parameters, variant)
+    table = params.table("dwelling_norms")
     _check_types(table["dwelling_type"].unique(), where="dwelling_norms.csv")
     result = []
     for dtype in DWELLING_TYPES:
@@ -170,8 +155,8 @@ def norm_model(population: xr.DataArray, *, variant: str = "central") -> xr.Data
             result.append(xr.full_like(population.sum(["sex", "age"]), np.nan, dtype=float))
             continue
         # per-age norm (0 outside the norm's age band) so that a parameter sampler can give one per draw
-        norm = banded_to_dataarray(table, indicator="norm", dwelling_type=dtype, variant=variant, fill=0.0,
-                                   table="dwelling_norms.csv").sel(sex=population["sex"], age=population["age"])
+        norm = params.banded("dwelling_norms", indicator="norm", dwelling_type=dtype,
+                             fill=0.0).sel(sex=population["sex"], age=population["age"])
         result.append(xr.dot(population, norm, dim=["sex", "age"]) / 1000.0)
     out = xr.concat(result, dim="dwelling_type").assign_coords(dwelling_type=list(DWELLING_TYPES))
     out.name = "need"
@@ -199,31 +184,42 @@ def read_supply(source: str | PathLike | pd.DataFrame) -> pd.DataFrame:
     InvalidValueError
         Units NaN or negative.
     """
-    frame = source.copy() if isinstance(source, pd.DataFrame) else pd.read_csv(source)
+    from assen_demand.inputs import validation
+
+    if isinstance(source, pd.DataFrame):
+        frame, label = source.copy(), "supply table"
+    else:
+        label = f"supply file {Path(source).name}"
+        frame = validation.read_csv(source, what=f"a supply table ({', '.join(_SUPPLY_COLUMNS)})",
+                                    dtype={"area": str, "year": str})
     missing = [c for c in _SUPPLY_COLUMNS if c not in frame.columns]
     if missing:
-        raise DataFormatError(f"supply table lacks column(s) {missing}; it needs {', '.join(_SUPPLY_COLUMNS)}")
+        raise DataFormatError(f"{label} lacks column(s) {missing}; it needs {', '.join(_SUPPLY_COLUMNS)}")
+    years = validation.check_whole_years(frame, "year", source=label, labels=["area", "dwelling_type"])
     _check_types(frame["dwelling_type"].unique(), where="supply table")
     bad_status = sorted(set(frame["status"]) - set(STATUSES))
     if bad_status:
-        raise DataFormatError(f"supply table: status {bad_status} unknown; use bekend, geschat or aanname "
+        raise DataFormatError(f"{label}: status {bad_status} unknown; use bekend, geschat or aanname "
                               "(known -> bekend, assumed -> aanname)")
     units = pd.to_numeric(frame["units"], errors="coerce")
     bad = units.isna() | (units < 0)
     if bad.any():
         r = frame[bad].iloc[0]
         raise InvalidValueError(
-            f"supply table: units {r['units']!r} for {r['area']}, {r['dwelling_type']}, {r['year']} is missing or "
+            f"{label}: units {r['units']!r} for {r['area']}, {r['dwelling_type']}, {r['year']} is missing or "
             "negative; leave the row out when supply is unknown (it then stays NaN), never write 0 for unknown"
         )
     frame["units"] = units.astype(float)
-    frame["year"] = frame["year"].astype(int)
+    # inf or 1e300 units would pass as 'not negative' and swamp every gap
+    validation.check_finite_range(frame, "units", source=label, labels=["area", "dwelling_type", "year"],
+                                  high=SUPPLY_UNITS_LIMIT, reason="more than the largest Dutch gemeente has inhabitants")
+    frame["year"] = years.astype(int)
     frame["area"] = frame["area"].astype(str)
     dup = frame.duplicated(["area", "dwelling_type", "year"])
     if dup.any():
         r = frame[dup].iloc[0]
         raise DataFormatError(
-            f"supply table: two rows for {r['area']}, {r['dwelling_type']}, {r['year']}; sum them into one row"
+            f"{label}: two rows for {r['area']}, {r['dwelling_type']}, {r['year']}; sum them into one row"
         )
     return frame
 
@@ -301,6 +297,8 @@ def dwelling_need(
     base_year: int | None = None,
     households: xr.Dataset | None = None,
     need: xr.DataArray | None = None,
+    need_total: xr.DataArray | None = None,
+    parameters: ParameterSet | None = None,
 ) -> xr.Dataset:
     """The whole chain: population -> households -> care need -> dwellings, supply and gap.
 
@@ -322,6 +320,10 @@ def dwelling_need(
         :func:`assen_demand.housing.households.households` of ``population`` when already computed.
     need : xarray.DataArray (area, sex, age, year, indicator), optional, keyword-only [persons]
         :func:`assen_demand.housing.care.care_need` of ``population`` when already computed.
+    need_total : xarray.DataArray (area, dwelling_type, year), optional, keyword-only [dwellings]
+        The total need when already computed (``HousingChain.need["total"]``).
+    parameters : ParameterSet, optional, keyword-only
+        Parameter tables and variant (then ``variant`` is ignored).
 
     Returns
     -------
@@ -331,12 +333,15 @@ def dwelling_need(
         Select a model with ``ds.sel(model="need")`` (need model) or ``model="norm"`` (norm model).
     """
     population = check_population(population)
-    hh = households if households is not None else households_fn(
-        population, variant=variant, one_person_households=one_person_households, base_year=base_year
-    )
-    need = need if need is not None else care_need(population, variant=variant, private_population=hh["private"])
-    by_need = need_model(need, hh, variant=variant)
-    by_norm = norm_model(population, variant=variant)
+    params = resolve_parameters(parameters, variant)
+    if need_total is None:
+        hh = households if households is not None else households_fn(
+            population, parameters=params, one_person_households=one_person_households, base_year=base_year
+        )
+        need = need if need is not None else care_need(population, parameters=params, private_population=hh["private"])
+        need_total = need_model(need, hh, parameters=params)
+    by_need = need_total.rename("need")
+    by_norm = norm_model(population, parameters=params)
     needs = xr.concat([by_need, by_norm], dim="model").assign_coords(model=["need", "norm"])
     if supply is None:
         supply = pd.DataFrame(columns=list(_SUPPLY_COLUMNS))
@@ -352,7 +357,7 @@ def dwelling_need(
          "supply": units_b.transpose("area", "dwelling_type", "year", "model", ...),
          "gap": gap.transpose("area", "dwelling_type", "year", "model", ...),
          "supply_status": status},
-        attrs={"variant": str(variant),
+        attrs={"variant": str(params.variant),
                "norm_method": "share of the national 2022-2030 programme (an increment, not a stock); gap not defined"},
     )
 
@@ -362,6 +367,7 @@ def doorstroming(
     *,
     variant: str = "central",
     family_home_share: float | xr.DataArray | None = None,
+    parameters: ParameterSet | None = None,
 ) -> xr.DataArray:
     """Family homes freed per year by older households moving to a suitable or clustered home.
 
@@ -381,13 +387,13 @@ def doorstroming(
         Households by age of their members (position-based) x share in a family home x the
         yearly moving rate to a suitable home, summed over sex and age 55+.
     """
-    table = load_parameter_table("moving_rates.csv")
+    params = resolve_parameters(parameters, variant)
     hh = households["households"]
-    rate = banded_to_dataarray(table, indicator="move_rate_family_to_suitable", variant=variant, fill=0.0,
-                               table="moving_rates.csv").sel(sex=hh["sex"], age=hh["age"])
+    rate = params.banded("moving_rates", indicator="move_rate_family_to_suitable",
+                         fill=0.0).sel(sex=hh["sex"], age=hh["age"])
     if family_home_share is None:
-        share = banded_to_dataarray(table, indicator="family_home_share", variant=variant, fill=0.0,
-                                    table="moving_rates.csv").sel(sex=hh["sex"], age=hh["age"])
+        share = params.banded("moving_rates", indicator="family_home_share",
+                              fill=0.0).sel(sex=hh["sex"], age=hh["age"])
     else:
         share = xr.DataArray(family_home_share) if np.isscalar(family_home_share) else family_home_share
         values = np.asarray(share.values, dtype=float)
@@ -397,7 +403,7 @@ def doorstroming(
         share = share * (hh["age"] >= 55)
     out = (hh * share * rate).sum(["sex", "age"], skipna=False)
     out.name = "family_homes_freed"
-    out.attrs = {"unit": "family homes per year", "variant": str(variant)}
+    out.attrs = {"unit": "family homes per year", "variant": str(params.variant)}
     return out.transpose("area", "year", ...)
 
 

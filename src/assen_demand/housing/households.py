@@ -30,7 +30,7 @@ from scipy.special import expit, logit
 
 from assen_demand.datamodel import check_population, check_share, tidy
 from assen_demand.errors import DataFormatError, InvalidValueError, UnknownAreaError
-from assen_demand.parameters import banded_to_dataarray, load_parameter_table
+from assen_demand.parameters import ParameterSet, resolve_parameters
 
 __all__ = [
     "HouseholdsWarning",
@@ -48,7 +48,7 @@ class HouseholdsWarning(UserWarning):
     """A household input that could not be used as given (reported, with the areas)."""
 
 
-def institutional_shares(*, years, variant: str = "central") -> xr.DataArray:
+def institutional_shares(*, years, variant: str = "central", parameters: ParameterSet | None = None) -> xr.DataArray:
     """Share of persons living in an institution.
 
     Parameters
@@ -62,13 +62,11 @@ def institutional_shares(*, years, variant: str = "central") -> xr.DataArray:
     -------
     xarray.DataArray (sex, age, year) [share of persons]
     """
-    table = load_parameter_table("institutional_share.csv")
-    return banded_to_dataarray(
-        table, indicator="institutional_share", variant=variant, years=years, table="institutional_share.csv"
-    )
+    return resolve_parameters(parameters, variant).banded("institutional_share", indicator="institutional_share",
+                                                          years=years)
 
 
-def living_alone_shares(*, variant: str = "central") -> xr.DataArray:
+def living_alone_shares(*, variant: str = "central", parameters: ParameterSet | None = None) -> xr.DataArray:
     """Share of private-household persons who live alone (national level, 2021).
 
     Parameters
@@ -80,11 +78,10 @@ def living_alone_shares(*, variant: str = "central") -> xr.DataArray:
     -------
     xarray.DataArray (sex, age) [share of persons in private households]
     """
-    table = load_parameter_table("living_alone.csv")
-    return banded_to_dataarray(table, indicator="living_alone", variant=variant, table="living_alone.csv")
+    return resolve_parameters(parameters, variant).banded("living_alone", indicator="living_alone")
 
 
-def headship_rates(*, variant: str = "central") -> xr.DataArray:
+def headship_rates(*, variant: str = "central", parameters: ParameterSet | None = None) -> xr.DataArray:
     """Households counted per private-household person who does not live alone.
 
     Parameters
@@ -96,10 +93,7 @@ def headship_rates(*, variant: str = "central") -> xr.DataArray:
     -------
     xarray.DataArray (sex, age) [households per person living with others]
     """
-    table = load_parameter_table("household_reference.csv")
-    return banded_to_dataarray(
-        table, indicator="multi_person_headship", variant=variant, table="household_reference.csv"
-    )
+    return resolve_parameters(parameters, variant).banded("household_reference", indicator="multi_person_headship")
 
 
 def split_institutional(
@@ -108,6 +102,7 @@ def split_institutional(
     variant: str = "central",
     shares: xr.DataArray | None = None,
     institutional_multiplier: xr.DataArray | float | None = None,
+    parameters: ParameterSet | None = None,
 ) -> xr.Dataset:
     """Split persons into institutional and private-household residents.
 
@@ -123,7 +118,11 @@ def split_institutional(
     institutional_multiplier : float or xarray.DataArray (year[, draw]), optional, keyword-only [1]
         Factor on the shares, e.g. a scenario path of faster extramuralisation (0.7 in 2040 =
         30 % fewer residents in institutions than the trend at the same age). The product
-        must stay a share in [0, 1].
+        must stay a share in [0, 1]. This is the one place the extramuralisation trend acts:
+        Wlz clients with stay are a share of the institutional residents
+        (:func:`assen_demand.housing.care.care_need`), so they follow it.
+    parameters : ParameterSet, optional, keyword-only
+        Parameter tables and variant; default the bundled tables at ``variant``.
 
     Returns
     -------
@@ -138,7 +137,7 @@ def split_institutional(
     """
     population = check_population(population)
     if shares is None:
-        shares = institutional_shares(years=population["year"].values.tolist(), variant=variant)
+        shares = institutional_shares(years=population["year"].values.tolist(), variant=variant, parameters=parameters)
     if institutional_multiplier is not None:
         factor = xr.DataArray(institutional_multiplier) if np.isscalar(institutional_multiplier) else institutional_multiplier
         values = np.asarray(factor.values, dtype=float)
@@ -180,6 +179,7 @@ def calibrate_living_alone(
     variant: str = "central",
     shares: xr.DataArray | None = None,
     unusable: str = "raise",
+    parameters: ParameterSet | None = None,
 ) -> xr.DataArray:
     """Per-area logit shift of the living-alone shares to match a count of one-person households.
 
@@ -241,7 +241,7 @@ def calibrate_living_alone(
     years = private["year"].values.tolist()
     if base_year not in years:
         raise DataFormatError(f"base_year {base_year} is not a year of the population (years {years})")
-    base = living_alone_shares(variant=variant) if shares is None else shares
+    base = living_alone_shares(variant=variant, parameters=parameters) if shares is None else shares
     pop = private.sel(year=base_year, drop=True)
     weights, share = xr.broadcast(pop, base.sel(sex=pop["sex"], age=pop["age"]))
     lead = [d for d in weights.dims if d not in ("area", "sex", "age")]
@@ -324,6 +324,7 @@ def households(
     base_year: int | None = None,
     institutional_multiplier: xr.DataArray | float | None = None,
     unusable_targets: str = "raise",
+    parameters: ParameterSet | None = None,
 ) -> xr.Dataset:
     """Persons -> institutional / private, living alone / with others, and households.
 
@@ -342,6 +343,9 @@ def households(
         the bundled trend.
     unusable_targets : {"raise", "report"}, keyword-only
         Passed to :func:`calibrate_living_alone` as ``unusable``.
+    parameters : ParameterSet, optional, keyword-only
+        Parameter tables and variant (then ``variant`` is ignored); default the bundled tables
+        at ``variant``.
 
     Returns
     -------
@@ -355,15 +359,16 @@ def households(
     DataFormatError, InvalidValueError, UnknownAreaError
         See :func:`split_institutional` and :func:`calibrate_living_alone`.
     """
-    split = split_institutional(population, variant=variant, institutional_multiplier=institutional_multiplier)
+    params = resolve_parameters(parameters, variant)
+    split = split_institutional(population, institutional_multiplier=institutional_multiplier, parameters=params)
     private = split["private"]
-    base = living_alone_shares(variant=variant)
+    base = living_alone_shares(parameters=params)
     if one_person_households is not None:
         if base_year is None:
             raise DataFormatError("one_person_households needs base_year=... (the year of the counts)")
         offset = calibrate_living_alone(
             private, one_person_households=one_person_households, base_year=base_year, shares=base,
-            unusable=unusable_targets,
+            unusable=unusable_targets, parameters=params,
         )
     else:
         offset = xr.DataArray(np.zeros(private.sizes["area"]), dims=("area",), coords={"area": private["area"].values},
@@ -372,7 +377,7 @@ def households(
     share = _offset_share_array(base, offset)
     alone = private * share
     with_others = private - alone
-    headship = headship_rates(variant=variant).sel(sex=private["sex"], age=private["age"])
+    headship = headship_rates(parameters=params).sel(sex=private["sex"], age=private["age"])
     hh = alone + with_others * headship
     # no NaN can reach here (checked population and shares): skip xarray's slower NaN-skipping sum
     totals = hh.sum(["sex", "age"], skipna=False)
@@ -387,7 +392,7 @@ def households(
             "mean_size": mean_size,
             "alone_offset": offset,
         },
-        attrs={"variant": str(variant), "household_definition": "position-based (see module docstring)"},
+        attrs={"variant": str(params.variant), "household_definition": "position-based (see module docstring)"},
     )
 
 

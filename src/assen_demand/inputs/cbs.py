@@ -28,7 +28,6 @@ Prospects 2024 (CC BY 3.0 IGO).
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 import warnings
@@ -46,6 +45,7 @@ from assen_demand.errors import (
     MissingDataError,
     UnknownAreaError,
 )
+from assen_demand.inputs import validation
 
 __all__ = [
     "KWB_BANDS",
@@ -59,6 +59,7 @@ __all__ = [
     "read_kwb",
     "kwb_age_bands",
     "read_kwb_codes",
+    "read_dwelling_stock",
     "read_postcode_population",
     "read_population_dynamics",
     "read_statline_untyped",
@@ -379,7 +380,7 @@ def kwb_years(data_dir) -> list[int]:
 
 
 def _read_kwb_file(path: Path, year: int) -> pd.DataFrame:
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    raw = validation.read_csv(path, what="a KWB table (Kerncijfers wijken en buurten)", dtype=str, keep_default_na=False)
     renamed = {}
     for column in raw.columns:
         base = re.sub(r"_\d+$", "", column)
@@ -405,6 +406,11 @@ def _read_kwb_file(path: Path, year: int) -> pd.DataFrame:
             "the file is not a KWB table or is damaged"
         )
     frame["area_level"] = frame["level_label"].map(_LEVELS)
+    # a gemeente or wijk row twice would be counted twice (buurten may share a name: _disambiguate)
+    for level, key in (("gemeente", ["label"]), ("wijk", ["gemeente_name", "label"])):
+        rows = frame[frame["area_level"] == level]
+        validation.check_unique(rows, [k for k in key if k in rows], source=path.name,
+                                fix="a region appears once per KWB year: remove the copied row")
     value_cols = [c for c in frame.columns if c not in ("label", "gemeente_name", "level_label", "code", "area_level")]
     frame = _numeric(frame, value_cols, path.name, counts=False)
     frame = _numeric(frame, [c for c in value_cols if c in _KWB_COUNTS], path.name, counts=True)
@@ -726,10 +732,7 @@ def read_kwb_codes(data_dir, *, missing_ok: bool = False) -> pd.DataFrame:
         m = re.match(r"kwb_(\d{4})_", path.name)
         if not m:
             continue
-        try:
-            content = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(f"{path.name} is not valid JSON ({exc}); re-download the codes file") from exc
+        content = validation.read_json(path, what="a KWB codes file (re-download it)")
         if not isinstance(content, dict) or not all(isinstance(v, dict) for v in content.values()):
             raise DataFormatError(
                 f"{path.name} must be a JSON object keyed by region code (GM.., WK..) with an object of values each"
@@ -757,6 +760,48 @@ def read_kwb_codes(data_dir, *, missing_ok: bool = False) -> pd.DataFrame:
 # population by postcode, age band and sex (1 January 2021)
 # --------------------------------------------------------------------------------------------
 
+
+def read_dwelling_stock(data_dir) -> pd.DataFrame:
+    """KWB 2024 dwelling stock (woningvoorraad) of every gemeente and wijk, keyed by CBS code.
+
+    Reads ``kwb_2024_woningvoorraad/woningvoorraad_<year>.csv`` (columns ``code,
+    woningvoorraad``; CBS 85984NED ``Woningvoorraad_35``, dwellings on 1 January).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``area, area_level, gemeente, year, dwelling_stock`` [dwellings]; secret (empty) values
+        stay NaN and are never read as zero.
+
+    Raises
+    ------
+    MissingDataError
+        No such file under ``data_dir``.
+    DataFormatError
+        Missing columns, an unknown code prefix or a non-number.
+    """
+    data_dir = _require_dir(data_dir)
+    files = _find(data_dir, "kwb_*woningvoorraad*/woningvoorraad_*.csv")
+    if not files:
+        raise MissingDataError(f"no dwelling stock file (kwb_*woningvoorraad*/woningvoorraad_<year>.csv) in {data_dir}")
+    frames = []
+    for path in files:
+        m = re.search(r"woningvoorraad_(\d{4})", path.name)
+        frame = pd.read_csv(path, dtype={"code": str})
+        if set(frame.columns) != {"code", "woningvoorraad"}:
+            raise DataFormatError(f"{path.name}: expected the columns code, woningvoorraad; found {list(frame.columns)}")
+        frame = _numeric(frame.rename(columns={"code": "area", "woningvoorraad": "dwelling_stock"}),
+                         ["dwelling_stock"], path.name, counts=True)
+        frame["area"] = frame["area"].str.strip()
+        prefix = frame["area"].str[:2]
+        bad = ~prefix.isin(["GM", "WK"])
+        if bad.any():
+            raise DataFormatError(f"{path.name}: code {frame.loc[bad, 'area'].iloc[0]!r} is not a GM/WK code")
+        frame["area_level"] = prefix.map({"GM": "gemeente", "WK": "wijk"})
+        frame["gemeente"] = "GM" + frame["area"].str[2:6]
+        frame["year"] = int(m.group(1))
+        frames.append(frame[["area", "area_level", "gemeente", "year", "dwelling_stock"]])
+    return pd.concat(frames, ignore_index=True).sort_values(["gemeente", "area"]).reset_index(drop=True)
 
 def read_postcode_population(data_dir, *, level: str = "gemeente") -> pd.DataFrame:
     """Population by 5-year age band and sex from the CBS postcode tables (83502NED/83503NED).
@@ -788,7 +833,8 @@ def read_postcode_population(data_dir, *, level: str = "gemeente") -> pd.DataFra
         raise MissingDataError(f"no postcode population file (pc4_*/population_by_postcode*.csv) in {data_dir}")
     frames = []
     for path in files:
-        raw = pd.read_csv(path, dtype={"leeftijd": str})
+        raw = validation.read_csv(path, what="a CBS postcode population table (83502NED/83503NED)",
+                                  dtype={"leeftijd": str})
         _require_columns(
             raw,
             ["postcode", "leeftijd", "inwoners_man", "inwoners_vrouw"],
@@ -797,6 +843,11 @@ def read_postcode_population(data_dir, *, level: str = "gemeente") -> pd.DataFra
         )
         _require_columns(raw, ["inwoners"], path.name, "the total column 'inwoners' is needed as well")
         raw = _numeric(raw, ["postcode", "inwoners", "inwoners_man", "inwoners_vrouw"], path.name, counts=True)
+        # men or women above the total (beyond CBS's rounding to 5) would add persons to the base year
+        # (PC4 rows only: the PC2/PC3 rows are sums of rounded cells, their differences add up)
+        validation.check_parts_within_total(raw[raw["postcode"] >= 1000], ["inwoners_man", "inwoners_vrouw"],
+                                            "inwoners", source=path.name,
+                                            labels=["postcode", "leeftijd"])
         frames.append((path, raw))
     raw = _combine_files(frames, ["postcode", "leeftijd"], "postcode population")
     raw = raw[raw["postcode"] >= 1000].copy()
@@ -827,7 +878,7 @@ def read_postcode_population(data_dir, *, level: str = "gemeente") -> pd.DataFra
 
     if not maps:
         raise MissingDataError(f"no postcode -> gemeente table (pc4_*/postcodes*.csv) in {data_dir}")
-    pc = pd.read_csv(maps[0])
+    pc = validation.read_csv(maps[0], what="a postcode -> gemeente table")
     _require_columns(pc, ["postcode", "gemeente"], maps[0].name, "expected columns postcode, gemeente")
     pc = pc[pc["postcode"] >= 1000][["postcode", "gemeente"]].drop_duplicates("postcode")
     long = long.merge(pc, on="postcode", how="left")
@@ -932,7 +983,7 @@ def read_population_dynamics(data_dir, *, missing_ok: bool = False) -> pd.DataFr
     data_dir = _require_dir(data_dir)
     frames = []
     for path in _find(data_dir, "bevolkingsdynamiek_*/*.csv"):
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+        raw = validation.read_csv(path, what="a CBS 37259eng table", dtype=str, keep_default_na=False)
         _require_columns(
             raw,
             ["Sex", "Regions", "Periods"],
@@ -1003,7 +1054,7 @@ def read_statline_untyped(path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise MissingDataError(f"file {str(path)!r} not found")
-    raw = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    raw = validation.read_csv(path, what="a StatLine UntypedDataSet", sep=";", dtype=str, keep_default_na=False)
     _require_columns(raw, ["RegioS", "Perioden"], path.name, "expected a StatLine UntypedDataSet with RegioS and Perioden")
     rename, seen = {}, set()
     for column in raw.columns:
@@ -1053,7 +1104,7 @@ def _read_wpp(data_dir, name: str, country_code: int) -> pd.DataFrame:
     data_dir = _require_dir(data_dir)
     path = _wpp_file(data_dir, name)
     sep = "\t" if path.suffix == ".txt" else ","
-    raw = pd.read_csv(path, sep=sep, dtype={"age": str})
+    raw = validation.read_csv(path, what="a UN WPP 2024 table", sep=sep, dtype={"age": str})
     _require_columns(raw, ["country_code"], path.name, "expected a WPP 2024 table with country_code, country, ...")
     rows = raw[raw["country_code"] == country_code]
     if rows.empty:

@@ -23,7 +23,7 @@ from assen_demand.inputs import cbs
 from assen_demand.errors import MissingDataError, UnknownAreaError
 from assen_demand.display import summary_repr
 
-__all__ = ["GemeenteData", "NationalData", "load_assen", "load_gemeente", "load_national", "load_dwelling_pipeline", "bundled_dir", "ASSEN"]
+__all__ = ["GemeenteData", "NationalData", "load_assen", "load_gemeente", "load_national", "load_dwelling_pipeline", "load_dwelling_stock", "bundled_dir", "ASSEN"]
 
 ASSEN = "GM0106"
 
@@ -316,6 +316,19 @@ def load_assen() -> GemeenteData:
 PIPELINE_COLUMNS = ("area", "year", "dwellings_added", "dwellings_removed")
 
 
+def load_dwelling_stock() -> pd.DataFrame:
+    """The bundled KWB 2024 dwelling stock of every gemeente and wijk (``data/cbs/dwelling_stock.csv``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``area, area_level, gemeente, year, dwelling_stock`` [dwellings on 1 January 2024];
+        NaN where CBS keeps the value secret.
+    """
+    with bundled_dir().joinpath("dwelling_stock.csv").open("rb") as handle:
+        return pd.read_csv(handle, dtype={"area": "string", "gemeente": "string", "area_level": "string"})
+
+
 def load_dwelling_pipeline(source="example") -> pd.DataFrame:
     """Planned completions and demolitions per wijk and year for a housing-led projection.
 
@@ -351,7 +364,11 @@ def load_dwelling_pipeline(source="example") -> pd.DataFrame:
         if not path.is_file():
             raise MissingDataError(f"dwelling pipeline file {path} not found; give a CSV with columns "
                                    f"{', '.join(PIPELINE_COLUMNS)} or 'example'")
-        frame, name = pd.read_csv(path, dtype={"area": str}), path.name
+        from assen_demand.inputs import validation
+
+        frame = validation.read_csv(path, what=f"a dwelling pipeline ({', '.join(PIPELINE_COLUMNS)})",
+                                    dtype={"area": str})
+        name = path.name
     missing = [c for c in PIPELINE_COLUMNS if c not in frame.columns]
     if missing:
         raise DataFormatError(f"{name} lacks column(s) {', '.join(missing)}; a dwelling pipeline has "
@@ -363,6 +380,15 @@ def load_dwelling_pipeline(source="example") -> pd.DataFrame:
             raise DataFormatError(f"{name}: column {column} holds a non-number ({frame.loc[bad | values.isna(), column].iloc[0]!r}) "
                                   f"in row {int((bad | values.isna()).to_numpy().argmax()) + 1}")
         frame[column] = values
+    from assen_demand.inputs import validation
+
+    validation.check_whole_years(frame, "year", source=name, labels=["area"])
+    for column in ("dwellings_added", "dwellings_removed"):  # inf would reach the engine as NaN migration
+        validation.check_finite_range(frame, column, source=name, labels=["area", "year"], low=float("-inf"),
+                                      high=float("inf"), reason="a finite number of dwellings")
+    # two rows for one wijk and year used to be summed without notice
+    validation.check_unique(frame, ["area", "year"], source=name,
+                            fix="give one row per wijk and year (add the counts up yourself if both are meant)")
     counts = frame[["dwellings_added", "dwellings_removed"]].fillna(0.0)
     if (counts < 0).any().any():
         raise InvalidValueError(f"{name}: dwellings_added and dwellings_removed must be >= 0 (a demolition is "

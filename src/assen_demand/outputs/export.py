@@ -49,6 +49,9 @@ __all__ = [
     "SOURCES_SHEET",
     "VARIANT_LABELS",
     "csv_tables",
+    "stock_tables",
+    "opgave_sheet",
+    "stock_sheet",
     "workbook_sheets",
     "sources_table",
     "data_tables",
@@ -160,7 +163,50 @@ def csv_tables(result) -> dict[str, pd.DataFrame]:
     tables["dwellings"] = dw[[c for c in first if c in dw] + [c for c in dw if c not in first]]
     if (facilities := voorzieningen.facility_csv(result)) is not None:  # issue 15
         tables[voorzieningen.CSV_NAME] = facilities
+    tables.update(stock_tables(result))
     return tables
+
+
+def stock_tables(result) -> dict[str, pd.DataFrame]:
+    """``opgave`` and ``stock`` tidy tables of a forecast (empty dict for a result without a stock).
+
+    Returns
+    -------
+    dict of str -> pandas.DataFrame
+        ``opgave``: area, area_name, dwelling_type, year, need, stock, stock_low, stock_high,
+        planned, opgave [dwellings or places] (with draws: ``need_q05`` .. ``opgave_q95``) and
+        ``programme_share_2030`` in the 2030 rows; ``stock``: area, area_name, dwelling_type,
+        year (base year), low, central, high, status, source, kwb_dwellings.
+    """
+    from assen_demand.housing import opgave, stock
+
+    if getattr(result, "opgave", None) is None or getattr(result, "stock", None) is None:
+        return {}
+    return {"opgave": opgave.to_frame(result.opgave, result.area_names),
+            "stock": stock.to_frame(result.stock, result.area_names)}
+
+
+def opgave_sheet(result) -> pd.DataFrame:
+    """Sheet *Opgave per wijk*: wijken as rows, type x 2030/2035/2040 as columns [dwellings or places].
+
+    Nursing places serve the whole gemeente: their opgave is on the gemeente row only.
+    """
+    from assen_demand.housing import opgave
+
+    return opgave.wide_table(result.opgave, result.area_names, labels=DWELLING_LABELS)
+
+
+def stock_sheet(result) -> pd.DataFrame:
+    """Sheet *Voorraad*: base-year stock per area and type with range, status and source."""
+    frame = stock_tables(result)["stock"]
+    frame = frame.assign(dwelling_type=frame["dwelling_type"].map(DWELLING_LABELS))
+    out = frame.rename(columns={"area": "Wijkcode", "area_name": "Wijk", "dwelling_type": "Woningtype",
+                                "year": "Basisjaar", "low": "Laag", "central": "Centraal", "high": "Hoog",
+                                "status": "Status", "source": "Bron", "kwb_dwellings": "Woningvoorraad KWB"})
+    for col in ("Laag", "Centraal", "Hoog"):
+        out[col] = out[col].round(0)
+    return out[["Wijkcode", "Wijk", "Woningtype", "Basisjaar", "Laag", "Centraal", "Hoog", "Status",
+                "Woningvoorraad KWB", "Bron"]]
 
 
 def quantile_columns(frame: pd.DataFrame, value: str = "need") -> dict[float, str]:
@@ -307,9 +353,16 @@ def workbook_sheets(
     sheets["Woningbehoefte"] = _wide(need, result, row="dwelling_type", row_header="Woningtype", value="need",
                                      row_order=types, row_labels=DWELLING_LABELS)
     norm = dw[(dw["model"] == "norm") & dw.groupby("dwelling_type")["need"].transform(lambda s: s.notna().any())]
+    if (norm["year"] == 2030).any():  # the programme's own horizon: the norm is a comparison for 2030 only
+        norm = norm[norm["year"] == 2030]
     sheets["Woningbehoefte norm"] = _wide(norm, result, row="dwelling_type", row_header="Woningtype", value="need",
                                           row_order=types, row_labels=DWELLING_LABELS)
-    sheets["Aanbod en tekort"] = _supply_sheet(need, result, types)
+    if getattr(result, "opgave", None) is not None:
+        sheets["Opgave per wijk"] = opgave_sheet(result)
+        sheets["Voorraad"] = stock_sheet(result)
+    # the old supply sheet only where the user gave a supply table (the default run has none)
+    if len(getattr(result, "supply", ())) or getattr(result, "opgave", None) is None:
+        sheets["Aanbod en tekort"] = _supply_sheet(need, result, types)
     q = quantile_columns(dw)
     if q:
         sheets["Onzekerheid"] = _uncertainty_sheet(need, result, types, q)
@@ -378,8 +431,19 @@ def _about_sheet(result, about: Mapping, *, quantiles: bool) -> pd.DataFrame:
         ("Zorgvraag", "Personen met een zorgvraag per indicator: prevalentie naar leeftijd en geslacht x prognose."),
         ("Woningbehoefte", "Benodigde voorraad per woningtype (behoeftemodel: zorgprofielen x woonsituatie)."),
         ("Woningbehoefte norm",
-         "Aandeel van de wijk in het landelijke programma 2022-2030 (toevoeging, geen voorraad)."),
-        ("Aanbod en tekort", "Behoefte, bekend aanbod en tekort per woningtype; leeg aanbod = onbekend, niet nul."),
+         "Aandeel van de wijk in het landelijke programma 2022-2030 (toevoeging, geen voorraad; ter "
+         "vergelijking, alleen het jaar 2030)."),
+        *([("Opgave per wijk", "Woningen die elke wijk per type moet toevoegen in 2030, 2035 en 2040 "
+                                "(behoefte - voorraad - gepland; negatief = overschot). Verpleegzorgplekken "
+                                "alleen voor de gemeente."),
+           ("Voorraad", "Bestaande voorraad per wijk en type in het basisjaar met bandbreedte, status en bron."),
+           ("Behoefte, voorraad en opgave",
+            "Behoefte is het aantal woningen van een type dat de huishoudens in een jaar nodig hebben; voorraad is "
+            "wat er in het basisjaar staat (geschat uit open data, tenzij de gemeente een register levert) plus "
+            "wat gepland is. De opgave is behoefte min voorraad: positief moet er nog bij, negatief is een "
+            "overschot.")] if getattr(result, "opgave", None) is not None else []),
+        *([("Aanbod en tekort", "Behoefte, bekend aanbod en tekort per woningtype; leeg aanbod = onbekend, niet nul.")]
+          if len(getattr(result, "supply", ())) or getattr(result, "opgave", None) is None else []),
         *([("Onzekerheid", "Percentielen van de behoefte over de Monte-Carlo-trekkingen.")] if quantiles else []),
         ("Doorstroming", "Eengezinswoningen per jaar vrijgekomen doordat oudere huishoudens verhuizen."),
         ("Mantelzorg", "Mantelzorgpotentieel: personen 50-74 per 85-plusser; zorgvragers thuis per mantelzorger."),
@@ -702,12 +766,29 @@ def number_format(sheet: str, row_labels: Sequence[str]) -> str:
     return COUNT_FORMAT
 
 
+#: Text starting with one of these becomes a live formula in Excel or LibreOffice (formula injection)
+FORMULA_PREFIXES = ("=", "+", "-", "@")
+
+
+def _cells_as_text(ws) -> None:
+    """Store every text cell as text: '=HYPERLINK(...)' in a supply source must not run as a formula.
+
+    openpyxl marks a string starting with '=' as a formula; the stored type 's' and the quote
+    prefix (Excel's leading apostrophe) keep it text, also when the planner edits the cell.
+    """
+    for row in ws.iter_rows():
+        for cell in row:
+            if isinstance(cell.value, str) and cell.value.startswith(FORMULA_PREFIXES):
+                cell.data_type = "s"
+                cell.quotePrefix = True
+
+
 def write_workbook(sheets: Mapping[str, pd.DataFrame], path, *, title: str | None = None) -> Path:
     """Write sheets to an .xlsx file with frozen headers, autofilters, widths and number formats.
 
     Every table sheet gets an autofilter on its header row (filter by wijk or dwelling type in
     Excel) and a frozen header; year columns get a number format per row
-    (:func:`number_format`).
+    (:func:`number_format`). Text cells that start like a formula stay text (:func:`_cells_as_text`).
 
     Parameters
     ----------
@@ -731,6 +812,7 @@ def write_workbook(sheets: Mapping[str, pd.DataFrame], path, *, title: str | Non
         for name, frame in sheets.items():
             frame.to_excel(writer, sheet_name=name, index=False)
             ws = writer.sheets[name]
+            _cells_as_text(ws)
             for cell in ws[1]:
                 cell.font = Font(bold=True)
             labels = [c for c in frame.columns if not isinstance(c, (int, np.integer))]
@@ -849,11 +931,17 @@ def read_run(folder):
             f"{folder} is not an output folder of 'assen-demand forecast' (missing {', '.join(missing)}); "
             "pass the --out folder of an earlier forecast run"
         )
+    from assen_demand.inputs import validation
+
     dtypes = {"area": str, "area_name": str}
+    provenance_record = validation.read_json(folder / PROVENANCE, what="the provenance record of a forecast run")
+    if not isinstance(provenance_record, dict) or "gemeente" not in provenance_record:
+        raise DataFormatError(f"{folder / PROVENANCE} has no 'gemeente'; pass the --out folder of a forecast run")
     return RunOutput(
-        population=pd.read_csv(folder / "population.csv", dtype=dtypes),
-        dwellings=pd.read_csv(folder / "dwellings.csv", dtype=dtypes, keep_default_na=True),
-        provenance=json.loads((folder / PROVENANCE).read_text(encoding="utf-8")),
+        population=validation.read_run_population(folder / "population.csv"),
+        dwellings=validation.read_csv(folder / "dwellings.csv", what="the dwellings table of a forecast run",
+                                      dtype=dtypes, keep_default_na=True),
+        provenance=provenance_record,
         folder=str(folder),
     )
 

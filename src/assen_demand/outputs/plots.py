@@ -32,6 +32,7 @@ __all__ = [
     "plot_need_supply",
     "plot_need_supply_panels",
     "plot_gap_heatmap",
+    "plot_opgave",
     "plot_fan_chart",
     "quantile_table",
     "add_source_note",
@@ -455,6 +456,76 @@ def plot_gap_heatmap(result, dwelling_type: str, *, areas=None, annotate: bool =
     return ax
 
 
+def plot_opgave(result, dwelling_type: str, *, years=None, ax=None):
+    """Opgave of one dwelling type per wijk: bars for 2030, 2035 and 2040.
+
+    The opgave is need - stock - planned (``result.opgave``); a negative bar is a surplus and is
+    drawn, never clipped. Nursing places serve the whole gemeente: the chart then shows the
+    gemeente only and says so.
+
+    Parameters
+    ----------
+    result : Forecast
+        With ``opgave`` (see :func:`assen_demand.pipeline.stock_and_opgave`).
+    dwelling_type : str
+        One of :data:`assen_demand.housing.stock.STOCK_TYPES`.
+    years : sequence of int, optional
+        Default :data:`assen_demand.housing.opgave.HIGHLIGHT_YEARS` present in the result.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Horizontal bars [dwellings or places], wijken as rows.
+
+    Raises
+    ------
+    DataFormatError
+        An unknown type, or a result without an opgave.
+    """
+    from assen_demand.housing.opgave import HIGHLIGHT_YEARS
+    from assen_demand.housing.stock import GEMEENTE_ONLY, STOCK_TYPES
+
+    if dwelling_type not in STOCK_TYPES:
+        raise DataFormatError(f"no opgave for dwelling type {dwelling_type!r}; use one of {', '.join(STOCK_TYPES)}")
+    if getattr(result, "opgave", None) is None:
+        raise DataFormatError("this result has no opgave; run assen_demand.forecast() (it computes stock and opgave)")
+    op = result.opgave["opgave"]
+    if "draw" in op.dims:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            op = op.median("draw")
+    present = [int(y) for y in op["year"].values]
+    years = [y for y in (years or HIGHLIGHT_YEARS) if y in present] or present[-1:]
+    gemeente_only = dwelling_type in GEMEENTE_ONLY
+    areas = [result.gemeente] if gemeente_only else \
+        [str(a) for a in op["area"].values if str(a) != result.gemeente]
+    ax = _new_axes(ax, (A4_WIDTH, 0.42 * len(areas) * max(1, len(years)) / 2 + 2.2))
+    height = 0.8 / len(years)
+    colors = ["#9ecae1", "#4292c6", "#08519c"]
+    for k, year in enumerate(years):
+        values = op.sel(area=areas, dwelling_type=dwelling_type, year=year).values
+        pos = np.arange(len(areas)) + (k - (len(years) - 1) / 2) * height
+        ax.barh(pos, values, height=height, color=colors[k % len(colors)], label=str(year))
+        for y, v in zip(pos, values):
+            if np.isfinite(v):
+                ax.text(v, y, f" {_nl(v)} ", va="center", ha="left" if v >= 0 else "right", fontsize=6)
+    ax.axvline(0, color="0.3", linewidth=0.8)
+    ax.set_yticks(range(len(areas)), [_name(result, a) for a in areas], fontsize=8)
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(_tick)
+    ax.set_xlabel("Opgave (woningen of plaatsen); negatief = overschot", fontsize=8)
+    where = f"{_name(result, result.gemeente)} (alleen gemeente: plekken dienen de hele stad)" if gemeente_only \
+        else "per wijk"
+    ax.set_title(f"Opgave {_PLURAL[dwelling_type]} {where}\nbehoefte min voorraad en plannen; {run_label(result)}",
+                 fontsize=10)
+    ax.legend(title="Jaar", fontsize=7, title_fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    add_source_note(ax.figure, SOURCE_NOTE + "; voorraad: CBS KWB 2024, geschat met landelijke kentallen")
+    return ax
+
+
 # --------------------------------------------------------------------------------------------
 # uncertainty
 # --------------------------------------------------------------------------------------------
@@ -585,7 +656,7 @@ def _save(fig, path: Path, dpi: int) -> Path:
 
 
 #: Kinds of figure written by :func:`save_figures`.
-FIGURE_KINDS = ("pyramids", "older", "need_supply", "heatmaps", "fans", "facilities")
+FIGURE_KINDS = ("pyramids", "older", "need_supply", "heatmaps", "fans", "facilities", "opgave")
 
 
 def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS) -> list[Path]:
@@ -608,9 +679,10 @@ def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS) -> list
         ``ouderen_per_wijk.png``, ``behoefte_en_aanbod_<gemeente>.png``,
         per dwelling type ``behoefte_en_tekort_per_wijk_<woningtype>.png`` (some supply known)
         or ``behoefte_per_wijk_<woningtype>.png`` (none known: the map shows need only),
-        when the dwellings table has quantile columns ``waaier_<woningtype>.png``, and with the
-        facilities step ``voorzieningen_druk_en_afstand.png``. For a scenario other than basis
-        the names of the figures of this module end in ``_<scenario>``.
+        when the dwellings table has quantile columns ``waaier_<woningtype>.png``, with the
+        facilities step ``voorzieningen_druk_en_afstand.png`` and ``opgave_<woningtype>.png``
+        per stock type (:func:`plot_opgave`). For a scenario other than basis the names of the
+        figures of this module end in ``_<scenario>``.
     """
     from matplotlib.figure import Figure
 
@@ -642,6 +714,13 @@ def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS) -> list
         shows = "behoefte_en_tekort" if np.isfinite(result.dwellings["gap"].sel(dwelling_type=dtype, model="need")).any() \
             else "behoefte"
         written.append(_save(fig, folder / f"{shows}_per_wijk_{dtype}{suffix}.png", dpi))
+    if "opgave" in kinds and getattr(result, "opgave", None) is not None:
+        from assen_demand.housing.stock import STOCK_TYPES
+
+        for dtype in STOCK_TYPES:
+            fig = Figure(figsize=(A4_WIDTH, 6), layout="constrained")
+            plot_opgave(result, dtype, ax=fig.add_subplot())
+            written.append(_save(fig, folder / f"opgave_{dtype}{suffix}.png", dpi))
     frame = result.to_frame("dwellings")
     if "fans" in kinds and quantile_columns(frame):
         for dtype in DWELLING_LABELS:
