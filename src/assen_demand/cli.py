@@ -203,7 +203,10 @@ def _write_forecast(args, extra, supply, command, data, result, staging: Path, w
     sources = export.sources_table(result, data=data, scenario=args.scenario, run=run)
     about = {"Scenario": args.scenario or "geen (centrale aannames)", "Versie assen_demand": __version__,
              "Rundatum": run["Rundatum"]}
-    written = export.write_forecast(result, staging, sources=sources, about=about, provenance_record=record)
+    from assen_demand.housing.programme import programme_for_forecast
+
+    written = export.write_forecast(result, staging, sources=sources, about=about, provenance_record=record,
+                                    programme=programme_for_forecast(result, data=data))
     figures = plots.save_figures(result, staging / "figures")
     return {"tables": [p.name for name, p in written.items() if name.endswith(".csv")], "figures": len(figures)}
 
@@ -280,6 +283,9 @@ def _add_report(sub) -> None:
     rp.add_argument("--out", type=Path, default=None,
                     help="write the report to FILE (.xlsx, .csv or .md); default: print it")
     rp.add_argument("--force", action="store_true", help="replace an existing --out file")
+    rp.add_argument("--evaluatie", action="store_true",
+                    help="tweejaarlijkse evaluatie van het volkshuisvestingsprogramma: --previous is de run van "
+                         "twee jaar terug")
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -293,6 +299,8 @@ def _report(args: argparse.Namespace) -> int:
     if args.out is not None:
         _check_out_file(args.out, (".xlsx", ".csv", ".md", ".txt"), args.force)
     previous, current = export.read_run(args.previous), export.read_run(args.current)
+    if args.evaluatie:
+        return _evaluation(previous, current, args.out)
     data_dir = args.data_dir
     source = current.provenance.get("data", {}).get("source", "bundled")
     if data_dir is None and source != "bundled" and Path(source).is_dir():
@@ -309,6 +317,29 @@ def _report(args: argparse.Namespace) -> int:
         args.out, lambda tmp: export.write_report(report, tmp.with_suffix(suffix)), force=args.force)
     print(report.summary())
     print(f"wrote {path}")
+    return 0
+
+
+def _evaluation(previous, current, out) -> int:
+    """report --evaluatie: the programme indicators of two runs side by side (CSV/MD/XLSX or printed)."""
+    from assen_demand.outputs import export, monitoring
+
+    table = monitoring.evaluate_programme(previous, current)
+    title = f"Evaluatie volkshuisvestingsprogramma: {previous.label} -> {current.label}"
+    if out is None:
+        print(title)
+        print(table.to_string(index=False))
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
+        table.to_csv(out, index=False, float_format="%.2f")
+    elif suffix == ".xlsx":
+        export.write_workbook({"Evaluatie": table}, out)
+    else:
+        out.write_text(f"# {title}\n\n{table.to_string(index=False)}\n", encoding="utf-8")
+    print(title)
+    print(f"wrote {out}")
     return 0
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "volkshuisvestingsprogramma",
     "programme_sheet",
     "programme_text",
+    "programme_for_forecast",
 ]
 
 PROGRAMME_YEARS = tuple(range(2026, 2036))
@@ -475,3 +476,58 @@ def programme_text(table: pd.DataFrame, checks: pd.DataFrame, *, gemeente_name: 
                      "voorraad (geschat uit het KWB-huuraandeel; landelijk streven 30 %, in wetsvoorstel 36 512 een "
                      "keuze naast 40 % middensegment).")
     return "\n".join(lines)
+
+
+def programme_for_forecast(forecast, *, data, pipeline="example", urgency=None, required: bool = False):
+    """The programme of a default run: KWB stock and income of ``data``, the pipeline if any.
+
+    Parameters
+    ----------
+    forecast : Forecast
+    data : GemeenteData, keyword-only
+        The inputs of the run (``kwb``, ``kwb_codes``).
+    pipeline : "example", path, pandas.DataFrame or None, keyword-only
+        ``"example"``: the bundled illustrative Assen pipeline for Assen (status ``aanname``),
+        none elsewhere.
+    urgency : pandas.DataFrame, optional, keyword-only
+    required : bool, keyword-only
+        False (the CLI's default run): when the inputs cannot give a programme (no KWB income,
+        no programme year in the forecast) warn with the reason and return None, so the rest of
+        the run is still written; True: raise.
+
+    Returns
+    -------
+    Programme or None
+    """
+    import warnings
+
+    from assen_demand.errors import AssenDemandError
+
+    try:
+        return _programme_for_forecast(forecast, data=data, pipeline=pipeline, urgency=urgency)
+    except AssenDemandError as exc:
+        if required:
+            raise
+        warnings.warn(f"volkshuisvestingsprogramma left out: {exc}", stacklevel=2)
+        return None
+
+
+def _programme_for_forecast(forecast, *, data, pipeline, urgency) -> Programme:
+    from assen_demand.inputs.datasets import load_dwelling_pipeline
+
+    gm = forecast.gemeente
+    status = "bekend"
+    if isinstance(pipeline, str) and pipeline == "example":
+        plan = load_dwelling_pipeline("example")
+        areas = {str(a) for a in forecast.population["area"].values}
+        plan = plan[plan["area"].astype(str).isin(areas)]
+        plan, status = (plan if len(plan) else None), "aanname (voorbeeldplanning)"
+    elif pipeline is not None:
+        plan = load_dwelling_pipeline(pipeline)
+    else:
+        plan = None
+    codes = data.kwb_codes
+    stock_rows = codes[(codes["area"] == gm) & codes["dwelling_stock"].notna()].sort_values("year")
+    stock = float(stock_rows["dwelling_stock"].iloc[-1]) if len(stock_rows) else None
+    return volkshuisvestingsprogramma(forecast, kwb=data.kwb, dwelling_stock=stock, pipeline=plan,
+                                      pipeline_status=status, urgency=urgency)

@@ -64,6 +64,9 @@ __all__ = [
     "write_workbook",
     "read_run",
     "write_report",
+    "PROGRAMME_CSV",
+    "PROGRAMME_SHEET",
+    "programme_outputs",
 ]
 
 #: Footnote of every chart and the workbook: where the numbers come from.
@@ -796,8 +799,32 @@ def write_workbook(sheets: Mapping[str, pd.DataFrame], path) -> Path:
     return path
 
 
+PROGRAMME_CSV = "volkshuisvestingsprogramma.csv"
+PROGRAMME_SHEET = "Volkshuisvestingsprogramma"
+
+
+def programme_outputs(programme) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The CSV table and the workbook sheets of a volkshuisvestingsprogramma.
+
+    Parameters
+    ----------
+    programme : assen_demand.housing.programme.Programme
+
+    Returns
+    -------
+    (table, sheets)
+        The tidy table for :data:`PROGRAMME_CSV` and the sheets *Volkshuisvestingsprogramma*
+        (rows onderdeel x groep x segment, years as columns) and *Programmatekst* (the Dutch
+        text block, one line per row).
+    """
+    from assen_demand.housing.programme import programme_sheet
+
+    text = pd.DataFrame({"Tekst voor het volkshuisvestingsprogramma": programme.text.splitlines()})
+    return programme.table, {PROGRAMME_SHEET: programme_sheet(programme.table), "Programmatekst": text}
+
+
 def write_forecast(result, out, *, sources: pd.DataFrame | None = None, about: Mapping | None = None,
-                   provenance_record: Mapping | None = None) -> dict[str, Path]:
+                   provenance_record: Mapping | None = None, programme=None) -> dict[str, Path]:
     """Write the CSV tables, ``forecast.xlsx`` and ``provenance.json`` of a forecast to ``out``.
 
     Parameters
@@ -811,6 +838,8 @@ def write_forecast(result, out, *, sources: pd.DataFrame | None = None, about: M
         Extra lines for the sheet *Toelichting*.
     provenance_record : mapping, optional
         :func:`provenance` of the run; default one with the bundled data and no command line.
+    programme : assen_demand.housing.programme.Programme, optional
+        Adds :data:`PROGRAMME_CSV` and the sheets of :func:`programme_outputs`.
 
     Returns
     -------
@@ -825,6 +854,12 @@ def write_forecast(result, out, *, sources: pd.DataFrame | None = None, about: M
         frame.to_csv(path, index=False, float_format="%.4f")
         written[path.name] = path
     sheets = workbook_sheets(result, sources=sources if sources is not None else sources_table(result), about=about)
+    if programme is not None:
+        table, extra = programme_outputs(programme)
+        table.to_csv(out / PROGRAMME_CSV, index=False, float_format="%.4f")
+        written[PROGRAMME_CSV] = out / PROGRAMME_CSV
+        sheets = {**{k: v for k, v in sheets.items() if k != SOURCES_SHEET}, **extra,
+                  **({SOURCES_SHEET: sheets[SOURCES_SHEET]} if SOURCES_SHEET in sheets else {})}
     written[WORKBOOK] = write_workbook(sheets, out / WORKBOOK)
     record = dict(provenance_record) if provenance_record is not None else provenance(result)
     path = out / PROVENANCE
@@ -867,6 +902,7 @@ def read_run(folder):
                                       dtype=dtypes, keep_default_na=True),
         provenance=provenance_record,
         folder=str(folder),
+        programme=pd.read_csv(folder / PROGRAMME_CSV) if (folder / PROGRAMME_CSV).is_file() else None,
     )
 
 
