@@ -314,7 +314,7 @@ def read_urgency(source: str | PathLike | pd.DataFrame) -> pd.DataFrame:
     if counts.isna().any() or (counts < 0).any():
         i = int(np.flatnonzero(counts.isna() | (counts < 0))[0])
         raise InvalidValueError(
-            f"urgency table, line {i + 2}: households {frame['households'].iloc[i]!r} is missing or negative; "
+            f"urgency table, line {i + 2}: households {frame['households'].iloc[i]} is missing or negative; "
             "give a count >= 0 per group and year (leave the row out when unknown)"
         )
     frame = frame.assign(year=years.astype(int), households=counts.astype(float), gemeente=frame["gemeente"].astype(str))
@@ -348,6 +348,7 @@ def aandachtsgroepen(
     urgency: pd.DataFrame | None = None,
     taakstelling: pd.DataFrame | None = None,
     bw_mo_share: float | None = None,
+    region_population: pd.Series | None = None,
 ) -> xr.Dataset:
     """Households per year needing a home, by aandachtsgroep, area and year.
 
@@ -366,8 +367,11 @@ def aandachtsgroepen(
     taakstelling : pandas.DataFrame, optional, keyword-only
         :func:`published_taakstelling` of the gemeente; its years replace the vergunninghouders rate.
     bw_mo_share : float, optional, keyword-only [share]
-        The gemeente's share of the regional outflow when another key than population is wanted;
-        default: population share (which makes the gemeente's part rate x own population 18+).
+        The gemeente's share of the regional outflow when another key than population is wanted
+        (needs ``region_population``); default: population share, which makes the gemeente's part
+        rate x own population 18+.
+    region_population : pandas.Series, optional, keyword-only [persons]
+        Inhabitants per gemeente of the region (index: CBS codes), for ``bw_mo_share``.
 
     Returns
     -------
@@ -401,19 +405,21 @@ def aandachtsgroepen(
     # beschermd wonen / MO: regional rate x regional population x the gemeente's share
     row = _row(params, "bw_mo_uitstroom")
     adults = _band(population.sel(area=gemeente), int(row["age_lo"]), row["age_hi"])
-    if bw_mo_share is None:
+    if bw_mo_share is None and region_population is None:
         # population key: (rate x regional adults) x (own adults / regional adults) = rate x own adults
         outflow = adults * row["value"] / 1000.0
     else:
-        if not 0.0 <= float(bw_mo_share) <= 1.0:
+        if region_population is None:
+            raise MissingDataError(
+                "bw_mo_share needs region_population=... (inhabitants per gemeente of the centrumgemeente's region, "
+                "see load_region()) to know the regional outflow"
+            )
+        share = regional_allocation(region_population, gemeente) if bw_mo_share is None else float(bw_mo_share)
+        if not 0.0 <= share <= 1.0:
             raise InvalidValueError(f"bw_mo_share {bw_mo_share!r} must be a share in [0, 1]")
-        region = load_region()
-        members = region.loc[region["centrumgemeente"] == gemeente, "gemeente"].tolist()
-        latest = kwb[kwb["area"].isin(members)].sort_values("year").groupby("area").last()["population"]
-        if len(latest) != len(members):
-            raise MissingDataError(f"KWB lacks the population of region member(s) {sorted(set(members) - set(latest.index))}")
-        scale = float(latest.sum()) / float(latest[gemeente])
-        outflow = adults * scale * row["value"] / 1000.0 * float(bw_mo_share)
+        # the region's adults move with the gemeente's: regional outflow = rate x adults x region / gemeente
+        scale = float(region_population.sum()) / float(region_population[gemeente])
+        outflow = adults * scale * row["value"] / 1000.0 * share
     layers["bw_mo_uitstroom"] = outflow * key
 
     for group in _AGE_BASED:

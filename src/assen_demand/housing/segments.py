@@ -194,8 +194,8 @@ def wijk_income(kwb: pd.DataFrame, areas, *, gemeente: str) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``area, kwb_year, mean_household_income`` [euro per year, KWB income year],
-        ``one_person_share``, ``income_from`` (``"wijk"`` or ``"gemeente"`` where the wijk has no
-        published income: CBS suppresses small wijken).
+        ``one_person_share``, ``income_from`` (``"area"``: the area's own latest KWB year with an
+        income; ``"gemeente"`` where the wijk never has one: CBS suppresses small wijken).
     """
     cols = ["population", "households", "one_person_households", "mean_income_per_inhabitant_keur"]
     missing = [c for c in cols + ["area", "year"] if c not in kwb.columns]
@@ -209,7 +209,7 @@ def wijk_income(kwb: pd.DataFrame, areas, *, gemeente: str) -> pd.DataFrame:
     rows = []
     for area in [str(a) for a in areas]:
         mine = usable[usable["area"] == area].sort_values("year")
-        src, r = ("wijk", mine.iloc[-1]) if len(mine) else ("gemeente", gm.iloc[-1])
+        src, r = ("area", mine.iloc[-1]) if len(mine) else ("gemeente", gm.iloc[-1])
         rows.append({"area": area, "kwb_year": int(r["year"]),
                      "mean_household_income": 1000.0 * r["mean_income_per_inhabitant_keur"] * r["population"] / r["households"],
                      "one_person_share": float(r["one_person_households"]) / float(r["households"]),
