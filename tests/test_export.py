@@ -42,7 +42,7 @@ def test_workbook_sheets_in_order(workbook):
     assert workbook.sheetnames == [
         "Toelichting", "Bevolking", "Ouderen", "Huishoudens", "Zorgvraag", "Woningbehoefte", "Woningbehoefte norm",
         "Opgave per wijk", "Voorraad", "Doorstroming", "Mantelzorg", "Voorzieningen", "Volkshuisvestingsprogramma",
-        "Programmatekst", "Bronnen en aannames",
+        "Segmenten ouderen", "Programmatekst", "Bronnen en aannames",
     ]
 
 

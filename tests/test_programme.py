@@ -144,6 +144,14 @@ def test_the_default_run_has_the_programme_sheet_and_csv(run):
     row = next(r for r in body if r[1] == groups.GROUP_LABELS["vergunninghouders"] and r[2] == "Totaal")
     value = csv[(csv["item"] == "vergunninghouders") & (csv["segment"] == "totaal") & (csv["year"] == 2030)]["value"]
     assert row[5 + YEARS.index(2030)] == pytest.approx(float(value.iloc[0]), abs=1e-3)
+    # older households by segment: every wijk (and the gemeente) x 4 segments, summing to 100 % in every year
+    seg_rows = [list(r) for r in wb["Segmenten ouderen"].iter_rows(values_only=True)]
+    assert seg_rows[0][:3] == ["Wijkcode", "Wijk", "Segment (% van huishoudens 65+)"] and seg_rows[0][3:] == YEARS
+    shares = pd.DataFrame(seg_rows[1:], columns=["code", "wijk", "segment"] + YEARS)
+    assert len(shares) == 11 * 4 and set(shares["segment"]) == set(seg.SEGMENT_LABELS.values())
+    np.testing.assert_allclose(shares.groupby("code")[YEARS].sum().to_numpy(), 100.0, atol=1e-6)
+    per_wijk = pd.read_csv(run / "aandachtsgroepen.csv", dtype={"area": str})
+    assert per_wijk["area"].nunique() == 11 and set(per_wijk["group"]) == set(groups.GROUPS)
     text = [r[0] for r in wb["Programmatekst"].iter_rows(values_only=True)]
     assert any("landelijk streven" in (t or "") for t in text)
 

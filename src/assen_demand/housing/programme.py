@@ -26,7 +26,7 @@ volkshuisvestingsprogramma. This module puts the library's numbers into its tabl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -258,6 +258,8 @@ class Programme:
         Segment shares of older households (65+) per wijk; sum to 1.
     text : str
         The Dutch text block (:func:`programme_text`).
+    area_names : dict
+        Area code -> name.
     """
 
     table: pd.DataFrame
@@ -265,6 +267,7 @@ class Programme:
     groups: xr.Dataset
     older_segment_shares: xr.DataArray
     text: str
+    area_names: dict = field(default_factory=dict, repr=False)
 
     def to_frame(self) -> pd.DataFrame:
         return self.table.copy()
@@ -399,7 +402,8 @@ def volkshuisvestingsprogramma(
                 f"streefwaarde {100 * aim:.0f} %; {kind}")
     table = pd.DataFrame(rows)
     text = programme_text(table, checks, gemeente_name=forecast.area_names.get(gm, gm))
-    return Programme(table=table, checks=checks, groups=groups, older_segment_shares=older_shares, text=text)
+    return Programme(table=table, checks=checks, groups=groups, older_segment_shares=older_shares, text=text,
+                     area_names=dict(forecast.area_names))
 
 
 _ITEM_LABELS = {"huishoudensgroei": "Groei aantal huishoudens", "totaal_excl_waarvan": "Aandachtsgroepen samen",

@@ -4,12 +4,10 @@ A household belongs to the segment its gross income gives access to in a year, w
 limits of that year from ``data/parameters/segment_limits.csv`` (each row cites the
 Rijksoverheid, Huurcommissie or Tweede Kamer page; policy definitions are marked as such):
 
-=================  =========================================================================
-sociale huur       income <= the DAEB toewijzingsgrens (one-person or multi-person; legal limit)
-middenhuur         DAEB limit < income <= the middeninkomen limit (Huisvestingswet art. 10)
-betaalbare koop    middeninkomen limit < income <= betaalbare-koop price / mortgage multiple
-vrije sector       above
-=================  =========================================================================
+* **sociale huur**: income up to the DAEB toewijzingsgrens (one-person or multi-person; legal limit);
+* **middenhuur**: above the DAEB limit, up to the middeninkomen limit (Huisvestingswet art. 10);
+* **betaalbare koop**: above that, up to the betaalbare-koop price / the mortgage income multiple;
+* **vrije sector**: above.
 
 The three income thresholds are made non-decreasing (a segment can be empty, never negative),
 so the four shares always sum to 1. Income distribution: within a wijk, household income is

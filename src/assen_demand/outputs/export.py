@@ -781,7 +781,7 @@ def write_workbook(sheets: Mapping[str, pd.DataFrame], path) -> Path:
             # a coordinate string, not ws.cell(): that would create an empty cell past the table
             frozen = len(labels) if len(labels) < len(frame.columns) else 0
             ws.freeze_panes = f"{get_column_letter(frozen + 1)}2"
-            ratio = name == "Mantelzorg" or name == "Ouderen"
+            ratio = name in ("Mantelzorg", "Ouderen", PROGRAMME_SHEET, "Segmenten ouderen")
             for j, col in enumerate(frame.columns, start=1):
                 letter = get_column_letter(j)
                 if isinstance(col, (int, np.integer)):
@@ -803,8 +803,8 @@ PROGRAMME_CSV = "volkshuisvestingsprogramma.csv"
 PROGRAMME_SHEET = "Volkshuisvestingsprogramma"
 
 
-def programme_outputs(programme) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """The CSV table and the workbook sheets of a volkshuisvestingsprogramma.
+def programme_outputs(programme) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """The CSV tables and the workbook sheets of a volkshuisvestingsprogramma.
 
     Parameters
     ----------
@@ -812,15 +812,30 @@ def programme_outputs(programme) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]
 
     Returns
     -------
-    (table, sheets)
-        The tidy table for :data:`PROGRAMME_CSV` and the sheets *Volkshuisvestingsprogramma*
-        (rows onderdeel x groep x segment, years as columns) and *Programmatekst* (the Dutch
-        text block, one line per row).
+    (tables, sheets)
+        ``tables``: file name -> tidy table: :data:`PROGRAMME_CSV` (the programme, gemeente level)
+        and ``aandachtsgroepen.csv`` (area, area_name, group, dwelling_need, status, in_older_need,
+        year, households per year; every wijk). ``sheets``: *Volkshuisvestingsprogramma* (rows
+        onderdeel x groep x segment, years as columns), *Segmenten ouderen* (share of households
+        65+ per segment, per wijk and year) and *Programmatekst* (the Dutch text block).
     """
+    from assen_demand.housing import groups, segments
     from assen_demand.housing.programme import programme_sheet
 
+    names = programme.area_names
+    per_wijk = groups.to_frame(programme.groups)
+    per_wijk.insert(1, "area_name", per_wijk["area"].map(names))
+    shares = segments.to_frame(programme.older_segment_shares)
+    shares = shares.assign(share=100.0 * shares["share"], segment=shares["segment"].map(segments.SEGMENT_LABELS))
+    areas = list(dict.fromkeys(shares["area"]))
+    wide = shares.pivot_table(index=["area", "segment"], columns="year", values="share", sort=False).reset_index()
+    wide.columns = [int(c) if not isinstance(c, str) else c for c in wide.columns]
+    wide.insert(1, "Wijk", [f"{names.get(a, a)} (gemeente)" if a == areas[0] else names.get(a, a) for a in wide["area"]])
+    wide = wide.rename(columns={"area": "Wijkcode", "segment": "Segment (% van huishoudens 65+)"})
     text = pd.DataFrame({"Tekst voor het volkshuisvestingsprogramma": programme.text.splitlines()})
-    return programme.table, {PROGRAMME_SHEET: programme_sheet(programme.table), "Programmatekst": text}
+    tables = {PROGRAMME_CSV: programme.table, "aandachtsgroepen.csv": per_wijk}
+    sheets = {PROGRAMME_SHEET: programme_sheet(programme.table), "Segmenten ouderen": wide, "Programmatekst": text}
+    return tables, sheets
 
 
 def write_forecast(result, out, *, sources: pd.DataFrame | None = None, about: Mapping | None = None,
@@ -855,9 +870,10 @@ def write_forecast(result, out, *, sources: pd.DataFrame | None = None, about: M
         written[path.name] = path
     sheets = workbook_sheets(result, sources=sources if sources is not None else sources_table(result), about=about)
     if programme is not None:
-        table, extra = programme_outputs(programme)
-        table.to_csv(out / PROGRAMME_CSV, index=False, float_format="%.4f")
-        written[PROGRAMME_CSV] = out / PROGRAMME_CSV
+        tables, extra = programme_outputs(programme)
+        for name, table in tables.items():
+            table.to_csv(out / name, index=False, float_format="%.4f")
+            written[name] = out / name
         sheets = {**{k: v for k, v in sheets.items() if k != SOURCES_SHEET}, **extra,
                   **({SOURCES_SHEET: sheets[SOURCES_SHEET]} if SOURCES_SHEET in sheets else {})}
     written[WORKBOOK] = write_workbook(sheets, out / WORKBOOK)
