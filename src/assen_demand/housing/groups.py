@@ -392,7 +392,10 @@ def aandachtsgroepen(
 
     # vergunninghouders: rate per 1,000 inhabitants (or the published numbers) / persons per household
     row = _row(params, "vergunninghouders")
-    per_household = float(_row(params, "vergunninghouders_persons_per_household")["value"])
+    # fewer persons per home means more homes: the low end of the group takes the high persons-per-household
+    opposite = {"low": "high", "high": "low"}.get(variant, variant) if isinstance(variant, str) else variant
+    sizes = group_parameters(variant=opposite)
+    per_household = float(_row(sizes, "vergunninghouders_persons_per_household")["value"])
     persons = total_pop * row["value"] / 1000.0
     if taakstelling is not None and len(taakstelling):
         published = taakstelling.set_index("year")["persons"]
