@@ -127,7 +127,7 @@ def test_every_group_has_an_assen_number_for_every_programme_year(assen_groups):
     assert list(gm["group"].values) == list(groups.GROUPS)
     assert np.isfinite(gm.values).all()
     assert (gm.drop_sel(group="dementie_24uurs_toezicht") > 0).all()
-    assert set(assen_groups["status"].values) <= {"bekend", "geschat", "aanname", "bekend (invoer gemeente)"}
+    assert set(assen_groups["status"].values) <= {"bekend", "geschat", "aanname"}
     assert set(assen_groups["dwelling_need"].values) <= set(groups.DWELLING_NEEDS)
     for source in assen_groups["source"].values:
         assert "http" in source or "no source found" in source
@@ -157,7 +157,7 @@ def test_urgency_input_replaces_the_rate_and_bad_input_is_named(kwb):
     assert float(ds["households"].sel(area="GM0106", group="urgentie", year=2026)) == pytest.approx(20.0)
     # equal wijken get equal halves
     assert float(ds["households"].sel(area="WK010601", group="urgentie", year=2026)) == pytest.approx(10.0)
-    assert str(ds["status"].sel(group="urgentie").values) == "bekend (invoer gemeente)"
+    assert str(ds["status"].sel(group="urgentie").values) == "bekend"
     template = groups.load_urgency_template()
     assert set(template["group"]) == set(groups.URGENCY_GROUPS)
     bad = template.copy()

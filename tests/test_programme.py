@@ -109,7 +109,7 @@ def test_programme_table_has_groups_segments_and_years(assen_programme):
     checks = assen_programme.checks.set_index("year")
     assert checks.loc[2026, "betaalbaar_share"] == pytest.approx(0.70)
     assert "landelijk streven" in assen_programme.text and "Assen" in assen_programme.text
-    assert set(table["status"]) <= {"bekend", "geschat", "aanname", "bekend (invoer gemeente)"}
+    assert set(table["status"]) <= {"bekend", "geschat", "aanname"}
 
 
 def test_homes_needed_is_the_one_switchable_definition():
@@ -133,7 +133,8 @@ def test_the_default_run_has_the_programme_sheet_and_csv(run):
     assert "Volkshuisvestingsprogramma" in wb.sheetnames and "Programmatekst" in wb.sheetnames
     rows = [list(r) for r in wb["Volkshuisvestingsprogramma"].iter_rows(values_only=True)]
     header, body = rows[0], rows[1:]
-    assert header[:5] == ["Onderdeel", "Groep", "Segment", "Eenheid", "Status"] and header[5:] == YEARS
+    assert header[:6] == ["Onderdeel", "Groep", "Segment", "Eenheid", "Status", "Toelichting"]
+    assert header[6:] == YEARS
     names = {r[1] for r in body}
     assert set(groups.GROUP_LABELS.values()) <= names
     assert {"Sociale huur", "Middenhuur", "Betaalbare koop", "Vrije sector", "Totaal"} <= {r[2] for r in body}
@@ -143,7 +144,7 @@ def test_the_default_run_has_the_programme_sheet_and_csv(run):
     # the sheet shows the CSV's numbers: vergunninghouders total 2030
     row = next(r for r in body if r[1] == groups.GROUP_LABELS["vergunninghouders"] and r[2] == "Totaal")
     value = csv[(csv["item"] == "vergunninghouders") & (csv["segment"] == "totaal") & (csv["year"] == 2030)]["value"]
-    assert row[5 + YEARS.index(2030)] == pytest.approx(float(value.iloc[0]), abs=1e-3)
+    assert row[6 + YEARS.index(2030)] == pytest.approx(float(value.iloc[0]), abs=1e-3)
     # older households by segment: every wijk (and the gemeente) x 4 segments, summing to 100 % in every year
     seg_rows = [list(r) for r in wb["Segmenten ouderen"].iter_rows(values_only=True)]
     assert seg_rows[0][:3] == ["Wijkcode", "Wijk", "Segment (% van huishoudens 65+)"] and seg_rows[0][3:] == YEARS

@@ -454,7 +454,7 @@ def aandachtsgroepen(
         need.append(str(r["dwelling_need"]))
         source.append(str(r["source"]))
     if urgency is not None and len(urgency):
-        status[GROUPS.index("urgentie")] = "bekend (invoer gemeente)"
+        status[GROUPS.index("urgentie")] = "bekend"  # the gemeente's own counts
     return xr.Dataset(
         {"households": data.rename("households")},
         coords={"dwelling_need": ("group", need), "status": ("group", status), "source": ("group", source),

@@ -280,6 +280,7 @@ def volkshuisvestingsprogramma(
     dwelling_stock: float | None = None,
     pipeline: pd.DataFrame | None = None,
     pipeline_status: str = "bekend",
+    pipeline_note: str = "",
     urgency: pd.DataFrame | None = None,
     years=PROGRAMME_YEARS,
     variant: str | None = None,
@@ -299,6 +300,8 @@ def volkshuisvestingsprogramma(
         Planned additions (see :func:`planned_by_segment`).
     pipeline_status : str, keyword-only
         Status written on the planned rows (``aanname`` for the bundled example).
+    pipeline_note : str, keyword-only
+        Note on the planned rows (e.g. that the plan is the bundled example).
     urgency : pandas.DataFrame, optional, keyword-only
         :func:`assen_demand.housing.groups.read_urgency` table.
     years : sequence of int, keyword-only [year]
@@ -371,9 +374,10 @@ def volkshuisvestingsprogramma(
         if not (planned["segment"] == s).any():
             continue  # a segment the plan does not name gets no row (not a row of zeros)
         part = planned[planned["segment"] == s].set_index("year")["dwellings"].reindex(years).fillna(0.0)
-        add("gepland", "netto toevoeging", s, part.values, "woningen per jaar", pipeline_status)
+        add("gepland", "netto toevoeging", s, part.values, "woningen per jaar", pipeline_status, pipeline_note)
     planned_total = planned.groupby("year")["dwellings"].sum().reindex(years).fillna(0.0)
-    add("gepland", "netto toevoeging", "totaal", planned_total.values, "woningen per jaar", pipeline_status)
+    add("gepland", "netto toevoeging", "totaal", planned_total.values, "woningen per jaar", pipeline_status,
+        pipeline_note)
     gap = growth.values - planned_total.values
     add("tekort", "huishoudensgroei min gepland", "totaal", gap, "woningen per jaar", "geschat",
         "positief = tekort, negatief = overschot")
@@ -416,14 +420,17 @@ _SECTION_LABELS = {"nodig": "Nodig", "nodig ouderen": "Nodig: woningtypen oudere
 
 
 def programme_sheet(table: pd.DataFrame) -> pd.DataFrame:
-    """The workbook sheet *Volkshuisvestingsprogramma*: rows onderdeel x groep x segment, years as columns."""
+    """The workbook sheet *Volkshuisvestingsprogramma*: rows onderdeel x groep x segment, years as columns.
+
+    Label columns ``Onderdeel, Groep, Segment, Eenheid, Status, Toelichting``, then one column per year.
+    """
     from assen_demand.outputs.export import DWELLING_LABELS
 
     labels = {**_ITEM_LABELS, **DWELLING_LABELS}
     seg_labels = {**seg.SEGMENT_LABELS, "totaal": "Totaal", UNKNOWN_SEGMENT: "Onbekend"}
     frame = table.copy()
     frame["_order"] = np.arange(len(frame))
-    keys = ["section", "item", "segment", "unit", "status"]
+    keys = ["section", "item", "segment", "unit", "status", "note"]
     first = frame.groupby(keys, sort=False)["_order"].min()
     wide = frame.pivot_table(index=keys, columns="year", values="value", aggfunc="first", dropna=False)
     wide = wide.loc[first.sort_values().index]
@@ -435,6 +442,7 @@ def programme_sheet(table: pd.DataFrame) -> pd.DataFrame:
         "Segment": wide["segment"].map(seg_labels).fillna(wide["segment"]),
         "Eenheid": wide["unit"],
         "Status": wide["status"],
+        "Toelichting": wide["note"],
     })
     for y in [c for c in wide.columns if isinstance(c, int)]:
         out[y] = wide[y].to_numpy(dtype=float)
@@ -520,12 +528,13 @@ def _programme_for_forecast(forecast, *, data, pipeline, urgency) -> Programme:
     from assen_demand.inputs.datasets import load_dwelling_pipeline
 
     gm = forecast.gemeente
-    status = "bekend"
+    status, note = "bekend", ""
     if isinstance(pipeline, str) and pipeline == "example":
+        note = "voorbeeldplanning (data/pipelines/assen_example_pipeline.csv), geen gemeentelijk plan"
         plan = load_dwelling_pipeline("example")
         areas = {str(a) for a in forecast.population["area"].values}
         plan = plan[plan["area"].astype(str).isin(areas)]
-        plan, status = (plan if len(plan) else None), "aanname (voorbeeldplanning)"
+        plan, status = (plan if len(plan) else None), "aanname"
     elif pipeline is not None:
         plan = load_dwelling_pipeline(pipeline)
     else:
@@ -534,4 +543,4 @@ def _programme_for_forecast(forecast, *, data, pipeline, urgency) -> Programme:
     stock_rows = codes[(codes["area"] == gm) & codes["dwelling_stock"].notna()].sort_values("year")
     stock = float(stock_rows["dwelling_stock"].iloc[-1]) if len(stock_rows) else None
     return volkshuisvestingsprogramma(forecast, kwb=data.kwb, dwelling_stock=stock, pipeline=plan,
-                                      pipeline_status=status, urgency=urgency)
+                                      pipeline_status=status, pipeline_note=note, urgency=urgency)
