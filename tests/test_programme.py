@@ -128,6 +128,7 @@ def run():
     return out
 
 
+@pytest.mark.slow
 def test_the_default_run_has_the_programme_sheet_and_csv(run):
     wb = openpyxl.load_workbook(run / "forecast.xlsx", read_only=True)
     assert "Volkshuisvestingsprogramma" in wb.sheetnames and "Programmatekst" in wb.sheetnames
@@ -157,6 +158,7 @@ def test_the_default_run_has_the_programme_sheet_and_csv(run):
     assert any("landelijk streven" in (t or "") for t in text)
 
 
+@pytest.mark.slow
 def test_report_follows_the_programme_and_evaluatie_compares_two_runs(run, capsys, tmp_path):
     current = export.read_run(run)
     assert current.programme is not None

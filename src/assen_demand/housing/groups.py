@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from assen_demand._checks import check_population
+from assen_demand.datamodel import check_population
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError, UnknownAreaError
 from assen_demand.parameters import load_parameter_table, select_variant
 
