@@ -419,14 +419,13 @@ _SECTION_LABELS = {"nodig": "Nodig", "nodig ouderen": "Nodig: woningtypen oudere
                    "Nodig: aandachtsgroepen", "gepland": "Gepland", "tekort": "Tekort", "toets": "Toetsen"}
 
 
-def programme_sheet(table: pd.DataFrame) -> pd.DataFrame:
+def programme_sheet(table: pd.DataFrame, *, dwelling_labels: dict | None = None) -> pd.DataFrame:
     """The workbook sheet *Volkshuisvestingsprogramma*: rows onderdeel x groep x segment, years as columns.
 
     Label columns ``Onderdeel, Groep, Segment, Eenheid, Status, Toelichting``, then one column per year.
     """
-    from assen_demand.outputs.export import DWELLING_LABELS
-
-    labels = {**_ITEM_LABELS, **DWELLING_LABELS}
+    # the Dutch dwelling-type names come from outputs.export, which passes them (no import: no cycle)
+    labels = {**_ITEM_LABELS, **(dwelling_labels or {})}
     seg_labels = {**seg.SEGMENT_LABELS, "totaal": "Totaal", UNKNOWN_SEGMENT: "Onbekend"}
     frame = table.copy()
     frame["_order"] = np.arange(len(frame))

@@ -834,7 +834,8 @@ def programme_outputs(programme) -> tuple[dict[str, pd.DataFrame], dict[str, pd.
     wide = wide.rename(columns={"area": "Wijkcode", "segment": "Segment (% van huishoudens 65+)"})
     text = pd.DataFrame({"Tekst voor het volkshuisvestingsprogramma": programme.text.splitlines()})
     tables = {PROGRAMME_CSV: programme.table, "aandachtsgroepen.csv": per_wijk}
-    sheets = {PROGRAMME_SHEET: programme_sheet(programme.table), "Segmenten ouderen": wide, "Programmatekst": text}
+    sheets = {PROGRAMME_SHEET: programme_sheet(programme.table, dwelling_labels=DWELLING_LABELS),
+              "Segmenten ouderen": wide, "Programmatekst": text}
     return tables, sheets
 
 
