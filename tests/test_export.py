@@ -41,7 +41,8 @@ def _rows(ws):
 def test_workbook_sheets_in_order(workbook):
     assert workbook.sheetnames == [
         "Toelichting", "Bevolking", "Ouderen", "Huishoudens", "Zorgvraag", "Woningbehoefte", "Woningbehoefte norm",
-        "Opgave per wijk", "Voorraad", "Doorstroming", "Mantelzorg", "Voorzieningen", "Bronnen en aannames",
+        "Opgave per wijk", "Voorraad", "Doorstroming", "Mantelzorg", "Voorzieningen", "Volkshuisvestingsprogramma",
+        "Segmenten ouderen", "Programmatekst", "Bronnen en aannames",
     ]
 
 

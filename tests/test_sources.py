@@ -30,6 +30,8 @@ PUBLISHERS = (
     # government and parliament
     "rijksoverheid.nl", "tweedekamer.nl", "officielebekendmakingen.nl", "wetten.overheid.nl",
     "open.overheid.nl", "data.overheid.nl", "volkshuisvestingnederland.nl",
+    # executive agencies publishing their own tables: Huurcommissie (rent limits), DJI (detention)
+    "huurcommissie.nl", "dji.nl",
     # planning and research bureaus
     "scp.nl", "pbl.nl", "abfresearch.nl", "platform31.nl",
     # the gemeente itself

@@ -218,7 +218,10 @@ def _write_forecast(args, extra, supply, command, data, result, staging: Path, w
     sources = export.sources_table(result, data=data, scenario=args.scenario, run=run)
     about = {"Scenario": args.scenario or "geen (centrale aannames)", "Versie assen_demand": __version__,
              "Rundatum": run["Rundatum"]}
-    written = export.write_forecast(result, staging, sources=sources, about=about, provenance_record=record)
+    from assen_demand.housing.programme import programme_for_forecast
+
+    written = export.write_forecast(result, staging, sources=sources, about=about, provenance_record=record,
+                                    programme=programme_for_forecast(result, data=data))
     figures = plots.save_figures(result, staging / "figures")
     return {"tables": [p.name for name, p in written.items() if name.endswith(".csv")],
             "workbook": written[export.WORKBOOK].name, "figures": len(figures)}
@@ -297,6 +300,9 @@ def _add_report(sub) -> None:
     rp.add_argument("--out", metavar="UIT", type=Path, default=None,
                     help="schrijf het rapport naar dit bestand (.xlsx, .csv of .md); standaard: op het scherm")
     rp.add_argument("--force", action="store_true", help="vervang een bestaand --out-bestand")
+    rp.add_argument("--evaluatie", action="store_true",
+                    help="tweejaarlijkse evaluatie van het volkshuisvestingsprogramma: --previous is de run van "
+                         "twee jaar terug")
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -310,6 +316,8 @@ def _report(args: argparse.Namespace) -> int:
     if args.out is not None:
         _check_out_file(args.out, (".xlsx", ".csv", ".md", ".txt"), args.force)
     previous, current = export.read_run(args.previous), export.read_run(args.current)
+    if args.evaluatie:
+        return _evaluation(previous, current, args.out)
     data_dir = args.data_dir
     source = current.provenance.get("data", {}).get("source", "bundled")
     if data_dir is None and source != "bundled" and Path(source).is_dir():
@@ -326,6 +334,29 @@ def _report(args: argparse.Namespace) -> int:
         args.out, lambda tmp: export.write_report(report, tmp.with_suffix(suffix)), force=args.force)
     print(report.summary())
     print(f"geschreven: {path}")
+    return 0
+
+
+def _evaluation(previous, current, out) -> int:
+    """report --evaluatie: the programme indicators of two runs side by side (CSV/MD/XLSX or printed)."""
+    from assen_demand.outputs import export, monitoring
+
+    table = monitoring.evaluate_programme(previous, current)
+    title = f"Evaluatie volkshuisvestingsprogramma: {previous.label} -> {current.label}"
+    if out is None:
+        print(title)
+        print(table.to_string(index=False))
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
+        table.to_csv(out, index=False, float_format="%.2f")
+    elif suffix == ".xlsx":
+        export.write_workbook({"Evaluatie": table}, out)
+    else:
+        out.write_text(f"# {title}\n\n{table.to_string(index=False)}\n", encoding="utf-8")
+    print(title)
+    print(f"geschreven: {out}")
     return 0
 
 

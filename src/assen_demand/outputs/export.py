@@ -69,6 +69,9 @@ __all__ = [
     "STATUS_LABELS",
     "read_run",
     "write_report",
+    "PROGRAMME_CSV",
+    "PROGRAMME_SHEET",
+    "programme_outputs",
 ]
 
 #: Footnote of every chart and the workbook: where the numbers come from.
@@ -750,6 +753,7 @@ def number_format(sheet: str, row_labels: Sequence[str]) -> str:
 
     Counts of persons and dwellings are whole numbers; percentages get one decimal; averages
     and ratios (household size 2.11, carers per 85-plusser) two, so Excel shows 2.11, not 2.
+    The programme sheets (*Volkshuisvestingsprogramma*, *Segmenten ouderen*) get two decimals too.
 
     Examples
     --------
@@ -759,7 +763,7 @@ def number_format(sheet: str, row_labels: Sequence[str]) -> str:
     ('#,##0.0', '#,##0')
     """
     text = " ".join(str(v) for v in row_labels).lower()
-    if sheet == "Mantelzorg" or "gemiddeld" in text or " per " in f" {text} ":
+    if sheet in ("Mantelzorg", PROGRAMME_SHEET, "Segmenten ouderen") or "gemiddeld" in text or " per " in f" {text} ":
         return RATIO_FORMAT
     if "aandeel" in text or "(%)" in text or "percentage" in text:
         return SHARE_FORMAT
@@ -868,10 +872,48 @@ def run_title(result) -> str:
     name = result.area_names.get(result.gemeente, result.gemeente)
     return (f"{name} ({result.gemeente}), scenario {getattr(result, 'scenario_name', 'basis')}, "
             f"basisjaar {int(result.population['year'].values[0])}")
+PROGRAMME_CSV = "volkshuisvestingsprogramma.csv"
+PROGRAMME_SHEET = "Volkshuisvestingsprogramma"
+
+
+def programme_outputs(programme) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """The CSV tables and the workbook sheets of a volkshuisvestingsprogramma.
+
+    Parameters
+    ----------
+    programme : assen_demand.housing.programme.Programme
+
+    Returns
+    -------
+    (tables, sheets)
+        ``tables``: file name -> tidy table: :data:`PROGRAMME_CSV` (the programme, gemeente level)
+        and ``aandachtsgroepen.csv`` (area, area_name, group, dwelling_need, status, in_older_need,
+        year, households per year; every wijk). ``sheets``: *Volkshuisvestingsprogramma* (rows
+        onderdeel x groep x segment, years as columns), *Segmenten ouderen* (share of households
+        65+ per segment, per wijk and year) and *Programmatekst* (the Dutch text block).
+    """
+    from assen_demand.housing import groups, segments
+    from assen_demand.housing.programme import programme_sheet
+
+    names = programme.area_names
+    per_wijk = groups.to_frame(programme.groups)
+    per_wijk.insert(1, "area_name", per_wijk["area"].map(names))
+    shares = segments.to_frame(programme.older_segment_shares)
+    shares = shares.assign(share=100.0 * shares["share"], segment=shares["segment"].map(segments.SEGMENT_LABELS))
+    areas = list(dict.fromkeys(shares["area"]))
+    wide = shares.pivot_table(index=["area", "segment"], columns="year", values="share", sort=False).reset_index()
+    wide.columns = [int(c) if not isinstance(c, str) else c for c in wide.columns]
+    wide.insert(1, "Wijk", [f"{names.get(a, a)} (gemeente)" if a == areas[0] else names.get(a, a) for a in wide["area"]])
+    wide = wide.rename(columns={"area": "Wijkcode", "segment": "Segment (% van huishoudens 65+)"})
+    text = pd.DataFrame({"Tekst voor het volkshuisvestingsprogramma": programme.text.splitlines()})
+    tables = {PROGRAMME_CSV: programme.table, "aandachtsgroepen.csv": per_wijk}
+    sheets = {PROGRAMME_SHEET: programme_sheet(programme.table, dwelling_labels=DWELLING_LABELS),
+              "Segmenten ouderen": wide, "Programmatekst": text}
+    return tables, sheets
 
 
 def write_forecast(result, out, *, sources: pd.DataFrame | None = None, about: Mapping | None = None,
-                   provenance_record: Mapping | None = None) -> dict[str, Path]:
+                   provenance_record: Mapping | None = None, programme=None) -> dict[str, Path]:
     """Write the CSV tables, ``forecast.xlsx`` and ``provenance.json`` of a forecast to ``out``.
 
     Parameters
@@ -885,6 +927,8 @@ def write_forecast(result, out, *, sources: pd.DataFrame | None = None, about: M
         Extra lines for the sheet *Toelichting*.
     provenance_record : mapping, optional
         :func:`provenance` of the run; default one with the bundled data and no command line.
+    programme : assen_demand.housing.programme.Programme, optional
+        Adds :data:`PROGRAMME_CSV` and the sheets of :func:`programme_outputs`.
 
     Returns
     -------
@@ -901,6 +945,13 @@ def write_forecast(result, out, *, sources: pd.DataFrame | None = None, about: M
         frame.to_csv(path, index=False, float_format="%.4f")
         written[path.name] = path
     sheets = workbook_sheets(result, sources=sources if sources is not None else sources_table(result), about=about)
+    if programme is not None:
+        tables, extra = programme_outputs(programme)
+        for name, table in tables.items():
+            table.to_csv(out / name, index=False, float_format="%.4f")
+            written[name] = out / name
+        sheets = {**{k: v for k, v in sheets.items() if k != SOURCES_SHEET}, **extra,
+                  **({SOURCES_SHEET: sheets[SOURCES_SHEET]} if SOURCES_SHEET in sheets else {})}
     written[WORKBOOK] = write_workbook(sheets, out / workbook_name(result), title=run_title(result))
     record = dict(provenance_record) if provenance_record is not None else provenance(result)
     path = out / PROVENANCE
@@ -943,6 +994,7 @@ def read_run(folder):
                                       dtype=dtypes, keep_default_na=True),
         provenance=provenance_record,
         folder=str(folder),
+        programme=pd.read_csv(folder / PROGRAMME_CSV) if (folder / PROGRAMME_CSV).is_file() else None,
     )
 
 

@@ -33,7 +33,8 @@ from assen_demand.errors import DataFormatError
 from assen_demand.outputs.export import DWELLING_LABELS
 from assen_demand.display import summary_repr
 
-__all__ = ["RunOutput", "MonitoringReport", "input_changes", "compare_runs", "KINDS"]
+__all__ = ["RunOutput", "MonitoringReport", "input_changes", "compare_runs", "KINDS", "PROGRAMME_INDICATORS",
+           "evaluate_programme"]
 
 #: Kinds of change, in the order they are reported.
 KINDS = ("gegevens", "aannames", "aanbod", "scenario", "software", "opzet")
@@ -61,6 +62,7 @@ class RunOutput:
     dwellings: pd.DataFrame
     provenance: dict
     folder: str = ""
+    programme: pd.DataFrame | None = None
 
     @property
     def base_year(self) -> int:
@@ -234,6 +236,8 @@ def _indicators(run: RunOutput) -> pd.DataFrame:
     for dtype, label in DWELLING_LABELS.items():
         part = need[need["dwelling_type"] == dtype][["area", "year", "need"]].rename(columns={"need": "value"})
         frames.append(part.assign(quantity=f"Behoefte {label.lower()}"))
+    if run.programme is not None:
+        frames.append(_programme_indicators(run.programme))
     out = pd.concat(frames, ignore_index=True)
     names = pop.drop_duplicates("area").set_index("area")["area_name"]
     out["area_name"] = out["area"].map(names)
@@ -355,3 +359,72 @@ def compare_runs(previous: RunOutput, current: RunOutput, *, realised: pd.DataFr
         notes.append("Geen gerealiseerde KWB-cijfers meegegeven: alleen de twee runs zijn vergeleken.")
     return MonitoringReport(changes=changes, comparison=comparison, previous=previous.label, current=current.label,
                             notes=notes)
+
+
+#: Indicators of the volkshuisvestingsprogramma followed by the report: (section, item, segment) -> label
+PROGRAMME_INDICATORS = {
+    ("nodig", "huishoudensgroei", "totaal"): "Programma: groei huishoudens (woningen/jaar)",
+    ("nodig", "huishoudensgroei", "sociale_huur"): "Programma: groei huishoudens sociale huur (woningen/jaar)",
+    ("aandachtsgroepen", "totaal_excl_waarvan", "totaal"): "Programma: aandachtsgroepen (huishoudens/jaar)",
+    ("aandachtsgroepen", "vergunninghouders", "totaal"): "Programma: vergunninghouders (huishoudens/jaar)",
+    ("gepland", "netto toevoeging", "totaal"): "Programma: gepland netto (woningen/jaar)",
+    ("tekort", "huishoudensgroei min gepland", "totaal"): "Programma: tekort (woningen/jaar)",
+    ("toets", "betaalbaar_share", "totaal"): "Programma: aandeel betaalbaar gepland (%)",
+    ("toets", "social_stock_share", "totaal"): "Programma: aandeel sociale huur voorraad (%)",
+}
+
+
+def _programme_indicators(table: pd.DataFrame) -> pd.DataFrame:
+    """Long ``area, year, value, quantity`` rows of the programme indicators (gemeente level)."""
+    keys = list(zip(table["section"], table["item"], table["segment"]))
+    label = pd.Series([PROGRAMME_INDICATORS.get(k) for k in keys], index=table.index)
+    part = table[label.notna()]
+    return pd.DataFrame({"area": part["gemeente"].astype(str), "year": part["year"].astype(int),
+                         "value": part["value"].astype(float), "quantity": label[label.notna()]})
+
+
+def evaluate_programme(previous: RunOutput, current: RunOutput) -> pd.DataFrame:
+    """The two-yearly evaluation: the programme indicators of two runs side by side.
+
+    The Wet versterking regie volkshuisvesting asks for a yearly monitor and an evaluation every
+    two years. This compares the programme of an earlier run (normally two base years back)
+    with the current one for every programme year both cover.
+
+    Parameters
+    ----------
+    previous, current : RunOutput
+        Runs with a ``volkshuisvestingsprogramma.csv`` (:func:`assen_demand.outputs.export.read_run`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``Grootheid, Jaar, Vorige run, Huidige run, Verschil, Opmerking``; ``Opmerking`` says when
+        the base years are not two years apart.
+
+    Raises
+    ------
+    DataFormatError
+        A run without the programme table, or runs without a common programme year.
+    """
+    for run in (previous, current):
+        if run.programme is None:
+            raise DataFormatError(
+                f"{run.folder or 'a run'} has no volkshuisvestingsprogramma.csv; make both runs with a version of "
+                "assen-demand forecast that writes it"
+            )
+    old, new = _programme_indicators(previous.programme), _programme_indicators(current.programme)
+    merged = new.merge(old, on=["area", "year", "quantity"], suffixes=("_current", "_previous"))
+    if merged.empty:
+        raise DataFormatError("the two programmes share no year; compare runs whose programme years overlap")
+    gap = current.base_year - previous.base_year
+    note = "" if gap == 2 else f"basisjaren liggen {gap} jaar uit elkaar (de wet vraagt een evaluatie per twee jaar)"
+    order = {q: i for i, q in enumerate(PROGRAMME_INDICATORS.values())}
+    merged = merged.assign(_q=merged["quantity"].map(order)).sort_values(["_q", "year"])
+    return pd.DataFrame({
+        "Grootheid": merged["quantity"].to_numpy(),
+        "Jaar": merged["year"].astype(int).to_numpy(),
+        "Vorige run": merged["value_previous"].to_numpy(dtype=float),
+        "Huidige run": merged["value_current"].to_numpy(dtype=float),
+        "Verschil": (merged["value_current"] - merged["value_previous"]).to_numpy(dtype=float),
+        "Opmerking": note,
+    })
