@@ -674,7 +674,7 @@ def provenance(
     result,
     *,
     data_dir=None,
-    supply="example",
+    supply=None,
     scenario=None,
     draws: int = 0,
     seed: int | None = None,
