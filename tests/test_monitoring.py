@@ -108,7 +108,7 @@ def test_report_command_prints_text_and_rejects_bad_folders(runs, capsys):
     text = capsys.readouterr().out
     assert text.startswith("# Monitoring") and "Lariks" in text
     assert main(["report", "--previous", "/no/such", "--current", str(current)]) == 2
-    assert "--previous /no/such is not a folder" in capsys.readouterr().err
+    assert "--previous /no/such is geen map" in capsys.readouterr().err
     folder = scratch("notarun")
     folder.mkdir()
     assert main(["report", "--previous", str(folder), "--current", str(current)]) == 2
