@@ -438,7 +438,10 @@ def _about_sheet(result, about: Mapping, *, quantiles: bool) -> pd.DataFrame:
          "vergelijking, alleen het jaar 2030)."),
         *([("Opgave per wijk", "Woningen die elke wijk per type moet toevoegen in 2030, 2035 en 2040 "
                                 "(behoefte - voorraad - gepland; negatief = overschot). Verpleegzorgplekken "
-                                "alleen voor de gemeente."),
+                                "alleen voor de gemeente. Let op: de behoefte aan nultredenwoningen telt "
+                                "alleen oudere huishoudens, de voorraad alle nultredenwoningen (ook die van "
+                                "jongere huishoudens); een overschot daar betekent niet dat er niets gebouwd "
+                                "hoeft te worden."),
            ("Voorraad", "Bestaande voorraad per wijk en type in het basisjaar met bandbreedte, status en bron."),
            ("Behoefte, voorraad en opgave",
             "Behoefte is het aantal woningen van een type dat de huishoudens in een jaar nodig hebben; voorraad is "
