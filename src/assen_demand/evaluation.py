@@ -50,6 +50,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from assen_demand.demography.migration import net_migration_totals
+from assen_demand.demography.rates import ComponentsWarning
 from assen_demand.errors import InvalidValueError, MissingDataError
 
 __all__ = [
@@ -221,8 +223,6 @@ def assumed_change(dynamics: pd.DataFrame, area: str, origin: int, n_years: int 
     float or None [persons per year]
         None when a year of the window lacks flows.
     """
-    from assen_demand.demography.components import ComponentsWarning, net_migration_totals
-
     dyn = dynamics[(dynamics["area"] == area) & (dynamics["year"] < origin) & (dynamics["year"] >= origin - n_years)]
     if "net_migration" not in dyn or dyn.loc[dyn["sex"].isin(["male", "female"]), "net_migration"].notna().sum() < 2 * n_years:
         return None

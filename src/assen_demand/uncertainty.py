@@ -79,7 +79,8 @@ import pandas as pd
 import xarray as xr
 from scipy.special import expit, logit
 
-from assen_demand.demography.components import migration_dispersion, shrinkage_weight
+from assen_demand.demography.migration import RC_FUNDAMENTAL, migration_dispersion, rogers_castro, shrinkage_weight
+from assen_demand.demography.mortality import life_table, survival_ratios
 from assen_demand.datamodel import KWB_BAND_EDGES as _KWB_EDGES
 from assen_demand.datamodel import QUANTILES, quantile_name
 from assen_demand.display import summary_repr
@@ -374,8 +375,6 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
     else:
         smr_sd, level = 0.0, np.ones(draws)
     mx = mx * xr.DataArray(level, dims="draw", coords={"draw": np.arange(draws)})
-    from assen_demand.demography.components import life_table, survival_ratios
-
     surv, bsurv = survival_ratios(life_table(mx.transpose("draw", "sex", "age", "year")))
     rows += [("mortality", "Lee-Carter sigma (male, female)", ", ".join(f"{v:.3f}" for v in fit.sigma.values),
               "per sqrt(year)", "fitted on WPP 2024 periods"),
@@ -471,8 +470,6 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
 
 
 def _standard_profile(pop: np.ndarray) -> np.ndarray:
-    from assen_demand.demography.components import RC_FUNDAMENTAL, rogers_castro
-
     w = rogers_castro(AGES, RC_FUNDAMENTAL)[None, :] * pop
     total = w.sum(axis=-1, keepdims=True)
     return np.where(total > 0, w / np.where(total > 0, total, 1.0), 1.0 / len(AGES))
