@@ -144,7 +144,7 @@ def project_population(
         How the wijken are projected (the gemeente is always projected by cohort-component):
 
         * ``"cohort_component"``: every wijk with its own net migration counts
-          (:func:`assen_demand.demography.components.net_migration_counts`), constrained to the gemeente by
+          (:func:`assen_demand.demography.migration.net_migration_counts`), constrained to the gemeente by
           sex and age each year.
         * ``"hamilton_perry"``: cohort change ratios between the base population estimates of
           ``base_year - hp_interval`` and ``base_year`` (:func:`assen_demand.demography.projection.hamilton_perry`),

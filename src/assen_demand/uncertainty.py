@@ -10,7 +10,7 @@ rounding of a few batched sums (1e-14 relative), and the same seed gives bit-ide
 What is drawn, and how
 ----------------------
 **Mortality.** Lee-Carter k(t) paths, a random walk with drift whose innovation sd and drift
-standard error come from the fit (:meth:`assen_demand.demography.components.LeeCarterFit.simulate`; the
+standard error come from the fit (:meth:`assen_demand.demography.mortality.LeeCarterFit.simulate`; the
 scenario's drift multiplier is already in the fit). The local level (SMR) is lognormal around
 the shrunk SMR with log-sd ``1 / sqrt(O + alpha)``, the relative sd of its gamma posterior.
 
@@ -41,7 +41,7 @@ yearly ``phi_year``; persistent ``phi_alloc - phi_year`` for an area without ear
 (its migration is then an allocation: a wijk's population share of the gemeente's, the
 gemeente's own along a model age profile) and ``phi_year / k`` for an area whose migration is
 the mean of ``k`` observed pairs (for a wijk whose mean is shrunk toward its allocation,
-:func:`assen_demand.demography.components.shrink_wijk_residuals`, the posterior variance
+:func:`assen_demand.demography.migration.shrink_wijk_residuals`, the posterior variance
 ``s2 (phi_year / k) / (s2 + phi_year / k)`` with ``s2 = phi_alloc - phi_year``). Applying the wijk dispersion to the gemeente's age pattern is
 an assumption (a gemeente's band migration deviates from a model profile as a wijk's deviates
 from its allocation); the gemeente's deviations are made to sum to zero over the bands, since
@@ -426,7 +426,7 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
     k = pairs.reindex(areas).fillna(0).to_numpy(float)
     # a mean of k observed pairs is uncertain by phi_year / k; without pairs the migration is an
     # allocation (gemeente: a model age profile; wijk: a population share), uncertain by the rest.
-    # Wijk means shrunk toward the allocation (components.shrink_wijk_residuals) have the
+    # Wijk means shrunk toward the allocation (migration.shrink_wijk_residuals) have the
     # posterior variance of the random-effects model: s2 (phi_year / k) / (s2 + phi_year / k).
     signal = np.maximum(phi_alloc - phi_year, 0.0)[None, :]
     mean_noise = phi_year[None, :] / np.maximum(k[:, None], 1.0)

@@ -579,7 +579,7 @@ def default_migration_pattern() -> xr.DataArray:
     """Model age-sex shape of migration: the Rogers-Castro fundamental schedule for both sexes.
 
     Rogers & Castro (1981), *Model migration schedules*, IIASA RR-81-30
-    (:data:`assen_demand.demography.components.RC_FUNDAMENTAL`). Used only to spread a year's net migration
+    (:data:`assen_demand.demography.migration.RC_FUNDAMENTAL`). Used only to spread a year's net migration
     before raking to the next year's KWB bands, so its shape matters within the broad bands only.
 
     Returns
