@@ -3,7 +3,7 @@
 Run: PYTHONPATH=src python benchmarks/migration_dispersion.py [--pairs 2022 2023]
 
 For the twelve Drenthe gemeenten (bundled KWB 2021-2024) the KWB band residuals r(w, b, t)
-(net migration of wijk w, KWB age band b, flow year t; ``components.kwb_band_residuals``) are
+(net migration of wijk w, KWB age band b, flow year t; ``migration.kwb_band_residuals``) are
 compared with two expectations, and the squared deviations are pooled relative to the band
 population P(w, b) at the start of the year (over-dispersed Poisson: var = phi x P):
 

@@ -218,10 +218,10 @@ def _case_det(areas: int, repeat: int) -> dict:
         t0 = time.perf_counter()
         call(out=buf)
         reuse.append(time.perf_counter() - t0)
-    from assen_demand.demography.projection import _default_threads
+    from assen_demand.demography.engine import default_threads
 
     return {"cold_s": cold, "warm_s": float(np.median(warm)), "warm_runs": warm,
-            "cpu_s": float(np.median(cpu)), "threads": _default_threads(areas * 2 * 101),
+            "cpu_s": float(np.median(cpu)), "threads": default_threads(areas * 2 * 101),
             "reuse_s": float(np.median(reuse)), "traced_mb": traced / 1e6,
             "rss_mb": rss, "clipped_cells": len(report.clipped)}
 
@@ -386,16 +386,16 @@ def main() -> None:
             f"peak rss {case['rss_mb']:.0f} MB (+ workers {case['children_rss_mb']:.0f} MB); load {_load()}")
 
     # 4. Lee-Carter fit and forecast on the bundled WPP data
-    from assen_demand.demography import components
+    from assen_demand.demography import mortality
     from assen_demand.inputs import datasets
 
     data = datasets.load_assen()
-    mx = components.ungroup_mx(components.wpp_period_mx(data.wpp_mx, base_year=2024))
+    mx = mortality.ungroup_mx(mortality.wpp_period_mx(data.wpp_mx, base_year=2024))
     mx = mx.rename({"period": "time"}) if "period" in mx.dims else mx
     years = list(range(2024, 2041))
 
     def lee_carter():
-        components.fit_lee_carter(mx).forecast(years)
+        mortality.fit_lee_carter(mx).forecast(years)
 
     lc = _best(lee_carter, 20)
     result["lee_carter_ms"] = lc * 1e3

@@ -6,7 +6,7 @@ a size drawn around ``mean_size`` persons, and an area-specific multiplicative w
 single age, so that cells differ the way small-area cells do. Survival and fertility are
 national (no area dim, as the rates of a national run would be shared by a gemeente's wijken);
 net migration counts are per area, sex and age, a few per cent of the cell per year, constant
-over the years (as :func:`assen_demand.demography.components.net_migration_counts` gives them), so that a
+over the years (as :func:`assen_demand.demography.migration.net_migration_counts` gives them), so that a
 realistic run clips a few cells (thin old-age cells), not thousands.
 """
 

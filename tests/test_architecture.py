@@ -19,19 +19,12 @@ MAX_LINES = 1_200
 
 #: Modules allowed over MAX_LINES, with why. Split them; then delete the line here.
 LONG_MODULES = {
-    "demography.components": "2,7xx lines: mortality, fertility and migration still live here; the split into "
-                             "demography/mortality.py, fertility.py, migration.py (issue 17 item 2) is not done yet",
-    "demography.projection": "1,5xx lines: the engine core is still inside; it moves to an internal engine module "
-                             "(issue 17 item 4) that projection and scale both use",
     "inputs.cbs": "1,203 lines: every CBS/UN reader in one module; better split into kwb, postcode, statline and wpp "
                   "readers",
 }
 
 #: Import cycles allowed for now (as sets of modules), with why.
 CYCLES = {
-    frozenset({"demography.components", "demography.projection"}):
-        "components builds projection.ProjectionInputs (Components.inputs) and projection's Hamilton-Perry/"
-        "constraint code uses components.rogers_castro; both imports sit inside functions",
     frozenset({"outputs.export", "outputs.monitoring", "outputs.plots", "outputs.voorzieningen"}):
         "monitoring reads runs written by export (RunOutput, provenance), export labels dwellings with "
         "monitoring's DWELLING_LABELS; voorzieningen (facilities merge) joins export and plots into the same "
@@ -43,10 +36,6 @@ CYCLES = {
 
 #: Private names imported across modules, as (importing module, source module, name), with why.
 PRIVATE_IMPORTS = {
-    ("scale", "demography.projection", name): "scale streams the engine's blocks; the engine core gets a documented "
-                                              "interface in an internal module (issue 17 item 4)"
-    for name in ("_Engine", "_prepare", "_rate_block", "_Scratch", "_step_block")
-} | {
     ("outputs.voorzieningen", "outputs.plots", name): "arrived with the facilities merge: make plots' figure "
                                                       "helpers public (documented) or move them to a shared module"
     for name in ("_new_figure", "_tick")

@@ -1,4 +1,6 @@
-"""Tests of assen_demand.demography.components: life tables, WPP ungrouping, Lee-Carter, SMR, fertility, migration.
+"""Tests of the component estimators: components, mortality, fertility and migration.
+
+Life tables, WPP ungrouping, Lee-Carter, SMR, fertility, migration.
 
 Reference values are either hand-worked below (with how they were made) or published numbers
 named at the test (UN WPP 2024 e0; Rogers & Castro 1981 fundamental parameters).
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 
 import numpy as np
 import pandas as pd
@@ -18,8 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assen_demand.demography import components as c
+from assen_demand.demography import fertility, migration, mortality
 from assen_demand.inputs.datasets import load_assen
-from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
+from assen_demand.errors import ArgumentError, DataFormatError, InvalidValueError, MissingDataError
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +71,10 @@ HAND = {
 
 def test_life_table_hand_worked_three_ages():
     mx = xr.DataArray([0.01, 0.02, 0.5], dims="age", coords={"age": [0, 1, 2]})
-    table = c.life_table(mx, a0=0.1)
+    table = mortality.life_table(mx, a0=0.1)
     for column, expected in HAND.items():
         np.testing.assert_allclose(table[column].values, expected, rtol=0, atol=2e-10, err_msg=column)
-    surv, births = c.survival_ratios(table)
+    surv, births = mortality.survival_ratios(table)
     np.testing.assert_allclose(surv.values, [0.9891089109, 0.6644295302, 0.6644295302], atol=2e-10)
     assert float(births) == pytest.approx(0.9910802775, abs=2e-10)
 
@@ -79,20 +82,20 @@ def test_life_table_hand_worked_three_ages():
 def test_andreev_kingkade_a0_is_consistent_with_q0():
     m0 = np.array([0.001, 0.004, 0.02, 0.05, 0.1])
     for sex in c.SEXES:
-        a0 = c.andreev_kingkade_a0(m0, sex)
+        a0 = mortality.andreev_kingkade_a0(m0, sex)
         q0 = m0 / (1 + (1 - a0) * m0)
-        for (upper, const, slope), lower in zip(c._AK_SEGMENTS[sex], (0, *[s[0] for s in c._AK_SEGMENTS[sex][:-1]])):
+        for (upper, const, slope), lower in zip(mortality._AK_SEGMENTS[sex], (0, *[s[0] for s in mortality._AK_SEGMENTS[sex][:-1]])):
             sel = (m0 >= lower) & (m0 < upper)
             # on each segment a0 is the Andreev-Kingkade line in q0 (their table 3)
             np.testing.assert_allclose(a0[sel], const + slope * q0[sel], atol=1e-12)
     # low mortality (Netherlands today, m0 about 0.0035): a0 near 0.14, never the old 0.3 of Coale-Demeny
-    assert 0.13 < c.andreev_kingkade_a0(0.0035, "male") < 0.15
+    assert 0.13 < mortality.andreev_kingkade_a0(0.0035, "male") < 0.15
 
 
 def test_survival_reproduces_the_stationary_population(assen):
-    mx = c.wpp_single_year_mx(assen.wpp_mx, base_year=2020, years=[2017])
-    table = c.life_table(mx)
-    surv, births_surv = c.survival_ratios(table)
+    mx = mortality.wpp_single_year_mx(assen.wpp_mx, base_year=2020, years=[2017])
+    table = mortality.life_table(mx)
+    surv, births_surv = mortality.survival_ratios(table)
     pop = table["Lx"]  # stationary population with l(0) = 1 birth per year
     nxt = xr.zeros_like(pop)
     nxt.loc[dict(age=slice(1, 100))] = (pop * surv).sel(age=slice(0, 99)).values
@@ -106,11 +109,11 @@ def test_survival_reproduces_the_stationary_population(assen):
 @given(st.lists(st.floats(1e-5, 0.9), min_size=3, max_size=30), st.floats(0.05, 0.5))
 def test_life_table_invariants(rates, a0):
     mx = xr.DataArray(np.array(rates), dims="age", coords={"age": np.arange(len(rates))})
-    table = c.life_table(mx, a0=a0)
+    table = mortality.life_table(mx, a0=a0)
     assert float(table["dx"].sum()) == pytest.approx(1.0)
     assert np.all(np.diff(table["lx"].values) <= 0)
     assert float(table["ex"].sel(age=0)) == pytest.approx(float(table["Lx"].sum()))
-    surv, _ = c.survival_ratios(table)
+    surv, _ = mortality.survival_ratios(table)
     assert np.all((surv.values >= 0) & (surv.values <= 1))
 
 
@@ -126,8 +129,8 @@ def test_wpp_2015_2020_e0_matches_wpp(assen):
     the mean of the annual values 2015..2019 (the calendar years of the period).
     Measured (WPP 2024): male 80.051 vs 80.063 (-0.012), female 83.284 vs 83.291 (-0.007).
     """
-    period = c.wpp_period_mx(assen.wpp_mx, base_year=2020).sel(time=2017.5)
-    e0 = c.life_table(c.ungroup_mx(period))["ex"].sel(age=0)
+    period = mortality.wpp_period_mx(assen.wpp_mx, base_year=2020).sel(time=2017.5)
+    e0 = mortality.life_table(mortality.ungroup_mx(period))["ex"].sel(age=0)
     for sex in c.SEXES:
         diff = float(e0.sel(sex=sex)) - _wpp_e0_mean(assen, sex, 2015, 2019)
         assert abs(diff) < 0.3, (sex, diff)
@@ -135,9 +138,9 @@ def test_wpp_2015_2020_e0_matches_wpp(assen):
 
 
 def test_ungroup_keeps_band_rates(assen):
-    bands = c.wpp_period_mx(assen.wpp_mx, base_year=2020).sel(time=2017.5)
-    single = c.ungroup_mx(bands)
-    table = c.life_table(single)
+    bands = mortality.wpp_period_mx(assen.wpp_mx, base_year=2020).sel(time=2017.5)
+    single = mortality.ungroup_mx(bands)
+    table = mortality.life_table(single)
     edges = list(bands["age_lo"].values) + [101]
     for sex in c.SEXES:
         for lo, hi, rate in zip(edges[:-1], edges[1:], bands.sel(sex=sex).values):
@@ -150,8 +153,8 @@ def test_ungroup_keeps_band_rates(assen):
 
 
 def test_time_interpolation_is_log_linear_between_mid_years(assen):
-    per = c.ungroup_mx(c.wpp_period_mx(assen.wpp_mx, base_year=2020))
-    yearly = c.interpolate_log_rates(per, [2012, 2015, 2017])
+    per = mortality.ungroup_mx(mortality.wpp_period_mx(assen.wpp_mx, base_year=2020))
+    yearly = mortality.interpolate_log_rates(per, [2012, 2015, 2017])
     a, b = per.sel(time=2012.5), per.sel(time=2017.5)
     np.testing.assert_allclose(yearly.sel(year=2012), a, rtol=1e-12)
     np.testing.assert_allclose(yearly.sel(year=2017), b, rtol=1e-12)
@@ -166,8 +169,8 @@ def test_time_interpolation_is_log_linear_between_mid_years(assen):
 def test_lee_carter_normalisation_and_drift_agrees_with_statsmodels(assen):
     from statsmodels.tsa.arima.model import ARIMA
 
-    per = c.ungroup_mx(c.wpp_period_mx(assen.wpp_mx, base_year=2024))
-    fit = c.fit_lee_carter(per.sel(time=per["time"] > 1970))
+    per = mortality.ungroup_mx(mortality.wpp_period_mx(assen.wpp_mx, base_year=2024))
+    fit = mortality.fit_lee_carter(per.sel(time=per["time"] > 1970))
     np.testing.assert_allclose(fit.bx.sum("age"), 1.0)
     np.testing.assert_allclose(fit.kt.sum("time"), 0.0, atol=1e-9)
     assert (fit.explained > 0.9).all() and (fit.drift < 0).all()
@@ -190,17 +193,17 @@ def test_lee_carter_hindcast_2015_2020(assen):
     """
     years = range(2015, 2020)
     for fit_start, bound in ((1950, 1.5), (1970, 0.75)):
-        mx, fit = c.national_mortality(assen.wpp_mx, base_year=2010, years=years, fit_start=fit_start)
+        mx, fit = mortality.national_mortality(assen.wpp_mx, base_year=2010, years=years, fit_start=fit_start)
         assert fit.last_time == 2007.5
-        e0 = c.life_table(mx)["ex"].sel(age=0).mean("year")
+        e0 = mortality.life_table(mx)["ex"].sel(age=0).mean("year")
         for sex in c.SEXES:
             diff = float(e0.sel(sex=sex)) - _wpp_e0_mean(assen, sex, 2015, 2019)
             assert abs(diff) < bound, (fit_start, sex, diff)
 
 
 def test_lee_carter_simulation_draws(assen):
-    per = c.ungroup_mx(c.wpp_period_mx(assen.wpp_mx, base_year=2024))
-    fit = c.fit_lee_carter(per.sel(time=per["time"] > 1970))
+    per = mortality.ungroup_mx(mortality.wpp_period_mx(assen.wpp_mx, base_year=2024))
+    fit = mortality.fit_lee_carter(per.sel(time=per["time"] > 1970))
     years = [2024, 2030, 2040]
     sims = fit.simulate(years, draws=400, seed=1)
     assert sims.dims == ("draw", "sex", "age", "year") and sims.sizes["draw"] == 400
@@ -221,7 +224,7 @@ def test_lee_carter_simulation_draws(assen):
 def test_smr_shrinkage_hand_worked():
     # O = 120, E = 100, alpha = 100: raw 1.2, posterior mean (120 + 100) / (100 + 100) = 1.1;
     # Garwood interval: chi2(0.025, 240) / 200 = 0.9950, chi2(0.975, 242) / 200 = 1.4350
-    r = c.smr_shrinkage(120, 100, prior_shape=100)
+    r = mortality.smr_shrinkage(120, 100, prior_shape=100)
     assert r["smr"] == pytest.approx(1.2)
     assert r["shrunk"] == pytest.approx(1.1)
     assert r["smr_low"] == pytest.approx(0.9950, abs=5e-4) and r["smr_high"] == pytest.approx(1.4350, abs=5e-4)
@@ -229,7 +232,7 @@ def test_smr_shrinkage_hand_worked():
     assert r["shrunk_low"] < r["shrunk"] < r["shrunk_high"]
     assert r["shrunk_high"] - r["shrunk_low"] < r["smr_high"] - r["smr_low"]
     # a small area is pulled most of the way to 1
-    assert c.smr_shrinkage(12, 10, prior_shape=100)["shrunk"] == pytest.approx(112 / 110)
+    assert mortality.smr_shrinkage(12, 10, prior_shape=100)["shrunk"] == pytest.approx(112 / 110)
 
 
 def test_smr_prior_shape_recovers_between_area_variance():
@@ -238,7 +241,7 @@ def test_smr_prior_shape_recovers_between_area_variance():
     e = rng.uniform(200, 3000, 2000)
     theta = rng.gamma(1 / tau**2, tau**2, e.size)
     o = rng.poisson(theta * e)
-    alpha = c.smr_prior_shape(o, e)
+    alpha = mortality.smr_prior_shape(o, e)
     assert 1 / math.sqrt(alpha) == pytest.approx(tau, rel=0.15)
 
 
@@ -259,8 +262,8 @@ def test_assen_smr_and_fertility_level(comp2024):
 
 
 def test_asfr_sums_to_tfr_and_keeps_the_band_rates(assen):
-    tfr, pct = c.tfr_path(assen.wpp_tfr, assen.wpp_asfr, base_year=2024, years=[2019, 2023, 2030])
-    asfr = c.national_asfr(tfr, pct)
+    tfr, pct = fertility.tfr_path(assen.wpp_tfr, assen.wpp_asfr, base_year=2024, years=[2019, 2023, 2030])
+    asfr = fertility.national_asfr(tfr, pct)
     np.testing.assert_allclose(asfr.sum("age").values, tfr.values, rtol=1e-12)
     assert float(asfr.sel(age=slice(0, 14)).sum()) == 0 and float(asfr.sel(age=slice(50, 100)).sum()) == 0
     assert (asfr >= 0).all()
@@ -277,7 +280,7 @@ def test_asfr_sums_to_tfr_and_keeps_the_band_rates(assen):
 @given(st.lists(st.floats(0, 1000), min_size=1, max_size=12))
 def test_spread_band_totals_preserves_sums(totals):
     edges = np.arange(0, 5 * len(totals) + 1, 5)
-    single = c.spread_band_totals(np.array(totals), edges)
+    single = fertility.spread_band_totals(np.array(totals), edges)
     assert (single >= 0).all()
     np.testing.assert_allclose(single.reshape(-1, 5).sum(axis=1), totals, atol=1e-9 * (1 + max(totals)))
 
@@ -297,7 +300,7 @@ def test_local_fertility_factor_hand_worked():
     women = xr.DataArray(np.where((c.AGES >= 20) & (c.AGES < 40), 100.0, 0.0), dims="age", coords={"age": c.AGES})
     asfr = xr.DataArray(np.where((c.AGES >= 25) & (c.AGES < 35), 0.05, 0.0)[:, None] * np.ones(2),
                         dims=("age", "year"), coords={"age": c.AGES, "year": [2019, 2020]})
-    level = c.local_fertility_factor(dyn, base_year=2021, asfr=asfr, female_population=women)
+    level = fertility.local_fertility_factor(dyn, base_year=2021, asfr=asfr, female_population=women)
     assert level.expected == pytest.approx(50.0)
     assert level.factor == pytest.approx(1.32)
     assert level.factor_low < 1.32 < level.factor_high
@@ -311,9 +314,9 @@ def test_local_fertility_factor_hand_worked():
 def test_rogers_castro_reference_values():
     # Rogers & Castro (1981), Model Migration Schedules, IIASA RR-81-30, fundamental schedule
     # (as reproduced in migest's rc9.fund)
-    assert c.RC_FUNDAMENTAL == {"a1": 0.02, "alpha1": 0.1, "a2": 0.06, "alpha2": 0.1, "mu2": 20.0,
+    assert migration.RC_FUNDAMENTAL == {"a1": 0.02, "alpha1": 0.1, "a2": 0.06, "alpha2": 0.1, "mu2": 20.0,
                                 "lambda2": 0.4, "c": 0.003}
-    m = c.rogers_castro(np.arange(101), c.RC_FUNDAMENTAL)
+    m = migration.rogers_castro(np.arange(101), migration.RC_FUNDAMENTAL)
     # the labour-force peak lies a little after mu2, the trough in the late teens
     assert 20 <= int(np.argmax(m[10:])) + 10 <= 25
     assert 10 <= int(np.argmin(m[:25])) <= 18
@@ -322,12 +325,12 @@ def test_rogers_castro_reference_values():
 @pytest.mark.parametrize("form", ["7", "11"])
 def test_rogers_castro_fit_recovers_parameters(form):
     truth = {"a1": 0.03, "alpha1": 0.12, "a2": 0.08, "alpha2": 0.09, "mu2": 22.0, "lambda2": 0.35, "c": 0.004}
-    start = dict(c.RC_FUNDAMENTAL)
+    start = dict(migration.RC_FUNDAMENTAL)
     if form == "11":
         truth.update({"a3": 0.002, "alpha3": 0.8, "mu3": 65.0, "lambda3": 0.5})
-        start.update(c.RC_RETIREMENT_EXAMPLE)
+        start.update(migration.RC_RETIREMENT_EXAMPLE)
     x = np.arange(101)
-    fit = c.fit_rogers_castro(c.rogers_castro(x, truth), ages=x, initial=start)
+    fit = migration.fit_rogers_castro(migration.rogers_castro(x, truth), ages=x, initial=start)
     assert fit.success
     for key, value in truth.items():
         assert fit.params[key] == pytest.approx(value, rel=1e-3), key
@@ -337,38 +340,38 @@ def test_rogers_castro_band_integrated_fit_preserves_band_totals():
     truth = {"a1": 0.03, "alpha1": 0.12, "a2": 0.08, "alpha2": 0.09, "mu2": 22.0, "lambda2": 0.35, "c": 0.004}
     rng = np.random.default_rng(7)
     edges = [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 101]
-    single = c.rogers_castro(np.arange(101), truth) * 1000
+    single = migration.rogers_castro(np.arange(101), truth) * 1000
     totals = np.add.reduceat(single, edges[:-1]) * rng.uniform(0.97, 1.03, len(edges) - 1)  # noisy bands
-    fit = c.fit_rogers_castro(totals, edges=edges)
+    fit = migration.fit_rogers_castro(totals, edges=edges)
     np.testing.assert_allclose(np.add.reduceat(fit.single.values, edges[:-1]), totals, rtol=0.08)
     assert fit.single.sum() == pytest.approx(totals.sum(), rel=0.01)
     assert fit.params["mu2"] == pytest.approx(22.0, abs=2.0)
 
 
 def test_signed_net_schedule_recovers_amplitudes_and_peak():
-    shape = {**c.RC_FUNDAMENTAL, "mu2": 25.0}
+    shape = {**migration.RC_FUNDAMENTAL, "mu2": 25.0}
     pop = xr.DataArray(np.full(101, 500.0), dims="age", coords={"age": c.AGES})
-    names, basis = c._net_basis(shape, retirement=False)
+    names, basis = migration._net_basis(shape, retirement=False)
     truth = np.array([0.004, -0.05, 0.002])  # children in, young adults out, older in
     counts = basis @ truth * 500.0
     edges = [0, 15, 25, 45, 65, 101]
     bands = np.add.reduceat(counts, edges[:-1])
-    fixed = c.fit_net_migration_schedule(bands, edges=edges, population=pop, shape=shape)
+    fixed = migration.fit_net_migration_schedule(bands, edges=edges, population=pop, shape=shape)
     np.testing.assert_allclose([fixed.amplitudes[n] for n in names], truth, rtol=1e-8)
-    free = c.fit_net_migration_schedule(bands, edges=edges, population=pop, shape={**shape, "mu2": 20.0},
+    free = migration.fit_net_migration_schedule(bands, edges=edges, population=pop, shape={**shape, "mu2": 20.0},
                                         free=("mu2",))
     assert free.shape["mu2"] == pytest.approx(25.0, abs=0.05)
     np.testing.assert_allclose(free.band_fitted, bands, atol=1e-6 * np.abs(bands).max())
 
 
 def test_net_migration_totals_match_the_residual(assen):
-    totals = c.net_migration_totals(assen.dynamics, base_year=2024)
+    totals = migration.net_migration_totals(assen.dynamics, base_year=2024)
     assert sorted(totals["year"].unique()) == [2019, 2020, 2021, 2022, 2023]
     assert (totals["difference"].abs() <= 10).all()
     broken = assen.dynamics.copy()
     broken.loc[(broken["year"] == 2022) & (broken["sex"] == "male"), "net_migration"] += 500
     with pytest.warns(c.ComponentsWarning, match=r"differs from population change minus natural change by \+497 in 2022 \(male"):
-        c.net_migration_totals(broken, base_year=2024)
+        migration.net_migration_totals(broken, base_year=2024)
 
 
 def test_components_migration_adds_up(comp2024, assen):
@@ -393,16 +396,16 @@ def test_net_migration_counts_options(comp2024):
     edges = np.array([0, 15, 25, 45, 65, 101])
     band_of = np.searchsorted(edges, c.AGES, side="right") - 1
     kw = dict(residuals=residuals, totals=totals, population=pop, gemeente="GM0106", years=[2024, 2025])
-    free, _, _ = c.net_migration_counts(**kw, constrain_wijken=False)
+    free, _, _ = migration.net_migration_counts(**kw, constrain_wijken=False)
     observed = residuals.groupby(["area", "age_lo"])["net_migration"].mean()
     for wijk in ("WK010600", "WK010608"):  # unconstrained wijken keep their observed band volumes
         got = np.bincount(band_of, weights=free.sel(area=wijk, year=2024).sum("sex").values)
         np.testing.assert_allclose(got, observed.loc[wijk].to_numpy(), rtol=1e-9)
-    smooth, fit, _ = c.net_migration_counts(**kw, constrain_wijken=False, preserve_bands=False)
+    smooth, fit, _ = migration.net_migration_counts(**kw, constrain_wijken=False, preserve_bands=False)
     row = fit[(fit["area"] == "WK010608") & (fit["age_lo"] == 65)].iloc[0]
     got = np.bincount(band_of, weights=smooth.sel(area="WK010608", year=2024).sum("sex").values)
     assert got[-1] == pytest.approx(row["fitted"]) and row["fitted"] != pytest.approx(row["observed"])
-    over, _, _ = c.net_migration_counts(**kw, level=250.0)
+    over, _, _ = migration.net_migration_counts(**kw, level=250.0)
     assert float(over.sel(area="GM0106", year=2025).sum()) == pytest.approx(250.0)
     assert float(over.sel(area=["WK010600", "WK010608"], year=2025).sum()) == pytest.approx(250.0)
 
@@ -484,35 +487,35 @@ def test_hindcast_ignores_everything_published_after_the_base_year(assen):
 def test_errors_name_the_problem(assen):
     mx = xr.DataArray([0.01, -0.02, 0.5], dims="age", coords={"age": [0, 1, 2]})
     with pytest.raises(InvalidValueError, match="negative values"):
-        c.life_table(mx, a0=0.1)
+        mortality.life_table(mx, a0=0.1)
     with pytest.raises(InvalidValueError, match="contains NaN"):
-        c.life_table(mx.where(mx > 0), a0=0.1)
+        mortality.life_table(mx.where(mx > 0), a0=0.1)
     with pytest.raises(InvalidValueError, match="open age group 2\\+ has a zero death rate"):
-        c.life_table(xr.DataArray([0.01, 0.02, 0.0], dims="age", coords={"age": [0, 1, 2]}), a0=0.1)
+        mortality.life_table(xr.DataArray([0.01, 0.02, 0.0], dims="age", coords={"age": [0, 1, 2]}), a0=0.1)
     with pytest.raises(DataFormatError, match="unknown sex label.*'total'"):
-        c.life_table(xr.DataArray([[0.01, 0.5]], dims=("sex", "age"), coords={"sex": ["total"], "age": [0, 1]}))
+        mortality.life_table(xr.DataArray([[0.01, 0.5]], dims=("sex", "age"), coords={"sex": ["total"], "age": [0, 1]}))
     with pytest.raises(DataFormatError, match="pass a0="):
-        c.life_table(xr.DataArray([0.01, 0.5], dims="age", coords={"age": [0, 1]}))
+        mortality.life_table(xr.DataArray([0.01, 0.5], dims="age", coords={"age": [0, 1]}))
     with pytest.raises(DataFormatError, match="ages must be consecutive"):
-        c.life_table(xr.DataArray([0.01, 0.5], dims="age", coords={"age": [0, 5]}), a0=0.1)
+        mortality.life_table(xr.DataArray([0.01, 0.5], dims="age", coords={"age": [0, 5]}), a0=0.1)
     with pytest.raises(MissingDataError, match="no population of Assen \\(GM0106\\) on 1 January 2031"):
         c.estimate_components(assen, base_year=2031, end_year=2040)
     with pytest.raises(MissingDataError, match="no age structure of GM0106 known on 1 January 2016"):
         c.estimate_components(assen, base_year=2016)
     with pytest.raises(MissingDataError, match="no WPP mortality period ends by 1954"):
-        c.wpp_period_mx(assen.wpp_mx, base_year=1954)
+        mortality.wpp_period_mx(assen.wpp_mx, base_year=1954)
     with pytest.raises(InvalidValueError, match="unknown mortality model 'cairns'"):
-        c.national_mortality(assen.wpp_mx, base_year=2024, years=[2024], model="cairns")
+        mortality.national_mortality(assen.wpp_mx, base_year=2024, years=[2024], model="cairns")
     with pytest.raises(InvalidValueError, match="unknown TFR assumption"):
-        c.tfr_path(assen.wpp_tfr, assen.wpp_asfr, base_year=2024, years=[2024], assumption="rising")
+        fertility.tfr_path(assen.wpp_tfr, assen.wpp_asfr, base_year=2024, years=[2024], assumption="rising")
     with pytest.raises(InvalidValueError, match="the labour family needs all of"):
-        c.rogers_castro([20], {"a2": 0.1, "mu2": 20})
+        migration.rogers_castro([20], {"a2": 0.1, "mu2": 20})
     with pytest.raises(InvalidValueError, match="for net migration use fit_net_migration_schedule"):
-        c.fit_rogers_castro([1.0, -2.0], edges=[0, 5, 10])
+        migration.fit_rogers_castro([1.0, -2.0], edges=[0, 5, 10])
     with pytest.raises(MissingDataError, match="mortality='wpp_medium' needs the WPP projection periods"):
-        c.national_mortality(assen.as_of(2024).wpp_mx, base_year=2024, years=[2024], model="wpp_medium")
+        mortality.national_mortality(assen.as_of(2024).wpp_mx, base_year=2024, years=[2024], model="wpp_medium")
     with pytest.warns(c.ComponentsWarning, match="not an honest hindcast"):
-        c.national_mortality(assen.wpp_mx, base_year=2020, years=[2020], model="wpp_medium")
+        mortality.national_mortality(assen.wpp_mx, base_year=2020, years=[2020], model="wpp_medium")
 
 
 # --------------------------------------------------------------------------------------------
@@ -537,7 +540,7 @@ def test_shrinkage_hand_worked_two_pairs():
     # s2 = 1.0 - 0.5 = 0.5, noise 0.5 / 2 = 0.25, w = 0.5 / 0.75 = 2/3;
     # allocation 10 x 1/4 = 2.5 and 7.5; shrunk 2.5 + 2/3 x 3.5 = 4.8333 and 7.5 - 2/3 x 3.5 = 5.1667
     rows = _residual_rows(10, [100, 300], [6, 4], years=(2022, 2023))
-    out = c.shrink_wijk_residuals(rows, dispersion=_dispersion(1.0, 0.5))
+    out = migration.shrink_wijk_residuals(rows, dispersion=_dispersion(1.0, 0.5))
     wijk = out[out["area_level"] == "wijk"]
     assert wijk["shrinkage_weight"].tolist() == pytest.approx([2 / 3] * 4)
     assert wijk["pairs"].tolist() == [2, 2, 2, 2]
@@ -554,7 +557,7 @@ def test_shrinkage_hand_worked_two_pairs():
 )
 def test_shrinkage_lies_between_allocation_and_observation(gem, starts, values, alloc, year):
     rows = _residual_rows(gem, starts, values[: len(starts)])
-    out = c.shrink_wijk_residuals(rows, dispersion=_dispersion(alloc, year))
+    out = migration.shrink_wijk_residuals(rows, dispersion=_dispersion(alloc, year))
     wijk = out[out["area_level"] == "wijk"]
     w = wijk["shrinkage_weight"].to_numpy()
     assert ((w >= 0) & (w <= 1)).all()
@@ -569,18 +572,33 @@ def test_shrinkage_lies_between_allocation_and_observation(gem, starts, values, 
 
 def test_shrinkage_limits():
     rows = _residual_rows(10, [100, 300], [6, 4])
-    no_signal = c.shrink_wijk_residuals(rows, dispersion=_dispersion(0.5, 0.5))  # all noise: allocation
+    no_signal = migration.shrink_wijk_residuals(rows, dispersion=_dispersion(0.5, 0.5))  # all noise: allocation
     assert no_signal.loc[no_signal["area_level"] == "wijk", "net_migration"].tolist() == pytest.approx([2.5, 7.5])
-    no_noise = c.shrink_wijk_residuals(rows, dispersion=_dispersion(0.5, 0.0))  # all signal: as observed
+    no_noise = migration.shrink_wijk_residuals(rows, dispersion=_dispersion(0.5, 0.0))  # all signal: as observed
     assert no_noise.loc[no_noise["area_level"] == "wijk", "net_migration"].tolist() == pytest.approx([6.0, 4.0])
     with pytest.raises(MissingDataError, match="lacks band"):
-        c.shrink_wijk_residuals(rows.assign(age_lo=15), dispersion=_dispersion(1.0, 0.5))
+        migration.shrink_wijk_residuals(rows.assign(age_lo=15), dispersion=_dispersion(1.0, 0.5))
     with pytest.raises(InvalidValueError, match=">= 0"):
-        c.shrink_wijk_residuals(rows, dispersion=_dispersion(-1.0, 0.5))
+        migration.shrink_wijk_residuals(rows, dispersion=_dispersion(-1.0, 0.5))
+
+
+def test_component_options_join_the_options_object_and_the_keywords():
+    base = c.ComponentOptions(tfr="wpp_medium", n_years=3)
+    assert c.ComponentOptions.from_keywords() == c.ComponentOptions()
+    assert c.ComponentOptions.from_keywords(base) is base
+    joined = c.ComponentOptions.from_keywords(base, n_years=4, retirement=True)
+    assert joined == c.ComponentOptions(tfr="wpp_medium", n_years=4, retirement=True)
+    assert base.n_years == 3  # frozen: from_keywords returns a new object
+    with pytest.raises(FrozenInstanceError):
+        base.n_years = 5
+    with pytest.raises(ArgumentError, match=r"unknown keyword n_yeras=; accepted: .*n_years"):
+        c.ComponentOptions.from_keywords(n_yeras=3)
+    with pytest.raises(TypeError, match="options must be a ComponentOptions, got the dict"):
+        c.ComponentOptions.from_keywords({"n_years": 3})
 
 
 def test_bundled_dispersion_covers_every_band_and_gives_weights_below_one():
-    d = c.migration_dispersion()
+    d = migration.migration_dispersion()
     assert d.index.tolist() == [0, 15, 25, 45, 65]
     signal = (d["allocation"] - d["year"]).clip(lower=0)
     w_one_pair = signal / (signal + d["year"])
@@ -590,7 +608,10 @@ def test_bundled_dispersion_covers_every_band_and_gives_weights_below_one():
 
 def test_estimate_components_shrinks_assen_wijk_migration(assen):
     on = c.estimate_components(assen, base_year=2024, end_year=2026)
-    off = c.estimate_components(assen, base_year=2024, end_year=2026, shrink_wijk_migration=False)
+    # the options object and the keywords are the same call (the keyword path is used above)
+    off = c.estimate_components(assen, base_year=2024, end_year=2026,
+                                options=c.ComponentOptions(shrink_wijk_migration=False))
+    assert off.assumptions["shrink_wijk_migration"] is False
     res = on.migration_residuals
     wijk = res[res["area_level"] == "wijk"]
     assert (wijk["pairs"] == 3).all()  # KWB 2021-2024: three flow years
@@ -627,7 +648,7 @@ def test_prior_gives_the_within_band_contrasts_of_gemeente_and_wijken():
     rows += [("W1", "wijk", 2022, lo, v) for lo, v in wijk_bands.items()]
     residuals = pd.DataFrame(rows, columns=["area", "area_level", "year", "age_lo", "net_migration"])
     totals = pd.DataFrame({"sex": list(c.SEXES), "year": 2022, "net_migration": [-10.0, -10.0]})
-    counts, _, _ = c.net_migration_counts(residuals=residuals, totals=totals, population=pop, gemeente="GM1",
+    counts, _, _ = migration.net_migration_counts(residuals=residuals, totals=totals, population=pop, gemeente="GM1",
                                           years=[2023], prior=prior, constrain_wijken=False)
     gm = counts.sel(area="GM1", year=2023).sum("sex")
     assert float(gm.sel(age=19)) == pytest.approx(40 / 3 + 2)
@@ -678,11 +699,11 @@ def test_changed_wijken_leave_out_only_pairs_that_moved_people():
         "net_migration": [20.0, -400.0, -5.0, 300.0],  # W1 lost two buurten; W2 renamed inside; W3 grew
     })
     with pytest.warns(c.ComponentsWarning, match=r"1 wijk year pair\(s\) .* buurten changed: W1 2021->2022"):
-        kept, dropped = c.drop_changed_wijken(res, kwb)
+        kept, dropped = migration.drop_changed_wijken(res, kwb)
     assert dropped == [("W1", 2021)]
     assert kept["area"].tolist() == ["GM1", "W2", "W3"]  # W3 grew but kept its buurten: real migration
     no_buurten = kwb[kwb["year"] == 2021]
-    assert c.drop_changed_wijken(res, no_buurten)[1] == []  # nothing to compare: kept
+    assert migration.drop_changed_wijken(res, no_buurten)[1] == []  # nothing to compare: kept
 
 
 @pytest.mark.slow

@@ -375,7 +375,7 @@ def test_each_draw_equals_its_own_run(sizes, n_draw, constrained):
 @pytest.mark.parametrize("constrained", [False, True])
 def test_blocks_and_threads_change_nothing(monkeypatch, threads, constrained):
     """Blocks of a few (draw, area) rows, on several threads, give the whole-array numbers."""
-    import assen_demand.demography.projection as engine
+    import assen_demand.demography.engine as engine
 
     rng = np.random.default_rng(17)
     _, base, inputs = _random_case(rng, n_area=37, n_age=7, n_step=4, n_draw=3,

@@ -36,7 +36,7 @@ KWB wijk tables start in 2021 here, so a base year 2021 has no successive KWB ye
 migration can be measured. The default (cohort-component) forecast then uses (1) the gemeente's
 observed net migration level (CBS 37259, five years before the base year), (2) its age pattern
 read from the gemeente's 2021 age profile relative to the Netherlands
-(:func:`assen_demand.demography.components.structural_net_migration`: a gemeente that has long lost its
+(:func:`assen_demand.demography.migration.structural_net_migration`: a gemeente that has long lost its
 students and gained families shows it in its age structure), (3) shared among the wijken by their
 population of each sex and age (the gemeente pattern), and (4) each wijk's own age structure aged
 in place. Hamilton-Perry needs two age structures and is not available before base year 2022.
@@ -54,7 +54,7 @@ Later base years, wijk migration measured from KWB pairs
 From base year 2022 on, each wijk's band net migration is measured (KWB residuals). One or two
 pairs are noisy; taken at face value they lost to the naive forecast in four bands from 2022.
 They are now shrunk toward the wijk's population share of the gemeente's migration
-(:func:`assen_demand.demography.components.shrink_wijk_residuals`, weights from the wijk migration dispersion:
+(:func:`assen_demand.demography.migration.shrink_wijk_residuals`, weights from the wijk migration dispersion:
 one pair counts 6 % for 0-15, 24 % for 15-25, 36 % for 25-45, 53 % for 45-65, 45 % for 65+).
 Drenthe, weighted APE in %, raw pairs -> shrunk (with the within-band age pattern and the
 boundary checks of the components module, measured 2026-11-28) vs naive:

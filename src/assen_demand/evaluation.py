@@ -15,7 +15,7 @@ analysis of time series models", Population Research and Policy Review 26(3):347
 time-series intervals checked out of sample).
 
 The forecast evaluated is the library's own rule for a gemeente total (see
-:func:`assen_demand.demography.components.net_migration_totals`): net migration held at its
+:func:`assen_demand.demography.migration.net_migration_totals`): net migration held at its
 mean count over the last ``n_years`` observed years, natural increase (births - deaths) likewise.
 Where CBS 37259eng has the flows (2012 on), they are used as the projection uses them; before
 2012 only the 1 January population is published (37259ned, 1960-2018), and the mean of the
@@ -50,6 +50,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from assen_demand.demography.migration import net_migration_totals
+from assen_demand.demography.rates import ComponentsWarning
 from assen_demand.errors import InvalidValueError, MissingDataError
 
 __all__ = [
@@ -203,7 +205,7 @@ def constant_boundary_changes(dynamics: pd.DataFrame, *, jump_threshold: float =
 def assumed_change(dynamics: pd.DataFrame, area: str, origin: int, n_years: int = 5) -> float | None:
     """Natural increase + net migration per year that the projection assumes, from CBS 37259 flows.
 
-    Net migration as :func:`assen_demand.demography.components.net_migration_totals` gives it
+    Net migration as :func:`assen_demand.demography.migration.net_migration_totals` gives it
     (mean count over the last ``n_years`` years before ``origin``), plus the mean natural
     increase (births - deaths) over the same years.
 
@@ -221,8 +223,6 @@ def assumed_change(dynamics: pd.DataFrame, area: str, origin: int, n_years: int 
     float or None [persons per year]
         None when a year of the window lacks flows.
     """
-    from assen_demand.demography.components import ComponentsWarning, net_migration_totals
-
     dyn = dynamics[(dynamics["area"] == area) & (dynamics["year"] < origin) & (dynamics["year"] >= origin - n_years)]
     if "net_migration" not in dyn or dyn.loc[dyn["sex"].isin(["male", "female"]), "net_migration"].notna().sum() < 2 * n_years:
         return None

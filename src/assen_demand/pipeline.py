@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from assen_demand.demography.base import BasePopulation, estimate_base
-from assen_demand.demography.components import Components, estimate_components
+from assen_demand.demography.components import ComponentOptions, Components, estimate_components
 from assen_demand.inputs.datasets import GemeenteData, load_gemeente
 from assen_demand.display import format_count, summary_repr
 from assen_demand.errors import InvalidValueError, MissingDataError, ScenarioError
@@ -144,7 +144,7 @@ def project_population(
         How the wijken are projected (the gemeente is always projected by cohort-component):
 
         * ``"cohort_component"``: every wijk with its own net migration counts
-          (:func:`assen_demand.demography.components.net_migration_counts`), constrained to the gemeente by
+          (:func:`assen_demand.demography.migration.net_migration_counts`), constrained to the gemeente by
           sex and age each year.
         * ``"hamilton_perry"``: cohort change ratios between the base population estimates of
           ``base_year - hp_interval`` and ``base_year`` (:func:`assen_demand.demography.projection.hamilton_perry`),
@@ -179,7 +179,7 @@ def project_population(
     from assen_demand._arguments import check_keywords, check_whole_numbers
 
     check_whole_numbers("project_population", {"base_year": base_year, "end_year": end_year}, optional=("base_year",))
-    check_keywords("project_population", component_options, project_population, estimate_components)
+    check_keywords("project_population", component_options, project_population, estimate_components, ComponentOptions)
     data = data if data is not None else load_gemeente(gemeente, data_dir=data_dir)
     base_year = default_base_year(data) if base_year is None else base_year
     known = data.as_of(base_year)
@@ -587,7 +587,7 @@ def forecast(
 
     check_whole_numbers("forecast", {"base_year": base_year, "end_year": end_year, "draws": draws, "seed": seed},
                         optional=("base_year", "seed"))
-    check_keywords("forecast", component_options, forecast, project_population, estimate_components)
+    check_keywords("forecast", component_options, forecast, project_population, estimate_components, ComponentOptions)
     scen = _resolve_scenario(scenario)
     data = data if data is not None else load_gemeente(gemeente, data_dir=data_dir)
     base_year = default_base_year(data) if base_year is None else base_year

@@ -55,15 +55,8 @@ from assen_demand.errors import (
     MissingDataError,
     UnknownAreaError,
 )
-from assen_demand.demography.projection import (
-    ClippingWarning,
-    ProjectionInputs,
-    _Engine,
-    _prepare,
-    _rate_block,
-    _Scratch,
-    _step_block,
-)
+from assen_demand.demography.engine import Engine, ProjectionInputs, Scratch, prepare_engine, rate_block, step_block
+from assen_demand.demography.projection import ClippingWarning
 from assen_demand.datamodel import QUANTILES, quantile_name  # QUANTILES re-exported
 from assen_demand.display import summary_repr
 
@@ -266,7 +259,7 @@ class StochasticProjection:
 class _Job:
     """Everything a block needs; picklable (sent once to every worker)."""
 
-    engine: _Engine  # in the working dtype
+    engine: Engine  # in the working dtype
     draws: int
     seed: int
     atoms: np.ndarray  # (age, atom) 0/1: the finest partition of the ages by every band edge
@@ -317,7 +310,7 @@ def _simulate_block(job: _Job, a0: int, a1: int, d0: int, d1: int) -> tuple[np.n
     # draws last: the quantiles sort along them
     sums = np.empty((na, nsex, natom, nstep + 1, d1 - d0), dtype=e.dtype)
     clipped = np.zeros((na, d1 - d0))
-    scratch = _Scratch(e)
+    scratch = Scratch(e)
     a = slice(a0, a1)
     noisy = job.noise_spread is not None
     if noisy:
@@ -354,14 +347,14 @@ def _simulate_block(job: _Job, a0: int, a1: int, d0: int, d1: int) -> tuple[np.n
         for k in range(nstep):
             m = None
             if noisy:
-                base_mig = _rate_block(e.mig, k, d, a)  # (draw or 1, area, sex, age)
+                base_mig = rate_block(e.mig, k, d, a)  # (draw or 1, area, sex, age)
                 if not mig_by_draw:
                     design[:, nband] = base_mig.reshape(na, ncell)
                 np.matmul(lhs[k], design, out=by_area)
                 if mig_by_draw:
                     migration += base_mig
                 m = migration
-            _step_block(pop, nxt, e, k, d, a, scratch, migration=m)
+            step_block(pop, nxt, e, k, d, a, scratch, migration=m)
             # Clip what out-migration drove below zero, keeping the persons per area. Few
             # cells (thin old-age cells) go below zero: fix only those.
             if nxt.min() < 0.0:
@@ -583,7 +576,7 @@ def stochastic_projection(
     if isinstance(base, xr.DataArray) and "draw" in base.dims:
         raise DataFormatError("base must be one population (area, sex, age) without a draw dim")
 
-    e = _prepare(base, components, start_year, end_year, None)
+    e = prepare_engine(base, components, start_year, end_year, None)
     if e.has_draw and len(e.labels["draw"]) != draws:
         raise DataFormatError(
             f"the components have {len(e.labels['draw'])} draws but draws={draws}; give "

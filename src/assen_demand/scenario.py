@@ -68,6 +68,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from assen_demand.demography.migration import net_migration_totals
 from assen_demand.housing.care import TREND_INDICATORS
 from assen_demand.errors import ScenarioError
 from assen_demand.parameters import VARIANTS, interpolate_years
@@ -211,8 +212,6 @@ class Scenario:
         The chosen level (mean, lowest or highest) of the yearly totals (men + women, CBS
         37259) of the ``n_years`` years before ``base_year``, times the multiplier.
         """
-        from assen_demand.demography.components import net_migration_totals
-
         dyn = data.as_of(base_year).dynamics
         import warnings
 

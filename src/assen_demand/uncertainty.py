@@ -10,7 +10,7 @@ rounding of a few batched sums (1e-14 relative), and the same seed gives bit-ide
 What is drawn, and how
 ----------------------
 **Mortality.** Lee-Carter k(t) paths, a random walk with drift whose innovation sd and drift
-standard error come from the fit (:meth:`assen_demand.demography.components.LeeCarterFit.simulate`; the
+standard error come from the fit (:meth:`assen_demand.demography.mortality.LeeCarterFit.simulate`; the
 scenario's drift multiplier is already in the fit). The local level (SMR) is lognormal around
 the shrunk SMR with log-sd ``1 / sqrt(O + alpha)``, the relative sd of its gamma posterior.
 
@@ -41,7 +41,7 @@ yearly ``phi_year``; persistent ``phi_alloc - phi_year`` for an area without ear
 (its migration is then an allocation: a wijk's population share of the gemeente's, the
 gemeente's own along a model age profile) and ``phi_year / k`` for an area whose migration is
 the mean of ``k`` observed pairs (for a wijk whose mean is shrunk toward its allocation,
-:func:`assen_demand.demography.components.shrink_wijk_residuals`, the posterior variance
+:func:`assen_demand.demography.migration.shrink_wijk_residuals`, the posterior variance
 ``s2 (phi_year / k) / (s2 + phi_year / k)`` with ``s2 = phi_alloc - phi_year``). Applying the wijk dispersion to the gemeente's age pattern is
 an assumption (a gemeente's band migration deviates from a model profile as a wijk's deviates
 from its allocation); the gemeente's deviations are made to sum to zero over the bands, since
@@ -79,7 +79,8 @@ import pandas as pd
 import xarray as xr
 from scipy.special import expit, logit
 
-from assen_demand.demography.components import migration_dispersion, shrinkage_weight
+from assen_demand.demography.migration import RC_FUNDAMENTAL, migration_dispersion, rogers_castro, shrinkage_weight
+from assen_demand.demography.mortality import life_table, survival_ratios
 from assen_demand.datamodel import KWB_BAND_EDGES as _KWB_EDGES
 from assen_demand.datamodel import QUANTILES, quantile_name
 from assen_demand.display import summary_repr
@@ -374,8 +375,6 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
     else:
         smr_sd, level = 0.0, np.ones(draws)
     mx = mx * xr.DataArray(level, dims="draw", coords={"draw": np.arange(draws)})
-    from assen_demand.demography.components import life_table, survival_ratios
-
     surv, bsurv = survival_ratios(life_table(mx.transpose("draw", "sex", "age", "year")))
     rows += [("mortality", "Lee-Carter sigma (male, female)", ", ".join(f"{v:.3f}" for v in fit.sigma.values),
               "per sqrt(year)", "fitted on WPP 2024 periods"),
@@ -427,7 +426,7 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
     k = pairs.reindex(areas).fillna(0).to_numpy(float)
     # a mean of k observed pairs is uncertain by phi_year / k; without pairs the migration is an
     # allocation (gemeente: a model age profile; wijk: a population share), uncertain by the rest.
-    # Wijk means shrunk toward the allocation (components.shrink_wijk_residuals) have the
+    # Wijk means shrunk toward the allocation (migration.shrink_wijk_residuals) have the
     # posterior variance of the random-effects model: s2 (phi_year / k) / (s2 + phi_year / k).
     signal = np.maximum(phi_alloc - phi_year, 0.0)[None, :]
     mean_noise = phi_year[None, :] / np.maximum(k[:, None], 1.0)
@@ -471,8 +470,6 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
 
 
 def _standard_profile(pop: np.ndarray) -> np.ndarray:
-    from assen_demand.demography.components import RC_FUNDAMENTAL, rogers_castro
-
     w = rogers_castro(AGES, RC_FUNDAMENTAL)[None, :] * pop
     total = w.sum(axis=-1, keepdims=True)
     return np.where(total > 0, w / np.where(total > 0, total, 1.0), 1.0 / len(AGES))

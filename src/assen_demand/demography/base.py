@@ -34,6 +34,7 @@ from assen_demand.datamodel import AGES, KWB_BAND_LABELS, KWB_BANDS, MAX_AGE, SE
 from assen_demand.inputs.datasets import GemeenteData
 from assen_demand.errors import InvalidValueError, MissingDataError
 from assen_demand.demography.ageing import age_one_year
+from assen_demand.demography.migration import RC_FUNDAMENTAL, rogers_castro
 from assen_demand.demography.ungroup import pclm
 from assen_demand.display import summary_repr
 
@@ -578,15 +579,13 @@ def default_migration_pattern() -> xr.DataArray:
     """Model age-sex shape of migration: the Rogers-Castro fundamental schedule for both sexes.
 
     Rogers & Castro (1981), *Model migration schedules*, IIASA RR-81-30
-    (:data:`assen_demand.demography.components.RC_FUNDAMENTAL`). Used only to spread a year's net migration
+    (:data:`assen_demand.demography.migration.RC_FUNDAMENTAL`). Used only to spread a year's net migration
     before raking to the next year's KWB bands, so its shape matters within the broad bands only.
 
     Returns
     -------
     xarray.DataArray (sex, age) [relative weight], sums to 1.
     """
-    from assen_demand.demography.components import RC_FUNDAMENTAL, rogers_castro
-
     shape = rogers_castro(AGES, RC_FUNDAMENTAL)
     weights = np.vstack([shape, shape])
     return xr.DataArray(weights / weights.sum(), dims=("sex", "age"), coords={"sex": list(SEXES), "age": AGES})
