@@ -1,4 +1,4 @@
-"""Build the bundled tidy tables in src/assen_demand/data/cbs/ from the raw CBS and UN files.
+"""Build the bundled tidy tables in the top-level data/cbs/ from the raw CBS and UN files.
 
 Usage::
 
@@ -28,7 +28,8 @@ import pandas as pd
 from assen_demand.inputs import cbs
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE.parent / "src" / "assen_demand" / "data" / "cbs"
+# the top-level data/cbs/ (DESIGN.md); the wheel carries it as assen_demand/data/cbs (pyproject.toml)
+OUT = HERE.parent / "data" / "cbs"
 DRENTHE = "PV22"
 
 
@@ -83,6 +84,8 @@ Written by `scripts/build_cbs_data.py` on {date.today().isoformat()} from the ra
 `shared/data/raw/SOURCES.md`. These are the project's own tidy tables with standard column names
 (`area, area_name, area_level, year, sex, age_lo, age_hi` and snake_case values; `age_hi` is the
 exclusive upper bound, empty for an open band). Rebuild them with the script; do not edit by hand.
+A wheel carries this folder inside the package as `assen_demand/data/cbs/`; the library finds it
+with `assen_demand.inputs.datasets.bundled_dir()`.
 
 **Bron: CBS, CC BY 4.0** (tables below) and **United Nations, DESA, Population Division, World
 Population Prospects 2024, CC BY 3.0 IGO** (wpp_*.csv).

@@ -3,8 +3,6 @@ wijken adding up to the gemeente, and the national check on the bundled CBS popu
 
 from __future__ import annotations
 
-from importlib.resources import files
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from assen_demand.inputs.datasets import bundled_dir
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
 from assen_demand.housing import care as C
 from assen_demand.housing import households as H
@@ -39,7 +38,7 @@ VV_WITH_STAY = 191_303 - 68_908
 
 def _nl_2021_bundled() -> xr.DataArray:
     """NL on 1 Jan 2021 from the bundled CBS table (all gemeenten, 5-year bands spread evenly over single ages)."""
-    path = files("assen_demand").joinpath("data", "cbs", "population_by_age_sex.csv")
+    path = bundled_dir().joinpath("population_by_age_sex.csv")
     with path.open("r", encoding="utf-8") as handle:
         frame = pd.read_csv(handle)
     frame = frame[(frame["area_level"] == "gemeente") & (frame["year"] == 2021) & frame["sex"].isin(["male", "female"])]

@@ -13,6 +13,7 @@ import pytest
 from products_helpers import WithQuantiles, assen_forecast, assen_forecast_example_supply, cli_forecast_run, scratch
 
 import assen_demand
+from assen_demand.inputs.datasets import bundled_dir
 from assen_demand.parameters import STATUSES
 from assen_demand.outputs import export
 from assen_demand.errors import DataFormatError, MissingDataError
@@ -138,7 +139,7 @@ def test_provenance_records_checksums_version_and_command(run):
     assert record["command"] == f"assen-demand forecast --out {run}"
     assert record["base_year"] == 2024 and record["end_year"] == 2040 and record["gemeente"] == "GM0106"
     assert record["scenario"] is None and record["draws"] == 0 and record["seed"] is None
-    kwb = files("assen_demand").joinpath("data", "cbs", "kwb.csv").read_bytes()
+    kwb = bundled_dir().joinpath("kwb.csv").read_bytes()
     by_path = {f["path"]: f["sha256"] for f in record["data"]["files"]}
     assert by_path["kwb.csv"] == hashlib.sha256(kwb).hexdigest()
     assert {p["file"] for p in record["parameters"]} == set(export.parameter_sources()["file"])

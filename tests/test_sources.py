@@ -1,8 +1,8 @@
 """Every URL in the bundled data files points at a publisher's own page or a DOI (issue 13, item 7).
 
 The test reads every text file under ``assen_demand/data/`` (parameter CSVs, supply, pipelines,
-scenario TOML, stock templates, READMEs), extracts each ``http(s)://`` URL and checks its host
-against :data:`PUBLISHERS`. A mirror, a news site or an aggregator is not a source: cite the page
+scenario TOML, stock templates, READMEs) and the bundled CBS tables (top-level ``data/cbs/``),
+extracts each ``http(s)://`` URL and checks its host against :data:`PUBLISHERS`. A mirror, a news site or an aggregator is not a source: cite the page
 of the organisation that produced the number, or drop the URL, say "not located" in the note and
 mark the row ``aanname``.
 """
@@ -15,6 +15,8 @@ from importlib.resources import files
 from urllib.parse import urlsplit
 
 import pytest
+
+from assen_demand.inputs.datasets import bundled_dir
 
 DATA = files("assen_demand").joinpath("data")
 TEXT_SUFFIXES = (".csv", ".toml", ".md", ".json", ".txt")
@@ -64,6 +66,8 @@ _URL = re.compile(r"https?://[^\s,;\"'<>()\]\[]+")
 def _data_files(folder=DATA, prefix=""):
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         name = f"{prefix}{entry.name}"
+        if entry.is_dir() and name == "cbs":
+            continue  # a wheel's copy of data/cbs: read once, from bundled_dir() below
         if entry.is_dir():
             yield from _data_files(entry, f"{name}/")
         elif entry.name.endswith(TEXT_SUFFIXES):
@@ -78,7 +82,7 @@ def _host_allowed(host: str, allowed) -> bool:
     return any(host == p or host.endswith("." + p) for p in allowed)
 
 
-FILES = list(_data_files())
+FILES = list(_data_files()) + list(_data_files(bundled_dir(), "cbs/"))
 URLS = [(name, url) for name, entry in FILES for url in _urls(entry.read_text(encoding="utf-8"))]
 
 

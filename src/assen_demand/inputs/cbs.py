@@ -291,9 +291,9 @@ def _extra_gemeente_codes() -> pd.DataFrame:
 
     A small table in the package data, each row with its source.
     """
-    from importlib.resources import files
+    from assen_demand.inputs.bundled import bundled_dir
 
-    path = files("assen_demand").joinpath("data", "cbs", _EXTRA_GEMEENTEN)
+    path = bundled_dir().joinpath(_EXTRA_GEMEENTEN)
     return pd.read_csv(path, dtype={"area": str, "area_name": str})
 
 
@@ -584,7 +584,7 @@ def read_kwb(data_dir, years: Sequence[int] | None = None, *, gemeente: str | No
     if unresolved:
         warnings.warn(
             f"KWB: no CBS code found for gemeente(n) {', '.join(sorted(set(unresolved)))}; they get a key "
-            "'GM?<name>'. Add a row to assen_demand/data/cbs/gemeente_codes_extra.csv to fix this.",
+            "'GM?<name>'. Add a row to data/cbs/gemeente_codes_extra.csv to fix this.",
             DataWarning,
             stacklevel=2,
         )

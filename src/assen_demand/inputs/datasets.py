@@ -1,7 +1,8 @@
 """The inputs of a forecast: bundled tidy tables, or a folder of raw CBS/UN downloads.
 
-``load_assen()`` gives the bundled Assen inputs (``assen_demand/data/cbs/``, written by
-``scripts/build_cbs_data.py``); ``load_gemeente(code, data_dir=...)`` gives the same structure
+``load_assen()`` gives the bundled Assen inputs (the top-level ``data/cbs/``, written by
+``scripts/build_cbs_data.py``; a wheel carries it as ``assen_demand/data/cbs/``, found by
+:func:`bundled_dir`); ``load_gemeente(code, data_dir=...)`` gives the same structure
 for any gemeente from a folder laid out like ``shared/data/raw``. Everything downstream takes a
 :class:`GemeenteData` and never reads files itself.
 
@@ -20,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from assen_demand.inputs import cbs
+from assen_demand.inputs.bundled import bundled_dir
 from assen_demand.errors import MissingDataError, UnknownAreaError
 from assen_demand.display import summary_repr
 
@@ -38,11 +40,6 @@ BUNDLED_FILES = {
     "wpp_asfr": "wpp_asfr.csv",
     "wpp_e0": "wpp_e0.csv",
 }
-
-
-def bundled_dir():
-    """The folder (a ``importlib.resources`` Traversable) holding the bundled tidy tables."""
-    return files("assen_demand").joinpath("data", "cbs")
 
 
 @summary_repr

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from assen_demand.errors import DataFormatError, MissingDataError
+from assen_demand.inputs.datasets import bundled_dir
 from assen_demand.outputs import voorzieningen
 
 __all__ = [
@@ -482,7 +483,7 @@ def _markdown_table(text: str) -> pd.DataFrame:
 def data_tables() -> pd.DataFrame:
     """The bundled data tables with their CBS/UN table ids and reference dates.
 
-    Read from the README of ``assen_demand/data/cbs`` (written with the tables by
+    Read from the README of the bundled ``data/cbs`` (written with the tables by
     ``scripts/build_cbs_data.py``), so the list cannot drift from the data.
 
     Returns
@@ -496,7 +497,7 @@ def data_tables() -> pd.DataFrame:
     >>> "85984NED" in tables.set_index("file").loc["kwb.csv", "source_table"]
     True
     """
-    text = files("assen_demand").joinpath("data", "cbs", "README.md").read_text(encoding="utf-8")
+    text = bundled_dir().joinpath("README.md").read_text(encoding="utf-8")
     table = _markdown_table(text)
     if table.empty or "file" not in table:
         raise DataFormatError("data/cbs/README.md has no table of files; rebuild it with scripts/build_cbs_data.py")
@@ -604,7 +605,8 @@ def file_checksums(data_dir=None) -> list[dict]:
     Parameters
     ----------
     data_dir : path, optional
-        Folder of raw CBS/UN files; ``None``: the bundled tables under ``assen_demand/data/cbs``.
+        Folder of raw CBS/UN files; ``None``: the bundled tables (``data/cbs``, see
+        :func:`assen_demand.inputs.datasets.bundled_dir`).
 
     Returns
     -------
@@ -612,7 +614,7 @@ def file_checksums(data_dir=None) -> list[dict]:
         ``{"path": ..., "sha256": ..., "bytes": ...}``; paths relative to the folder.
     """
     if data_dir is None:
-        folder = files("assen_demand").joinpath("data", "cbs")
+        folder = bundled_dir()
         entries = sorted((p for p in folder.iterdir() if p.name.endswith(".csv")), key=lambda p: p.name)
         return [{"path": p.name, "sha256": _sha256(p.read_bytes()), "bytes": len(p.read_bytes())} for p in entries]
     from assen_demand.inputs.cbs import input_files
@@ -623,7 +625,7 @@ def file_checksums(data_dir=None) -> list[dict]:
         content = path.read_bytes()
         out.append({"path": path.relative_to(root).as_posix(), "sha256": _sha256(content), "bytes": len(content)})
     # the KWB reader completes gemeente codes from this bundled table whatever the data folder
-    extra = files("assen_demand").joinpath("data", "cbs", "gemeente_codes_extra.csv").read_bytes()
+    extra = bundled_dir().joinpath("gemeente_codes_extra.csv").read_bytes()
     out.append({"path": "(bundled) gemeente_codes_extra.csv", "sha256": _sha256(extra), "bytes": len(extra)})
     return out
 
