@@ -2,9 +2,9 @@
 
 Two comparisons per area x dwelling type x year, both shown:
 
-``opgave_uncalibrated = need(year) - stock_target - planned``
-    the need of older households against the part of the stock they hold (``stock_target``:
-    for nultredenwoningen the step-free homes occupied by households 55+, see
+``opgave_uncalibrated = need(year) - stock_target``
+    the need of older households against the part of the stock they hold plus what is planned
+    (``stock_target``: for nultredenwoningen the step-free homes occupied by households 55+, see
     :func:`assen_demand.housing.stock.target_shares`). The need is a model of who *needs* a
     type, the stock an estimate of what *exists*; their difference in the base year mixes the
     model's level errors with the real shortage.
@@ -63,7 +63,7 @@ def compute_opgave(need: xr.DataArray, stock_years: xr.Dataset, *, backlog: xr.D
         ``low``, ``central``, ``high`` shortage in the base year
         (:func:`assen_demand.housing.stock.estimate_backlog`). Given: the opgave is calibrated
         (``(need - need_base) + backlog - planned``); ``None``: ``opgave`` is the uncalibrated
-        ``need - stock_target - planned``.
+        ``need - stock_target``.
     norm : xarray.DataArray (area, dwelling_type, year), optional
         The area's share of the national programme (additions 2022-2030); only its
         :data:`PROGRAMME_YEAR` value is kept, as ``programme_share_2030`` (area, dwelling_type).
@@ -78,7 +78,7 @@ def compute_opgave(need: xr.DataArray, stock_years: xr.Dataset, *, backlog: xr.D
         (cumulative since the base year), ``backlog``/``backlog_low``/``backlog_high``,
         ``stock_calibrated`` = need_base - backlog, ``opgave`` = need - stock_calibrated -
         planned, ``opgave_low``/``opgave_high`` (backlog range), ``opgave_uncalibrated`` = need -
-        stock_target - planned [dwellings or places]; NaN for nursing places in wijken.
+        stock_target (base part held by the target group + planned) [dwellings or places]; NaN for nursing places in wijken.
         Attribute ``method``: ``calibrated`` or ``uncalibrated``. Optional ``programme_share_2030``.
 
     Raises

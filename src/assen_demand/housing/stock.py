@@ -518,7 +518,8 @@ def stock_by_year(stock: xr.Dataset, pipeline: pd.DataFrame | None, years, *,
     xarray.Dataset (area, dwelling_type, year)
         ``stock`` [dwellings or places, central base stock + planned], ``planned`` [cumulative
         net additions since the base year], ``stock_low``/``stock_high`` (base range + planned),
-        ``stock_target`` [the part held by the need's target group, :func:`target_shares`].
+        ``stock_target`` [the part of the base stock held by the need's target group
+        (:func:`target_shares`) + planned].
 
     Raises
     ------
@@ -559,7 +560,8 @@ def stock_by_year(stock: xr.Dataset, pipeline: pd.DataFrame | None, years, *,
         "stock": stock["central"] + plan,
         "stock_low": stock["low"] + plan,
         "stock_high": stock["high"] + plan,
-        "stock_target": (stock["central"] + plan) * held,
+        # the target group's part of the base stock; planned homes of a type are built for it
+        "stock_target": stock["central"] * held + plan,
         "planned": plan,
     })
     out.attrs.update(stock.attrs)
