@@ -671,7 +671,7 @@ def forecast(
         supply=supply_table,
         scenario=scen,
         uncertainty=draws_result,
-        facilities=_facility_step(data, projection, hh, need, dwelling, variant=variant,
+        facilities=_facility_step(data, projection, hh, need, chain.need, variant=variant,
                                   facility_list=facility_list, distances=distances),
         need=chain.need,
         parameters=parameters,
@@ -817,7 +817,7 @@ def _supply_table(supply, gemeente: str) -> pd.DataFrame:
     return dwellings.read_supply(supply)
 
 
-def _facility_step(data, projection, hh, need, dwelling, *, variant, facility_list, distances):
+def _facility_step(data, projection, hh, need, dwelling_need, *, variant, facility_list, distances):
     """Facilities per wijk (issue 15): distances and the gemeente's list read here, at the edge."""
     from assen_demand.housing import facilities
     from assen_demand.inputs import nabijheid
@@ -830,8 +830,9 @@ def _facility_step(data, projection, hh, need, dwelling, *, variant, facility_li
                                         gemeente=projection.gemeente, fetched=fetched)
     present = None if facility_list is None else nabijheid.read_facility_list(
         facility_list, wijken=wijken, area_names=projection.area_names)
-    # the need for geclusterd dwellings today; the opgave can be passed to facilities.facilities directly
-    clustered = dwelling["need"].sel(dwelling_type="geclusterd", model="need", drop=True)
+    # the chain's need for geclusterd homes (Forecast.need total): every older household that needs one,
+    # whether or not it already lives in one, is a potential visitor of a meeting place
+    clustered = dwelling_need["total"].sel(dwelling_type="geclusterd", drop=True)
     return facilities.facilities(population, hh["alone"], need, clustered_dwellings=clustered, distances=nearby,
                                  gemeente=projection.gemeente, base_year=projection.base_year, present=present,
                                  variant=variant)
