@@ -129,3 +129,46 @@ def test_opgave_identities(w1, w2, rate):
     got = float(op["opgave"].sel(area="WK999902", dwelling_type="geclusterd", year=2030))
     assert got == pytest.approx(expected, abs=1e-6)
     assert (got < 0) == (expected < 0)
+
+
+# --- Assen, basis: the acceptance lines of issue 13 ---------------------------------------------------
+
+
+def test_assen_opgave_2030_within_half_and_twice_the_programme_share():
+    """Acceptance: the opgave 2024->2030 for nultreden and geclusterd lies within 0.5-2x Assen's pro-rata share
+    of the national programme (170,000 / 80,000 per 4.2 million 65+ in 2030: 695 / 327 for Assen)."""
+    from products_helpers import assen_forecast
+
+    fc = assen_forecast()
+    op = fc.opgave.sel(area="GM0106")
+    assert op.attrs["method"] == "calibrated"
+    for dtype in ("nultredenwoning", "geclusterd"):
+        ratio = float(op["opgave"].sel(dwelling_type=dtype, year=2030)) / float(op["programme_share_2030"].sel(
+            dwelling_type=dtype))
+        assert 0.5 <= ratio <= 2.0, (dtype, ratio)
+    # the uncalibrated comparison is kept, and for nultreden it compares the need with the 55+ part of the stock
+    ntr = op.sel(dwelling_type="nultredenwoning", year=2030)
+    assert float(ntr["stock_target"]) == pytest.approx(0.55 * float(ntr["stock"]))
+    assert float(ntr["opgave_uncalibrated"]) == pytest.approx(float(ntr["need"] - ntr["stock_target"]))
+    # the stock and opgave come out of the chain: Forecast.opgave is the chain's
+    assert float(op["need"].sel(dwelling_type="geclusterd", year=2030)) == \
+        pytest.approx(float(fc.need["total"].sel(area="GM0106", dwelling_type="geclusterd", year=2030)))
+
+
+def test_chain_returns_stock_and_opgave_for_draws():
+    from assen_demand.housing.chain import run_housing_chain
+    from assen_demand.parameters import ParameterSet
+    from assen_demand.uncertainty import ParameterDraws
+
+    pop = _hand_population()
+    pop = xr.concat([pop, pop.assign_coords(year=[2030]) * 1.1], dim="year")
+    inputs = S.StockInputs(dwelling_stock=DWELLINGS, tenure=TENURE, gemeente="GM9999", base_year=2024, population=pop)
+    chain = run_housing_chain(pop, informal_care=False, stock_inputs=inputs)
+    assert chain.stock is not None and chain.opgave.attrs["method"] == "calibrated"
+    drawn = pop.expand_dims(draw=np.arange(3)).copy()
+    sampler = ParameterSet.bundled().with_variant(ParameterDraws(draws=3, seed=1))
+    chain_draws = run_housing_chain(drawn, parameters=sampler, informal_care=False, stock_inputs=inputs)
+    assert "draw" in chain_draws.opgave["opgave"].dims
+    # one central stock for every draw
+    assert "draw" not in chain_draws.opgave["stock"].dims
+    xr.testing.assert_identical(chain_draws.stock, chain.stock)
