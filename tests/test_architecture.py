@@ -29,9 +29,6 @@ CYCLES = {
         "monitoring reads runs written by export (RunOutput, provenance), export labels dwellings with "
         "monitoring's DWELLING_LABELS; voorzieningen (facilities merge) joins export and plots into the same "
         "cycle: move the shared labels and run reader into a leaf module of outputs/",
-    frozenset({"housing.dwellings", "housing.need"}):
-        "arrived with the chain merge (need and dwellings import each other): move the shared names into one "
-        "of them or a leaf module",
 }
 
 #: Private names imported across modules, as (importing module, source module, name), with why.

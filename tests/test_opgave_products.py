@@ -22,13 +22,17 @@ def run():
 def test_opgave_and_stock_csv_are_tidy_and_consistent(run):
     opgave = pd.read_csv(run / "opgave.csv")
     stock = pd.read_csv(run / "stock.csv")
-    assert list(opgave.columns[:10]) == ["area", "area_name", "dwelling_type", "year", "need", "stock", "stock_low",
-                                         "stock_high", "planned", "opgave"]
+    assert list(opgave.columns[:18]) == ["area", "area_name", "dwelling_type", "year", "need", "need_base", "stock",
+                                         "stock_low", "stock_high", "stock_target", "planned", "backlog", "backlog_low",
+                                         "backlog_high", "opgave", "opgave_low", "opgave_high", "opgave_uncalibrated"]
     assert set(opgave["dwelling_type"]) == set(STOCK_TYPES)
-    # opgave = need - stock (stock includes the planned additions); negative values are kept
+    # calibrated opgave = need - (need_base - backlog) - planned; the uncalibrated one = need - stock_target
+    # (stock_target includes the planned additions); negative values are kept
     cells = opgave.dropna(subset=["opgave"])
-    assert (cells["opgave"] - (cells["need"] - cells["stock"])).abs().max() < 1e-3
-    assert (cells["opgave"] < 0).any()
+    calibrated = cells["need"] - (cells["need_base"] - cells["backlog"]) - cells["planned"]
+    assert (cells["opgave"] - calibrated).abs().max() < 1e-3
+    assert (cells["opgave_uncalibrated"] - (cells["need"] - cells["stock_target"])).abs().max() < 1e-3
+    assert (cells["opgave"] < 0).any() and (cells["opgave_uncalibrated"] < 0).any()
     # nursing places: a gemeente gap only
     wijk_vpz = opgave[(opgave["area"] != "GM0106") & (opgave["dwelling_type"] == "verpleegzorgplek")]
     assert wijk_vpz["opgave"].isna().all() and wijk_vpz["need"].notna().all()

@@ -118,7 +118,10 @@ def test_homes_needed_is_the_one_switchable_definition():
     total = fc.households["households"].sum(["sex", "age"])
     growth = float(total.sel(area="GM0106", year=2027) - total.sel(area="GM0106", year=2026))
     assert float(needed.sel(area="GM0106", category="huishoudensgroei", year=2026)) == pytest.approx(growth)
-    assert "Forecast.dwellings" in needed.attrs["basis"]
+    assert "Forecast.need" in needed.attrs["basis"]
+    need = fc.need["total"].sel(area="GM0106", dwelling_type="geclusterd")
+    assert float(needed.sel(area="GM0106", category="geclusterd", year=2026)) == \
+        pytest.approx(float(need.sel(year=2027) - need.sel(year=2026)))
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,10 @@ PUBLISHERS = (
     "huurcommissie.nl", "dji.nl",
     # planning and research bureaus
     "scp.nl", "pbl.nl", "abfresearch.nl", "platform31.nl",
+    # Economisch Instituut voor de Bouw: its own report page (Ouderenhuisvesting, 2024)
+    "eib.nl",
+    # the ministry of BZK/VRO's own site on housing-market policy (Monitor Ouderenhuisvesting news)
+    "woningmarktbeleid.nl",
     # the gemeente itself
     "assen.nl",
     # sector and patient organisations publishing their own figures

@@ -206,10 +206,16 @@ def _need(value, years=(2024, 2026, 2030), draws=None):
 
 def test_opgave_is_need_minus_stock_minus_planned_and_keeps_surplus(hand_stock):
     years = S.stock_by_year(hand_stock, PIPELINE, [2024, 2026, 2030])
-    op = O.compute_opgave(_need(300), years)
-    # W1 nultreden 2030: 300 - 220.1825 - 35 = 44.8175; W2 nultreden: 300 - 310.691 = -10.691 (a surplus, not clipped)
-    assert float(op["opgave"].sel(area="WK999901", dwelling_type="nultredenwoning", year=2030)) == pytest.approx(44.8175)
-    assert float(op["opgave"].sel(area="WK999902", dwelling_type="nultredenwoning", year=2030)) == pytest.approx(-10.691)
+    op = O.compute_opgave(_need(300), years)  # no backlog: the uncalibrated comparison
+    # the need is compared with the part of the stock households 55+ hold (stepfree_held_by_older_share 0.55)
+    # plus the planned homes: W1 nultreden 2030: 300 - (220.1825 x 0.55 + 35) = 300 - 156.100375 = 143.899625;
+    # W2: 300 - 310.691 x 0.55 = 129.11995; with need 100 it is 100 - 170.88005 = -70.88005 (a surplus, not clipped)
+    assert op.attrs["method"] == "uncalibrated"
+    assert float(op["opgave"].sel(area="WK999901", dwelling_type="nultredenwoning", year=2030)) == pytest.approx(143.899625)
+    assert float(op["opgave"].sel(area="WK999902", dwelling_type="nultredenwoning", year=2030)) == pytest.approx(129.11995)
+    assert float(op["stock"].sel(area="WK999901", dwelling_type="nultredenwoning", year=2030)) == pytest.approx(255.1825)
+    low = O.compute_opgave(_need(100), years)
+    assert float(low["opgave"].sel(area="WK999902", dwelling_type="nultredenwoning", year=2030)) == pytest.approx(-70.88005)
     # nursing places: a gemeente gap only
     assert op["opgave"].sel(area=["WK999901", "WK999902"], dwelling_type="verpleegzorgplek").isnull().all()
     assert float(op["opgave"].sel(area="GM9999", dwelling_type="verpleegzorgplek", year=2024)) == pytest.approx(300 - 9.142)

@@ -35,6 +35,7 @@ __all__ = [
     "kwb_band_of_age",
     "QUANTILES",
     "quantile_name",
+    "DWELLING_TYPES",
     "check_population",
     "check_share",
     "tidy",
@@ -64,6 +65,10 @@ KWB_BAND_EDGES = np.array([lo for lo, _ in KWB_BANDS] + [MAX_AGE + 1])
 
 #: Quantiles reported by default (a 90 % interval and the median).
 QUANTILES = (0.05, 0.5, 0.95)
+
+#: Dwelling types of the need, stock and opgave (VERA typology; see
+#: :mod:`assen_demand.housing.dwellings`), in the order of every ``dwelling_type`` axis.
+DWELLING_TYPES = ("nultredenwoning", "geclusterd", "zorggeschikt", "verpleegzorgplek", "begeleid_wonen")
 
 
 def kwb_band_of_age(ages=AGES) -> np.ndarray:

@@ -373,8 +373,11 @@ class Forecast:
         Base-year stock per type (:func:`assen_demand.housing.stock.estimate_stock`, register rows
         applied): ``low``, ``central``, ``high``, ``status``, ``source``.
     opgave : xarray.Dataset (area, dwelling_type, year[, draw]) or None
-        ``need``, ``stock``, ``planned``, ``opgave`` (:func:`assen_demand.housing.opgave.compute_opgave`);
-        with draws the ``draw`` dimension holds need draws minus the central stock.
+        ``need``, ``stock``, ``stock_target``, ``planned``, ``backlog``, ``opgave`` (calibrated:
+        need - need in the base year + backlog - planned), ``opgave_uncalibrated`` (need -
+        stock_target - planned) (:func:`assen_demand.housing.opgave.compute_opgave`, run in the
+        chain); with draws the ``draw`` dimension holds each draw's need against the central stock
+        and backlog.
     """
 
     population: xr.DataArray
@@ -619,6 +622,8 @@ def forecast(
         .dropna()
     )
     one_person = one_person if len(one_person) else None
+    stocks = stock_inputs(projection, data, pipeline=projection_options.get("dwelling_pipeline"),
+                          register=stock_register)
     chain = run_housing_chain(
         population,
         parameters=parameters,
@@ -628,6 +633,7 @@ def forecast(
         prevalence_trend=trend,
         trend_start=projection.base_year if trend else None,
         unusable_targets="report",
+        stock_inputs=stocks,
     )
     hh, need = chain.households, chain.care_need
     supply_table = _supply_table(supply, projection.gemeente)
@@ -651,7 +657,7 @@ def forecast(
             projection, data=data, draws=draws, seed=seed, zero_width=zero_width, progress=progress,
             supply=dwelling["supply"].sel(model="need", drop=True), one_person_households=one_person,
             institutional_multiplier=multiplier, prevalence_trend=trend,
-            trend_start=projection.base_year if trend else None, parameters=parameters,
+            trend_start=projection.base_year if trend else None, parameters=parameters, stock_inputs=stocks,
         )
     return Forecast(
         population=population,
@@ -665,12 +671,12 @@ def forecast(
         supply=supply_table,
         scenario=scen,
         uncertainty=draws_result,
-        facilities=_facility_step(data, projection, hh, need, dwelling, variant=variant,
+        facilities=_facility_step(data, projection, hh, need, chain.need, variant=variant,
                                   facility_list=facility_list, distances=distances),
         need=chain.need,
         parameters=parameters,
-        **stock_and_opgave(projection, dwelling, data, pipeline=projection_options.get("dwelling_pipeline"),
-                           register=stock_register, draws=draws_result),
+        stock=chain.stock,
+        opgave=chain.opgave if draws_result is None or draws_result.opgave is None else draws_result.opgave,
     )
 
 
@@ -777,37 +783,26 @@ def _comparison_rows(fc: Forecast) -> pd.DataFrame:
                  + [c for c in frame.columns if c.startswith("value")]]
 
 
-def stock_and_opgave(projection: PopulationProjection, dwelling: xr.Dataset, data: GemeenteData, *,
-                     pipeline=None, register=None, draws=None) -> dict:
-    """Stock (estimated, register rows applied) and opgave of a forecast.
-
-    The need total is the chain's ``need["total"]``, which the ``need`` model of ``dwelling`` holds;
-    with draws the opgave carries the need draws minus the central stock.
+def stock_inputs(projection: PopulationProjection, data: GemeenteData, *, pipeline=None, register=None):
+    """The stock step's data for the chain, read here at the edge.
 
     Returns
     -------
-    dict
-        ``{"stock": xarray.Dataset, "opgave": xarray.Dataset}`` for :class:`Forecast`.
+    assen_demand.housing.stock.StockInputs
+        KWB dwelling stock (bundled ``data/cbs/dwelling_stock.csv``), tenure (latest KWB
+        ``rented_pct`` at or before the base year), the register and pipeline as given, and the
+        central population (so that every Monte Carlo draw shares one stock).
     """
-    from assen_demand.housing import opgave as opgave_mod
-    from assen_demand.housing import stock as stock_mod
+    from assen_demand.housing.stock import StockInputs
     from assen_demand.inputs.datasets import load_dwelling_pipeline, load_dwelling_stock
 
-    population, base = projection.population, projection.base_year
+    base = projection.base_year
     kwb = data.kwb[data.kwb["year"] <= max(base, int(data.kwb["year"].min()))]
     tenure = kwb.sort_values("year").groupby("area").tail(1)[["area", "rented_pct"]]
-    estimate = stock_mod.estimate_stock(population, load_dwelling_stock(), tenure, gemeente=projection.gemeente,
-                                        base_year=base)
-    if register is not None:
-        estimate = stock_mod.apply_register(estimate, register)
-    plan = None if pipeline is None else load_dwelling_pipeline(pipeline)
-    years = population["year"].values.tolist()
-    stock_years = stock_mod.stock_by_year(estimate, plan, years)
-    need = dwelling["need"].sel(model="need", drop=True)
-    if draws is not None:
-        need = draws.dwellings["need"].sel(model="need", drop=True)
-    norm = dwelling["need"].sel(model="norm", drop=True)
-    return {"stock": estimate, "opgave": opgave_mod.compute_opgave(need, stock_years, norm=norm)}
+    return StockInputs(dwelling_stock=load_dwelling_stock(), tenure=tenure, gemeente=projection.gemeente,
+                       base_year=base, register=register,
+                       pipeline=None if pipeline is None else load_dwelling_pipeline(pipeline),
+                       population=projection.population)
 
 
 def _supply_table(supply, gemeente: str) -> pd.DataFrame:
@@ -822,7 +817,7 @@ def _supply_table(supply, gemeente: str) -> pd.DataFrame:
     return dwellings.read_supply(supply)
 
 
-def _facility_step(data, projection, hh, need, dwelling, *, variant, facility_list, distances):
+def _facility_step(data, projection, hh, need, dwelling_need, *, variant, facility_list, distances):
     """Facilities per wijk (issue 15): distances and the gemeente's list read here, at the edge."""
     from assen_demand.housing import facilities
     from assen_demand.inputs import nabijheid
@@ -835,8 +830,9 @@ def _facility_step(data, projection, hh, need, dwelling, *, variant, facility_li
                                         gemeente=projection.gemeente, fetched=fetched)
     present = None if facility_list is None else nabijheid.read_facility_list(
         facility_list, wijken=wijken, area_names=projection.area_names)
-    # the need for geclusterd dwellings today; the opgave can be passed to facilities.facilities directly
-    clustered = dwelling["need"].sel(dwelling_type="geclusterd", model="need", drop=True)
+    # the chain's need for geclusterd homes (Forecast.need total): every older household that needs one,
+    # whether or not it already lives in one, is a potential visitor of a meeting place
+    clustered = dwelling_need["total"].sel(dwelling_type="geclusterd", drop=True)
     return facilities.facilities(population, hh["alone"], need, clustered_dwellings=clustered, distances=nearby,
                                  gemeente=projection.gemeente, base_year=projection.base_year, present=present,
                                  variant=variant)

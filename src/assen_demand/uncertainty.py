@@ -630,6 +630,9 @@ class ForecastDraws:
     need : xarray.Dataset (draw, area, dwelling_type, year)
         ``care``, ``preference``, ``total`` [households / places] per draw
         (:func:`assen_demand.housing.need.dwelling_need_parts`).
+    opgave : xarray.Dataset (area, dwelling_type, year, draw) or None
+        The chain's opgave per draw (:func:`assen_demand.housing.opgave.compute_opgave`) when
+        stock inputs were given; stock and backlog are central.
     settings : pandas.DataFrame
         Every sd and distribution used (``component, quantity, value, unit, basis``).
     seed : int
@@ -656,6 +659,7 @@ class ForecastDraws:
     zero_width: bool = False
     clipped_persons: float = 0.0
     need: xr.Dataset | None = None
+    opgave: xr.Dataset | None = field(default=None, repr=False)
 
     @property
     def draws(self) -> int:
@@ -723,6 +727,7 @@ def simulate_forecast(
     prevalence_trend: Mapping[str, float] | None = None,
     trend_start: int | None = None,
     parameters=None,
+    stock_inputs=None,
 ) -> ForecastDraws:
     """Monte Carlo draws of population, households, care need and dwelling need.
 
@@ -750,6 +755,9 @@ def simulate_forecast(
     parameters : assen_demand.parameters.ParameterSet, optional
         The tables of the central run (a user's own tables are drawn around their own
         low/central/high); its variant is replaced by the draws. Default the bundled tables.
+    stock_inputs : assen_demand.housing.stock.StockInputs, optional
+        Data for the chain's stock and opgave steps (one central stock for every draw); the
+        result's ``opgave`` then has a ``draw`` dimension.
 
     Returns
     -------
@@ -777,6 +785,7 @@ def simulate_forecast(
     parts_out = {v: np.empty((n, n_area, len(dwellings.DWELLING_TYPES), n_year)) for v in NEED_PARTS}
     door_out = np.empty((n, n_area, n_year))
     clipped = 0.0
+    opgave_parts = []
     base_year = projection.base_year if one_person_households is not None else None
     bar = _progress(n, progress, "forecast draws")
     with bar:
@@ -788,7 +797,10 @@ def simulate_forecast(
             p = tables.with_variant(params.subset(idx))
             chain = run_housing_chain(pop, parameters=p, one_person_households=one_person_households,
                                       base_year=base_year, institutional_multiplier=institutional_multiplier,
-                                      prevalence_trend=prevalence_trend, trend_start=trend_start, informal_care=False)
+                                      prevalence_trend=prevalence_trend, trend_start=trend_start, informal_care=False,
+                                      stock_inputs=stock_inputs)
+            if chain.opgave is not None:
+                opgave_parts.append(chain.opgave.assign_coords(draw=np.asarray(idx)))
             hh, need = chain.households, chain.care_need
             by_need = chain.need["total"]
             by_norm = dwellings.norm_model(pop, parameters=p)
@@ -824,7 +836,20 @@ def simulate_forecast(
         clipped_persons=float(clipped),
         need=xr.Dataset({v: (("draw", "area", "dwelling_type", "year"), parts_out[v]) for v in NEED_PARTS},
                         coords={**c3, "dwelling_type": list(dwellings.DWELLING_TYPES)}),
+        opgave=_concat_opgave(opgave_parts),
     )
+
+
+def _concat_opgave(parts: list) -> xr.Dataset | None:
+    """Chunks of the chain's opgave joined along ``draw`` (variables without ``draw`` kept once)."""
+    if not parts:
+        return None
+    with_draw = [n for n, v in parts[0].data_vars.items() if "draw" in v.dims]
+    joined = xr.concat([p[with_draw] for p in parts], dim="draw")
+    rest = parts[0].drop_vars(with_draw).drop_vars("draw", errors="ignore")
+    out = xr.merge([joined, rest], combine_attrs="override")
+    out.attrs = dict(parts[0].attrs)
+    return out
 
 
 def _parameter_settings() -> pd.DataFrame:

@@ -1,11 +1,13 @@
-"""The housing chain, wired once: population -> households -> care -> need (-> stock -> opgave).
+"""The housing chain, wired once: population -> households -> care -> need -> stock -> opgave.
 
 :func:`run_housing_chain` is the only place these steps are put together. The deterministic
 forecast (:func:`assen_demand.pipeline.forecast`), the Monte Carlo draws
 (:func:`assen_demand.uncertainty.simulate_forecast`, per chunk of draws) and the national runs
 (:func:`assen_demand.scale.national_forecast`, through ``forecast``) all call it with one
 :class:`~assen_demand.parameters.ParameterSet`; for draws the set carries a parameter sampler as
-its variant (:meth:`~assen_demand.parameters.ParameterSet.with_variant`).
+its variant (:meth:`~assen_demand.parameters.ParameterSet.with_variant`). The stock inputs (KWB
+dwelling stock, tenure, a gemeente's register, the pipeline) travel as data in a
+:class:`~assen_demand.housing.stock.StockInputs`; the chain never reads files.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from assen_demand.housing import care as care_step
 from assen_demand.housing import dwellings as dwellings_step
 from assen_demand.housing import households as households_step
 from assen_demand.housing import need as need_step
+from assen_demand.housing import opgave as opgave_step
+from assen_demand.housing import stock as stock_step
 from assen_demand.parameters import ParameterSet, resolve_parameters
 
-__all__ = ["HousingChain", "run_housing_chain"]
+__all__ = ["HousingChain", "run_housing_chain", "stock_and_opgave"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,9 +45,12 @@ class HousingChain:
     doorstroming : xarray.DataArray (area, year[, draw]) [family homes freed per year]
     mantelzorg : xarray.Dataset (area, year) or None
         Informal-care indicators (deterministic runs only).
-    stock, opgave : xarray.Dataset or None
-        Existing stock per type and the opgave (need - stock - planned), when the stock and
-        opgave steps are available (``assen_demand.housing.stock`` / ``.opgave``).
+    stock : xarray.Dataset (area, dwelling_type) or None
+        Base-year stock per type (:func:`assen_demand.housing.stock.estimate_stock`, register rows
+        applied), when ``stock_inputs`` were given.
+    opgave : xarray.Dataset (area, dwelling_type, year[, draw]) or None
+        :func:`assen_demand.housing.opgave.compute_opgave` of ``need["total"]`` (calibrated with
+        the cited base-year backlog), when ``stock_inputs`` were given.
     parameters : ParameterSet
         The set used.
     """
@@ -69,6 +76,7 @@ def run_housing_chain(
     trend_start: int | None = None,
     unusable_targets: str = "report",
     informal_care: bool = True,
+    stock_inputs: stock_step.StockInputs | None = None,
 ) -> HousingChain:
     """Population -> households -> care need -> dwelling need (care + preference).
 
@@ -93,6 +101,8 @@ def run_housing_chain(
         See :func:`assen_demand.housing.households.households`.
     informal_care : bool, keyword-only
         Also compute the mantelzorg indicators.
+    stock_inputs : assen_demand.housing.stock.StockInputs, optional, keyword-only
+        Data for the stock and opgave steps; ``None``: no stock and no opgave.
 
     Returns
     -------
@@ -110,10 +120,9 @@ def run_housing_chain(
         trend_start=trend_start,
     )
     need = need_step.dwelling_need_parts(care, hh, parameters=params)
-    # Stock and opgave are not computed here: the stock needs inputs (KWB dwelling stock, tenure,
-    # a gemeente's register, the pipeline) that a step must not read, so pipeline.stock_and_opgave
-    # applies them once to this need (the central run and every draw).
     stock = opgave = None
+    if stock_inputs is not None:
+        stock, opgave = stock_and_opgave(population, need["total"], stock_inputs, parameters=params)
     return HousingChain(
         households=hh,
         care_need=care,
@@ -124,3 +133,39 @@ def run_housing_chain(
         stock=stock,
         opgave=opgave,
     )
+
+
+def stock_and_opgave(population: xr.DataArray, need_total: xr.DataArray, inputs: stock_step.StockInputs, *,
+                     parameters: ParameterSet | None = None) -> tuple[xr.Dataset, xr.Dataset]:
+    """Stock (estimated, register rows applied) and the calibrated opgave of a need.
+
+    Parameters
+    ----------
+    population : xarray.DataArray (area, sex, age, year[, draw]) [persons]
+        The population the need was computed on (its years are the opgave's years).
+    need_total : xarray.DataArray (area, dwelling_type, year[, draw]) [dwellings or places]
+    inputs : StockInputs
+        The stock is estimated from ``inputs.population`` when given (one central stock for
+        every draw), else from ``population`` (which must then have no ``draw``).
+    parameters : ParameterSet, optional
+        For the programme norm (``programme_share_2030``).
+
+    Returns
+    -------
+    (xarray.Dataset, xarray.Dataset)
+        The base-year stock and the opgave.
+    """
+    params = resolve_parameters(parameters)
+    central = inputs.population if inputs.population is not None else population
+    estimate = stock_step.estimate_stock(central, inputs.dwelling_stock, inputs.tenure, gemeente=inputs.gemeente,
+                                         base_year=inputs.base_year, shares=inputs.shares)
+    if inputs.register is not None:
+        estimate = stock_step.apply_register(estimate, inputs.register)
+    years = [int(y) for y in population["year"].values]
+    stock_years = stock_step.stock_by_year(estimate, inputs.pipeline, years, shares=inputs.shares)
+    backlog = stock_step.estimate_backlog(central, gemeente=inputs.gemeente, base_year=inputs.base_year,
+                                          shares=inputs.shares)
+    norm = dwellings_step.norm_model(central, parameters=params.with_variant("central")
+                                     if not isinstance(params.variant, str) else params)
+    return estimate, opgave_step.compute_opgave(need_total, stock_years, backlog=backlog, norm=norm,
+                                                gemeente=inputs.gemeente)

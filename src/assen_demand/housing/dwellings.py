@@ -34,10 +34,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from assen_demand.datamodel import check_population, tidy
+from assen_demand.datamodel import DWELLING_TYPES, check_population, tidy
 from assen_demand.housing.care import care_need
 from assen_demand.errors import DataFormatError, InvalidValueError, UnknownAreaError
 from assen_demand.housing.households import households as households_fn
+from assen_demand.housing.need import dwelling_need_parts
 from assen_demand.parameters import STATUSES, ParameterSet, resolve_parameters
 
 __all__ = [
@@ -55,7 +56,6 @@ __all__ = [
     "to_frame",
 ]
 
-DWELLING_TYPES = ("nultredenwoning", "geclusterd", "zorggeschikt", "verpleegzorgplek", "begeleid_wonen")
 PROFILES = ("wlz_vv_intramural", "wlz_vv_at_home", "adl_not_vv", "mobility_not_adl", "young_support_need")
 # Profiles counted per person (a place or an individual unit) rather than per household.
 _PERSON_BASED = {"wlz_vv_intramural", "young_support_need"}
@@ -121,8 +121,6 @@ def need_model(need: xr.DataArray, households: xr.Dataset, *, variant: str = "ce
     -------
     xarray.DataArray (area, dwelling_type, year) [dwellings or places]
     """
-    from assen_demand.housing.need import dwelling_need_parts
-
     out = dwelling_need_parts(need, households, parameters=resolve_parameters(parameters, variant))["total"]
     out.name = "need"
     return out
@@ -201,15 +199,9 @@ def read_supply(source: str | PathLike | pd.DataFrame) -> pd.DataFrame:
     if bad_status:
         raise DataFormatError(f"{label}: status {bad_status} unknown; use bekend, geschat or aanname "
                               "(known -> bekend, assumed -> aanname)")
-    units = pd.to_numeric(frame["units"], errors="coerce")
-    bad = units.isna() | (units < 0)
-    if bad.any():
-        r = frame[bad].iloc[0]
-        raise InvalidValueError(
-            f"{label}: units {r['units']!r} for {r['area']}, {r['dwelling_type']}, {r['year']} is missing or "
-            "negative; leave the row out when supply is unknown (it then stays NaN), never write 0 for unknown"
-        )
-    frame["units"] = units.astype(float)
+    frame["units"] = validation.check_counts(
+        frame, "units", source=label, labels=["area", "dwelling_type", "year"],
+        fix="leave the row out when supply is unknown (it then stays NaN), never write 0 for unknown")
     # inf or 1e300 units would pass as 'not negative' and swamp every gap
     validation.check_finite_range(frame, "units", source=label, labels=["area", "dwelling_type", "year"],
                                   high=SUPPLY_UNITS_LIMIT, reason="more than the largest Dutch gemeente has inhabitants")

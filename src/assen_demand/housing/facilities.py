@@ -114,8 +114,9 @@ def facility_demand(
         Output of :func:`assen_demand.housing.care.care_need` (uses ``dementia_at_home`` and
         ``adl_limitation``, the latter already counted among private households).
     clustered_dwellings : xarray.DataArray (area, year), keyword-only [dwellings]
-        Dwellings of type ``geclusterd``: the need (``Forecast.dwellings["need"].sel(
-        dwelling_type="geclusterd", model="need")``) or the opgave; NaN = unknown.
+        Dwellings of type ``geclusterd``: the need (``Forecast.need["total"].sel(
+        dwelling_type="geclusterd")``, as the pipeline passes it) or ``Forecast.opgave["opgave"]``;
+        NaN = unknown.
     gemeente : str, optional, keyword-only
         Code of the gemeente row; its counts are replaced by the sum of the other areas (the
         wijken). ``None``: no gemeente row.

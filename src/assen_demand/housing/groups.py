@@ -45,6 +45,7 @@ import pandas as pd
 import xarray as xr
 
 from assen_demand.datamodel import check_population
+from assen_demand.inputs import validation
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError, UnknownAreaError
 from assen_demand.parameters import load_parameter_table, select_variant
 
@@ -289,7 +290,7 @@ def read_urgency(source: str | PathLike | pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        The checked table.
+        The rows with ``year`` as int and ``households`` as float [households per year].
 
     Raises
     ------
@@ -306,17 +307,10 @@ def read_urgency(source: str | PathLike | pd.DataFrame) -> pd.DataFrame:
     bad = sorted(set(frame["group"]) - set(URGENCY_GROUPS))
     if bad:
         raise DataFormatError(f"urgency table: group {bad} unknown; use {', '.join(URGENCY_GROUPS)}")
-    years = pd.to_numeric(frame["year"], errors="coerce")
-    if years.isna().any() or (years != np.round(years)).any():
-        i = int(np.flatnonzero(years.isna() | (years != np.round(years)))[0])
-        raise DataFormatError(f"urgency table, line {i + 2}: year {frame['year'].iloc[i]!r} is not a whole year")
-    counts = pd.to_numeric(frame["households"], errors="coerce")
-    if counts.isna().any() or (counts < 0).any():
-        i = int(np.flatnonzero(counts.isna() | (counts < 0))[0])
-        raise InvalidValueError(
-            f"urgency table, line {i + 2}: households {frame['households'].iloc[i]} is missing or negative; "
-            "give a count >= 0 per group and year (leave the row out when unknown)"
-        )
+    frame = frame.reset_index(drop=True)
+    years = validation.check_whole_years(frame, "year", source="urgency table", labels=["group"])
+    counts = validation.check_counts(frame, "households", source="urgency table",
+                                     fix="give a count >= 0 per group and year (leave the row out when unknown)")
     frame = frame.assign(year=years.astype(int), households=counts.astype(float), gemeente=frame["gemeente"].astype(str))
     dup = frame.duplicated(["gemeente", "group", "year"])
     if dup.any():

@@ -84,14 +84,9 @@ def living_alone_shares(*, variant: str = "central", parameters: ParameterSet | 
 def headship_rates(*, variant: str = "central", parameters: ParameterSet | None = None) -> xr.DataArray:
     """Households counted per private-household person who does not live alone.
 
-    Parameters
-    ----------
-    variant : {"central", "low", "high"}, keyword-only
-        Parameter variant.
-
-    Returns
-    -------
-    xarray.DataArray (sex, age) [households per person living with others]
+    Keywords as :func:`living_alone_shares`; returns an ``xarray.DataArray (sex, age)``
+    [households per person living with others] (0.5 at older ages: a couple seen from each
+    partner).
     """
     return resolve_parameters(parameters, variant).banded("household_reference", indicator="multi_person_headship")
 
@@ -108,8 +103,7 @@ def split_institutional(
 
     Parameters
     ----------
-    population : xarray.DataArray (area, sex, age, year[, draw]) [persons]
-        Population on 1 January.
+    population : xarray.DataArray (area, sex, age, year[, draw]) [persons on 1 January]
     variant : {"central", "low", "high"} or parameter sampler, keyword-only
         Parameter variant for the bundled shares (a sampler gives a share per draw, see
         :func:`assen_demand.parameters.banded_to_dataarray`).

@@ -44,9 +44,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from assen_demand.datamodel import tidy
+from assen_demand.datamodel import DWELLING_TYPES, tidy
 from assen_demand.errors import DataFormatError
-from assen_demand.housing.dwellings import DWELLING_TYPES
 from assen_demand.parameters import ParameterSet, resolve_parameters
 
 __all__ = [
@@ -186,10 +185,9 @@ def dwelling_need_parts(
 
     Parameters
     ----------
-    care_need : xarray.DataArray (area, sex, age, year, indicator[, draw]) [persons]
-        Output of :func:`assen_demand.housing.care.care_need`.
-    households : xarray.Dataset
-        Output of :func:`assen_demand.housing.households.households` of the same population.
+    care_need, households
+        As in :func:`profile_households` (persons by care indicator; the households of the same
+        population).
     parameters : ParameterSet, optional, keyword-only
         Uses ``dwelling_profiles``, ``preference_demand``, ``household_reference`` and
         ``care_prevalence``; default the bundled set.

@@ -1,14 +1,29 @@
 """The opgave: homes of each type a wijk must add, relative to what exists and what is planned.
 
-``opgave(year) = need(year) - stock(base year) - planned additions up to year``
+Two comparisons per area x dwelling type x year, both shown:
 
-per area x dwelling type x year. A negative opgave is a surplus: it is shown, never clipped.
-Nursing places (``verpleegzorgplek``) serve the whole gemeente: the residents' need is shown per
-wijk, the opgave only for the gemeente (NaN in the wijken).
+``opgave_uncalibrated = need(year) - stock_target``
+    the need of older households against the part of the stock they hold plus what is planned
+    (``stock_target``: for nultredenwoningen the step-free homes occupied by households 55+, see
+    :func:`assen_demand.housing.stock.target_shares`). The need is a model of who *needs* a
+    type, the stock an estimate of what *exists*; their difference in the base year mixes the
+    model's level errors with the real shortage.
 
-With Monte Carlo draws the need has a ``draw`` dimension; the opgave then uses the *central*
-stock for every draw, so its quantiles show the uncertainty of the need only. The range of the
-stock estimate is reported separately (``stock_low``/``stock_high``, and in the stock table).
+``opgave = (need(year) - need(base)) + backlog(base) - planned``  (the default, *calibrated*)
+    the base-year demand is calibrated against the occupied stock: in the base year the stock
+    is taken to house the modelled need except for a cited shortage (``backlog``,
+    :func:`assen_demand.housing.stock.estimate_backlog`). Written as the same identity,
+    ``opgave = need - stock_calibrated - planned`` with ``stock_calibrated = need(base) -
+    backlog``. ``opgave_low`` / ``opgave_high`` use the backlog's range.
+
+A negative opgave is a surplus: it is shown, never clipped. Nursing places
+(``verpleegzorgplek``) serve the whole gemeente: the residents' need is shown per wijk, the
+opgave only for the gemeente (NaN in the wijken).
+
+With Monte Carlo draws the need has a ``draw`` dimension; the base-year need is taken from the
+same draw, the stock and backlog are central for every draw, so the quantiles show the
+uncertainty of the need's change. The stock's range is reported separately
+(``stock_low``/``stock_high``), the backlog's as ``opgave_low``/``opgave_high``.
 
 The national programme's norm (``model="norm"`` of the dwellings result) is the area's share of
 the programme's 2022-2030 *additions*; it is kept as a comparison for 2030 only
@@ -34,8 +49,8 @@ HIGHLIGHT_YEARS = (2030, 2035, 2040)
 PROGRAMME_YEAR = 2030
 
 
-def compute_opgave(need: xr.DataArray, stock_years: xr.Dataset, *, norm: xr.DataArray | None = None,
-                   gemeente: str | None = None) -> xr.Dataset:
+def compute_opgave(need: xr.DataArray, stock_years: xr.Dataset, *, backlog: xr.Dataset | None = None,
+                   norm: xr.DataArray | None = None, gemeente: str | None = None) -> xr.Dataset:
     """Opgave per area, dwelling type and year.
 
     Parameters
@@ -43,7 +58,12 @@ def compute_opgave(need: xr.DataArray, stock_years: xr.Dataset, *, norm: xr.Data
     need : xarray.DataArray (area, dwelling_type, year[, draw]) [dwellings or places]
         Total need (care-driven and preference); types other than :data:`STOCK_TYPES` are left out.
     stock_years : xarray.Dataset (area, dwelling_type, year)
-        From :func:`assen_demand.housing.stock.stock_by_year`.
+        From :func:`assen_demand.housing.stock.stock_by_year` (attribute ``base_year``).
+    backlog : xarray.Dataset (area, dwelling_type), optional
+        ``low``, ``central``, ``high`` shortage in the base year
+        (:func:`assen_demand.housing.stock.estimate_backlog`). Given: the opgave is calibrated
+        (``(need - need_base) + backlog - planned``); ``None``: ``opgave`` is the uncalibrated
+        ``need - stock_target``.
     norm : xarray.DataArray (area, dwelling_type, year), optional
         The area's share of the national programme (additions 2022-2030); only its
         :data:`PROGRAMME_YEAR` value is kept, as ``programme_share_2030`` (area, dwelling_type).
@@ -53,14 +73,18 @@ def compute_opgave(need: xr.DataArray, stock_years: xr.Dataset, *, norm: xr.Data
     Returns
     -------
     xarray.Dataset (area, dwelling_type, year[, draw])
-        ``need``, ``stock`` (base + planned, central), ``stock_low``, ``stock_high``,
-        ``planned`` (cumulative since the base year), ``opgave`` = need - stock [dwellings or
-        places]; NaN for nursing places in wijken. Optional ``programme_share_2030``.
+        ``need``, ``need_base``, ``stock`` (full stock: base + planned, central), ``stock_low``,
+        ``stock_high``, ``stock_target`` (the part held by the target group), ``planned``
+        (cumulative since the base year), ``backlog``/``backlog_low``/``backlog_high``,
+        ``stock_calibrated`` = need_base - backlog, ``opgave`` = need - stock_calibrated -
+        planned, ``opgave_low``/``opgave_high`` (backlog range), ``opgave_uncalibrated`` = need -
+        stock_target (base part held by the target group + planned) [dwellings or places]; NaN for nursing places in wijken.
+        Attribute ``method``: ``calibrated`` or ``uncalibrated``. Optional ``programme_share_2030``.
 
     Raises
     ------
     DataFormatError
-        ``need`` lacks a dimension or a stock type.
+        ``need`` lacks a dimension, a stock type, or (calibrated) the base year.
     """
     missing = [d for d in ("area", "dwelling_type", "year") if d not in need.dims]
     if missing:
@@ -69,19 +93,42 @@ def compute_opgave(need: xr.DataArray, stock_years: xr.Dataset, *, norm: xr.Data
     if lacking:
         raise DataFormatError(f"need has no dwelling type(s) {lacking}; the opgave needs {', '.join(STOCK_TYPES)}")
     gemeente = gemeente or stock_years.attrs["gemeente"]
+    base = int(stock_years.attrs["base_year"])
     need = need.sel(dwelling_type=list(STOCK_TYPES))
     years = [int(y) for y in need["year"].values if int(y) in set(int(v) for v in stock_years["year"].values)]
+    if backlog is not None and base not in years:
+        raise DataFormatError(f"need has no base year {base}; the calibrated opgave needs the need in the base year "
+                              "(or pass backlog=None for the uncalibrated comparison)")
     need = need.sel(year=years)
     st = stock_years.sel(year=years, area=need["area"].values)
-    opgave = need - st["stock"]
-    wijk_only = (opgave["area"] != gemeente) & opgave["dwelling_type"].isin(list(GEMEENTE_ONLY))
-    opgave = opgave.where(~wijk_only)
+    target = st["stock_target"] if "stock_target" in st else st["stock"]
+    uncalibrated = need - target
     out = xr.Dataset({"need": need, "stock": st["stock"], "stock_low": st["stock_low"],
-                      "stock_high": st["stock_high"], "planned": st["planned"], "opgave": opgave})
+                      "stock_high": st["stock_high"], "stock_target": target, "planned": st["planned"]})
+    if backlog is not None:
+        need_base = need.sel(year=base, drop=True)
+        bl = backlog.sel(area=need["area"].values, dwelling_type=list(STOCK_TYPES))
+        out["need_base"] = need_base
+        out["backlog"], out["backlog_low"], out["backlog_high"] = bl["central"], bl["low"], bl["high"]
+        out["stock_calibrated"] = need_base - bl["central"]
+        out["opgave"] = need - out["stock_calibrated"] - st["planned"]
+        out["opgave_low"] = need - (need_base - bl["low"]) - st["planned"]
+        out["opgave_high"] = need - (need_base - bl["high"]) - st["planned"]
+        method = "calibrated"
+    else:
+        out["opgave"] = uncalibrated
+        method = "uncalibrated"
+    out["opgave_uncalibrated"] = uncalibrated
+    wijk_only = (out["area"] != gemeente) & out["dwelling_type"].isin(list(GEMEENTE_ONLY))
+    for name in ("opgave", "opgave_low", "opgave_high", "opgave_uncalibrated", "backlog", "backlog_low",
+                 "backlog_high", "stock_calibrated"):
+        if name in out:
+            out[name] = out[name].where(~wijk_only)
     if norm is not None and PROGRAMME_YEAR in [int(y) for y in norm["year"].values]:
         share = norm.sel(year=PROGRAMME_YEAR, drop=True)
         out["programme_share_2030"] = share.sel(dwelling_type=list(STOCK_TYPES), area=need["area"].values)
     out.attrs.update(stock_years.attrs)
+    out.attrs["method"] = method
     return out
 
 
@@ -94,10 +141,14 @@ def to_frame(opgave: xr.Dataset, area_names: dict | None = None, *, quantiles=(0
     Returns
     -------
     pandas.DataFrame
-        ``area, area_name, dwelling_type, year, need, stock, stock_low, stock_high, planned,
-        opgave[, quantile columns], programme_share_2030`` (the last only in 2030 rows).
+        ``area, area_name, dwelling_type, year, need, need_base, stock, stock_low, stock_high,
+        stock_target, planned, backlog, backlog_low, backlog_high, opgave, opgave_low,
+        opgave_high, opgave_uncalibrated[, quantile columns], programme_share_2030`` (the last
+        only in 2030 rows; columns a result lacks are left out).
     """
-    cols = ["need", "stock", "stock_low", "stock_high", "planned", "opgave"]
+    cols = [c for c in ("need", "need_base", "stock", "stock_low", "stock_high", "stock_target", "planned",
+                        "backlog", "backlog_low", "backlog_high", "opgave", "opgave_low", "opgave_high",
+                        "opgave_uncalibrated") if c in opgave]
     if "draw" in opgave.dims:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)

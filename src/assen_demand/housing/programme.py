@@ -20,8 +20,9 @@ volkshuisvestingsprogramma. This module puts the library's numbers into its tabl
   wijziging, March 2025) the 30 % became one branch of a choice (30 % sociale huur or 40 %
   middensegment in new construction), to be set by an instructieregel that is not in force.
 
-:func:`homes_needed` is the one place that decides what "needed" means; when the opgave
-(need - stock - planned, issue 13) is on ``Forecast``, switch it there.
+:func:`homes_needed` is the one place that decides what "needed" means: the yearly change of
+``Forecast.need["total"]`` (the chain's need); the base-year backlog and the planned homes per
+type are in ``Forecast.opgave`` (issue 13), so they are not counted here a second time.
 """
 
 from __future__ import annotations
@@ -94,19 +95,25 @@ def homes_needed(forecast, *, years=PROGRAMME_YEARS) -> xr.DataArray:
 
     Notes
     -----
-    Until the opgave of issue 13 is on ``Forecast`` this uses ``Forecast.dwellings`` (need
-    model). With an opgave, replace the dwelling-type rows by the yearly opgave.
+    The dwelling-type rows are the yearly change of ``Forecast.need["total"]``, which is also
+    the yearly change of the calibrated opgave before planned homes
+    (:func:`assen_demand.housing.opgave.compute_opgave`); the base-year backlog stays in
+    ``Forecast.opgave``. A forecast without ``need`` falls back to ``Forecast.dwellings``.
     """
     years = [int(y) for y in years]
     total = forecast.households["households"].sum(["sex", "age"])
     growth = (total.shift(year=-1) - total).expand_dims(category=["huishoudensgroei"])
-    need = forecast.dwellings["need"].sel(model="need", drop=True)
+    chain_need = getattr(forecast, "need", None)
+    if chain_need is not None:
+        need, basis = chain_need["total"], "Forecast.need total (yearly change; backlog and plans in Forecast.opgave)"
+    else:
+        need, basis = forecast.dwellings["need"].sel(model="need", drop=True), "Forecast.dwellings need model"
     change = (need.shift(year=-1) - need).rename(dwelling_type="category")
     out = xr.concat([growth.transpose("area", "category", "year"), change.transpose("area", "category", "year")],
                     dim="category")
     out = out.reindex(year=years)
     out.name = "homes_needed"
-    out.attrs = {"unit": "dwellings per year", "basis": "Forecast.dwellings need model (no opgave yet)"}
+    out.attrs = {"unit": "dwellings per year", "basis": basis}
     return out
 
 

@@ -14,6 +14,15 @@ What exists in the base year (status ``geschat`` unless a gemeente supplies its 
                      serve the whole city, so wijken have no estimate (NaN) and the gap is a
                      gemeente figure only.
 
+The need counts older households only, so the opgave compares it with the part of the stock the
+target group holds (``stock_target``): for ``nultredenwoning`` the step-free homes occupied by
+households 55+ (``stepfree_held_by_older_share``); clustered, care-suitable homes and nursing
+places are for the target group by definition (share 1). The full stock is reported beside it.
+
+The base-year shortage (``backlog``, :func:`estimate_backlog`) is a cited national count per 1,000
+residents 65+ scaled to each wijk; :mod:`assen_demand.housing.opgave` uses it to calibrate the
+base-year demand against the occupied stock.
+
 Rates and shares live in ``data/parameters/stock_shares.csv`` with sources and low/central/high.
 Wijken add up to the gemeente for every type but ``verpleegzorgplek``. ``begeleid_wonen`` has no
 estimate and is left out.
@@ -27,6 +36,7 @@ Planned additions from the dwelling pipeline move the stock forward (:func:`stoc
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from os import PathLike
 
 import numpy as np
@@ -39,7 +49,10 @@ from assen_demand.parameters import STATUSES, load_parameter_table, validate_par
 __all__ = [
     "STOCK_TYPES",
     "BOUNDS",
+    "StockInputs",
     "estimate_stock",
+    "estimate_backlog",
+    "target_shares",
     "read_stock_register",
     "apply_register",
     "read_pipeline_by_type",
@@ -67,6 +80,109 @@ def _row(table: pd.DataFrame, indicator: str) -> pd.Series:
     if rows.empty:
         raise MissingDataError(f"stock shares table has no row {indicator!r}; add it (see data/parameters/{_TABLE})")
     return rows.iloc[-1]
+
+
+def _type_row(table: pd.DataFrame, indicator: str, dtype: str) -> pd.Series | None:
+    rows = table[(table["indicator"] == indicator) & (table["dwelling_type"] == dtype)]
+    return None if rows.empty else rows.iloc[-1]
+
+
+@dataclass(frozen=True, eq=False)
+class StockInputs:
+    """What the stock and opgave steps need besides the population: data, passed to the chain.
+
+    Attributes
+    ----------
+    dwelling_stock : pandas.DataFrame
+        ``area, dwelling_stock`` [dwellings] (KWB, ``data/cbs/dwelling_stock.csv``).
+    tenure : pandas.DataFrame
+        ``area, rented_pct`` [% of dwellings].
+    gemeente : str
+        CBS code of the gemeente row.
+    base_year : int [year]
+        Year of the stock (1 January).
+    register : pandas.DataFrame or path, optional
+        A gemeente's register (:func:`read_stock_register`), replacing estimates row by row.
+    pipeline : pandas.DataFrame, optional
+        The dwelling pipeline (:func:`read_pipeline_by_type`); ``None``: no plans.
+    population : xarray.DataArray (area, sex, age, year), optional [persons]
+        The central population the stock is estimated from; with Monte Carlo draws every draw
+        then shares one stock (default: the population the chain runs on).
+    shares : pandas.DataFrame, optional
+        Replaces the bundled ``stock_shares.csv``.
+    """
+
+    dwelling_stock: pd.DataFrame
+    tenure: pd.DataFrame
+    gemeente: str
+    base_year: int
+    register: object | None = None
+    pipeline: pd.DataFrame | None = None
+    population: xr.DataArray | None = None
+    shares: pd.DataFrame | None = None
+
+
+def target_shares(shares: pd.DataFrame | None = None) -> xr.Dataset:
+    """Share of each type's stock held by (available to) the target group of the need.
+
+    Returns
+    -------
+    xarray.Dataset (dwelling_type)
+        ``low``, ``central``, ``high`` [share]: ``stepfree_held_by_older_share`` for
+        ``nultredenwoning``, 1 for the other types (built for older people or Wlz clients).
+    """
+    table = _shares(shares)
+    out = {b: np.ones(len(STOCK_TYPES)) for b in BOUNDS}
+    row = _type_row(table, "stepfree_held_by_older_share", "nultredenwoning")
+    if row is None:
+        raise MissingDataError(f"stock shares table has no row 'stepfree_held_by_older_share'; add it "
+                               f"(see data/parameters/{_TABLE})")
+    for b in BOUNDS:
+        out[b][0] = float(row[b])
+    return xr.Dataset({b: (("dwelling_type",), out[b]) for b in BOUNDS},
+                      coords={"dwelling_type": list(STOCK_TYPES)})
+
+
+def estimate_backlog(population: xr.DataArray, *, gemeente: str, base_year: int | None = None,
+                     shares: pd.DataFrame | None = None) -> xr.Dataset:
+    """Base-year shortage per area and type: a cited national rate per 1,000 residents 65+.
+
+    Parameters
+    ----------
+    population : xarray.DataArray (area, sex, age, year) [persons]
+    gemeente : str, keyword-only
+    base_year : int, optional, keyword-only
+        Default: the first year of ``population``.
+    shares : pandas.DataFrame, optional, keyword-only
+
+    Returns
+    -------
+    xarray.Dataset (area, dwelling_type)
+        ``low``, ``central``, ``high`` [dwellings or places short on 1 January of the base
+        year]; the gemeente is the sum of its wijken, nursing places a gemeente figure only
+        (NaN in wijken). A type without a ``backlog_per_1000_65plus`` row gets 0.
+    """
+    table = _shares(shares)
+    areas = [str(a) for a in population["area"].values]
+    year = int(population["year"].values[0]) if base_year is None else int(base_year)
+    p65 = _age_total(population, 65, year).sel(area=areas).values
+    g = areas.index(gemeente)
+    wijken = [i for i in range(len(areas)) if i != g]
+    values = {b: np.zeros((len(areas), len(STOCK_TYPES))) for b in BOUNDS}
+    for ti, dtype in enumerate(STOCK_TYPES):
+        row = _type_row(table, "backlog_per_1000_65plus", dtype)
+        for b in BOUNDS:
+            rate = 0.0 if row is None else float(row[b]) / 1000.0
+            col = p65 * rate
+            if dtype in GEMEENTE_ONLY:
+                col[wijken] = np.nan
+            elif wijken:
+                col[g] = col[wijken].sum()  # wijken add up to the gemeente
+            values[b][:, ti] = col
+    ds = xr.Dataset({b: (("area", "dwelling_type"), values[b]) for b in BOUNDS},
+                    coords={"area": areas, "dwelling_type": list(STOCK_TYPES)})
+    ds.attrs.update(base_year=year, gemeente=gemeente)
+    return ds
 
 
 def _age_total(population: xr.DataArray, lo: int, year: int) -> xr.DataArray:
@@ -401,7 +517,9 @@ def stock_by_year(stock: xr.Dataset, pipeline: pd.DataFrame | None, years, *,
     -------
     xarray.Dataset (area, dwelling_type, year)
         ``stock`` [dwellings or places, central base stock + planned], ``planned`` [cumulative
-        net additions since the base year], ``stock_low``/``stock_high`` (base range + planned).
+        net additions since the base year], ``stock_low``/``stock_high`` (base range + planned),
+        ``stock_target`` [the part of the base stock held by the need's target group
+        (:func:`target_shares`) + planned].
 
     Raises
     ------
@@ -437,10 +555,13 @@ def stock_by_year(stock: xr.Dataset, pipeline: pd.DataFrame | None, years, *,
     dims = ("area", "dwelling_type", "year")
     coords = {"area": areas, "dwelling_type": list(STOCK_TYPES), "year": years}
     plan = xr.DataArray(planned, dims=dims, coords=coords)
+    held = target_shares(shares)["central"]
     out = xr.Dataset({
         "stock": stock["central"] + plan,
         "stock_low": stock["low"] + plan,
         "stock_high": stock["high"] + plan,
+        # the target group's part of the base stock; planned homes of a type are built for it
+        "stock_target": stock["central"] * held + plan,
         "planned": plan,
     })
     out.attrs.update(stock.attrs)

@@ -345,6 +345,25 @@ def check_finite_range(frame: pd.DataFrame, column: str, *, source: str, labels:
         )
 
 
+def check_counts(frame: pd.DataFrame, column: str, *, source: str, labels: Sequence[str] = (), fix: str) -> pd.Series:
+    """Counts must be numbers >= 0 (no empty cells); returns them as float.
+
+    Raises
+    ------
+    InvalidValueError
+        A missing, text or negative count, naming the first such row (file line) and ``fix``.
+    """
+    counts = pd.to_numeric(frame[column], errors="coerce")
+    bad = counts.isna() | (counts < 0)
+    if bad.any():
+        i = frame.index[np.argmax(bad.to_numpy())]
+        label = f" for {_describe(frame, i, labels)}" if labels else ""
+        value = frame[column].loc[i]
+        shown = repr(value) if isinstance(value, str) else f"{value}"
+        raise InvalidValueError(f"{source}, {file_lines([i])}: {column} {shown}{label} is missing or negative; {fix}")
+    return counts.astype(float)
+
+
 def check_whole_years(frame: pd.DataFrame, column: str = "year", *, source: str, labels: Sequence[str] = (),
                       first: int | None = None, last: int | None = None) -> pd.Series:
     """Years must be whole numbers, optionally within ``first..last``; returns them as int64.

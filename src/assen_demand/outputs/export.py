@@ -437,18 +437,18 @@ def _about_sheet(result, about: Mapping, *, quantiles: bool) -> pd.DataFrame:
         ("Woningbehoefte norm",
          "Aandeel van de wijk in het landelijke programma 2022-2030 (toevoeging, geen voorraad; ter "
          "vergelijking, alleen het jaar 2030)."),
-        *([("Opgave per wijk", "Woningen die elke wijk per type moet toevoegen in 2030, 2035 en 2040 "
-                                "(behoefte - voorraad - gepland; negatief = overschot). Verpleegzorgplekken "
-                                "alleen voor de gemeente. Let op: de behoefte aan nultredenwoningen telt "
-                                "alleen oudere huishoudens, de voorraad alle nultredenwoningen (ook die van "
-                                "jongere huishoudens); een overschot daar betekent niet dat er niets gebouwd "
-                                "hoeft te worden."),
+        *([("Opgave per wijk", "Woningen die elke wijk per type moet toevoegen in 2030, 2035 en 2040: groei van de "
+                                "behoefte sinds het basisjaar + tekort in het basisjaar - gepland (negatief = "
+                                "overschot). Verpleegzorgplekken alleen voor de gemeente. De ongekalibreerde "
+                                "vergelijking (behoefte min het deel van de voorraad dat de doelgroep bewoont) staat "
+                                "in opgave.csv (opgave_uncalibrated)."),
            ("Voorraad", "Bestaande voorraad per wijk en type in het basisjaar met bandbreedte, status en bron."),
            ("Behoefte, voorraad en opgave",
-            "Behoefte is het aantal woningen van een type dat de huishoudens in een jaar nodig hebben; voorraad is "
-            "wat er in het basisjaar staat (geschat uit open data, tenzij de gemeente een register levert) plus "
-            "wat gepland is. De opgave is behoefte min voorraad: positief moet er nog bij, negatief is een "
-            "overschot.")] if getattr(result, "opgave", None) is not None else []),
+            "Behoefte is het aantal oudere huishoudens dat een woning van een type nodig heeft (zorg en woonwens); "
+            "voorraad is wat er in het basisjaar staat (geschat uit open data, tenzij de gemeente een register "
+            "levert), bij nultredenwoningen naast het totaal ook het deel dat 55-plussers bewonen. De opgave is de "
+            "groei van de behoefte sinds het basisjaar plus het landelijke tekort in het basisjaar (naar het aantal "
+            "65-plussers) min wat gepland is: positief moet er nog bij, negatief is een overschot.")] if getattr(result, "opgave", None) is not None else []),
         *([("Aanbod en tekort", "Behoefte, bekend aanbod en tekort per woningtype; leeg aanbod = onbekend, niet nul.")]
           if len(getattr(result, "supply", ())) or getattr(result, "opgave", None) is None else []),
         *([("Onzekerheid", "Percentielen van de behoefte over de Monte-Carlo-trekkingen.")] if quantiles else []),

@@ -459,14 +459,15 @@ def plot_gap_heatmap(result, dwelling_type: str, *, areas=None, annotate: bool =
 def plot_opgave(result, dwelling_type: str, *, years=None, ax=None):
     """Opgave of one dwelling type per wijk: bars for 2030, 2035 and 2040.
 
-    The opgave is need - stock - planned (``result.opgave``); a negative bar is a surplus and is
+    The opgave is the calibrated one of ``result.opgave`` (growth of the need since the base year +
+    base-year backlog - planned, :mod:`assen_demand.housing.opgave`); a negative bar is a surplus and is
     drawn, never clipped. Nursing places serve the whole gemeente: the chart then shows the
     gemeente only and says so.
 
     Parameters
     ----------
     result : Forecast
-        With ``opgave`` (see :func:`assen_demand.pipeline.stock_and_opgave`).
+        With ``opgave`` (see :func:`assen_demand.housing.chain.stock_and_opgave`).
     dwelling_type : str
         One of :data:`assen_demand.housing.stock.STOCK_TYPES`.
     years : sequence of int, optional
@@ -519,7 +520,7 @@ def plot_opgave(result, dwelling_type: str, *, years=None, ax=None):
     ax.set_xlabel("Opgave (woningen of plaatsen); negatief = overschot", fontsize=8)
     where = f"{_name(result, result.gemeente)} (alleen gemeente: plekken dienen de hele stad)" if gemeente_only \
         else "per wijk"
-    ax.set_title(f"Opgave {_PLURAL[dwelling_type]} {where}\nbehoefte min voorraad en plannen; {run_label(result)}",
+    ax.set_title(f"Opgave {_PLURAL[dwelling_type]} {where}\ngroei behoefte + tekort basisjaar - plannen; {run_label(result)}",
                  fontsize=10)
     ax.legend(title="Jaar", fontsize=7, title_fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     add_source_note(ax.figure, SOURCE_NOTE + "; voorraad: CBS KWB 2024, geschat met landelijke kentallen")
