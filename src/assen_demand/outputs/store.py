@@ -74,6 +74,8 @@ _FACILITIES = "voorzieningen"
 _TABLES = ("population", "households", "care_need", "dwellings", "doorstroming", "mantelzorg")
 _NAME_ATTR = "assen_demand_array_name"
 _ORDER_ATTR = "assen_demand_order"
+#: Attributes of the draws (:class:`assen_demand.uncertainty.ForecastDraws`), kept on draws/population
+_DRAW_META = ("seed", "zero_width", "clipped_persons", "settings")
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,7 +346,7 @@ def open_forecast(path, *, chunks=None) -> StoredForecast:
 
         drawn = {g: _open_group(path, f"draws/{g}", k, chunks) for g, k in DRAW_PARTS.items()
                  if f"draws/{g}" in present}
-        meta = drawn["population"].attrs
+        meta = {k: drawn["population"].attrs.pop(k) for k in _DRAW_META if k in drawn["population"].attrs}
         settings = pd.read_json(_StringIO(meta.get("settings", "")), orient="split") if meta.get("settings") else pd.DataFrame()
         uncertainty = ForecastDraws(
             population=drawn["population"], households=drawn.get("households"), care_need=drawn.get("care_need"),

@@ -158,9 +158,13 @@ def tidy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _arrow_table(frame: pd.DataFrame):
+    """The table in Arrow, labels as dictionary<int32, string> (a later piece may bring more labels)."""
     import pyarrow as pa
 
-    return pa.Table.from_pandas(tidy_dtypes(frame), preserve_index=False)
+    table = pa.Table.from_pandas(tidy_dtypes(frame), preserve_index=False)
+    fields = [pa.field(f.name, pa.dictionary(pa.int32(), pa.string())) if pa.types.is_dictionary(f.type) else f
+              for f in table.schema]
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
 def write_table(frame: pd.DataFrame, path, *, fmt: str | None = None) -> Path:
