@@ -184,8 +184,7 @@ def _forecast(args: argparse.Namespace) -> int:
     if args.base_year is not None and args.end_year <= args.base_year:
         raise _UsageError(f"--end-year {args.end_year} moet na --base-year {args.base_year} komen")
     extra = _optional_forecast_arguments(args)
-    args.table_format, format_line = _table_format(args, extra)
-    print(format_line)
+    args.table_format, args.format_line = _table_format(args, extra)  # printed after the summary
     command = shlex.join(["assen-demand", *getattr(args, "argv", [])])
     # the folder is checked (writable, not locked, no foreign files) before anything is computed
     with runfolder.atomic_output(out, force=args.force, command=command) as staging:
@@ -202,6 +201,7 @@ def _forecast(args: argparse.Namespace) -> int:
     data_warnings.report()
     done = time.perf_counter()
     _print_summary(data, result, out, summary, computed - started, done - computed)
+    print(args.format_line)
     return 0
 
 
@@ -321,6 +321,7 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
     store = ", forecast.zarr (bevolking als arrays)" if suffix == ".parquet" else ""
     print(f"geschreven in {args.out}/: {', '.join(f'{t}{suffix}' for t in FORECAST_TABLES)}{store}, gemeenten.csv "
           "(status per gemeente), provenance.json")
+    print(getattr(args, "format_line", ""))
     return 0 if ok else 2
 
 
