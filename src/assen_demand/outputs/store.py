@@ -561,10 +561,14 @@ class NationalStore:
         _write_group(xr.Dataset(attrs=self._attrs), self.path, None, self.area_chunk, mode="w")
 
     def append(self, population: xr.DataArray, *, area_names: Mapping | None = None) -> None:
-        """Add areas (area, sex, age, year) [persons] with a ``gemeente`` coordinate on ``area``."""
+        """Add areas (area, sex, age, year[, draw]) [persons] with a ``gemeente`` coordinate on ``area``.
+
+        Every append must have the same dimensions other than ``area`` (a stochastic national
+        run appends (area, sex, age, year, draw) or its quantiles the same way).
+        """
         if "gemeente" not in population.coords:
             raise DataFormatError("a national store needs a 'gemeente' coordinate on area (the gemeente of each area)")
-        ds = population.transpose("area", "sex", "age", "year").to_dataset(name="population")
+        ds = population.transpose("area", ...).to_dataset(name="population")  # any further dims, e.g. draw
         ds.attrs = {_NAME_ATTR: "persons"}
         if self.areas == 0:
             _write_group(ds, self.path, "population", self.area_chunk, mode="a")
