@@ -347,7 +347,8 @@ def open_forecast(path, *, chunks=None) -> StoredForecast:
         drawn = {g: _open_group(path, f"draws/{g}", k, chunks) for g, k in DRAW_PARTS.items()
                  if f"draws/{g}" in present}
         meta = {k: drawn["population"].attrs.pop(k) for k in _DRAW_META if k in drawn["population"].attrs}
-        settings = pd.read_json(_StringIO(meta.get("settings", "")), orient="split") if meta.get("settings") else pd.DataFrame()
+        settings = (pd.read_json(_text_buffer(meta["settings"]), orient="split") if meta.get("settings")
+                    else pd.DataFrame())
         uncertainty = ForecastDraws(
             population=drawn["population"], households=drawn.get("households"), care_need=drawn.get("care_need"),
             dwellings=drawn.get("dwellings"), doorstroming=drawn.get("doorstroming"), need=drawn.get("need"),
@@ -359,7 +360,7 @@ def open_forecast(path, *, chunks=None) -> StoredForecast:
     return StoredForecast(attrs=attrs, path=path, uncertainty=uncertainty, facility_table=facilities, **parts)
 
 
-def _StringIO(text: str):
+def _text_buffer(text: str):
     import io
 
     return io.StringIO(text)
@@ -434,7 +435,7 @@ class StoredForecast:
     def sources(self) -> pd.DataFrame:
         """The sheet *Bronnen en aannames* of the run (every column as text)."""
         text = self.attrs.get("sources")
-        return pd.read_json(_StringIO(text), orient="split", dtype=False) if text else pd.DataFrame()
+        return pd.read_json(_text_buffer(text), orient="split", dtype=False) if text else pd.DataFrame()
 
     def _summary_title(self) -> str:
         name = self.area_names.get(self.gemeente, self.gemeente) or "national run"
@@ -555,7 +556,8 @@ class NationalStore:
         self._attrs = {"store_version": STORE_VERSION, "kind": "national",
                        "assen_demand_version": assen_demand.__version__,
                        "written": _dt.datetime.now().replace(microsecond=0).isoformat(),
-                       **{k: (v if isinstance(v, (str, int, float, bool)) else _json(v)) for k, v in (attrs or {}).items()}}
+                       **{k: (v if isinstance(v, (str, int, float, bool)) else _json(v))
+                          for k, v in (attrs or {}).items()}}
         if self.path.exists():
             shutil.rmtree(self.path)
         _write_group(xr.Dataset(attrs=self._attrs), self.path, None, self.area_chunk, mode="w")
