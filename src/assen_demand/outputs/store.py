@@ -251,7 +251,9 @@ def _dataset_table(ds: xr.Dataset) -> pd.DataFrame:
 
 
 def _groups(path: Path) -> set[str]:
-    return {p.parent.relative_to(path).as_posix() for p in path.rglob("zarr.json") if p.parent != path}
+    """The groups of the layout that the store holds (looked up by name: a walk would visit every chunk)."""
+    names = [*ARRAY_PARTS, _FACILITIES, *(f"draws/{g}" for g in DRAW_PARTS)]
+    return {g for g in names if (path / g / "zarr.json").is_file()}
 
 
 def _open_group(path: Path, group: str, kind: str, chunks):

@@ -53,6 +53,10 @@ TEXT_COLUMNS = ("supply_status", "status", "source", "note", "norm", "distance_n
 CSV_FLOAT_FORMAT = "%.4f"
 _SUFFIX = {"csv": ".csv", "parquet": ".parquet"}
 _COMPRESSION = "zstd"
+# zstd level 15 instead of 3: the 48-gemeente population table 12.50 -> 12.15 MB (10.2x smaller than
+# the CSV instead of 9.9x) for 3.7 s instead of 0.4 s of CPU per 1.9 M rows written; reading is
+# not slower. Written once by a national run, read many times.
+_COMPRESSION_LEVEL = 15
 
 
 def _check_format(fmt: str) -> str:
@@ -161,13 +165,14 @@ def _parquet_options(table) -> dict:
     """Dictionary encoding for labels and whole numbers; byte-stream-split for the other numbers.
 
     Measured on a 48-gemeente national population table (1.9 M rows): 12.7 MB instead of 14.8 MB
-    with pyarrow's defaults (a float column with almost no repeated values gains nothing from a
+    with pyarrow's defaults at the same zstd level (a float column with almost no repeated values gains nothing from a
     dictionary, and zstd compresses its exponent bytes once they are stored apart).
     """
     import pyarrow as pa
 
     floats = [f.name for f in table.schema if pa.types.is_floating(f.type)]
-    return {"compression": _COMPRESSION, "use_dictionary": [f.name for f in table.schema if f.name not in floats],
+    return {"compression": _COMPRESSION, "compression_level": _COMPRESSION_LEVEL,
+            "use_dictionary": [f.name for f in table.schema if f.name not in floats],
             "use_byte_stream_split": floats or False}
 
 
