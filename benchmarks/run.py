@@ -297,6 +297,9 @@ def main() -> None:
     parser.add_argument("--raw", type=Path, default=default_raw(),
         help="raw CBS/UN folder for the national hindcast (default $ASSEN_DEMAND_RAW or the "
              "first shared/data/raw above the repository)")
+    parser.add_argument("--national-run", type=Path, default=None,
+        help="output folder of a national Parquet run to measure the table formats on (issue 22); default: "
+             "a run of the bundled gemeenten made here")
     parser.add_argument("--case", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
@@ -444,6 +447,11 @@ def main() -> None:
             f"reading the raw folder {read:.1f} s; " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     else:
         row("national hindcast", "skipped", f"no raw data at {args.raw} (use --raw)")
+
+    # 7. table formats of a national run: CSV vs Parquet vs Zarr (issue 22; bench_store.py)
+    import bench_store
+
+    result.update(bench_store.measure(args.national_run, row=row))
 
     result["total_s"] = time.perf_counter() - t_all
     result["load_end"] = os.getloadavg()[0]

@@ -104,7 +104,7 @@ def test_scenario_and_draws_reach_every_product(capsys):
 
     out = scratch("scenario_draws")
     argv = ["forecast", "--out", str(out), "--scenario", "extramuralisering", "--draws", "20", "--seed", "7",
-            "--end-year", "2030"]
+            "--end-year", "2030", "--format", "csv"]  # with draws the default is Parquet (issue 22)
     assert main(argv) == 0, capsys.readouterr().err
     dw = pd.read_csv(out / "dwellings.csv")
     for value in ("need", "gap"):
@@ -155,7 +155,8 @@ def test_forecast_for_a_list_of_gemeenten_writes_one_table_each(capsys):
     import pandas as pd
 
     out = scratch("many")
-    status = main(["forecast", "--gemeente", "GM0106,Tynaarlo", "--end-year", "2026", "--out", str(out)])
+    status = main(["forecast", "--gemeente", "GM0106,Tynaarlo", "--end-year", "2026", "--format", "csv",
+                   "--out", str(out)])  # for a list the default is Parquet (issue 22, tests/test_store.py)
     stdout = capsys.readouterr().out
     assert status == 0, stdout
     assert "2 van 2 gemeenten berekend" in stdout

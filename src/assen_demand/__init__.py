@@ -26,6 +26,7 @@ from assen_demand.inputs.datasets import load_assen, load_gemeente, load_nationa
 from assen_demand.pipeline import Forecast, PopulationProjection, forecast, forecast_comparison, project_population
 from assen_demand.scenario import list_scenarios, load_scenario
 from assen_demand.backtest import hindcast
+from assen_demand.outputs.store import open_forecast
 
 __all__ = [
     "load_assen",
@@ -37,6 +38,7 @@ __all__ = [
     "load_scenario",
     "project_population",
     "hindcast",
+    "open_forecast",
     "Forecast",
     "PopulationProjection",
     "__version__",

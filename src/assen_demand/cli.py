@@ -127,6 +127,9 @@ def _add_forecast(sub) -> None:
                          "run in provenance.json noemt en laat de rest staan (een map met alleen de bestanden van een "
                          "eerdere run wordt ook zonder --force vervangen)")
     fc.add_argument("--verbose", action="store_true", help="toon elke gegevenswaarschuwing (standaard: een samenvattende regel)")
+    fc.add_argument("--format", choices=("csv", "parquet"), default=None, dest="table_format",
+                    help="formaat van de tabellen: csv (standaard voor een gemeente) of parquet (standaard voor "
+                         "--gemeente all, een lijst en --draws; schrijft ook forecast.zarr met de arrays)")
 
 
 def _optional_forecast_arguments(args: argparse.Namespace) -> dict:
@@ -181,6 +184,7 @@ def _forecast(args: argparse.Namespace) -> int:
     if args.base_year is not None and args.end_year <= args.base_year:
         raise _UsageError(f"--end-year {args.end_year} moet na --base-year {args.base_year} komen")
     extra = _optional_forecast_arguments(args)
+    args.table_format, args.format_line = _table_format(args, extra)  # printed after the summary
     command = shlex.join(["assen-demand", *getattr(args, "argv", [])])
     # the folder is checked (writable, not locked, no foreign files) before anything is computed
     with runfolder.atomic_output(out, force=args.force, command=command) as staging:
@@ -197,7 +201,23 @@ def _forecast(args: argparse.Namespace) -> int:
     data_warnings.report()
     done = time.perf_counter()
     _print_summary(data, result, out, summary, computed - started, done - computed)
+    print(args.format_line)
     return 0
+
+
+def _table_format(args: argparse.Namespace, extra: dict) -> tuple[str, str]:
+    """--format, or its default (Parquet for many gemeenten and for draws), and the Dutch line saying so."""
+    chosen = getattr(args, "table_format", None)
+    many = _is_multi_gemeente(args.gemeente)
+    if chosen is not None:
+        fmt, why = chosen, "gekozen met --format"
+    elif many or extra.get("draws"):
+        fmt, why = "parquet", "standaard bij " + ("--gemeente " + args.gemeente if many else "--draws")
+    else:
+        fmt, why = "csv", "standaard voor een gemeente"
+    other = "csv" if fmt == "parquet" else "parquet"
+    store = " en de arrays in forecast.zarr" if fmt == "parquet" else ""
+    return fmt, f"tabellen als {fmt.upper()}{store} ({why}; --format {other} voor {other.upper()})"
 
 
 def _write_forecast(args, extra, supply, command, data, result, staging: Path, warning_messages) -> dict:
@@ -220,11 +240,19 @@ def _write_forecast(args, extra, supply, command, data, result, staging: Path, w
              "Rundatum": run["Rundatum"]}
     from assen_demand.housing.programme import programme_for_forecast
 
+    table_format = getattr(args, "table_format", None) or "csv"
     written = export.write_forecast(result, staging, sources=sources, about=about, provenance_record=record,
-                                    programme=programme_for_forecast(result, data=data))
+                                    programme=programme_for_forecast(result, data=data), table_format=table_format)
     figures = plots.save_figures(result, staging / "figures")
-    return {"tables": [p.name for name, p in written.items() if name.endswith(".csv")],
-            "workbook": written[export.WORKBOOK].name, "figures": len(figures)}
+    summary = {"tables": [p.name for name, p in written.items() if name.endswith((".csv", ".parquet"))],
+               "workbook": written[export.WORKBOOK].name, "figures": len(figures)}
+    if table_format == "parquet":  # issue 22: the labelled arrays (and draws) for researchers
+        from assen_demand.outputs import store, voorzieningen
+
+        store.write_forecast_store(result, staging / store.STORE_NAME, provenance_record=record, sources=sources,
+                                   facilities=voorzieningen.facility_csv(result))
+        summary["store"] = store.STORE_NAME
+    return summary
 
 
 def _print_summary(data, result, out: Path, summary: dict, computing: float, writing: float) -> None:
@@ -237,6 +265,8 @@ def _print_summary(data, result, out: Path, summary: dict, computing: float, wri
     print(f"  werkboek   {summary['workbook']} (tabbladen: Woningbehoefte, Opgave per wijk, ..., "
           f"{export.SOURCES_SHEET})")
     print(f"  grafieken  figures/ ({summary['figures']} PNG-bestanden)")
+    if summary.get("store"):
+        print(f"  arrays     {summary['store']} (Zarr; openen met assen_demand.open_forecast)")
     print(f"  herkomst   {export.PROVENANCE} (controlegetallen van invoer en parameters, versie, opdracht, manifest)")
 
 
@@ -261,11 +291,19 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
     options = {"variant": args.variant, **({"scenario": extra["scenario"]} if "scenario" in extra else {})}
     if supply is None or supply != "example":
         options["supply"] = supply
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NationalRunWarning)  # the failures are printed below
-        result = national_forecast(args.data_dir, base_year=args.base_year, end_year=args.end_year, gemeenten=wanted,
-                                   tables=FORECAST_TABLES, out_dir=staging, keep=False, processes=args.processes,
-                                   progress=True, **options)
+    if getattr(args, "table_format", "csv") == "parquet":  # issue 22: streamed to Parquet and forecast.zarr
+        from assen_demand.outputs.national import write_national
+
+        status, base_year, end_year = write_national(
+            staging, data_dir=args.data_dir, base_year=args.base_year, end_year=args.end_year, gemeenten=wanted,
+            tables=FORECAST_TABLES, processes=args.processes, progress=True, **options)
+        result = _NationalRun(status, base_year, end_year)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NationalRunWarning)  # the failures are printed below
+            result = national_forecast(args.data_dir, base_year=args.base_year, end_year=args.end_year,
+                                       gemeenten=wanted, tables=FORECAST_TABLES, out_dir=staging, keep=False,
+                                       processes=args.processes, progress=True, **options)
     status = result.status
     record = {"version": __version__, "command": shlex.join(["assen-demand", *getattr(args, "argv", [])]),
               "data": {"source": "bundled" if args.data_dir is None else str(args.data_dir.resolve()),
@@ -279,9 +317,24 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
           f"in {time.perf_counter() - started:.0f} s")
     for row in result.failures.itertuples(index=False):
         print(f"  niet berekend: {row.gemeente} {row.gemeente_name}: {row.status}: {row.message[:160]}")
-    print(f"geschreven in {args.out}/: {', '.join(f'{t}.csv' for t in FORECAST_TABLES)}, gemeenten.csv (status "
-          "per gemeente), provenance.json")
+    suffix = "." + getattr(args, "table_format", "csv")
+    store = ", forecast.zarr (bevolking als arrays)" if suffix == ".parquet" else ""
+    print(f"geschreven in {args.out}/: {', '.join(f'{t}{suffix}' for t in FORECAST_TABLES)}{store}, gemeenten.csv "
+          "(status per gemeente), provenance.json")
+    print(getattr(args, "format_line", ""))
     return 0 if ok else 2
+
+
+class _NationalRun:
+    """Status, base year and end year of a streamed national run (what the summary lines need)."""
+
+    def __init__(self, status, base_year: int, end_year: int):
+        import pandas as pd
+
+        self.status, self.base_year, self.end_year = status, base_year, end_year
+        cols = ["gemeente", "gemeente_name", "status", "message"]
+        self.failures = (status[status["status"] != "ok"].reset_index(drop=True) if len(status)
+                         else pd.DataFrame(columns=cols))
 
 
 # --------------------------------------------------------------------------------------------

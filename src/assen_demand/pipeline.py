@@ -490,6 +490,32 @@ class Forecast:
             frame = frame[order + [c for c in added if c not in order]]
         return frame
 
+    def to_zarr(self, path, *, provenance_record=None, overwrite: bool = False):
+        """Write the labelled arrays (and draws) to a Zarr store; read it with :func:`assen_demand.open_forecast`.
+
+        See :func:`assen_demand.outputs.store.write_forecast_store`: one group per table,
+        chunked by area, with the scenario, base year, sources and version as attributes.
+
+        Parameters
+        ----------
+        path : path
+            The store folder (e.g. ``"assen.zarr"``).
+        provenance_record : mapping, optional
+            The run's provenance; default :func:`assen_demand.outputs.export.provenance` of this
+            forecast with the bundled data.
+        overwrite : bool
+            Replace an existing store.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        from assen_demand.outputs import export, store, voorzieningen
+
+        record = provenance_record if provenance_record is not None else export.provenance(self)
+        return store.write_forecast_store(self, path, provenance_record=record, sources=export.sources_table(self),
+                                          facilities=voorzieningen.facility_csv(self), overwrite=overwrite)
+
 
 def _resolve_scenario(scenario):
     if scenario is None:

@@ -410,7 +410,7 @@ _RUN_POPULATION_COLUMNS = ("area", "sex", "age", "year", "persons")
 
 
 def read_run_population(path) -> pd.DataFrame:
-    """``population.csv`` of an earlier forecast run, checked to be complete and non-negative.
+    """``population.csv`` (or ``.parquet``) of an earlier forecast run, checked to be complete and non-negative.
 
     Raises
     ------
@@ -422,7 +422,15 @@ def read_run_population(path) -> pd.DataFrame:
     """
     path = Path(path)
     source = f"{path.parent.name}/{path.name}"
-    frame = read_csv(path, what="the population table of a forecast run", dtype={"area": str, "area_name": str})
+    if path.suffix == ".parquet":  # assen-demand forecast --format parquet: the same columns
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            raise DataFormatError(f"{source} is not a readable Parquet table ({exc}); rerun the forecast into a "
+                                  "new folder") from None
+        frame = frame.astype({c: str for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)})
+    else:
+        frame = read_csv(path, what="the population table of a forecast run", dtype={"area": str, "area_name": str})
     missing = [c for c in _RUN_POPULATION_COLUMNS if c not in frame.columns]
     if missing:
         raise DataFormatError(f"{source} lacks column(s) {', '.join(missing)}; give the --out folder of a "

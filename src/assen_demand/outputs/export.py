@@ -918,7 +918,8 @@ def programme_outputs(programme) -> tuple[dict[str, pd.DataFrame], dict[str, pd.
 
 
 def write_forecast(result, out, *, sources: pd.DataFrame | None = None, about: Mapping | None = None,
-                   provenance_record: Mapping | None = None, programme=None) -> dict[str, Path]:
+                   provenance_record: Mapping | None = None, programme=None,
+                   table_format: str = "csv") -> dict[str, Path]:
     """Write the CSV tables, ``forecast.xlsx`` and ``provenance.json`` of a forecast to ``out``.
 
     Parameters
@@ -934,6 +935,9 @@ def write_forecast(result, out, *, sources: pd.DataFrame | None = None, about: M
         :func:`provenance` of the run; default one with the bundled data and no command line.
     programme : assen_demand.housing.programme.Programme, optional
         Adds :data:`PROGRAMME_CSV` and the sheets of :func:`programme_outputs`.
+    table_format : {"csv", "parquet"}
+        Format of the tidy tables (:mod:`assen_demand.outputs.tables_io`); ``"parquet"`` writes
+        ``population.parquet`` etc. with the same columns and types.
 
     Returns
     -------
@@ -945,16 +949,17 @@ def write_forecast(result, out, *, sources: pd.DataFrame | None = None, about: M
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
+    from assen_demand.outputs import tables_io
+
     for stem, frame in csv_tables(result).items():
-        path = out / f"{stem}.csv"
-        frame.to_csv(path, index=False, float_format="%.4f")
+        path = tables_io.write_table(frame, tables_io.table_path(out, stem, table_format))
         written[path.name] = path
     sheets = workbook_sheets(result, sources=sources if sources is not None else sources_table(result), about=about)
     if programme is not None:
         tables, extra = programme_outputs(programme)
         for name, table in tables.items():
-            table.to_csv(out / name, index=False, float_format="%.4f")
-            written[name] = out / name
+            path = tables_io.write_table(table, tables_io.table_path(out, name.removesuffix(".csv"), table_format))
+            written[path.name] = path
         sheets = {**{k: v for k, v in sheets.items() if k != SOURCES_SHEET}, **extra,
                   **({SOURCES_SHEET: sheets[SOURCES_SHEET]} if SOURCES_SHEET in sheets else {})}
     written[WORKBOOK] = write_workbook(sheets, out / workbook_name(result), title=run_title(result))
@@ -971,16 +976,23 @@ def read_run(folder):
     Parameters
     ----------
     folder : path
-        Folder holding ``population.csv``, ``dwellings.csv`` and ``provenance.json``.
+        Folder holding ``population.csv``, ``dwellings.csv`` and ``provenance.json`` (or the
+        same tables as ``.parquet``), or a forecast store (``forecast.zarr``,
+        :func:`assen_demand.open_forecast`): a CSV run and a Parquet or Zarr run of the same
+        forecast read as the same numbers.
 
     Returns
     -------
     assen_demand.outputs.monitoring.RunOutput
     """
+    from assen_demand.outputs import tables_io
     from assen_demand.outputs.monitoring import RunOutput
 
     folder = Path(folder)
-    needed = ["population.csv", "dwellings.csv", PROVENANCE]
+    if (folder / "zarr.json").is_file():
+        return _read_store_run(folder)
+    found = {stem: tables_io.find_table(folder, stem) for stem in ("population", "dwellings")}
+    needed = [f"{stem}.csv" if path is None else path.name for stem, path in found.items()] + [PROVENANCE]
     missing = [n for n in needed if not (folder / n).is_file()]
     if missing:
         raise MissingDataError(
@@ -993,14 +1005,41 @@ def read_run(folder):
     provenance_record = validation.read_json(folder / PROVENANCE, what="the provenance record of a forecast run")
     if not isinstance(provenance_record, dict) or "gemeente" not in provenance_record:
         raise DataFormatError(f"{folder / PROVENANCE} has no 'gemeente'; pass the --out folder of a forecast run")
+    if found["dwellings"].suffix == ".parquet":
+        dwellings = _plain_text(tables_io.read_table(found["dwellings"]))
+    else:
+        dwellings = validation.read_csv(folder / "dwellings.csv", what="the dwellings table of a forecast run",
+                                        dtype=dtypes, keep_default_na=True)
+    programme = tables_io.find_table(folder, PROGRAMME_CSV.removesuffix(".csv"))
+    if programme is not None:
+        programme = (pd.read_csv(programme) if programme.suffix == ".csv"
+                     else _plain_text(tables_io.read_table(programme)))
     return RunOutput(
-        population=validation.read_run_population(folder / "population.csv"),
-        dwellings=validation.read_csv(folder / "dwellings.csv", what="the dwellings table of a forecast run",
-                                      dtype=dtypes, keep_default_na=True),
+        population=validation.read_run_population(found["population"]),
+        dwellings=dwellings,
         provenance=provenance_record,
         folder=str(folder),
-        programme=pd.read_csv(folder / PROGRAMME_CSV) if (folder / PROGRAMME_CSV).is_file() else None,
+        programme=programme,
     )
+
+
+def _plain_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categorical labels of a Parquet table as plain text, as the CSV reader gives them."""
+    return frame.astype({c: str for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)})
+
+
+def _read_store_run(path: Path):
+    """A forecast store (``forecast.zarr``) as a monitoring run: its population, dwellings and provenance."""
+    from assen_demand.outputs.monitoring import RunOutput
+    from assen_demand.outputs.store import open_forecast
+
+    stored = open_forecast(path)
+    record = stored.provenance
+    if "gemeente" not in record:
+        raise DataFormatError(f"{path} holds no provenance with 'gemeente'; write it with Forecast.to_zarr or "
+                              "assen-demand forecast --format parquet")
+    return RunOutput(population=stored.to_frame("population"), dwellings=stored.to_frame("dwellings"),
+                     provenance=record, folder=str(path))
 
 
 def write_report(report, path) -> Path:
