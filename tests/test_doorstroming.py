@@ -216,3 +216,58 @@ def test_more_new_homes_never_fewer_moves(more_homes_case, n):
     assert (more["realised"] >= base["realised"] - 1e-9).all()
     assert (more["freed_direct"] >= base["freed_direct"] - 1e-9).all()
     assert (more["freed_direct"] <= more["realised"] + 1e-9).all()
+
+
+# ---- products: doorstroming.csv, the sheet, comparison rows, the chart ---------------------------
+
+def _fake_result(name: str, extra_new: float):
+    """A result-like object with a doorstroming of the two-wijk hand case (pipeline of ``extra_new`` in W2)."""
+    from types import SimpleNamespace
+
+    stock = _hand_stock()
+    hh = _households({("WK999901", 75): 3000, ("WK999902", 80): 2000}, {("WK999902", 66): 4000}, years=(2025, 2026))
+    plan = pd.DataFrame({"area": ["WK999902"], "year": [2025], "dwellings_added": [extra_new],
+                         "dwellings_removed": [0.0], "dwelling_type": ["geclusterd"]})
+    stock.attrs["base_year"] = 2025
+    moves = D.doorstroming_moves(hh, D.suitable_supply(stock, plan, [2025, 2026]), gemeente="GM9999",
+                                 turnover_rate=0.01)
+    names = {"GM9999": "Testgemeente", "WK999901": "Noord", "WK999902": "Zuid"}
+    return SimpleNamespace(doorstroming_moves=moves, area_names=names, gemeente="GM9999", scenario_name=name)
+
+
+def test_products_table_sheet_and_comparison_rows():
+    from assen_demand.outputs import doorstroming as P
+
+    result = _fake_result("basis", 0.0)
+    table = P.csv_table(result)
+    assert list(table.columns) == ["area", "area_name", "year", "willing", "willing_family_home", "available_new",
+                                   "available_turnover", "realised", "moved_in", "freed_direct", "freed_chain"]
+    assert (table["freed_direct"] <= table["realised"] + 1e-9).all()
+    sheet = P.sheet(result)
+    assert list(sheet.columns[:3]) == ["Wijkcode", "Wijk", "Maat"] and 2025 in sheet.columns
+    assert sheet["Wijkcode"].iloc[0] == "GM9999"  # gemeente first, measures in the order of MEASURE_LABELS
+    assert sheet["Maat"].iloc[:len(P.MEASURE_LABELS)].tolist() == list(P.MEASURE_LABELS.values())
+    chain = sheet[(sheet["Wijkcode"] == "WK999901") & (sheet["Maat"] == P.MEASURE_LABELS["freed_chain"])]
+    expected = float(result.doorstroming_moves["freed_chain"].sel(area="WK999901", year=2025))
+    assert chain[2025].iloc[0] == pytest.approx(expected)
+    rows = P.comparison_rows(result)
+    assert set(rows["measure"]) == {"doorstroming_willing", "doorstroming_realised", "doorstroming_freed_direct",
+                                    "doorstroming_freed_chain"}
+    assert set(rows["dwelling_type"]) == {"all"}
+    assert P.csv_table(type("NoStep", (), {"doorstroming_moves": None})()) is None
+
+
+def test_chart_basis_vs_building_scenario():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from assen_demand.outputs import doorstroming as P
+
+    basis, built = _fake_result("basis", 0.0), _fake_result("bouwplannen", 300.0)
+    table = P.freed_by_wijk([basis, built])
+    assert list(table.columns) == ["basis", "bouwplannen"] and list(table.index) == ["Noord", "Zuid"]
+    assert (table["bouwplannen"] >= table["basis"] - 1e-9).all() and table["bouwplannen"].sum() > table["basis"].sum()
+    fig = P.plot_freed_comparison(basis, built)
+    ax = fig.axes[0]
+    assert "Vrijgekomen eengezinswoningen" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["basis", "bouwplannen"]
