@@ -136,7 +136,8 @@ def plot_freed_comparison(basis, other, *, first: int = 2025, last: int = 2040, 
     ax.set_yticks(list(y))
     ax.set_yticklabels(table.index)
     ax.set_xlabel(f"eengezinswoningen, totaal {first}-{last}")
-    ax.set_title(f"Vrijgekomen eengezinswoningen per wijk door doorstroming van ouderen ({first}-{last}, direct)")
+    ax.set_title(f"Vrijgekomen eengezinswoningen per wijk (direct effect)\n"
+                 f"door doorstroming van oudere huishoudens, {first}-{last}")
     ax.legend(title="scenario", loc="lower right")
     fig.text(0.01, 0.005, CHART_NOTE, fontsize=7, color="#555555")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
