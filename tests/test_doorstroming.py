@@ -246,6 +246,7 @@ def test_products_table_sheet_and_comparison_rows():
     sheet = P.sheet(result)
     assert list(sheet.columns[:3]) == ["Wijkcode", "Wijk", "Maat"] and 2025 in sheet.columns
     assert sheet["Wijkcode"].iloc[0] == "GM9999"  # gemeente first, measures in the order of MEASURE_LABELS
+    assert sheet["Wijk"].iloc[0] == "Testgemeente (gemeente)" and sheet["Wijk"].iloc[-1] == "Zuid"
     assert sheet["Maat"].iloc[:len(P.MEASURE_LABELS)].tolist() == list(P.MEASURE_LABELS.values())
     chain = sheet[(sheet["Wijkcode"] == "WK999901") & (sheet["Maat"] == P.MEASURE_LABELS["freed_chain"])]
     expected = float(result.doorstroming_moves["freed_chain"].sel(area="WK999901", year=2025))

@@ -58,7 +58,9 @@ def sheet(result) -> pd.DataFrame | None:
     wide = wide.assign(_a=wide["area"].map(order), _m=wide["measure"].map(ranks)).sort_values(["_a", "_m"])
     names = result.area_names
     out = pd.DataFrame({"Wijkcode": wide["area"].astype(str).to_numpy(),
-                        "Wijk": [names.get(a, a) for a in wide["area"]],
+                        # the gemeente row labelled as on the other sheets
+                        "Wijk": [f"{names.get(a, a)} (gemeente)" if a == result.gemeente else names.get(a, a)
+                                 for a in wide["area"]],
                         "Maat": wide["measure"].map(MEASURE_LABELS).to_numpy()})
     for year in [c for c in wide.columns if isinstance(c, (int,)) or str(c).isdigit()]:
         out[int(year)] = wide[year].to_numpy(dtype=float)
