@@ -125,7 +125,8 @@ def test_csv_tables_have_the_documented_columns(run):
     assert set(dw["model"]) == {"need", "norm"}
     assert dw.loc[dw["model"] == "norm", "gap"].isna().all()
     for name, first in (("care_need", ["area", "area_name", "indicator", "year", "persons"]),
-                        ("doorstroming", ["area", "area_name", "year", "family_homes_freed"]),
+                        ("doorstroming", ["area", "area_name", "year", "willing", "willing_family_home", "available_new",
+                                          "available_turnover", "realised", "moved_in", "freed_direct", "freed_chain"]),
                         ("mantelzorg", ["area", "area_name", "year", "carers_per_85plus", "need_per_carer"])):
         assert list(pd.read_csv(run / f"{name}.csv").columns) == first
     total = pop[(pop["area"] == "GM0106") & (pop["year"] == 2024)]["persons"].sum()

@@ -378,6 +378,10 @@ class Forecast:
         stock_target - planned) (:func:`assen_demand.housing.opgave.compute_opgave`, run in the
         chain); with draws the ``draw`` dimension holds each draw's need against the central stock
         and backlog.
+    doorstroming_moves : xarray.Dataset (area, year) or None
+        Willing movers, realised moves and freed family homes (direct; chain separately), limited
+        by the suitable homes that become available (:mod:`assen_demand.housing.doorstroming`);
+        deterministic (central parameters of ``doorstroming.csv`` at the forecast's variant).
     """
 
     population: xr.DataArray
@@ -396,6 +400,7 @@ class Forecast:
     parameters: object | None = field(default=None, repr=False)
     stock: xr.Dataset | None = field(default=None, repr=False)
     opgave: xr.Dataset | None = field(default=None, repr=False)
+    doorstroming_moves: xr.Dataset | None = field(default=None, repr=False)
 
     @property
     def gemeente(self) -> str:
@@ -685,6 +690,7 @@ def forecast(
             institutional_multiplier=multiplier, prevalence_trend=trend,
             trend_start=projection.base_year if trend else None, parameters=parameters, stock_inputs=stocks,
         )
+    plan = component_options.get("dwelling_pipeline", projection_options.get("dwelling_pipeline"))
     return Forecast(
         population=population,
         households=hh,
@@ -703,6 +709,8 @@ def forecast(
         parameters=parameters,
         stock=chain.stock,
         opgave=chain.opgave if draws_result is None or draws_result.opgave is None else draws_result.opgave,
+        # issue 23: doorstroming limited by the suitable homes that exist and are built
+        doorstroming_moves=_doorstroming_step(hh, chain.stock, plan, projection, parameters),
     )
 
 
@@ -744,8 +752,10 @@ def forecast_comparison(
         value_q95]``: measures ``population_65plus``, ``population_75plus``,
         ``population_85plus`` [persons] (``dwelling_type`` = ``"all"``) and ``dwelling_need``,
         ``dwelling_gap`` [dwellings, need model; gap NaN where supply is unknown] per dwelling
-        type. Side by side: ``frame.pivot_table(index=["area", "measure", "dwelling_type",
-        "year"], columns="scenario", values="value")``.
+        type; ``doorstroming_willing``, ``doorstroming_realised``, ``doorstroming_freed_direct``,
+        ``doorstroming_freed_chain`` [per year] (``dwelling_type`` = ``"all"``; no quantiles).
+        Side by side: ``frame.pivot_table(index=["area", "measure", "dwelling_type", "year"],
+        columns="scenario", values="value")``.
 
     Raises
     ------
@@ -769,6 +779,7 @@ def forecast_comparison(
 
 
 def _comparison_rows(fc: Forecast) -> pd.DataFrame:
+    from assen_demand.outputs import doorstroming as doorstroming_products
     from assen_demand.uncertainty import QUANTILES, quantile_name
 
     def population_rows(pop: xr.DataArray) -> xr.DataArray:
@@ -790,6 +801,7 @@ def _comparison_rows(fc: Forecast) -> pd.DataFrame:
 
     keys = ["area", "year", "measure", "dwelling_type"]
     frame = long(fc.population, fc.dwellings[["need", "gap"]], "value")
+    frame = pd.concat([frame, doorstroming_products.comparison_rows(fc)], ignore_index=True)  # issue 23
     if fc.uncertainty is not None:
         unc = fc.uncertainty
         for q in QUANTILES:
@@ -829,6 +841,14 @@ def stock_inputs(projection: PopulationProjection, data: GemeenteData, *, pipeli
                        base_year=base, register=register,
                        pipeline=None if pipeline is None else load_dwelling_pipeline(pipeline),
                        population=projection.population)
+
+
+def _doorstroming_step(households, stock, plan, projection, parameters):
+    """Doorstroming of the forecast (issue 23): the pipeline is the scenario's or the user's."""
+    from assen_demand.housing import doorstroming
+
+    return doorstroming.forecast_moves(households, stock, plan, gemeente=projection.gemeente,
+                                       base_year=projection.base_year, variant=parameters.variant)
 
 
 def _supply_table(supply, gemeente: str) -> pd.DataFrame:

@@ -38,6 +38,7 @@ import pandas as pd
 from assen_demand.errors import DataFormatError, MissingDataError
 from assen_demand.inputs.datasets import bundled_dir
 from assen_demand.outputs import voorzieningen
+from assen_demand.outputs import doorstroming as doorstroming_products
 
 __all__ = [
     "SOURCE_NOTE",
@@ -168,6 +169,8 @@ def csv_tables(result) -> dict[str, pd.DataFrame]:
     if (facilities := voorzieningen.facility_csv(result)) is not None:  # issue 15
         tables[voorzieningen.CSV_NAME] = facilities
     tables.update(stock_tables(result))
+    if (moves := doorstroming_products.csv_table(result)) is not None:  # issue 23: replaces the rate-only table
+        tables[doorstroming_products.CSV_NAME] = moves
     return tables
 
 
@@ -370,8 +373,9 @@ def workbook_sheets(
     q = quantile_columns(dw)
     if q:
         sheets["Onzekerheid"] = _uncertainty_sheet(need, result, types, q)
-    sheets["Doorstroming"] = _wide(tables["doorstroming"], result, row=None, row_header=None,
-                                   value="family_homes_freed")
+    door = doorstroming_products.sheet(result)  # issue 23; without the step the rate-only figure
+    sheets["Doorstroming"] = door if door is not None else _wide(
+        tables["doorstroming"], result, row=None, row_header=None, value="family_homes_freed")
     mz = tables["mantelzorg"].melt(id_vars=["area", "area_name", "year"], var_name="measure", value_name="value")
     mz_labels = {"carers_per_85plus": "Potentiële mantelzorgers (50-74 jaar) per 85-plusser",
                  "need_per_carer": "Thuiswonenden met zorgbehoefte per potentiële mantelzorger"}
@@ -452,7 +456,8 @@ def _about_sheet(result, about: Mapping, *, quantiles: bool) -> pd.DataFrame:
         *([("Aanbod en tekort", "Behoefte, bekend aanbod en tekort per woningtype; leeg aanbod = onbekend, niet nul.")]
           if len(getattr(result, "supply", ())) or getattr(result, "opgave", None) is None else []),
         *([("Onzekerheid", "Percentielen van de behoefte over de Monte-Carlo-trekkingen.")] if quantiles else []),
-        ("Doorstroming", "Eengezinswoningen per jaar vrijgekomen doordat oudere huishoudens verhuizen."),
+        (doorstroming_products.ABOUT if getattr(result, "doorstroming_moves", None) is not None else
+         ("Doorstroming", "Eengezinswoningen per jaar vrijgekomen doordat oudere huishoudens verhuizen.")),
         ("Mantelzorg", "Mantelzorgpotentieel: personen 50-74 per 85-plusser; zorgvragers thuis per mantelzorger."),
         (SOURCES_SHEET, "Alle gebruikte gegevens en parameters met bron, jaar en status (bekend of aanname)."),
         ("", ""),
