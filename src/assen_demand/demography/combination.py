@@ -1,0 +1,156 @@
+"""Small-area methods for wijken next to cohort-component: constant share, and a weighted combination.
+
+Constant share by single age ("stable age structure")
+-----------------------------------------------------
+Every wijk keeps, at each sex and single year of age, the share of the gemeente it had on
+1 January of the base year:
+
+    P_w(s, x, t) = P_w(s, x, t0) / P_gm(s, x, t0) * P_gm(s, x, t)
+
+with ``P_gm`` the gemeente's cohort-component projection. It is the naive forecast ("the wijk's
+age structure stays as it is") made consistent with the gemeente: holding each wijk's base
+population fixed and constraining it to the gemeente per sex and age
+(:func:`assen_demand.demography.projection.constrain`) gives exactly this. A settled wijk's
+age profile persists (young families keep moving in as their children grow older and leave),
+and births follow each wijk's own share of infants (its child-woman ratio relative to the
+gemeente's). It is the ratio / share method of small-area projection (Smith, Tayman & Swanson
+2013, *A Practitioner's Guide to State and Local Population Projections*, Springer,
+https://doi.org/10.1007/978-94-007-7551-0 , ch. 8) applied by age and sex; Wilson (2015, "New
+evaluations of simple models for small area population forecasts", Population, Space and Place
+21(4), https://doi.org/10.1002/psp.1847 ) found such simple share models and averages of models
+among the most accurate small-area forecasts.
+
+In terms of migration it is the limit of the structural assumption
+(:func:`assen_demand.demography.components.structural_net_migration`) applied to a wijk
+against its gemeente with full persistence: the wijk's relative age profile ``R_w(x)`` stays
+fixed, so its relative net migration from age ``x`` to ``x + 1`` is ``log R_w(x+1) - log
+R_w(x)`` each year.
+
+Combination by evidence
+-----------------------
+:func:`combine_projections` averages wijk projections of several methods with weights per KWB
+age band and horizon (years since the base year). A weighted average of projections that each
+add up to the gemeente adds up to the gemeente too. The weights are estimated on the project's
+own hindcasts (``scripts/wijk_forecast_backtest.py``) and validated leaving whole gemeenten out;
+they are a parameter table (``data/parameters/wijk_method_weights.csv``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from assen_demand.datamodel import AGES, KWB_BAND_EDGES
+from assen_demand.errors import InvalidValueError
+
+__all__ = ["constant_share", "combine_projections"]
+
+
+def constant_share(*, base: xr.DataArray, components=None, start_year: int, end_year: int,
+                   control: xr.DataArray, data=None) -> xr.DataArray:
+    """Wijken that keep their base-year share of the gemeente at every sex and single age.
+
+    The signature is that of a small-area method of
+    :func:`assen_demand.pipeline.project_population` (``method=constant_share``).
+
+    Parameters
+    ----------
+    base : xarray.DataArray (area, sex, age) [persons]
+        The wijken on 1 January ``start_year``.
+    components : ProjectionInputs, optional
+        Not used (the gemeente projection carries mortality, fertility and migration).
+    start_year, end_year : int
+    control : xarray.DataArray (sex, age, year) [persons]
+        The gemeente's projection; it must hold every year ``start_year .. end_year``.
+    data : GemeenteData, optional
+        Not used.
+
+    Returns
+    -------
+    xarray.DataArray (area, sex, age, year) [persons]
+        Sums to ``control`` at every sex, age and year where the wijken are not all empty at
+        that sex and age in the base year (there the control is spread by the wijken's
+        population shares, as :func:`~assen_demand.demography.projection.constrain` does).
+
+    Examples
+    --------
+    Two wijken with 1 and 3 persons of one age; the gemeente grows to 8:
+
+    >>> base = xr.DataArray([[[1.0]], [[3.0]]], dims=("area", "sex", "age"),
+    ...     coords={"area": ["W1", "W2"], "sex": ["female"], "age": [0]})
+    >>> control = xr.DataArray([[[4.0, 8.0]]], dims=("sex", "age", "year"),
+    ...     coords={"sex": ["female"], "age": [0], "year": [2021, 2022]})
+    >>> constant_share(base=base, start_year=2021, end_year=2022, control=control).sel(year=2022).values.ravel().tolist()
+    [2.0, 6.0]
+    """
+    from assen_demand.demography.projection import constrain
+
+    if end_year < start_year:
+        raise InvalidValueError(f"end_year {end_year} is before start_year {start_year}")
+    years = np.arange(int(start_year), int(end_year) + 1)
+    held = base.transpose("area", "sex", "age").expand_dims(year=years).transpose("area", "sex", "age", "year")
+    held = held.assign_coords(year=years)
+    out = constrain(held.astype(float), control.sel(year=years))
+    # the base year stays the estimate itself (the control equals its sum up to rounding)
+    out.loc[dict(year=int(start_year))] = base.transpose("area", "sex", "age").values
+    out.name = "persons"
+    out.attrs = {"units": "persons", "method": "constant_share"}
+    return out
+
+
+def band_weights_by_age(weights: np.ndarray) -> np.ndarray:
+    """Spread per-band weights (method, band) to single ages (method, age)."""
+    band_of = np.searchsorted(KWB_BAND_EDGES, AGES, side="right") - 1
+    return np.asarray(weights, float)[:, band_of]
+
+
+def combine_projections(projections: dict[str, xr.DataArray], weights: dict[str, np.ndarray], *,
+                        start_year: int) -> xr.DataArray:
+    """Weighted average of wijk projections, weights per KWB band and horizon.
+
+    Parameters
+    ----------
+    projections : dict of str -> xarray.DataArray (area, sex, age, year) [persons]
+        The same areas, ages and years in every projection.
+    weights : dict of str -> numpy.ndarray (horizon, band) [1]
+        Weight of each method by horizon ``h = year - start_year`` (row ``h - 1``; years beyond
+        the last row keep the last row) and KWB band (5 columns). The weights of each (horizon,
+        band) must sum to 1 over the methods.
+    start_year : int
+
+    Returns
+    -------
+    xarray.DataArray (area, sex, age, year) [persons]
+        The base year is that of the first projection (all agree there).
+
+    Examples
+    --------
+    >>> a = xr.DataArray(np.full((1, 1, 101, 2), 10.0), dims=("area", "sex", "age", "year"),
+    ...     coords={"area": ["W"], "sex": ["male"], "age": np.arange(101), "year": [2021, 2022]})
+    >>> w = {"a": np.array([[0.25] * 5]), "b": np.array([[0.75] * 5])}
+    >>> float(combine_projections({"a": a, "b": a * 2}, w, start_year=2021).sel(year=2022, age=70).item())
+    17.5
+    """
+    names = list(projections)
+    if set(names) != set(weights):
+        raise InvalidValueError(f"weights are for {sorted(weights)}, projections for {sorted(names)}; give one "
+                                "weight table per projection")
+    first = projections[names[0]].transpose("area", "sex", "age", "year")
+    years = np.asarray(first["year"].values, int)
+    stacked = np.stack([np.asarray(weights[n], float) for n in names])  # (method, horizon, band)
+    if stacked.ndim != 3 or stacked.shape[2] != len(KWB_BAND_EDGES) - 1:
+        raise InvalidValueError("weights must be arrays (horizon, band) with one column per KWB band")
+    if not np.allclose(stacked.sum(axis=0), 1.0, atol=1e-9) or (stacked < 0).any():
+        raise InvalidValueError("method weights must be >= 0 and sum to 1 in every horizon and band")
+    out = np.zeros(first.shape)
+    for m, name in enumerate(names):
+        values = projections[name].transpose("area", "sex", "age", "year").sel(year=years).values
+        for k, year in enumerate(years):
+            h = int(year) - int(start_year)
+            if h <= 0:
+                if m == 0:
+                    out[..., k] = values[..., k]
+                continue
+            row = stacked[m, min(h, stacked.shape[1]) - 1]
+            out[..., k] += values[..., k] * band_weights_by_age(row[None])[0][None, None, :]
+    return first.copy(data=out)
