@@ -98,9 +98,9 @@ def constant_share(*, base: xr.DataArray, components=None, start_year: int, end_
     return out
 
 
-def band_weights_by_age(weights: np.ndarray) -> np.ndarray:
+def band_weights_by_age(weights: np.ndarray, ages=AGES) -> np.ndarray:
     """Spread per-band weights (method, band) to single ages (method, age)."""
-    band_of = np.searchsorted(KWB_BAND_EDGES, AGES, side="right") - 1
+    band_of = np.searchsorted(KWB_BAND_EDGES, np.asarray(ages), side="right") - 1
     return np.asarray(weights, float)[:, band_of]
 
 
@@ -152,5 +152,116 @@ def combine_projections(projections: dict[str, xr.DataArray], weights: dict[str,
                     out[..., k] = values[..., k]
                 continue
             row = stacked[m, min(h, stacked.shape[1]) - 1]
-            out[..., k] += values[..., k] * band_weights_by_age(row[None])[0][None, None, :]
+            out[..., k] += values[..., k] * band_weights_by_age(row[None], first["age"].values)[0][None, None, :]
     return first.copy(data=out)
+
+
+#: Parameter table of the method weights (``scripts/estimate_wijk_weights.py``)
+WEIGHTS_TABLE = "wijk_method_weights.csv"
+#: Methods of the combination, in the order of the weight arrays
+COMBINED_METHODS = ("cohort_component", "constant_share", "naive")
+
+
+def method_weights(table=None) -> dict[str, np.ndarray]:
+    """Weights of the wijk methods by horizon and KWB band, from ``wijk_method_weights.csv``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame, optional
+        Rows ``indicator = wijk_method_weight`` with ``method, horizon, age_lo, central``;
+        default the bundled table.
+
+    Returns
+    -------
+    dict of str -> numpy.ndarray (horizon, band) [1]
+        Row ``h - 1`` holds horizon ``h``; a horizon beyond the table takes its last row.
+
+    Examples
+    --------
+    >>> w = method_weights()
+    >>> sorted(w) == sorted(COMBINED_METHODS) and bool(np.allclose(sum(w.values()), 1.0))
+    True
+    """
+    from assen_demand.errors import MissingDataError
+    from assen_demand.parameters import load_parameter_table
+
+    frame = load_parameter_table(WEIGHTS_TABLE) if table is None else table
+    frame = frame[frame["indicator"] == "wijk_method_weight"]
+    los = [int(lo) for lo in KWB_BAND_EDGES[:-1]]
+    horizons = sorted(int(h) for h in frame["horizon"].unique())
+    if not horizons or horizons != list(range(1, len(horizons) + 1)):
+        raise MissingDataError(f"{WEIGHTS_TABLE}: the horizons must run 1, 2, ... (found {horizons})")
+    out = {}
+    for method in COMBINED_METHODS:
+        rows = frame[frame["method"] == method].pivot_table(index="horizon", columns="age_lo", values="central")
+        rows = rows.reindex(index=horizons, columns=los)
+        if rows.isna().any().any():
+            raise MissingDataError(f"{WEIGHTS_TABLE}: method {method!r} lacks a weight for a horizon or band; "
+                                   "every method needs one per horizon and KWB band")
+        out[method] = rows.to_numpy(float)
+    return out
+
+
+def combined_wijken(cohort: xr.DataArray, base: xr.DataArray, control: xr.DataArray, *, start_year: int,
+                    weights: dict[str, np.ndarray] | None = None) -> xr.DataArray:
+    """The combination of cohort-component, constant share and naive wijk projections.
+
+    Parameters
+    ----------
+    cohort : xarray.DataArray (area, sex, age, year) [persons]
+        The wijken by cohort-component, constrained to ``control``.
+    base : xarray.DataArray (area, sex, age) [persons]
+        The wijken on 1 January ``start_year``.
+    control : xarray.DataArray (sex, age, year) [persons]
+        The gemeente projection.
+    start_year : int
+    weights : dict, optional
+        :func:`method_weights` (default the bundled table).
+
+    Returns
+    -------
+    xarray.DataArray (area, sex, age, year) [persons]
+        The weighted average, constrained to ``control`` per sex, age and year (the naive
+        part, held at the base year, does not add up to the gemeente by itself).
+    """
+    from assen_demand.demography.projection import constrain
+
+    cohort = cohort.transpose("area", "sex", "age", "year")
+    years = np.asarray(cohort["year"].values, int)
+    end_year = int(years.max())
+    share = constant_share(base=base, start_year=start_year, end_year=end_year, control=control)
+    naive = base.transpose("area", "sex", "age").expand_dims(year=years).transpose("area", "sex", "age", "year")
+    naive = naive.assign_coords(year=years).astype(float)
+    mix = combine_projections({"cohort_component": cohort, "constant_share": share.sel(year=years), "naive": naive},
+                              method_weights() if weights is None else weights, start_year=start_year)
+    out = constrain(mix, control.sel(year=years))
+    out.name = "persons"
+    out.attrs = {"units": "persons", "method": "combined"}
+    return out
+
+
+def combined(*, base: xr.DataArray, components, start_year: int, end_year: int, control: xr.DataArray,
+             data=None) -> xr.DataArray:
+    """Small-area method ``combined`` as a callable (:func:`assen_demand.pipeline.project_population`).
+
+    Projects the wijken by cohort-component (constrained to ``control``) and averages it with
+    the constant-share and naive projections by :func:`combined_wijken`.
+
+    Parameters
+    ----------
+    base : xarray.DataArray (area, sex, age) [persons]
+    components : ProjectionInputs
+        The wijken's components.
+    start_year, end_year : int
+    control : xarray.DataArray (sex, age, year) [persons]
+    data : GemeenteData, optional
+        Not used.
+
+    Returns
+    -------
+    xarray.DataArray (area, sex, age, year) [persons]
+    """
+    from assen_demand.demography.projection import project
+
+    cohort = project(base, components=components, start_year=start_year, end_year=end_year, constrain_to=control)
+    return combined_wijken(cohort, base, control, start_year=start_year)
