@@ -201,3 +201,19 @@ def test_combined_method_in_the_pipeline(assen):
     wijken = pop.drop_sel(area="GM0106").sum("area")
     np.testing.assert_allclose(wijken.values, pop.sel(area="GM0106").values, rtol=1e-9, atol=1e-9)
     assert p.method == "combined"
+
+
+def test_unconstrained_combination_is_the_weighted_average():
+    """Hand-worked: one wijk-cell of 10 held (naive), cohort 8, constant share 12 at horizon 1 with
+    weights 0.5 / 0.25 / 0.25 -> 0.5*8 + 0.25*12 + 0.25*10 = 9.5 (the gemeente control 12 is not imposed)."""
+    base = xr.DataArray([[[10.0]]], dims=("area", "sex", "age"), coords={"area": ["W0"], "sex": ["male"], "age": [0]})
+    control = xr.DataArray([[[10.0, 12.0]]], dims=("sex", "age", "year"),
+                           coords={"sex": ["male"], "age": [0], "year": [2021, 2022]})
+    cohort = xr.DataArray([[[[10.0, 8.0]]]], dims=("area", "sex", "age", "year"),
+                          coords={"area": ["W0"], "sex": ["male"], "age": [0], "year": [2021, 2022]})
+    weights = {"cohort_component": np.full((1, 5), 0.5), "constant_share": np.full((1, 5), 0.25),
+               "naive": np.full((1, 5), 0.25)}
+    out = combined_wijken(cohort, base, control, start_year=2021, weights=weights, constrained=False)
+    assert out.values.ravel().tolist() == [10.0, 9.5]
+    constrained = combined_wijken(cohort, base, control, start_year=2021, weights=weights)
+    assert constrained.values.ravel().tolist() == [10.0, 12.0]
