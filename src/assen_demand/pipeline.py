@@ -150,6 +150,9 @@ def project_population(
           ``base_year - hp_interval`` and ``base_year`` (:func:`assen_demand.demography.projection.hamilton_perry`),
           constrained to the gemeente. Wijken not in both years are projected by
           cohort-component and listed in ``PopulationProjection.notes``.
+        * ``"combined"``: the weighted average of cohort-component, constant share and the naive
+          forecast, weights per KWB band and horizon estimated on the project's own hindcasts
+          (:func:`assen_demand.demography.combination.combined_wijken`), constrained to the gemeente.
         * ``"housing_led"``: each wijk's total follows its dwellings x persons per dwelling
           (:func:`housing_targets`); migration fills the gap along the migration age profile
           (:func:`assen_demand.demography.projection.housing_led`). The wijken are not constrained: the
@@ -238,14 +241,19 @@ def _project_wijken(method, *, known, base, inputs, wijken, control, base_year, 
         empty = ProjectionReport(clipped=pd.DataFrame(columns=["area", "sex", "age", "year", "clipped_persons"]),
                                  clipped_total=0.0, constraint_filled=pd.DataFrame())
         return result.transpose("area", "sex", "age", "year"), empty, notes
-    if method not in proj.SMALL_AREA_METHODS:
+    if method not in (*proj.SMALL_AREA_METHODS, "combined"):
         raise InvalidValueError(
-            f"unknown small-area method {method!r}; choose one of {', '.join(proj.SMALL_AREA_METHODS)} or pass a callable"
+            f"unknown small-area method {method!r}; choose one of {', '.join(proj.SMALL_AREA_METHODS)}, combined "
+            "or pass a callable"
         )
     cohort, report = project(wijk_base, components=inputs, start_year=base_year, end_year=end_year,
                              constrain_to=control, return_report=True)
     if method == "cohort_component":
         return cohort, report, notes
+    if method == "combined":  # issue 18: weights by band and horizon from the project's own hindcasts
+        from assen_demand.demography.combination import combined_wijken
+
+        return combined_wijken(cohort, wijk_base, control, start_year=base_year), report, notes
     if method == "hamilton_perry":
         seed_years = sorted(int(y) for y in known.population_bands["year"].unique())
         first = max([y for y in seed_years if y <= base_year] or [base_year])

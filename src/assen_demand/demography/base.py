@@ -329,6 +329,97 @@ def _band_matrix() -> np.ndarray:
     return matrix
 
 
+#: Ages of the knots of the smooth band factor: about the middle of each KWB band (the open
+#: band 65+ at 75, where most of its persons are)
+SMOOTH_KNOTS = np.array([7.0, 20.0, 35.0, 55.0, 75.0])
+
+
+def _knot_basis(knots: np.ndarray = SMOOTH_KNOTS) -> np.ndarray:
+    """(age, knot) hat functions: linear interpolation between the knots, flat beyond them."""
+    eye = np.eye(len(knots))
+    return np.column_stack([np.interp(AGES.astype(float), knots, eye[k]) for k in range(len(knots))])
+
+
+KNOT_BASIS = _knot_basis()
+
+
+def smooth_band_factor(table: np.ndarray, band_targets: np.ndarray, *, iterations: int = 50,
+                       tol: float = 1e-12) -> np.ndarray:
+    """Smooth factor over age that brings each area's KWB band totals to their targets.
+
+    Iterative proportional fitting meets a band margin by one factor per band, a step at every
+    band edge; applied to a wijk whose seed has the gemeente's shape within the bands it makes
+    the wijk's share of the gemeente jump at 15, 25, 45 and 65 (and, aged forward, at 68 in
+    2024: the kink of the 75+ chart, issue 18). Here the log of the factor is linear between
+    knots at the middle of each band (:data:`SMOOTH_KNOTS`, flat beyond the outer ones), with
+    one value per knot solved by Newton's method so that every band total is met exactly: the
+    factor is continuous, so the raked profile keeps the seed's smoothness across band edges.
+    This is raking with a smooth (log-linear spline) adjustment instead of a step adjustment,
+    the calibration estimator of Deville & Saerndal (1992, "Calibration estimators in survey
+    sampling", Journal of the American Statistical Association 87(418):376-382,
+    https://doi.org/10.1080/01621459.1992.10475217 ) with the exponential (raking) distance and
+    spline auxiliary variables.
+
+    Parameters
+    ----------
+    table : numpy.ndarray (area, sex, age) [persons]
+        The current table; only its band sums over sex and its shape matter.
+    band_targets : numpy.ndarray (area, band) [persons]
+        Target totals of the five KWB bands.
+
+    Returns
+    -------
+    numpy.ndarray (area, age) [1]
+        Factor per area and single age. An area with an empty band (target or current 0), or
+        where Newton's method does not converge, gets the step factor of ordinary raking.
+
+    Examples
+    --------
+    A flat table of 1 person per age asked to hold 30 persons in 0-15 (twice its 15) and 10
+    in every other band keeps every band total exactly, with no step at age 15:
+
+    >>> t = np.ones((1, 1, 101))
+    >>> target = np.array([[30.0, 10.0, 20.0, 20.0, 36.0]])
+    >>> f = smooth_band_factor(t, target)
+    >>> (t[0, 0] * f[0]) @ _band_matrix()
+    array([30., 10., 20., 20., 36.])
+    >>> bool(abs(f[0, 15] / f[0, 14] - f[0, 14] / f[0, 13]) < 0.2)
+    True
+    """
+    table = np.asarray(table, float)
+    targets = np.asarray(band_targets, float)
+    onehot = _band_matrix()  # (age, band)
+    by_age = table.sum(axis=1)  # (area, age)
+    current = by_age @ onehot
+    step = np.divide(targets, current, out=np.zeros_like(current), where=current > 0)[:, BAND_OF_AGE]
+    usable = (targets > 0).all(axis=1) & (current > 0).all(axis=1)
+    if not usable.any():
+        return step
+    basis = KNOT_BASIS  # (age, knot)
+    rows = np.nonzero(usable)[0]
+    pop = by_age[rows]
+    goal = targets[rows]
+    v = np.log(goal / current[rows])  # start: the step factors at the knots
+    converged = np.zeros(len(rows), bool)
+    for _ in range(iterations):
+        g = np.exp(v @ basis.T)  # (area, age)
+        got = (pop * g) @ onehot  # (area, band)
+        gap = got - goal
+        converged = np.max(np.abs(gap) / goal, axis=1) < tol
+        if converged.all():
+            break
+        # Jacobian d got_b / d v_k = sum_{a in b} pop(a) g(a) B_k(a)
+        jac = np.einsum("wa,ab,ak->wbk", pop * g, onehot, basis)
+        # relative Newton step on log(got): well scaled for bands of very different size
+        delta = np.linalg.solve(jac / got[:, :, None], -np.log(got / goal)[:, :, None])[:, :, 0]
+        v = v + np.clip(delta, -2.0, 2.0)
+    factor = step.copy()
+    g = np.exp(v @ basis.T)
+    ok = np.isfinite(g).all(axis=1) & (np.max(np.abs((pop * g) @ onehot - goal) / goal, axis=1) < 1e-8)
+    factor[rows[ok]] = g[ok]
+    return factor
+
+
 def _rake_year(
     data: GemeenteData, year: int, gemeente_seed: np.ndarray, wijk_seed: xr.DataArray | None
 ) -> tuple[xr.DataArray, pd.DataFrame]:
@@ -380,10 +471,11 @@ def _rake_year(
         wijk_sex = ipf(wijk_sex_published, [((0,), wijk_band.sum(axis=1)), ((1,), sex_target)]).fitted
 
     # the first year, and a wijk that is new this year, start from the gemeente's structure.
-    # Within a band the wijk then has the gemeente's shape, so its share of the gemeente steps at
-    # the band edges (a kink in its 75+ when the 2021 edge at 65 reaches 75 in 2031). A smooth
-    # PCLM share was tried (2026-11-28) and removed: the Drenthe hindcast 2021->2024 got worse
-    # (15-25 weighted APE 7.7 -> 8.2 %, 45-65 3.2 -> 3.6 %, total 2.7 -> 2.8 %).
+    # Raked with a step per band, the wijk's share of the gemeente stepped at the band edges (a
+    # kink in its 75+ when the 2021 edge at 65 reaches 75 in 2031); _rake_wijken now meets the
+    # band margins with a smooth factor over age (smooth_band_factor), so the share is smooth.
+    # (A smooth PCLM share was tried on 2026-11-28 and removed: the Drenthe hindcast 2021->2024
+    # got worse, 15-25 weighted APE 7.7 -> 8.2 %, 45-65 3.2 -> 3.6 %, total 2.7 -> 2.8 %.)
     structure = np.broadcast_to(gemeente, (len(wijken),) + gemeente.shape) * (row_target / gm_total)[:, None, None]
     seed = structure.copy()
     if wijk_seed is not None:
@@ -425,13 +517,20 @@ def _rake_year(
     return population, residuals
 
 
-def _rake_sex_age(seed: np.ndarray, band_totals: np.ndarray, sex_totals: np.ndarray) -> np.ndarray:
-    """(sex, age) table raked so that its KWB bands and its sex totals equal the targets."""
+def _rake_sex_age(seed: np.ndarray, band_totals: np.ndarray, sex_totals: np.ndarray, *,
+                  smooth: bool = True) -> np.ndarray:
+    """(sex, age) table raked so that its KWB bands and its sex totals equal the targets.
+
+    ``smooth``: the band step is a smooth factor over age (:func:`smooth_band_factor`), else a
+    step per band (the seed's shape within each band is kept)."""
     # IPF over (sex, band, age-within-band) is the same as over (sex, age) with band as a grouping
     table = np.array(seed, dtype=float)
     for _ in range(2000):
-        per_band = np.bincount(BAND_OF_AGE, weights=table.sum(axis=0), minlength=len(KWB_BANDS))
-        table *= np.divide(band_totals, per_band, out=np.zeros_like(per_band), where=per_band > 0)[BAND_OF_AGE]
+        if smooth:
+            table *= smooth_band_factor(table[None], band_totals[None])[0][None, :]
+        else:
+            per_band = np.bincount(BAND_OF_AGE, weights=table.sum(axis=0), minlength=len(KWB_BANDS))
+            table *= np.divide(band_totals, per_band, out=np.zeros_like(per_band), where=per_band > 0)[BAND_OF_AGE]
         per_sex = table.sum(axis=1)
         table *= np.divide(sex_totals, per_sex, out=np.zeros_like(per_sex), where=per_sex > 0)[:, None]
         per_band = np.bincount(BAND_OF_AGE, weights=table.sum(axis=0), minlength=len(KWB_BANDS))
@@ -441,15 +540,24 @@ def _rake_sex_age(seed: np.ndarray, band_totals: np.ndarray, sex_totals: np.ndar
 
 
 def _rake_wijken(
-    seed: np.ndarray, wijk_band: np.ndarray, gemeente: np.ndarray, wijk_sex: np.ndarray | None
+    seed: np.ndarray, wijk_band: np.ndarray, gemeente: np.ndarray, wijk_sex: np.ndarray | None, *,
+    smooth: bool = True,
 ) -> np.ndarray:
-    """(wijk, sex, age) raked to (wijk, band), (sex, age) and optionally (wijk, sex)."""
+    """(wijk, sex, age) raked to (wijk, band), (sex, age) and optionally (wijk, sex).
+
+    ``smooth``: each wijk's band margin is met by a smooth factor over age
+    (:func:`smooth_band_factor`) instead of one step per band, so the wijk's ratio to the
+    gemeente has no jump at a band edge."""
     table = np.array(seed, dtype=float)
     onehot = _band_matrix()  # (age, band)
+    previous = np.inf
     for _ in range(20000):
-        current = table.sum(axis=1) @ onehot  # (wijk, band)
-        factor = np.divide(wijk_band, current, out=np.zeros_like(current), where=current > 0)
-        table *= factor[:, None, BAND_OF_AGE]
+        if smooth:
+            table *= smooth_band_factor(table, wijk_band)[:, None, :]
+        else:
+            current = table.sum(axis=1) @ onehot  # (wijk, band)
+            factor = np.divide(wijk_band, current, out=np.zeros_like(current), where=current > 0)
+            table *= factor[:, None, BAND_OF_AGE]
         if wijk_sex is not None:
             current = table.sum(axis=2)
             table *= np.divide(wijk_sex, current, out=np.zeros_like(current), where=current > 0)[:, :, None]
@@ -460,6 +568,11 @@ def _rake_wijken(
             gap = max(gap, np.max(np.abs(table.sum(axis=2) - wijk_sex)))
         if gap < 1e-10 * (1 + wijk_band.max()):
             break
+        # the smooth factor's Newton solve has a floor of about 1e-6 persons; once the margins
+        # stop improving there, plain raking polishes them (its steps are then ~1e-9 relative)
+        if smooth and gap < 1e-4 and gap > 0.99 * previous:
+            smooth = False
+        previous = gap
     return table
 
 
