@@ -195,8 +195,8 @@ def test_table_format_default_and_its_dutch_line():
     from assen_demand.cli import _table_format
 
     one = Namespace(gemeente="GM0106", table_format=None)
-    assert _table_format(one, {}) == ("csv", "tabellen als CSV (standaard voor een gemeente; --format parquet voor "
-                                             "PARQUET)")
+    assert _table_format(one, {}) == ("csv", "tabellen als CSV (standaard voor een gemeente; met --format parquet "
+                                             "als Parquet)")
     fmt, line = _table_format(one, {"draws": 100})
     assert fmt == "parquet" and "standaard bij --draws" in line and "forecast.zarr" in line
     fmt, line = _table_format(Namespace(gemeente="all", table_format=None), {})
@@ -228,8 +228,8 @@ def test_cli_parquet_run_and_report_against_a_csv_run(tmp_path, capsys):
     assert main(["forecast", "--out", str(tmp_path / "csv")]) == 0
     assert main(["forecast", "--format", "parquet", "--out", str(tmp_path / "parquet")]) == 0
     printed = capsys.readouterr().out
-    assert "tabellen als CSV (standaard voor een gemeente; --format parquet voor PARQUET)" in printed
-    assert "tabellen als PARQUET en de arrays in forecast.zarr (gekozen met --format" in printed
+    assert "tabellen als CSV (standaard voor een gemeente; met --format parquet als Parquet)" in printed
+    assert "tabellen als Parquet en de arrays in forecast.zarr (gekozen met --format" in printed
     folder = tmp_path / "parquet"
     assert (folder / "population.parquet").is_file() and not (folder / "population.csv").exists()
     assert (folder / "forecast.xlsx").is_file() and (folder / store.STORE_NAME / "zarr.json").is_file()
@@ -256,7 +256,7 @@ def test_cli_list_of_gemeenten_streams_parquet_and_a_store(tmp_path, capsys):
 
     out = tmp_path / "two"
     assert main(["forecast", "--gemeente", "GM0106,GM0109", "--end-year", "2030", "--out", str(out)]) == 0
-    assert "tabellen als PARQUET en de arrays in forecast.zarr (standaard bij --gemeente GM0106,GM0109" in \
+    assert "tabellen als Parquet en de arrays in forecast.zarr (standaard bij --gemeente GM0106,GM0109" in \
         capsys.readouterr().out
     population = tables_io.read_table(out / "population.parquet")
     assert list(population["gemeente"].cat.categories) == ["GM0106", "GM0109"]

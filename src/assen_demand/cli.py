@@ -216,8 +216,9 @@ def _table_format(args: argparse.Namespace, extra: dict) -> tuple[str, str]:
     else:
         fmt, why = "csv", "standaard voor een gemeente"
     other = "csv" if fmt == "parquet" else "parquet"
+    label = {"csv": "CSV", "parquet": "Parquet"}
     store = " en de arrays in forecast.zarr" if fmt == "parquet" else ""
-    return fmt, f"tabellen als {fmt.upper()}{store} ({why}; --format {other} voor {other.upper()})"
+    return fmt, f"tabellen als {label[fmt]}{store} ({why}; met --format {other} als {label[other]})"
 
 
 def _write_forecast(args, extra, supply, command, data, result, staging: Path, warning_messages) -> dict:

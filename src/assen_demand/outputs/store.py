@@ -64,6 +64,7 @@ AREA_CHUNK = 1
 ARRAY_PARTS = {
     "population": "array", "households": "dataset", "care_need": "array", "dwellings": "dataset",
     "doorstroming": "array", "mantelzorg": "dataset", "need": "dataset", "stock": "dataset", "opgave": "dataset",
+    "doorstroming_moves": "dataset",
 }
 #: Parts of the Monte Carlo draws (:class:`assen_demand.uncertainty.ForecastDraws`)
 DRAW_PARTS = {"population": "array", "households": "dataset", "care_need": "array", "dwellings": "dataset",
@@ -399,6 +400,7 @@ class StoredForecast:
     need: xr.Dataset | None = field(default=None, repr=False)
     stock: xr.Dataset | None = field(default=None, repr=False)
     opgave: xr.Dataset | None = field(default=None, repr=False)
+    doorstroming_moves: xr.Dataset | None = field(default=None, repr=False)
     uncertainty: object | None = field(default=None, repr=False)
     facility_table: pd.DataFrame | None = field(default=None, repr=False)
 
@@ -509,13 +511,15 @@ class StoredForecast:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every tidy table of the run, as :func:`assen_demand.outputs.export.csv_tables` gives them."""
-        from assen_demand.housing import opgave, stock
+        from assen_demand.housing import doorstroming, opgave, stock
 
         out = {name: self.to_frame(name) for name in _TABLES if getattr(self, name) is not None}
         if "dwellings" in out:
             dw = out["dwellings"]
             first = ["area", "area_name", "dwelling_type", "model", "year", "need", "supply", "gap", "supply_status"]
             out["dwellings"] = dw[[c for c in first if c in dw] + [c for c in dw if c not in first]]
+        if self.doorstroming_moves is not None:  # as export.csv_tables: the moves table replaces the rate-only one
+            out["doorstroming"] = doorstroming.to_frame(self.doorstroming_moves.load(), self.area_names)
         if self.facility_table is not None:
             out[_FACILITIES] = self.facility_table
         if self.opgave is not None and self.stock is not None:
