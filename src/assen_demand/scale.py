@@ -59,6 +59,8 @@ from assen_demand.demography.engine import Engine, ProjectionInputs, Scratch, pr
 from assen_demand.demography.projection import ClippingWarning
 from assen_demand.datamodel import QUANTILES, quantile_name  # QUANTILES re-exported
 from assen_demand.display import summary_repr
+from assen_demand.inputs.datasets import load_national
+from assen_demand.pipeline import FORECAST_TABLES, forecast, project_population
 
 __all__ = [
     "QUANTILES",
@@ -737,8 +739,6 @@ def national_year(data_dir=None) -> int:
     mergers (fewer gemeenten in later years) do not rule a year out but a regional extract
     (e.g. only Drenthe in 2023-2024) does.
     """
-    from assen_demand.inputs.datasets import load_national
-
     kwb = load_national(data_dir).kwb
     counts = kwb[kwb["area_level"] == "gemeente"].groupby("year")["area"].nunique()
     if counts.empty:
@@ -818,9 +818,6 @@ def _population_frame(population: xr.DataArray, area_names: dict) -> pd.DataFram
 def _national_one(job: tuple) -> tuple[str, dict | None, dict]:
     """Run one gemeente; never raises (the failure goes into the status row)."""
     code, data_key, base_year, end_year, tables, options = job
-    from assen_demand.inputs.datasets import load_national
-    from assen_demand.pipeline import forecast, project_population
-
     t0 = time.perf_counter()
     row = {"gemeente": code, "status": "ok", "message": "", "areas": 0, "clipped_persons": 0.0}
     try:
@@ -910,9 +907,6 @@ def national_forecast(
     -------
     NationalForecast
     """
-    from assen_demand.inputs.datasets import load_national
-    from assen_demand.pipeline import FORECAST_TABLES
-
     if errors not in ("report", "raise"):
         raise InvalidValueError(f"errors must be 'report' or 'raise', got {errors!r}")
     tables = list(dict.fromkeys(tables))

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from assen_demand.inputs import cbs
+from assen_demand.inputs import cbs, validation
 from assen_demand.inputs.bundled import bundled_dir
-from assen_demand.errors import MissingDataError, UnknownAreaError
+from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError, UnknownAreaError
 from assen_demand.display import summary_repr
 
 __all__ = ["GemeenteData", "NationalData", "load_assen", "load_gemeente", "load_national", "load_dwelling_pipeline", "load_dwelling_stock", "bundled_dir", "ASSEN"]
@@ -347,8 +347,6 @@ def load_dwelling_pipeline(source="example") -> pd.DataFrame:
     >>> sorted(plan["area"].unique()), int(plan["dwellings_added"].sum())
     (['WK010600', 'WK010608'], 1700)
     """
-    from assen_demand.errors import DataFormatError, InvalidValueError
-
     if isinstance(source, pd.DataFrame):
         frame, name = source.copy(), "the dwelling pipeline table"
     elif isinstance(source, str) and source == "example":
@@ -361,8 +359,6 @@ def load_dwelling_pipeline(source="example") -> pd.DataFrame:
         if not path.is_file():
             raise MissingDataError(f"dwelling pipeline file {path} not found; give a CSV with columns "
                                    f"{', '.join(PIPELINE_COLUMNS)} or 'example'")
-        from assen_demand.inputs import validation
-
         frame = validation.read_csv(path, what=f"a dwelling pipeline ({', '.join(PIPELINE_COLUMNS)})",
                                     dtype={"area": str})
         name = path.name
@@ -377,8 +373,6 @@ def load_dwelling_pipeline(source="example") -> pd.DataFrame:
             raise DataFormatError(f"{name}: column {column} holds a non-number ({frame.loc[bad | values.isna(), column].iloc[0]!r}) "
                                   f"in row {int((bad | values.isna()).to_numpy().argmax()) + 1}")
         frame[column] = values
-    from assen_demand.inputs import validation
-
     validation.check_whole_years(frame, "year", source=name, labels=["area"])
     for column in ("dwellings_added", "dwellings_removed"):  # inf would reach the engine as NaN migration
         validation.check_finite_range(frame, column, source=name, labels=["area", "year"], low=float("-inf"),
