@@ -12,7 +12,6 @@ subset for development; a plain ``python -m pytest`` runs everything.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -22,22 +21,12 @@ import pytest
 import xarray as xr
 from care_helpers import make_population
 
+from assen_demand.inputs.datasets import find_raw_dir
+
 matplotlib.use("Agg")
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _find_raw() -> Path | None:
-    if os.environ.get("ASSEN_DEMAND_RAW"):
-        return Path(os.environ["ASSEN_DEMAND_RAW"])
-    for parent in REPO.parents:
-        candidate = parent / "shared" / "data" / "raw"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-RAW = _find_raw()
+RAW = find_raw_dir(REPO)
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,10 @@ from assen_demand.demography.projection import ClippingWarning
 from assen_demand.datamodel import QUANTILES, quantile_name  # QUANTILES re-exported
 from assen_demand.display import summary_repr
 from assen_demand.inputs.datasets import load_national
-from assen_demand.pipeline import FORECAST_TABLES, forecast, project_population
+# the national runs call pipeline.forecast / pipeline.project_population through the module, so
+# that a test (or a caller) replacing them on the pipeline module reaches every gemeente
+from assen_demand import pipeline
+from assen_demand.pipeline import FORECAST_TABLES
 
 __all__ = [
     "QUANTILES",
@@ -828,12 +831,12 @@ def _national_one(job: tuple) -> tuple[str, dict | None, dict]:
             data = load_national(data_key).for_gemeente(code)
             others = [t for t in tables if t != "population"]
             if others:
-                fc = forecast(code, base_year=base_year, end_year=end_year, data=data, **options)
+                fc = pipeline.forecast(code, base_year=base_year, end_year=end_year, data=data, **options)
                 projection = fc.projection
                 frames = {t: fc.to_frame(t) for t in others}
             else:
-                projection = project_population(code, base_year=base_year, end_year=end_year,
-                                                 data=data, **options)
+                projection = pipeline.project_population(code, base_year=base_year, end_year=end_year,
+                                                          data=data, **options)
                 frames = {}
         population = projection.population.load()
         row["areas"] = int(population.sizes["area"])

@@ -13,6 +13,7 @@ Bron: CBS (CC BY 4.0); United Nations, DESA, Population Division, World Populati
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
@@ -25,7 +26,7 @@ from assen_demand.inputs.bundled import bundled_dir
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError, UnknownAreaError
 from assen_demand.display import summary_repr
 
-__all__ = ["GemeenteData", "NationalData", "load_assen", "load_gemeente", "load_national", "load_dwelling_pipeline", "load_dwelling_stock", "bundled_dir", "ASSEN"]
+__all__ = ["GemeenteData", "NationalData", "load_assen", "load_gemeente", "load_national", "load_dwelling_pipeline", "load_dwelling_stock", "bundled_dir", "find_raw_dir", "ASSEN"]
 
 ASSEN = "GM0106"
 
@@ -40,6 +41,36 @@ BUNDLED_FILES = {
     "wpp_asfr": "wpp_asfr.csv",
     "wpp_e0": "wpp_e0.csv",
 }
+
+
+#: Environment variable naming the folder of raw CBS/UN downloads (see :func:`find_raw_dir`).
+RAW_DIR_VARIABLE = "ASSEN_DEMAND_RAW"
+
+
+def find_raw_dir(start=None) -> Path | None:
+    """The folder of raw CBS/UN downloads for development runs (tests, benchmarks, build scripts).
+
+    ``$ASSEN_DEMAND_RAW`` when set; else the first ``shared/data/raw`` folder in ``start`` or one
+    of its parents (a git worktree may sit deeper than the main checkout); else None. Forecasts do
+    not need it: they use the bundled tables unless given ``data_dir``.
+
+    Parameters
+    ----------
+    start : path, optional
+        Where to begin looking (default the working directory).
+
+    Returns
+    -------
+    pathlib.Path or None
+    """
+    if os.environ.get(RAW_DIR_VARIABLE):
+        return Path(os.environ[RAW_DIR_VARIABLE])
+    here = Path.cwd() if start is None else Path(start).resolve()
+    for parent in (here, *here.parents):
+        candidate = parent / "shared" / "data" / "raw"
+        if candidate.is_dir():
+            return candidate
+    return None
 
 
 @summary_repr
