@@ -27,11 +27,7 @@ LONG_MODULES = {
 CYCLES: dict[frozenset[str], str] = {}
 
 #: Private names imported across modules, as (importing module, source module, name), with why.
-PRIVATE_IMPORTS = {
-    ("pipeline", "_arguments", name): "pipeline's keyword checks live in the private module _arguments; make it "
-                                      "public (e.g. arguments) or move the checks into datamodel"
-    for name in ("check_keywords", "check_whole_numbers")
-}
+PRIVATE_IMPORTS: dict[tuple[str, str, str], str] = {}
 
 
 def _module_name(path: Path) -> str:
