@@ -1,13 +1,16 @@
 """Shared fixtures, in one place.
 
-``raw_dir`` is the folder of real CBS/UN downloads, found one way: ``$ASSEN_DEMAND_RAW`` if set,
-else the first ``shared/data/raw`` in a parent folder of the checkout (so a git worktree under
-``wt/<name>`` finds the same folder as the main checkout). Tests on the raw files skip when it is
-absent; every reference figure is also tested on the bundled tables, which are always present.
+``raw_dir`` is the folder of real CBS/UN downloads, found one way
+(:func:`assen_demand.inputs.datasets.find_raw_dir`, also used by the benchmarks and build
+scripts): ``$ASSEN_DEMAND_RAW`` if set, else the first ``shared/data/raw`` in a parent folder of
+the checkout (so a git worktree under ``wt/<name>`` finds the same folder as the main checkout).
+Tests on the raw files skip when it is absent; every reference figure is also tested on the
+bundled tables, which are always present.
 
 The ``slow`` marker (registered in pyproject.toml) marks notebook, docs, national, Dask,
-12-gemeente hindcast and CLI-with-figures tests: ``python -m pytest -m "not slow"`` is the fast
-subset for development; a plain ``python -m pytest`` runs everything.
+12-gemeente hindcast and CLI-with-figures tests, whole raw-file reads, second Assen runs and the
+heavy Hypothesis invariants (each with a comment giving its CPU cost): ``python -m pytest -m "not
+slow"`` is the fast subset for development; a plain ``python -m pytest`` runs everything.
 """
 
 from __future__ import annotations
