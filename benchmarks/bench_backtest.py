@@ -17,12 +17,13 @@ from pathlib import Path
 import pandas as pd
 
 from assen_demand.backtest import format_metrics, hindcast_metrics, national_hindcast
-from assen_demand.inputs.datasets import load_national
+from assen_demand.inputs.datasets import find_raw_dir, load_national
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "raw")
+    parser.add_argument("--data-dir", type=Path, default=find_raw_dir(Path(__file__).resolve().parent)
+                        or Path(__file__).resolve().parents[2] / "shared" / "data" / "raw")
     parser.add_argument("--base-year", type=int, default=2021)
     parser.add_argument("--target-year", type=int, default=2022)
     parser.add_argument("--methods", default="cohort_component")

@@ -39,12 +39,13 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from assen_demand.inputs.cbs import kwb_age_bands
-from assen_demand.inputs.datasets import load_gemeente, load_national
+from assen_demand.inputs.datasets import find_raw_dir, load_gemeente, load_national
 from assen_demand.pipeline import project_population
 from assen_demand.uncertainty import simulate_population
 
@@ -168,7 +169,7 @@ def main() -> None:
     parser.add_argument("--rolling-origin", nargs="?", const="", default=None, metavar="ERRORS_CSV",
                         help="coverage of gemeente totals over the rolling origins (see the module notes)")
     parser.add_argument("--window", type=int, default=25)
-    parser.add_argument("--data-dir", default="../shared/data/raw")
+    parser.add_argument("--data-dir", default=str(find_raw_dir(Path(__file__).resolve().parent) or "../shared/data/raw"))
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--seed", type=int, default=2021)
     parser.add_argument("--gemeenten", nargs="*", help="codes (default: all with KWB 2021 and 2022 wijken)")

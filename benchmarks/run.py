@@ -46,6 +46,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from assen_demand.inputs.datasets import find_raw_dir
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
@@ -111,15 +113,8 @@ def incache_floor(areas: int, draws: int, m: dict, workers: int, dtype: str = "f
 
 
 def default_raw() -> Path:
-    """$ASSEN_DEMAND_RAW, else the first ``shared/data/raw`` above the repository (a git
-    worktree may sit one level deeper than the main checkout)."""
-    if os.environ.get("ASSEN_DEMAND_RAW"):
-        return Path(os.environ["ASSEN_DEMAND_RAW"])
-    for parent in REPO.parents:
-        candidate = parent / "shared" / "data" / "raw"
-        if candidate.is_dir():
-            return candidate
-    return REPO.parent / "shared" / "data" / "raw"
+    """:func:`assen_demand.inputs.datasets.find_raw_dir` from the repository, else ``../shared/data/raw``."""
+    return find_raw_dir(REPO) or REPO.parent / "shared" / "data" / "raw"
 
 
 # --------------------------------------------------------------------------------------------

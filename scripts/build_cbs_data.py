@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from assen_demand.inputs import cbs
+from assen_demand.inputs.datasets import find_raw_dir
 
 HERE = Path(__file__).resolve().parent
 # the top-level data/cbs/ (DESIGN.md); the wheel carries it as assen_demand/data/cbs (pyproject.toml)
@@ -113,5 +114,5 @@ Notes
 
 
 if __name__ == "__main__":
-    raw = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parent.parent / "shared" / "data" / "raw"
+    raw = Path(sys.argv[1]) if len(sys.argv) > 1 else find_raw_dir(HERE) or HERE.parent.parent / "shared" / "data" / "raw"
     main(raw)

@@ -22,13 +22,15 @@ from pathlib import Path
 
 from assen_demand import evaluation
 from assen_demand.inputs.cbs import read_population_dynamics
+from assen_demand.inputs.datasets import find_raw_dir
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "assen_demand" / "data" / "parameters" / evaluation.ERROR_TABLE
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "raw"))
+    parser.add_argument("--data-dir", default=str(find_raw_dir(Path(__file__).resolve().parent)
+                                                  or Path(__file__).resolve().parents[2] / "shared" / "data" / "raw"))
     parser.add_argument("--window", type=int, default=25, help="origins within this many years of the last outcome")
     parser.add_argument("--max-horizon", type=int, default=20)
     parser.add_argument("--errors-out", default=None, help="also write every error (CSV) for benchmarks/coverage.py")

@@ -1,18 +1,20 @@
 """Shared fixtures, in one place.
 
-``raw_dir`` is the folder of real CBS/UN downloads, found one way: ``$ASSEN_DEMAND_RAW`` if set,
-else the first ``shared/data/raw`` in a parent folder of the checkout (so a git worktree under
-``wt/<name>`` finds the same folder as the main checkout). Tests on the raw files skip when it is
-absent; every reference figure is also tested on the bundled tables, which are always present.
+``raw_dir`` is the folder of real CBS/UN downloads, found one way
+(:func:`assen_demand.inputs.datasets.find_raw_dir`, also used by the benchmarks and build
+scripts): ``$ASSEN_DEMAND_RAW`` if set, else the first ``shared/data/raw`` in a parent folder of
+the checkout (so a git worktree under ``wt/<name>`` finds the same folder as the main checkout).
+Tests on the raw files skip when it is absent; every reference figure is also tested on the
+bundled tables, which are always present.
 
 The ``slow`` marker (registered in pyproject.toml) marks notebook, docs, national, Dask,
-12-gemeente hindcast and CLI-with-figures tests: ``python -m pytest -m "not slow"`` is the fast
-subset for development; a plain ``python -m pytest`` runs everything.
+12-gemeente hindcast and CLI-with-figures tests, whole raw-file reads, second Assen runs and the
+heavy Hypothesis invariants (each with a comment giving its CPU cost): ``python -m pytest -m "not
+slow"`` is the fast subset for development; a plain ``python -m pytest`` runs everything.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -22,22 +24,12 @@ import pytest
 import xarray as xr
 from care_helpers import make_population
 
+from assen_demand.inputs.datasets import find_raw_dir
+
 matplotlib.use("Agg")
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _find_raw() -> Path | None:
-    if os.environ.get("ASSEN_DEMAND_RAW"):
-        return Path(os.environ["ASSEN_DEMAND_RAW"])
-    for parent in REPO.parents:
-        candidate = parent / "shared" / "data" / "raw"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-RAW = _find_raw()
+RAW = find_raw_dir(REPO)
 
 
 @pytest.fixture(scope="session")

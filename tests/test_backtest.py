@@ -128,6 +128,7 @@ def test_national_hindcast_reports_merged_gemeenten(raw_dir):
     assert (m["n"] > 0).all() and np.isfinite(m["weighted_ape"]).all()
 
 
+@pytest.mark.slow  # the backtest CLI on Assen: ~2 s CPU
 def test_cli_backtest_writes_table_and_metrics(tmp_path, capsys):
     out = tmp_path / "hindcast.csv"
     assert main(["backtest", "--gemeente", "GM0106", "--base-year", "2021", "--target-year", "2024",

@@ -103,6 +103,7 @@ def test_2021_reproduces_the_postcode_five_year_bands(assen):
         assert np.max(np.abs(ours - pc["persons"].to_numpy(float))) <= 14 * 2.5
 
 
+@pytest.mark.slow  # a second Assen base population: ~4 s CPU
 def test_2024_uses_the_published_men_and_women_per_wijk(assen):
     base = estimate_base(assen, year=2024)
     res = base.residuals[(base.residuals["margin"] == "wijk_sex") & (base.residuals["year"] == 2024)]

@@ -58,6 +58,7 @@ def test_national_low_central_high_ordered(nl_population_2021):
 populations = arrays(np.float64, (1, 2, 101, 2), elements=st.floats(0, 1000, allow_nan=False, width=32))
 
 
+@pytest.mark.slow  # Hypothesis invariant: ~5 s CPU
 @settings(max_examples=20, deadline=None)
 @given(values=populations, variant=st.sampled_from(["low", "central", "high"]))
 def test_need_non_negative_and_splits_add_up(values, variant):

@@ -45,12 +45,14 @@ def _value(frame, area, year, column):
 # ---------------------------------------------------------------- reference figures
 
 
+@pytest.mark.slow  # reads every raw KWB year (the kwb fixture) or the raw postcode table: ~9 s CPU
 def test_kwb_assen_totals(kwb):
     assert _value(kwb, "GM0106", 2021, "population") == 68_836
     assert _value(kwb, "GM0106", 2024, "population") == 69_701
     assert _value(kwb, "GM0106", 2021, "age_65_plus") == 14_276
 
 
+@pytest.mark.slow  # reads every raw KWB year (the kwb fixture) or the raw postcode table: ~9 s CPU
 def test_assen_wijken_found_in_every_kwb_year(kwb):
     for year in (2021, 2022, 2023, 2024):
         wijken = kwb[(kwb["gemeente"] == "GM0106") & (kwb["area_level"] == "wijk") & (kwb["year"] == year)]
@@ -61,6 +63,7 @@ def test_assen_wijken_found_in_every_kwb_year(kwb):
     assert _value(kwb, "WK010600", 2021, "area_name") == "Assen centrum"
 
 
+@pytest.mark.slow  # reads every raw KWB year (the kwb fixture) or the raw postcode table: ~9 s CPU
 def test_wijk_codes_match_the_2024_codes_file_for_every_drenthe_gemeente(kwb, raw_dir):
     codes = cbs.read_kwb_codes(raw_dir)
     drenthe = codes[codes["area_level"] == "gemeente"]["area"]
@@ -77,6 +80,7 @@ def test_wijk_codes_match_the_2024_codes_file_for_every_drenthe_gemeente(kwb, ra
     assert len(gem) == 12 and (gem["population"] == gem["population_codes"]).all()
 
 
+@pytest.mark.slow  # reads every raw KWB year (the kwb fixture) or the raw postcode table: ~9 s CPU
 def test_every_drenthe_wijk_has_a_code_in_every_year(kwb, raw_dir):
     codes = cbs.read_kwb_codes(raw_dir)
     drenthe = set(codes.loc[codes["area_level"] == "gemeente", "area"])
@@ -87,6 +91,7 @@ def test_every_drenthe_wijk_has_a_code_in_every_year(kwb, raw_dir):
     assert len(per_year.iloc[0]) == 189
 
 
+@pytest.mark.slow  # reads every raw KWB year (the kwb fixture) or the raw postcode table: ~9 s CPU
 def test_buurten_get_stable_keys_under_their_wijk(kwb):
     brink = kwb[(kwb["area_level"] == "buurt") & (kwb["area_name"] == "Brinkkwartier") & (kwb["gemeente"] == "GM0106")]
     assert set(brink["area"]) == {"WK010600:brinkkwartier"}
@@ -94,6 +99,7 @@ def test_buurten_get_stable_keys_under_their_wijk(kwb):
     assert (brink["wijk"] == "WK010600").all()
 
 
+@pytest.mark.slow  # reads every raw KWB year (the kwb fixture) or the raw postcode table: ~9 s CPU
 def test_wijken_without_codes_get_a_key_from_gemeente_and_name(kwb):
     # Groningen labels its wijken without 'Wijk NN' and no codes file covers it
     gron = kwb[(kwb["gemeente"] == "GM0014") & (kwb["area_level"] == "wijk")]
@@ -101,6 +107,7 @@ def test_wijken_without_codes_get_a_key_from_gemeente_and_name(kwb):
     assert set(gron["code_source"]) == {"key"}
 
 
+@pytest.mark.slow  # reads every raw KWB year (the kwb fixture) or the raw postcode table: ~9 s CPU
 def test_gemeente_codes_recovered_for_every_gemeente(kwb):
     gem = kwb[kwb["area_level"] == "gemeente"]
     assert gem["area"].str.fullmatch(r"GM\d{4}").all(), gem.loc[~gem["area"].str.fullmatch(r"GM\d{4}"), "area_name"]
@@ -109,6 +116,7 @@ def test_gemeente_codes_recovered_for_every_gemeente(kwb):
     assert gem.groupby("year").size().to_dict() == {2021: 352, 2022: 345, 2023: 12, 2024: 12}
 
 
+@pytest.mark.slow  # reads every raw KWB year (the kwb fixture) or the raw postcode table: ~9 s CPU
 def test_postcode_population_assen(raw_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cbs.DataWarning)
@@ -133,6 +141,7 @@ def test_postcode_population_has_no_double_counting(raw_dir):
     assert 17.40e6 < nl.loc[nl["sex"] == "total", "persons"].sum() < 17.50e6
 
 
+@pytest.mark.slow  # reads raw CBS/UN files: 1.5-2 s CPU each
 def test_population_dynamics_assen_2023(raw_dir):
     dyn = cbs.read_population_dynamics(raw_dir)
     row = dyn[(dyn["area"] == "GM0106") & (dyn["year"] == 2023) & (dyn["sex"] == "total")].iloc[0]
@@ -148,6 +157,7 @@ def test_population_dynamics_assen_2023(raw_dir):
     assert old["population_jan1"].iloc[0] == 28_918 and old["source_table"].iloc[0] == "37259ned"
 
 
+@pytest.mark.slow  # reads raw CBS/UN files: 1.5-2 s CPU each
 def test_statline_untyped_70072ned(raw_dir):
     path = next((raw_dir / "cbs_37259ned_70072ned_ijhidding").glob("70072ned_UntypedDataSet_*.csv"))
     frame = cbs.read_statline_untyped(path)
@@ -160,6 +170,7 @@ def test_kwb_codes_dwelling_stock(raw_dir):
     assert _value(codes, "GM0106", 2024, "dwelling_stock") == 33_215
 
 
+@pytest.mark.slow  # reads raw CBS/UN files: 1.5-2 s CPU each
 def test_wpp_readers(raw_dir):
     mx = cbs.read_wpp_mx(raw_dir)
     nl0 = mx[(mx["sex"] == "female") & (mx["age_lo"] == 0) & (mx["period_start"] == 1950)]
@@ -220,6 +231,7 @@ def test_kwb_non_numeric_count(raw_dir, tmp_path):
         cbs.read_kwb(tmp_path)
 
 
+@pytest.mark.slow  # reads raw CBS/UN files: 1.5-2 s CPU each
 def test_kwb_negative_count(raw_dir, tmp_path):
     path = _copy_kwb(raw_dir, tmp_path)
     frame = pd.read_csv(path, dtype=str)

@@ -153,6 +153,7 @@ def test_couple_both_limited_is_one_household_with_the_more_severe_profile():
 populations = arrays(np.float64, (1, 2, 101, 2), elements=st.floats(0, 500, allow_nan=False, width=32))
 
 
+@pytest.mark.slow  # Hypothesis invariant over whole housing chains: 4-17 s CPU
 @settings(max_examples=15, deadline=None)
 @given(values=populations, variant=st.sampled_from(["low", "central", "high"]))
 def test_profile_households_add_up_to_households(values, variant):
@@ -169,6 +170,7 @@ def test_profile_households_add_up_to_households(values, variant):
 # --- one institutional population --------------------------------------------------------------------
 
 
+@pytest.mark.slow  # Hypothesis invariant over whole housing chains: 4-17 s CPU
 @settings(max_examples=25, deadline=None)
 @given(values=arrays(np.float64, (2, 2, 101, 3), elements=st.floats(0, 2000, allow_nan=False, width=32)),
        variant=st.sampled_from(["low", "central", "high"]),
@@ -185,6 +187,7 @@ def test_persons_in_nursing_places_never_exceed_the_institutional_population(val
     assert (places <= institutional.sum(["sex", "age"]) + 1e-9).all()
 
 
+@pytest.mark.slow  # whole Assen housing chains: ~2 s CPU each
 def test_extramuralisation_acts_once_through_the_institutional_population(synthetic_population):
     base = run_housing_chain(synthetic_population, informal_care=False)
     fewer = run_housing_chain(synthetic_population, institutional_multiplier=0.7, informal_care=False)
@@ -222,6 +225,7 @@ def test_preference_hand_worked_and_only_for_households_without_a_profile():
     assert float(parts["total"].sum()) == pytest.approx(100.0)
 
 
+@pytest.mark.slow  # Hypothesis invariant over whole housing chains: 4-17 s CPU
 @settings(max_examples=15, deadline=None)
 @given(values=populations, variant=st.sampled_from(["low", "central", "high"]))
 def test_each_older_household_needs_at_most_one_dwelling(values, variant):
@@ -239,6 +243,7 @@ def test_each_older_household_needs_at_most_one_dwelling(values, variant):
 # --- wijken add up to the gemeente -------------------------------------------------------------------
 
 
+@pytest.mark.slow  # whole Assen housing chains: ~2 s CPU each
 def test_gemeente_row_is_the_sum_of_its_wijken_and_the_difference_is_reported(synthetic_population):
     hh = H.households(synthetic_population, one_person_households=pd.Series({"GM0106": 2000.0}), base_year=2021)
     care = C.care_need(synthetic_population, private_population=hh["private"])

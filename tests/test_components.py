@@ -451,6 +451,7 @@ def test_stochastic_survival_has_a_draw_dimension(comp2024):
     assert float(surv.min()) >= 0 and float(surv.max()) <= 1
 
 
+@pytest.mark.slow  # whole Assen component estimates: ~3 s CPU each
 def test_hindcast_ignores_everything_published_after_the_base_year(assen):
     base = 2022
     honest = c.estimate_components(assen, base_year=base, end_year=2030)
@@ -549,6 +550,7 @@ def test_shrinkage_hand_worked_two_pairs():
     assert wijk["net_migration_observed"].tolist() == [6.0, 4.0, 6.0, 4.0]
 
 
+@pytest.mark.slow  # whole Assen component estimates: ~3 s CPU each
 @settings(max_examples=60, deadline=None)
 @given(
     gem=st.floats(-200, 200), starts=st.lists(st.floats(1, 5_000), min_size=2, max_size=6),
@@ -606,6 +608,7 @@ def test_bundled_dispersion_covers_every_band_and_gives_weights_below_one():
     assert (w_one_pair > 0).all() and (w_one_pair < 1).all() and w_one_pair.loc[0] < 0.1
 
 
+@pytest.mark.slow  # whole Assen component estimates: ~3 s CPU each
 def test_estimate_components_shrinks_assen_wijk_migration(assen):
     on = c.estimate_components(assen, base_year=2024, end_year=2026)
     # the options object and the keywords are the same call (the keyword path is used above)

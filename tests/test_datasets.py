@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from assen_demand.inputs import cbs
-from assen_demand.inputs.datasets import load_gemeente, load_national
+from assen_demand.inputs.datasets import find_raw_dir, load_gemeente, load_national
 from assen_demand.errors import MissingDataError, UnknownAreaError
 
 
@@ -72,3 +72,20 @@ def test_as_of_keeps_only_what_was_known(assen):
     assert known.wpp_mx["period_end"].max() <= 2022
     assert known.wpp_tfr["year"].max() == 2021
     assert known.as_of_year == 2022
+
+
+def test_the_raw_folder_is_found_one_way(tmp_path, monkeypatch):
+    # a worktree two levels below the folder that holds shared/data/raw, as /work/wt/<name>
+    work = tmp_path / "work"
+    raw = work / "shared" / "data" / "raw"
+    raw.mkdir(parents=True)
+    checkout = work / "wt" / "branch"
+    checkout.mkdir(parents=True)
+    monkeypatch.delenv("ASSEN_DEMAND_RAW", raising=False)
+    assert find_raw_dir(checkout) == raw
+    assert find_raw_dir(work) == raw  # the folder itself counts
+    lone = tmp_path / "elsewhere"
+    lone.mkdir()
+    assert find_raw_dir(lone) != raw  # None, unless a shared/data/raw sits above the temporary folder
+    monkeypatch.setenv("ASSEN_DEMAND_RAW", str(lone))
+    assert find_raw_dir(checkout) == lone  # the environment variable wins

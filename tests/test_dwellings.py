@@ -66,6 +66,7 @@ supply_rows = st.lists(
 )
 
 
+@pytest.mark.slow  # Hypothesis invariant, dwelling_need per example: ~15 s CPU
 @settings(max_examples=20, deadline=None)
 @given(values=populations, rows=supply_rows)
 def test_gap_is_need_minus_supply_where_known(values, rows):

@@ -173,6 +173,7 @@ def test_fit_recovers_the_process_and_covers_out_of_sample():
 # ---- the committed table ----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # rebuilds the rolling-origin table: ~4 s CPU
 def test_committed_table_is_a_valid_parameter_table_with_every_kind():
     from assen_demand.parameters import load_parameter_table
 

@@ -154,6 +154,7 @@ def test_provenance_of_a_raw_data_folder_lists_its_files(raw_dir):
     assert not any(p.endswith("_extract.csv") for p in paths)
 
 
+@pytest.mark.slow  # workbook with quantile columns: ~4 s CPU
 def test_quantile_columns_pass_through_and_get_their_own_sheet():
     result = WithQuantiles(assen_forecast())
     tables = export.csv_tables(result)
@@ -165,6 +166,7 @@ def test_quantile_columns_pass_through_and_get_their_own_sheet():
     assert len(sheet) == 11 * 5 * 3
 
 
+@pytest.mark.slow  # writes and reads back a whole run folder: ~10 s CPU
 def test_write_forecast_and_read_run_round_trip():
     out = scratch("roundtrip")
     written = export.write_forecast(assen_forecast(), out)

@@ -102,6 +102,7 @@ def test_exact_catchment_is_one_place_not_two():
     assert np.isnan(table["places_present"]).all() and np.isnan(table["shortfall"]).all()  # no list: unknown
 
 
+@pytest.mark.slow  # reads the raw KWB files / Hypothesis invariant: 4-9 s CPU
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.floats(0, 5_000, allow_nan=False), min_size=3 * 101, max_size=3 * 101),
        st.floats(0, 1), st.floats(0, 0.3), st.floats(0, 0.5))
@@ -257,6 +258,7 @@ def test_fetch_errors_say_what_to_do():
         N.fetch_nabijheid("GM0106", 2023, client=NoDistances())
 
 
+@pytest.mark.slow  # reads the raw KWB files / Hypothesis invariant: 4-9 s CPU
 @pytest.mark.filterwarnings("ignore::assen_demand.inputs.cbs.DataWarning")  # buurten sharing a name: not ours
 def test_read_kwb_picks_up_the_gp_distance_when_the_download_has_it(raw_dir, tmp_path):
     from assen_demand.inputs import cbs

@@ -29,6 +29,7 @@ def test_hand_worked_women_85():
 populations = arrays(np.float64, (2, 2, 101, 2), elements=st.floats(0, 500, allow_nan=False, width=32))
 
 
+@pytest.mark.slow  # Hypothesis invariant: ~4 s CPU
 @settings(max_examples=25, deadline=None)
 @given(values=populations, variant=st.sampled_from(["low", "central", "high"]))
 def test_conservation(values, variant):

@@ -70,6 +70,7 @@ def test_older_population_has_a_panel_per_area_with_three_lines(result):
     assert oldest[0] == pytest.approx(float(result.population.sel(area="GM0106", year=2024, age=slice(85, None)).sum()))
 
 
+@pytest.mark.slow  # a second Assen forecast (supply=example): ~7 s CPU
 def test_need_supply_shows_need_and_says_when_supply_is_unknown(result):
     ax = plots.plot_need_supply(result, "nultredenwoning", area="WK010604")
     assert "aanbod onbekend" in _texts(ax)
@@ -95,6 +96,7 @@ def test_heatmap_shows_need_where_no_supply_is_known_and_says_so(result):
     np.testing.assert_allclose(np.asarray(image), need.values)
 
 
+@pytest.mark.slow  # uses the second Assen forecast (supply=example)
 def test_heatmap_shows_the_gap_where_supply_is_known_and_hatches_the_rest(result):
     ax = plots.plot_gap_heatmap(assen_forecast_example_supply(), "verpleegzorgplek")
     assert ax.get_title().startswith("Behoefte en tekort") and "scenario basis" in ax.get_title()
@@ -137,6 +139,7 @@ def test_quantile_table_reads_the_dwellings_columns(result):
         plots.quantile_table(result.to_frame("dwellings"), area="GM0106", dwelling_type="geclusterd")
 
 
+@pytest.mark.slow  # draws every fan chart: ~2 s CPU
 def test_save_figures_adds_fan_charts_when_there_are_quantiles(result, tmp_path):
     # only the fan charts are new here; the rest is checked on the CLI run
     written = plots.save_figures(WithQuantiles(result), tmp_path, dpi=40, kinds=["fans"])

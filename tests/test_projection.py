@@ -340,6 +340,7 @@ def test_constrained_areas_sum_to_control(sizes, empty_cells):
         assert set(report.constraint_filled["age"]) >= {n_age - 1}
 
 
+@pytest.mark.slow  # whole Assen projections: 2-3 s CPU each
 @FAST
 @given(case_sizes, st.integers(2, 3), st.booleans())
 def test_each_draw_equals_its_own_run(sizes, n_draw, constrained):
@@ -705,6 +706,7 @@ def test_dwelling_stock_and_its_errors():
         dwelling_stock(base, plan.assign(dwellings_removed=500), start_year=2025, end_year=2027)
 
 
+@pytest.mark.slow  # whole Assen projections: 2-3 s CPU each
 def test_housing_led_population_is_stock_times_occupancy():
     """Every wijk's population equals its dwelling stock x persons per dwelling, every year."""
     from assen_demand.pipeline import project_population
@@ -724,6 +726,7 @@ def test_housing_led_population_is_stock_times_occupancy():
     assert (result.population.values >= 0).all()
 
 
+@pytest.mark.slow  # whole Assen projections: 2-3 s CPU each
 def test_project_population_methods_and_errors():
     from assen_demand.pipeline import project_population
 

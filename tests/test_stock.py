@@ -65,6 +65,7 @@ def test_hand_worked_stock(hand_stock):
 populations = arrays(np.float64, (3, 2, 101, 1), elements=st.floats(0, 200, allow_nan=False, width=32))
 
 
+@pytest.mark.slow  # the stock of every Assen wijk and year: ~1.5 s CPU
 @settings(max_examples=25, deadline=None)
 @given(values=populations, stock=st.lists(st.floats(0, 5000), min_size=2, max_size=2),
        rented=st.lists(st.floats(0, 100), min_size=2, max_size=2))
@@ -84,6 +85,7 @@ def test_wijken_add_up_and_bounds_are_ordered(values, stock, rented):
     assert float(est["central"].min()) >= 0
 
 
+@pytest.mark.slow  # reads the raw KWB/postcode files: ~3 s CPU
 def test_assen_stepfree_stock_is_15_to_30_percent_of_kwb():
     from assen_demand.pipeline import project_population
 

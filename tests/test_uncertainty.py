@@ -191,6 +191,7 @@ def test_gemeente_migration_process_without_history_is_classed_stable(assen):
     assert proc.sigma_level > 0
 
 
+@pytest.mark.slow  # Monte Carlo draws of the Assen projection: ~6 s CPU
 def test_gemeente_migration_shift_is_persistent_and_widens(assen):
     # the drawn deviations follow the fitted process: sd of the summed shift over h years as
     # evaluation.error_process_variance gives it (2,000 draws: +-4 % on an sd), and yearly

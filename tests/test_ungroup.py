@@ -269,6 +269,7 @@ def _bands_in_result(counts, starts, res):
     return band_sums(res.values, res.ages, starts)
 
 
+@pytest.mark.slow  # Hypothesis invariant over PCLM fits: ~5 s CPU
 @settings(max_examples=50, deadline=None)
 @given(band_layouts())
 def test_any_layout_keeps_band_totals_and_is_non_negative(layout):

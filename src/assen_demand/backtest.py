@@ -84,9 +84,10 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from assen_demand.inputs.cbs import KWB_BAND_LABELS, KWB_BANDS, buurt_sets, same_buurten, slug
+from assen_demand.inputs.cbs import KWB_BAND_LABELS, KWB_BANDS, buurt_sets, same_buurten
 from assen_demand.inputs.datasets import GemeenteData, load_gemeente, load_national
 from assen_demand.errors import InvalidValueError, MissingDataError
+from assen_demand.pipeline import project_population
 
 __all__ = [
     "BANDS",
@@ -168,8 +169,6 @@ def hindcast(
     InvalidValueError
         ``target_year <= base_year``.
     """
-    from assen_demand.pipeline import project_population
-
     full = data if data is not None else load_gemeente(gemeente, data_dir=data_dir)
     if target_year <= base_year:
         raise InvalidValueError(

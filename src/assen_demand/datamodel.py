@@ -11,8 +11,7 @@ The central array is an ``xarray.DataArray`` of persons with dims ``("area", "se
 :data:`MAX_AGE` the open age group (100 = 100 and over).
 
 The shared checks and the tidy-table helper (formerly the private modules ``_checks`` and
-``_tidy``) live here because they check exactly this data model; ``_checks`` and ``_tidy`` remain
-as one-line re-exports for branches in flight that still import them.
+``_tidy``, now removed) live here because they check exactly this data model.
 """
 
 from __future__ import annotations

@@ -53,6 +53,7 @@ import pandas as pd
 from assen_demand.demography.migration import net_migration_totals
 from assen_demand.demography.rates import ComponentsWarning
 from assen_demand.errors import InvalidValueError, MissingDataError
+from assen_demand.parameters import load_parameter_table
 
 __all__ = [
     "KINDS",
@@ -620,8 +621,6 @@ def error_process_from_table(kind: str, table: pd.DataFrame | None = None) -> Er
     >>> bool(0 < p.phi < 1 and p.sd([16])[0] > p.sd([5])[0] > p.sd([1])[0] > 0)
     True
     """
-    from assen_demand.parameters import load_parameter_table
-
     frame = load_parameter_table(ERROR_TABLE) if table is None else table
     rows = frame[(frame["kind"] == kind) & (frame["horizon"] == 0)].set_index("indicator")["central"]
     need = ("level_error_sd", "yearly_error_sd", "yearly_error_persistence", "level_error_drift")

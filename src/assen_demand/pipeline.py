@@ -15,6 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from assen_demand.demography.base import BasePopulation, estimate_base
+from assen_demand.arguments import check_keywords, check_whole_numbers
 from assen_demand.demography.components import ComponentOptions, Components, estimate_components
 from assen_demand.inputs.datasets import GemeenteData, load_gemeente
 from assen_demand.display import format_count, summary_repr
@@ -179,7 +180,6 @@ def project_population(
     -------
     PopulationProjection
     """
-    from assen_demand._arguments import check_keywords, check_whole_numbers
 
     check_whole_numbers("project_population", {"base_year": base_year, "end_year": end_year}, optional=("base_year",))
     check_keywords("project_population", component_options, project_population, estimate_components, ComponentOptions)
@@ -622,7 +622,6 @@ def forecast(
     ScenarioError
         A bad scenario file, or a scenario needing a projection method this version lacks.
     """
-    from assen_demand._arguments import check_keywords, check_whole_numbers
     from assen_demand.housing import dwellings
     from assen_demand.housing.chain import run_housing_chain
     from assen_demand.parameters import ParameterSet, resolve_parameters

@@ -59,6 +59,11 @@ from assen_demand.demography.engine import Engine, ProjectionInputs, Scratch, pr
 from assen_demand.demography.projection import ClippingWarning
 from assen_demand.datamodel import QUANTILES, quantile_name  # QUANTILES re-exported
 from assen_demand.display import summary_repr
+from assen_demand.inputs.datasets import load_national
+# the national runs call pipeline.forecast / pipeline.project_population through the module, so
+# that a test (or a caller) replacing them on the pipeline module reaches every gemeente
+from assen_demand import pipeline
+from assen_demand.pipeline import FORECAST_TABLES
 
 __all__ = [
     "QUANTILES",
@@ -737,8 +742,6 @@ def national_year(data_dir=None) -> int:
     mergers (fewer gemeenten in later years) do not rule a year out but a regional extract
     (e.g. only Drenthe in 2023-2024) does.
     """
-    from assen_demand.inputs.datasets import load_national
-
     kwb = load_national(data_dir).kwb
     counts = kwb[kwb["area_level"] == "gemeente"].groupby("year")["area"].nunique()
     if counts.empty:
@@ -818,9 +821,6 @@ def _population_frame(population: xr.DataArray, area_names: dict) -> pd.DataFram
 def _national_one(job: tuple) -> tuple[str, dict | None, dict]:
     """Run one gemeente; never raises (the failure goes into the status row)."""
     code, data_key, base_year, end_year, tables, options = job
-    from assen_demand.inputs.datasets import load_national
-    from assen_demand.pipeline import forecast, project_population
-
     t0 = time.perf_counter()
     row = {"gemeente": code, "status": "ok", "message": "", "areas": 0, "clipped_persons": 0.0}
     try:
@@ -831,12 +831,12 @@ def _national_one(job: tuple) -> tuple[str, dict | None, dict]:
             data = load_national(data_key).for_gemeente(code)
             others = [t for t in tables if t != "population"]
             if others:
-                fc = forecast(code, base_year=base_year, end_year=end_year, data=data, **options)
+                fc = pipeline.forecast(code, base_year=base_year, end_year=end_year, data=data, **options)
                 projection = fc.projection
                 frames = {t: fc.to_frame(t) for t in others}
             else:
-                projection = project_population(code, base_year=base_year, end_year=end_year,
-                                                 data=data, **options)
+                projection = pipeline.project_population(code, base_year=base_year, end_year=end_year,
+                                                          data=data, **options)
                 frames = {}
         population = projection.population.load()
         row["areas"] = int(population.sizes["area"])
@@ -910,9 +910,6 @@ def national_forecast(
     -------
     NationalForecast
     """
-    from assen_demand.inputs.datasets import load_national
-    from assen_demand.pipeline import FORECAST_TABLES
-
     if errors not in ("report", "raise"):
         raise InvalidValueError(f"errors must be 'report' or 'raise', got {errors!r}")
     tables = list(dict.fromkeys(tables))

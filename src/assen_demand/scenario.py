@@ -70,7 +70,8 @@ import xarray as xr
 
 from assen_demand.demography.migration import net_migration_totals
 from assen_demand.housing.care import TREND_INDICATORS
-from assen_demand.errors import ScenarioError
+from assen_demand.errors import DataFormatError, ScenarioError
+from assen_demand.inputs import validation
 from assen_demand.parameters import VARIANTS, interpolate_years
 from assen_demand.display import summary_repr
 
@@ -503,9 +504,6 @@ def load_scenario(scenario: str | PathLike | Scenario) -> Scenario:
             raise ScenarioError(f"no bundled scenario {text!r}; choose one of {', '.join(known)} or give a .toml path")
         resource = _scenario_dir().joinpath(f"{text}.toml")
         raw_bytes, label, stem = resource.read_bytes(), f"data/scenarios/{text}.toml", text
-    from assen_demand.errors import DataFormatError
-    from assen_demand.inputs import validation
-
     try:  # a byte-order mark, latin-1 text or a deeply nested file: the edge layer answers
         raw = validation.read_toml(raw_bytes, source=label)
     except DataFormatError as exc:

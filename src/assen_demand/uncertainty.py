@@ -89,8 +89,19 @@ from assen_demand.parameters import (
     AGES,
     SEXES,
     banded_to_dataarray,
+    resolve_parameters,
     scalar_parameter,
 )
+from assen_demand.demography.projection import ProjectionInputs, project
+from assen_demand.evaluation import (
+    assumed_change,
+    error_process_from_table,
+    gemeente_kind,
+    simulate_level_deviations,
+)
+from assen_demand.housing import care, dwellings
+from assen_demand.housing.chain import run_housing_chain
+from assen_demand.housing.need import NEED_PARTS
 
 __all__ = [
     "QUANTILES",
@@ -309,8 +320,6 @@ def _tfr_log_sd(data, base_year: int) -> tuple[float, str]:
 
 
 def _migration_process(dynamics: pd.DataFrame, gemeente: str, base_year: int, population: float):
-    from assen_demand.evaluation import assumed_change, error_process_from_table, gemeente_kind
-
     # the growth class uses the level the projection assumes; a gemeente without five years of
     # flows (a recent merger) is classed as stable
     level = assumed_change(dynamics, gemeente, base_year)
@@ -399,8 +408,6 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
              ("fertility", "local factor log-sd", f"{fert_sd:.4f}", "1", "observed births (CBS 37259)")]
 
     # migration, gemeente: a persistent deviation (level error + AR(1)) sized by the rolling-origin errors
-    from assen_demand.evaluation import simulate_level_deviations
-
     gm_pop = float(projection.base.population.sel(area=gm).sum())
     process, mig_basis = _migration_process(known.dynamics, gm, base_year, gm_pop)
     dev = simulate_level_deviations(process, years=years.size, draws=draws, rng=np.random.default_rng(ss_mig),
@@ -501,8 +508,6 @@ def _migration_layout(projection) -> _MigrationLayout:
 
 
 def _project_chunk(projection, demo: DemographicDraws, layout: _MigrationLayout, idx: np.ndarray):
-    from assen_demand.demography.projection import ProjectionInputs, project
-
     gm = projection.gemeente
     base = projection.base.population
     areas = [gm] + [str(a) for a in base["area"].values if a != gm]
@@ -763,11 +768,6 @@ def simulate_forecast(
     -------
     ForecastDraws
     """
-    from assen_demand.housing import care, dwellings
-    from assen_demand.housing.chain import run_housing_chain
-    from assen_demand.housing.need import NEED_PARTS
-    from assen_demand.parameters import resolve_parameters
-
     tables = resolve_parameters(parameters)
 
     demo = demographic_draws(projection, data=data, draws=draws, seed=seed, zero_width=zero_width)

@@ -14,10 +14,8 @@ modules; this one assembles them into a frozen :class:`Components`:
 The options of the estimation are one frozen :class:`ComponentOptions`; ``estimate_components``
 also takes each of its fields as a keyword (``mortality="wpp_medium"``).
 
-Conventions: ``age`` 0..100 with 100 = 100 and over; ``sex`` "male"/"female"; ``year`` is a
-calendar year (a rate for ``year`` applies from 1 January ``year`` to 1 January ``year + 1``).
-Bron: CBS (CC BY 4.0); United Nations, DESA, Population Division, World Population Prospects
-2024 (CC BY 3.0 IGO).
+The conventions (ages 0..100 with 100 the open group, sexes, calendar years) and the sources
+(CBS, UN WPP 2024) are those of :mod:`~assen_demand.demography.mortality`.
 """
 
 from __future__ import annotations

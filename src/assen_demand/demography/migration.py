@@ -32,6 +32,8 @@ from assen_demand.demography.ageing import age_one_year
 from assen_demand.display import summary_repr
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
 from assen_demand.demography.rates import ComponentsWarning, check_finite_nonneg, split_bands, window_years
+from assen_demand.inputs.cbs import buurt_sets, kwb_age_bands, same_buurten
+from assen_demand.parameters import load_parameter_table
 
 __all__ = [
     "RC_FUNDAMENTAL",
@@ -345,8 +347,6 @@ def kwb_band_residuals(
         ``area, area_level, year`` (flow year t), ``age_lo, age_hi, start, expected, observed,
         net_migration`` [persons]; empty if fewer than two KWB years are known.
     """
-    from assen_demand.inputs.cbs import kwb_age_bands
-
     rows = kwb[(kwb["year"] <= base_year) & kwb["area_level"].isin(["gemeente", "wijk"])]
     cols = ["area", "area_level", "year", "age_lo", "age_hi", "start", "expected", "observed", "net_migration"]
     if rows.empty:
@@ -410,8 +410,6 @@ def migration_dispersion(variant: str = "central") -> pd.DataFrame:
         the band) and ``year`` (year-to-year variance around the wijk's own mean, per person)
         [persons^2 per person per year].
     """
-    from assen_demand.parameters import load_parameter_table
-
     table = load_parameter_table(MIGRATION_DISPERSION_TABLE)
     if variant not in ("low", "central", "high"):
         raise InvalidValueError(f"variant must be 'low', 'central' or 'high', got {variant!r}")
@@ -509,8 +507,6 @@ def drop_changed_wijken(residuals: pd.DataFrame, kwb: pd.DataFrame) -> tuple[pd.
     (pandas.DataFrame, list of (area, year))
         The residuals without those rows, and the (wijk, flow year) pairs left out.
     """
-    from assen_demand.inputs.cbs import buurt_sets, same_buurten
-
     if residuals.empty or "wijk" not in kwb.columns:
         return residuals, []
     dropped = []

@@ -13,6 +13,7 @@ Bron: CBS (CC BY 4.0); United Nations, DESA, Population Division, World Populati
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
@@ -20,12 +21,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from assen_demand.inputs import cbs
+from assen_demand.inputs import cbs, validation
 from assen_demand.inputs.bundled import bundled_dir
-from assen_demand.errors import MissingDataError, UnknownAreaError
+from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError, UnknownAreaError
 from assen_demand.display import summary_repr
 
-__all__ = ["GemeenteData", "NationalData", "load_assen", "load_gemeente", "load_national", "load_dwelling_pipeline", "load_dwelling_stock", "bundled_dir", "ASSEN"]
+__all__ = ["GemeenteData", "NationalData", "load_assen", "load_gemeente", "load_national", "load_dwelling_pipeline", "load_dwelling_stock", "bundled_dir", "find_raw_dir", "ASSEN"]
 
 ASSEN = "GM0106"
 
@@ -40,6 +41,36 @@ BUNDLED_FILES = {
     "wpp_asfr": "wpp_asfr.csv",
     "wpp_e0": "wpp_e0.csv",
 }
+
+
+#: Environment variable naming the folder of raw CBS/UN downloads (see :func:`find_raw_dir`).
+RAW_DIR_VARIABLE = "ASSEN_DEMAND_RAW"
+
+
+def find_raw_dir(start=None) -> Path | None:
+    """The folder of raw CBS/UN downloads for development runs (tests, benchmarks, build scripts).
+
+    ``$ASSEN_DEMAND_RAW`` when set; else the first ``shared/data/raw`` folder in ``start`` or one
+    of its parents (a git worktree may sit deeper than the main checkout); else None. Forecasts do
+    not need it: they use the bundled tables unless given ``data_dir``.
+
+    Parameters
+    ----------
+    start : path, optional
+        Where to begin looking (default the working directory).
+
+    Returns
+    -------
+    pathlib.Path or None
+    """
+    if os.environ.get(RAW_DIR_VARIABLE):
+        return Path(os.environ[RAW_DIR_VARIABLE])
+    here = Path.cwd() if start is None else Path(start).resolve()
+    for parent in (here, *here.parents):
+        candidate = parent / "shared" / "data" / "raw"
+        if candidate.is_dir():
+            return candidate
+    return None
 
 
 @summary_repr
@@ -347,8 +378,6 @@ def load_dwelling_pipeline(source="example") -> pd.DataFrame:
     >>> sorted(plan["area"].unique()), int(plan["dwellings_added"].sum())
     (['WK010600', 'WK010608'], 1700)
     """
-    from assen_demand.errors import DataFormatError, InvalidValueError
-
     if isinstance(source, pd.DataFrame):
         frame, name = source.copy(), "the dwelling pipeline table"
     elif isinstance(source, str) and source == "example":
@@ -361,8 +390,6 @@ def load_dwelling_pipeline(source="example") -> pd.DataFrame:
         if not path.is_file():
             raise MissingDataError(f"dwelling pipeline file {path} not found; give a CSV with columns "
                                    f"{', '.join(PIPELINE_COLUMNS)} or 'example'")
-        from assen_demand.inputs import validation
-
         frame = validation.read_csv(path, what=f"a dwelling pipeline ({', '.join(PIPELINE_COLUMNS)})",
                                     dtype={"area": str})
         name = path.name
@@ -377,8 +404,6 @@ def load_dwelling_pipeline(source="example") -> pd.DataFrame:
             raise DataFormatError(f"{name}: column {column} holds a non-number ({frame.loc[bad | values.isna(), column].iloc[0]!r}) "
                                   f"in row {int((bad | values.isna()).to_numpy().argmax()) + 1}")
         frame[column] = values
-    from assen_demand.inputs import validation
-
     validation.check_whole_years(frame, "year", source=name, labels=["area"])
     for column in ("dwellings_added", "dwellings_removed"):  # inf would reach the engine as NaN migration
         validation.check_finite_range(frame, column, source=name, labels=["area", "year"], low=float("-inf"),

@@ -27,7 +27,6 @@ import datetime as _dt
 import hashlib
 import json
 import platform
-import re
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
@@ -37,8 +36,11 @@ import pandas as pd
 
 from assen_demand.errors import DataFormatError, MissingDataError
 from assen_demand.inputs.datasets import bundled_dir
+# SOURCE_NOTE, DWELLING_LABELS, quantile_columns and scenario_suffix are re-exported (public API of export)
 from assen_demand.outputs import voorzieningen
 from assen_demand.outputs import doorstroming as doorstroming_products
+from assen_demand.outputs.labels import DWELLING_LABELS, SOURCE_NOTE, quantile_columns, scenario_suffix
+from assen_demand.outputs.monitoring import RunOutput
 
 __all__ = [
     "SOURCE_NOTE",
@@ -75,18 +77,6 @@ __all__ = [
     "PROGRAMME_SHEET",
     "programme_outputs",
 ]
-
-#: Footnote of every chart and the workbook: where the numbers come from.
-SOURCE_NOTE = "Bron: CBS (KWB, 37259), UN WPP 2024; berekening assen_demand"
-
-#: Dutch names of the dwelling types (keys as in :data:`assen_demand.housing.dwellings.DWELLING_TYPES`).
-DWELLING_LABELS = {
-    "nultredenwoning": "Nultredenwoning",
-    "geclusterd": "Geclusterde woonvorm",
-    "zorggeschikt": "Zorggeschikte woning",
-    "verpleegzorgplek": "Verpleegzorgplek",
-    "begeleid_wonen": "Begeleid wonen (jongeren)",
-}
 
 #: Dutch names of the care-need indicators (keys as in :data:`assen_demand.housing.care.INDICATORS`).
 INDICATOR_LABELS = {
@@ -135,7 +125,6 @@ _SUPPLY_STATUS = {**STATUS_LABELS, "": ""}
 VARIANT_LABELS = {"central": "centraal", "low": "laag", "high": "hoog"}
 _PARAMETER_STATUS = STATUS_LABELS
 _SEX = {"male": "mannen", "female": "vrouwen", "all": "alle"}
-_QUANTILE = re.compile(r"^(?P<value>[a-z_]+)_q(?P<level>\d{2,3})$")
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,35 +203,6 @@ def stock_sheet(result) -> pd.DataFrame:
         out[col] = out[col].round(0)
     return out[["Wijkcode", "Wijk", "Woningtype", "Basisjaar", "Laag", "Centraal", "Hoog", "Status",
                 "Woningvoorraad KWB", "Bron"]]
-
-
-def quantile_columns(frame: pd.DataFrame, value: str = "need") -> dict[float, str]:
-    """Quantile columns of a table, such as ``need_q05`` -> 0.05.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        A tidy table (e.g. ``Forecast.to_frame("dwellings")``).
-    value : str
-        Variable whose quantiles are wanted.
-
-    Returns
-    -------
-    dict of float -> str
-        Probability -> column name, sorted by probability; empty without quantile columns.
-
-    Examples
-    --------
-    >>> quantile_columns(pd.DataFrame(columns=["need", "need_q95", "need_q05", "need_q50"]))
-    {0.05: 'need_q05', 0.5: 'need_q50', 0.95: 'need_q95'}
-    """
-    found = {}
-    for col in frame.columns:
-        m = _QUANTILE.match(str(col))
-        if m and m["value"] == value:
-            digits = m["level"]
-            found[int(digits) / 10 ** len(digits)] = str(col)
-    return dict(sorted(found.items()))
 
 
 # --------------------------------------------------------------------------------------------
@@ -856,21 +816,6 @@ def write_workbook(sheets: Mapping[str, pd.DataFrame], path, *, title: str | Non
     return path
 
 
-def scenario_suffix(result) -> str:
-    """``""`` for the basis run, else ``"_<scenario>"``: appended to output file names.
-
-    Examples
-    --------
-    >>> from types import SimpleNamespace
-    >>> scenario_suffix(SimpleNamespace(scenario_name="basis")), scenario_suffix(SimpleNamespace(scenario_name="Lage migratie"))
-    ('', '_lage-migratie')
-    """
-    from assen_demand.inputs.cbs import slug
-
-    name = str(getattr(result, "scenario_name", "basis"))
-    return "" if name == "basis" else "_" + slug(name)
-
-
 def workbook_name(result) -> str:
     """The workbook's file name: ``forecast.xlsx``, or ``forecast_<scenario>.xlsx`` for another scenario."""
     stem, ext = WORKBOOK.rsplit(".", 1)
@@ -991,7 +936,6 @@ def read_run(folder):
     assen_demand.outputs.monitoring.RunOutput
     """
     from assen_demand.outputs import tables_io
-    from assen_demand.outputs.monitoring import RunOutput
 
     folder = Path(folder)
     if (folder / "zarr.json").is_file():

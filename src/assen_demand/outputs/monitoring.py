@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from assen_demand.errors import DataFormatError
-from assen_demand.outputs.export import DWELLING_LABELS
+from assen_demand.outputs.labels import DWELLING_LABELS
 from assen_demand.display import summary_repr
 
 __all__ = ["RunOutput", "MonitoringReport", "input_changes", "compare_runs", "KINDS", "PROGRAMME_INDICATORS",

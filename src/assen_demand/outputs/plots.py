@@ -23,7 +23,13 @@ import numpy as np
 import pandas as pd
 
 from assen_demand.errors import DataFormatError, UnknownAreaError
-from assen_demand.outputs.export import DWELLING_LABELS, SOURCE_NOTE, quantile_columns, scenario_suffix
+from assen_demand.outputs.figures import A4_WIDTH, add_source_note  # re-exported (public API of plots)
+from assen_demand.outputs.figures import new_axes as _new_axes
+from assen_demand.outputs.figures import new_figure as _new_figure
+from assen_demand.outputs.figures import nl_number as _nl
+from assen_demand.outputs.figures import tick_label as _tick
+from assen_demand.outputs.labels import DWELLING_LABELS, SOURCE_NOTE, quantile_columns, scenario_suffix
+from assen_demand.outputs.voorzieningen import save_facility_figure
 
 __all__ = [
     "A4_WIDTH",
@@ -42,8 +48,6 @@ __all__ = [
     "run_label",
 ]
 
-#: Width of an A4 page [inches]; figures are at most this wide so text stays readable in print.
-A4_WIDTH = 8.27
 _DPI = 150
 _MALE, _FEMALE = "#3b6ea5", "#c8553d"
 _AGE_COLORS = {65: "#e0a33a", 75: "#c8553d", 85: "#6b2d5c"}
@@ -56,35 +60,6 @@ _PLURAL = {
     "verpleegzorgplek": "verpleegzorgplekken",
     "begeleid_wonen": "plekken voor begeleid wonen (jongeren)",
 }
-
-
-def _nl(x: float, decimals: int = 0) -> str:
-    """A number in Dutch notation: 12.345 (thousands) and 1,5 (decimals)."""
-    text = f"{x:,.{decimals}f}"
-    return text.replace(",", "_").replace(".", ",").replace("_", ".")
-
-
-def _tick(x: float, _pos=None) -> str:
-    """Axis tick in Dutch notation; decimals only when the tick is not a whole number (2,5)."""
-    return _nl(x, 0 if float(x).is_integer() else 1)
-
-
-def _new_axes(ax, figsize):
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    _, ax = plt.subplots(figsize=figsize, layout="constrained")
-    return ax
-
-
-def _new_figure(fig, figsize):
-    if fig is not None:
-        fig.set_size_inches(*figsize)
-        return fig
-    import matplotlib.pyplot as plt
-
-    return plt.figure(figsize=figsize, layout="constrained")
 
 
 def _name(result, area: str) -> str:
@@ -114,26 +89,6 @@ def _check_type(dwelling_type: str) -> str:
     if dwelling_type not in DWELLING_LABELS:
         raise DataFormatError(f"unknown dwelling type {dwelling_type!r}; use one of {', '.join(DWELLING_LABELS)}")
     return dwelling_type
-
-
-def add_source_note(fig, text: str = SOURCE_NOTE):
-    """Write the source footnote in the bottom left corner of a figure.
-
-    Parameters
-    ----------
-    fig : matplotlib.figure.Figure
-    text : str
-        Default :data:`assen_demand.outputs.export.SOURCE_NOTE`.
-
-    Returns
-    -------
-    matplotlib.text.Text
-    """
-    engine = fig.get_layout_engine()
-    bottom = 0.22 / fig.get_figheight()  # room for one line of 7-point text
-    if engine is not None and hasattr(engine, "set") and "rect" in engine.get():
-        engine.set(rect=(0, bottom, 1, 1 - bottom))  # (left, bottom, width, height)
-    return fig.text(0.01, 0.2 * bottom, text, ha="left", va="bottom", fontsize=7, color="0.35")
 
 
 # --------------------------------------------------------------------------------------------
@@ -733,7 +688,5 @@ def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS) -> list
                                  f"onzekerheid\n{run_label(result)}", note=FAN_NOTE)
             written.append(_save(fig, folder / f"waaier_{dtype}{suffix}.png", dpi))
     if "facilities" in kinds:  # issue 15: voorzieningen_druk_en_afstand.png, its own source line
-        from assen_demand.outputs.voorzieningen import save_facility_figure
-
         written += save_facility_figure(result, folder, dpi=dpi)
     return written

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from assen_demand.inputs.nabijheid import FACILITY_LABELS
+from assen_demand.outputs.figures import A4_WIDTH, add_source_note, new_figure, tick_label
 
 __all__ = [
     "CSV_NAME",
@@ -145,8 +146,6 @@ def plot_facility_pressure(result, *, year: int | None = None, fig=None):
     -------
     matplotlib.figure.Figure
     """
-    from assen_demand.outputs.plots import A4_WIDTH, _new_figure, _tick
-
     table = facility_csv(result)
     if table is None:
         raise ValueError("this forecast has no facilities step; run assen_demand.forecast(...)")
@@ -156,7 +155,7 @@ def plot_facility_pressure(result, *, year: int | None = None, fig=None):
     rows = rows.sort_values("vulnerable_growth_pct")
     gm = table[(table["year"] == year) & (table["area"] == result.gemeente)]
     colors = np.where(rows["flag"].astype(bool), "#c8553d", "#8aa9c8")
-    fig = _new_figure(fig, (A4_WIDTH, 4.6))
+    fig = new_figure(fig, (A4_WIDTH, 4.6))
     left, right = fig.subplots(1, 2, width_ratios=[1.1, 1])
     left.barh(rows["area_name"], rows["vulnerable_growth_pct"], color=colors)
     if len(gm):
@@ -170,7 +169,7 @@ def plot_facility_pressure(result, *, year: int | None = None, fig=None):
                          Patch(color="#8aa9c8", label="geen signaal")], fontsize=7, loc="lower right")
     left.set_xlabel(f"Groei {base}-{year} (%)")
     left.set_title("75+ alleenwonend + dementie thuis", fontsize=9)
-    left.xaxis.set_major_formatter(_tick)
+    left.xaxis.set_major_formatter(tick_label)
     known = rows[rows["distance_max_km"].notna()]
     right.scatter(known["distance_max_km"], known["vulnerable_growth_pct"], c=colors[rows["distance_max_km"].notna().values],
                   s=30, zorder=3)
@@ -184,8 +183,8 @@ def plot_facility_pressure(result, *, year: int | None = None, fig=None):
     right.set_xlabel("Afstand (km): grootste bekende van\nhuisarts, grote supermarkt, apotheek")
     right.set_ylabel(f"Groei {base}-{year} (%)")
     right.set_title("Druk tegen afstand (rood = signaal)", fontsize=9)
-    right.xaxis.set_major_formatter(_tick)
-    right.yaxis.set_major_formatter(_tick)
+    right.xaxis.set_major_formatter(tick_label)
+    right.yaxis.set_major_formatter(tick_label)
     unknown = rows["distance_max_km"].isna().sum()
     if unknown:
         right.text(0.01, 0.01, f"{unknown} wijk(en) zonder bekende afstand", transform=right.transAxes, fontsize=7)
@@ -211,8 +210,6 @@ def save_facility_figure(result, folder, *, dpi: int = 150) -> list[Path]:
     if not _has_facilities(result):
         return []
     from matplotlib.figure import Figure
-
-    from assen_demand.outputs.plots import add_source_note
 
     fig = plot_facility_pressure(result, fig=Figure(layout="constrained"))
     add_source_note(fig, SOURCE_LINE)
