@@ -1,6 +1,6 @@
 """Coverage of the 90 % Monte Carlo intervals in stochastic hindcasts (not a test; prints a report).
 
-Run: PYTHONPATH=src python benchmarks/coverage.py [--data-dir ../shared/data/raw] [--draws 500]
+Run: PYTHONPATH=src python benchmarks/coverage.py [--data-dir ../shared/data/raw] [--draws 500] [--seed 2021]
      [--gemeenten GM0106 GM0114 ...] [--out coverage.csv]
      PYTHONPATH=src python benchmarks/coverage.py --rolling-origin [ERRORS.csv.gz] [--window 25]
 
@@ -31,7 +31,9 @@ dwelling parameters do not change a population count.
 The wijk migration dispersion was estimated on the Drenthe flow years 2022 and 2023
 (``benchmarks/migration_dispersion.py``), so check 1 is out of sample in time everywhere and
 out of sample in space outside Drenthe; check 2 overlaps the estimation years (reported
-separately for that reason).
+separately for that reason). The cells of check 2 (``--out``) are also what
+``scripts/build_wijk_interval_scale.py`` estimates the wijk band x horizon scale from
+(``data/parameters/wijk_interval_scale.csv``), so check 2 is in sample for that scale.
 """
 
 from __future__ import annotations

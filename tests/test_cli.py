@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from products_helpers import assen_forecast, cli_forecast_run, scratch
 
@@ -45,8 +47,8 @@ def test_forecast_refuses_a_folder_with_other_files(capsys):
     out, _, _ = cli_forecast_run()
     (out / "notes.txt").write_text("mine")
     line = _error(capsys, ["forecast", "--out", str(out)])
-    assert f"output folder {out.absolute()} holds files no earlier run wrote (notes.txt)" in line
-    assert "add --force" in line
+    assert f"uitvoermap {out.absolute()} bevat bestanden die geen eerdere run schreef (notes.txt)" in line
+    assert "voeg --force toe" in line
     (out / "notes.txt").unlink()
 
 
@@ -90,9 +92,92 @@ def test_bad_arguments_exit_2_with_one_line(capsys, argv, message):
     assert not out.exists()
 
 
-def test_parser_errors_are_one_line(capsys):
-    assert "required: --out" in _parser_error(capsys, ["forecast"])
-    assert "invalid int value" in _parser_error(capsys, ["forecast", "--out", "x", "--draws", "many"])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], "assen-demand: fout: verplicht maar niet gegeven: een opdracht (forecast, backtest of report); "
+             "zie assen-demand --help"),
+        (["forecast"], "assen-demand forecast: fout: verplicht maar niet gegeven: --out"),
+        (["backtest", "--base-year", "2021"], "verplicht maar niet gegeven: --target-year, --out"),
+        (["voorspel"], "assen-demand: fout: opdracht: ongeldige keuze 'voorspel' (kies uit 'forecast', "
+                       "'backtest', 'report')"),
+        (["forecast", "--out", "x", "--draws", "many"], "optie --draws: ongeldige waarde 'many': verwacht een "
+                                                         "geheel getal"),
+        (["forecast", "--out", "x", "--variant", "mid"], "optie --variant: ongeldige keuze 'mid' (kies uit"),
+        (["forecast", "--out", "x", "--bogus"], "onbekende argumenten: --bogus"),
+        (["forecast", "--out"], "optie --out: verwacht één waarde"),
+    ],
+)
+def test_parser_errors_are_one_dutch_line(capsys, argv, expected):
+    err = _parser_error(capsys, argv)
+    assert expected in err and err.rstrip().endswith("--help")
+    for english in ("usage", "error", "argument", "required", "invalid", "expected", "unrecognized", "choose"):
+        assert not re.search(rf"\b{english}\b", err), err
+
+
+def test_an_unknown_parse_message_passes_unchanged():
+    from assen_demand.cli import _dutch_parse_error
+
+    assert _dutch_parse_error("something argparse adds later") == "something argparse adds later"
+
+
+def _broken(exception):
+    def command(args):
+        raise exception
+
+    return command
+
+
+@pytest.mark.parametrize(
+    ("exception", "status", "expected"),
+    [
+        (ZeroDivisionError("division by zero"), 1,
+         "assen-demand forecast: interne fout (in assen_demand, niet in uw invoer): ZeroDivisionError: division by "
+         "zero; meld die met de volledige opdracht (--verbose toont de traceback)"),
+        (MemoryError(), 2, "assen-demand forecast: fout: niet genoeg geheugen voor deze run; gebruik minder --draws"),
+        (PermissionError(13, "Permission denied", "/x/y.csv"), 2,
+         "assen-demand forecast: fout: Permission denied (/x/y.csv); controleer het pad en de rechten"),
+    ],
+)
+def test_internal_memory_and_os_errors_are_one_dutch_line(monkeypatch, capsys, exception, status, expected):
+    from assen_demand import cli
+
+    monkeypatch.setattr(cli, "_forecast", _broken(exception))
+    assert main(["forecast", "--out", str(scratch("broken"))]) == status
+    err = capsys.readouterr().err
+    assert err.strip() == expected or (expected in err and len(err.strip().splitlines()) == 1), err
+    assert "Traceback" not in err
+
+
+def test_a_folder_of_other_files_is_refused_in_dutch(tmp_path, capsys):
+    out = tmp_path / "results"
+    out.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt", "e.txt"):
+        (out / name).write_text("mine")
+    line = _error(capsys, ["forecast", "--out", str(out)])
+    assert line == (f"assen-demand forecast: fout: uitvoermap {out} bevat bestanden die geen eerdere run schreef "
+                    "(a.txt, b.txt, c.txt en nog 2); kies een andere --out of voeg --force toe (vervangt alleen de "
+                    "bestanden die een run in provenance.json noemt, de rest blijft)")
+
+
+def test_a_file_or_link_as_out_folder_is_refused_in_dutch(tmp_path, capsys):
+    target = tmp_path / "a_file"
+    target.write_text("")
+    assert _error(capsys, ["forecast", "--out", str(target)]).endswith(f"--out {target} is een bestand; geef een map")
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path)
+    assert f"--out {link} is een symbolische koppeling; geef de echte map" in _error(capsys, ["forecast", "--out",
+                                                                                                str(link)])
+
+
+def test_draws_beyond_memory_are_refused_in_dutch_numbers(monkeypatch, capsys, tmp_path):
+    from assen_demand import cli
+
+    monkeypatch.setattr(cli, "_available_memory", lambda: 3 * 2**30)  # 3 GiB free
+    line = _error(capsys, ["forecast", "--draws", "100000", "--out", str(tmp_path / "out")])
+    assert re.search(r"--draws 100000 vraagt ongeveer [\d.]+,\d GiB geheugen \([\d.]+,\d MiB per trekking voor "
+                     r"11 gebieden x 17 jaren\) en er is 3,0 GiB vrij; gebruik hoogstens --draws \d+$", line), line
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow

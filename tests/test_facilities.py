@@ -403,7 +403,7 @@ def test_cli_rejects_a_missing_facility_list(tmp_path, capsys):
 
     status = main(["forecast", "--out", str(tmp_path / "o"), "--voorzieningen", str(tmp_path / "nope.csv")])
     err = capsys.readouterr().err
-    assert status == 2 and "--voorzieningen" in err and "not found; give a CSV file" in err
+    assert status == 2 and "--voorzieningen" in err and "niet gevonden; geef een CSV-bestand" in err
     bad = _write(tmp_path, "name,kind,area,capacity\nBuurthuis,ontmoetingsplek,WK019900,30\n")
     status = main(["forecast", "--out", str(tmp_path / "o2"), "--voorzieningen", str(bad)])
     err = capsys.readouterr().err

@@ -101,7 +101,7 @@ def test_a_folder_with_a_user_file_is_refused_before_anything_is_written(tmp_pat
     _fake_run(out, EARLIER)
     (out / "notes.txt").write_text("mine")
     before = _snapshot(out)
-    with pytest.raises(errors.OutputError, match=r"holds files no earlier run wrote \(notes.txt\).*--force"):
+    with pytest.raises(errors.OutputError, match=r"bevat bestanden die geen eerdere run schreef \(notes.txt\).*--force"):
         with runfolder.atomic_output(out):
             raise AssertionError("must not be reached: the folder is checked on entering")
     assert _snapshot(out) == before
@@ -146,7 +146,7 @@ def test_a_second_run_into_the_same_folder_is_refused_naming_the_first(tmp_path,
         out = tmp_path / "results"
         runfolder.lock_path(out).write_text(json.dumps({"pid": first.pid, "started": "2026-12-01 09:00:00"}))
         line = _one_line_error(capsys, ["forecast", "--out", out])
-        assert f"another run is writing to {out} (pid {first.pid}, started 2026-12-01 09:00:00)" in line
+        assert f"een andere run schrijft naar {out} (pid {first.pid}, gestart 2026-12-01 09:00:00)" in line
         assert not out.exists()
     finally:
         first.kill()
@@ -170,7 +170,7 @@ def test_a_unwritable_out_is_found_before_computing(tmp_path, capsys):
     blocker.write_text("")
     started = time.perf_counter()
     line = _one_line_error(capsys, ["forecast", "--out", blocker / "results"])
-    assert "cannot create the folder" in line and str(blocker) in line
+    assert "kan de map" in line and "niet maken" in line and str(blocker) in line
     assert time.perf_counter() - started < 30  # nothing was computed (a forecast takes longer)
 
 
@@ -260,7 +260,7 @@ def test_b_a_damaged_run_folder_for_report_gives_one_line(tmp_path, capsys):
 
 def test_b_backtest_out_that_is_a_folder_gives_one_line(tmp_path, capsys):
     line = _one_line_error(capsys, ["backtest", "--base-year", "2022", "--target-year", "2024", "--out", tmp_path])
-    assert f"--out {tmp_path} is a folder; give a file name ending in .csv" in line
+    assert f"--out {tmp_path} is een map; geef een bestandsnaam die eindigt op .csv" in line
 
 
 def test_b_a_deeply_nested_scenario_gives_one_line(tmp_path, capsys):
@@ -272,7 +272,7 @@ def test_b_a_deeply_nested_scenario_gives_one_line(tmp_path, capsys):
 
 def test_b_draws_beyond_memory_are_refused_before_computing(tmp_path, capsys):
     line = _one_line_error(capsys, ["forecast", "--draws", "10000000", "--out", tmp_path / "out"])
-    assert "--draws 10000000 needs about" in line and "use at most --draws" in line
+    assert "--draws 10000000 vraagt ongeveer" in line and "GiB vrij; gebruik hoogstens --draws" in line
     assert not (tmp_path / "out").exists()
 
 
@@ -391,7 +391,7 @@ def test_c_backtest_and_report_do_not_overwrite_a_file_without_force(tmp_path, c
     target = tmp_path / "existing.csv"
     target.write_text("precious")
     line = _one_line_error(capsys, [*command, "--out", target])
-    assert f"--out {target} exists; choose another name or add --force" in line
+    assert f"--out {target} bestaat al; kies een andere naam of voeg --force toe" in line
     assert target.read_text() == "precious"
 
 

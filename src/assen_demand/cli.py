@@ -33,7 +33,54 @@ class _Parser(argparse.ArgumentParser):
         return text.replace("\noptions:\n", "\nopties:\n").replace("positional arguments:", "opdrachten:")
 
     def error(self, message: str) -> None:  # one line, status 2
-        self.exit(2, f"{self.prog}: fout: {message}\n")
+        self.exit(2, f"{self.prog}: fout: {_dutch_parse_error(message)}; zie {self.prog} --help\n")
+
+
+#: argparse's own parse messages (its gettext msgids, Python 3.11-3.13) as (pattern, Dutch); the
+#: stdlib ships no Dutch catalogue, so the formatted message is matched here instead of gettext
+_PARSE_ERRORS = (
+    (r"argument (?P<name>\S+): (?P<rest>.+)", None),  # ArgumentError: the option, then its own message
+    (r"the following arguments are required: (?P<names>.+)", "verplicht maar niet gegeven: {names}"),
+    (r"invalid (?P<type>\w+) value: (?P<value>.+)", "ongeldige waarde {value}: verwacht {type}"),
+    (r"invalid choice: (?P<value>.+?) \(choose from (?P<choices>.+)\)", "ongeldige keuze {value} (kies uit {choices})"),
+    (r"unrecognized arguments: (?P<args>.+)", "onbekende argumenten: {args}"),
+    (r"expected one argument", "verwacht één waarde"),
+    (r"expected at most one argument", "verwacht hoogstens één waarde"),
+    (r"expected at least one argument", "verwacht minstens één waarde"),
+    (r"expected (?P<n>\d+) arguments?", "verwacht {n} waarden"),
+    (r"ambiguous option: (?P<option>\S+) could match (?P<matches>.+)", "optie {option} is niet eenduidig: kan {matches} zijn"),
+    (r"not allowed with argument (?P<other>.+)", "niet toegestaan samen met {other}"),
+    (r"one of the arguments (?P<names>.+) is required", "een van {names} is verplicht"),
+    (r"ignored explicit argument (?P<value>.+)", "deze optie neemt geen waarde; {value} genegeerd"),
+)
+_TYPE_NAMES = {"int": "een geheel getal", "float": "een getal"}
+
+
+def _dutch_parse_error(message: str) -> str:
+    """argparse's English parse error in Dutch; a message not in the table passes unchanged.
+
+    Examples
+    --------
+    >>> _dutch_parse_error("the following arguments are required: --out")
+    'verplicht maar niet gegeven: --out'
+    >>> _dutch_parse_error("argument --draws: invalid int value: 'many'")
+    "optie --draws: ongeldige waarde 'many': verwacht een geheel getal"
+    """
+    for pattern, dutch in _PARSE_ERRORS:
+        match = re.fullmatch(pattern, message.strip())
+        if match is None:
+            continue
+        found = match.groupdict()
+        if dutch is None:
+            name = found["name"]
+            label = "opdracht" if name == "command" else f"optie {name}"
+            return f"{label}: {_dutch_parse_error(found['rest'])}"
+        if "names" in found:  # the subcommand's dest is 'command'
+            found["names"] = found["names"].replace("command", "een opdracht (forecast, backtest of report)")
+        if "type" in found:
+            found["type"] = _TYPE_NAMES.get(found["type"], found["type"])
+        return dutch.format(**found)
+    return message
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -150,9 +197,9 @@ def _optional_forecast_arguments(args: argparse.Namespace) -> dict:
         path = getattr(args, option, None)
         if path is not None:
             if not path.is_file():
-                raise _UsageError(f"--{option} {path} not found; give a CSV file")
+                raise _UsageError(f"--{option} {path} niet gevonden; geef een CSV-bestand")
             if _is_multi_gemeente(args.gemeente):
-                raise _UsageError(f"--{option} belongs to one gemeente; leave it out with --gemeente {args.gemeente}")
+                raise _UsageError(f"--{option} hoort bij één gemeente; laat het weg bij --gemeente {args.gemeente}")
             wanted[keyword] = path
     return wanted
 
@@ -431,11 +478,11 @@ def _cli_wording(message: str) -> str:
 def _check_out_file(path: Path, suffixes: tuple[str, ...], force: bool) -> None:
     """An --out file: right suffix, not a folder, not an existing file without --force (before computing)."""
     if path.is_dir():
-        raise _UsageError(f"--out {path} is a folder; give a file name ending in {' or '.join(suffixes)}")
+        raise _UsageError(f"--out {path} is een map; geef een bestandsnaam die eindigt op {' of '.join(suffixes)}")
     if path.suffix.lower() not in suffixes:
-        raise _UsageError(f"--out {path}: use a file name ending in {' or '.join(suffixes)}")
+        raise _UsageError(f"--out {path}: gebruik een bestandsnaam die eindigt op {' of '.join(suffixes)}")
     if path.exists() and not force:
-        raise _UsageError(f"--out {path} exists; choose another name or add --force to replace it")
+        raise _UsageError(f"--out {path} bestaat al; kies een andere naam of voeg --force toe om het te vervangen")
     folder = path.parent if str(path.parent) else Path(".")
     probe = folder
     while not probe.exists() and probe != probe.parent:
@@ -443,7 +490,7 @@ def _check_out_file(path: Path, suffixes: tuple[str, ...], force: bool) -> None:
     import os
 
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise _UsageError(f"--out {path}: cannot write in {probe}; choose a folder you can write to")
+        raise _UsageError(f"--out {path}: kan niet schrijven in {probe}; kies een map waarin u mag schrijven")
 
 
 class _DataWarnings:
@@ -524,10 +571,15 @@ def _check_draws_memory(draws: int, data, base_year: int | None, end_year: int) 
     most = int(0.8 * available // need)
     if draws > most:
         raise _UsageError(
-            f"--draws {draws} needs about {draws * need / 2**30:,.1f} GiB ({need / 2**20:,.1f} MiB per draw for "
-            f"{areas} areas x {end_year - base + 1} years) and {available / 2**30:,.1f} GiB is free; use at most "
-            f"--draws {most}"
+            f"--draws {draws} vraagt ongeveer {_nl_number(draws * need / 2**30)} GiB geheugen "
+            f"({_nl_number(need / 2**20)} MiB per trekking voor {areas} gebieden x {end_year - base + 1} jaren) en "
+            f"er is {_nl_number(available / 2**30)} GiB vrij; gebruik hoogstens --draws {most}"
         )
+
+
+def _nl_number(value: float) -> str:
+    """One decimal in Dutch notation: ``_nl_number(1234.56)`` is ``'1.234,6'``."""
+    return f"{value:,.1f}".replace(",", "_").replace(".", ",").replace("_", ".")
 
 
 class _Terminated(BaseException):
@@ -560,20 +612,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"assen-demand {args.command}: gestopt (SIGTERM); er is niets half geschreven", file=sys.stderr)
         return 143
     except MemoryError:
-        print(f"assen-demand {args.command}: fout: not enough memory for this run; use fewer --draws or a "
-              "smaller --gemeente list", file=sys.stderr)
+        print(f"assen-demand {args.command}: fout: niet genoeg geheugen voor deze run; gebruik minder --draws of "
+              "een kortere --gemeente-lijst", file=sys.stderr)
         return 2
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"assen-demand {args.command}: fout: {exc.strerror or exc}{where}; check the path and its "
-              "permissions", file=sys.stderr)
+        print(f"assen-demand {args.command}: fout: {exc.strerror or exc}{where}; controleer het pad en de "
+              "rechten", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
         if getattr(args, "verbose", False):
             raise
         message = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-        print(f"assen-demand {args.command}: internal error: {message}; please report it with the command "
-              "(--verbose shows the traceback)", file=sys.stderr)
+        print(f"assen-demand {args.command}: interne fout (in assen_demand, niet in uw invoer): {message}; meld "
+              "die met de volledige opdracht (--verbose toont de traceback)", file=sys.stderr)
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -695,3 +695,173 @@ def rolling_origin_coverage(
     if not parts:
         raise MissingDataError("no origin with both earlier errors and outcomes to evaluate")
     return pd.concat(parts, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------
+# wijk intervals: band- and horizon-specific scale of the band migration deviations
+# --------------------------------------------------------------------------------------------
+
+WIJK_SCALE_TABLE = "wijk_interval_scale.csv"
+WIJK_SCALE_INDICATOR = "wijk_band_interval_scale"
+#: lower edges of the KWB age bands the scale is given for
+WIJK_SCALE_BANDS = (0, 15, 25, 45, 65)
+_KWB_SOURCE = ("CBS Kerncijfers wijken en buurten 2021-2024 (tables 85039NED, 85318NED, 85618NED, 85984NED), the "
+               "twelve Drenthe gemeenten and their wijken, "
+               "https://www.cbs.nl/nl-nl/dossier/nederland-regionaal/wijk-en-buurtstatistieken; "
+               "stochastic hindcasts from 2021 by benchmarks/coverage.py, scale by "
+               "scripts/build_wijk_interval_scale.py")
+
+
+def wijk_interval_scale(variant: str = "central") -> pd.DataFrame:
+    """Factors on a wijk's cumulative band migration deviation, per KWB band and horizon.
+
+    Read from ``data/parameters/wijk_interval_scale.csv`` (written by
+    ``scripts/build_wijk_interval_scale.py`` from stochastic hindcasts of the Drenthe wijken).
+
+    Parameters
+    ----------
+    variant : {"central", "low", "high"}
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``age_lo`` (0, 15, 25, 45, 65), columns horizon 1..H [1]; a horizon beyond H uses H.
+    """
+    from assen_demand.parameters import load_parameter_table
+
+    if variant not in ("central", "low", "high"):
+        raise InvalidValueError(f"variant must be 'low', 'central' or 'high', got {variant!r}")
+    table = load_parameter_table(WIJK_SCALE_TABLE)
+    rows = table[table["indicator"] == WIJK_SCALE_INDICATOR]
+    wide = rows.pivot(index="age_lo", columns="horizon", values=variant).astype(float)
+    wide = wide.reindex(index=list(WIJK_SCALE_BANDS), columns=sorted(wide.columns))
+    horizons = list(wide.columns)
+    if wide.isna().any().any() or horizons != list(range(1, len(horizons) + 1)):
+        raise MissingDataError(f"{WIJK_SCALE_TABLE}: every band {WIJK_SCALE_BANDS} needs a {WIJK_SCALE_INDICATOR} "
+                               "row for every horizon 1..H; rebuild it with scripts/build_wijk_interval_scale.py")
+    wide.index.name, wide.columns.name = "age_lo", "horizon"
+    return wide
+
+
+def scale_cumulative_deviation(noise: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Yearly deviations rescaled so that their running sum is ``scale`` times the original one.
+
+    Parameters
+    ----------
+    noise : numpy.ndarray (..., band, year) [persons per year]
+        Yearly deviations of band net migration; year index ``t`` moves the population of
+        1 January ``base + t + 1`` (horizon ``t + 1``).
+    scale : numpy.ndarray (band, horizon) [1]
+        Factor on the cumulative deviation at each horizon; later horizons use the last column.
+
+    Returns
+    -------
+    numpy.ndarray, same shape as ``noise``
+        ``cumsum(out)[..., t] == scale[:, min(t, H - 1)] * cumsum(noise)[..., t]``.
+
+    Examples
+    --------
+    Hand-worked: deviations 1, 1, 1 with factors 2 then 3 (held): running sums 1, 2, 3 become
+    2, 6, 9, so the yearly deviations become 2, 4, 3.
+
+    >>> scale_cumulative_deviation(np.ones((1, 3)), np.array([[2.0, 3.0]])).tolist()
+    [[2.0, 4.0, 3.0]]
+    """
+    noise = np.asarray(noise, dtype=float)
+    scale = np.asarray(scale, dtype=float)
+    years = noise.shape[-1]
+    factor = scale[:, np.minimum(np.arange(years), scale.shape[1] - 1)]  # (band, year)
+    cumulative = np.cumsum(noise, axis=-1) * factor
+    return np.diff(cumulative, axis=-1, prepend=0.0)
+
+
+def interval_width_ratio(cells: pd.DataFrame, *, coverage: float = 0.90) -> pd.Series:
+    """How far each cell's observation lies from the median, in units of its interval half.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        ``observed, q05, q50, q95`` [persons] per wijk, band and horizon (``benchmarks/coverage.py --out``).
+    coverage : float
+        Only the 90 % interval (q05-q95) is supported.
+
+    Returns
+    -------
+    pandas.Series [1]
+        ``(observed - q50) / (q95 - q50)`` above the median, ``(q50 - observed) / (q50 - q05)``
+        below: a cell is inside the interval when the ratio is at most 1, and inside an interval
+        whose deviations are scaled by ``c`` when it is at most ``c``. NaN for a zero-width half.
+    """
+    if coverage != 0.90:
+        raise InvalidValueError(f"coverage must be 0.90 (the q05-q95 interval), got {coverage}")
+    obs, lo, mid, hi = (cells[c].to_numpy(float) for c in ("observed", "q05", "q50", "q95"))
+    half = np.where(obs >= mid, hi - mid, mid - lo)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(half > 0, np.abs(obs - mid) / half, np.nan)
+    return pd.Series(ratio, index=cells.index, name="width_ratio")
+
+
+def estimate_wijk_interval_scale(cells: pd.DataFrame, current: pd.DataFrame, *, coverage: float = 0.90,
+                                 boot: int = 200, seed: int = 2021) -> pd.DataFrame:
+    """New band x horizon factors from the hindcast cells of the model run with ``current``.
+
+    The factor that puts ``coverage`` of a band's cells inside the interval is the ``coverage``
+    quantile of :func:`interval_width_ratio` (empirical forecast errors, as for the gemeente
+    totals); the new factor is ``current`` times it, so rerunning the hindcast and this function
+    converges (a factor of 1 means the model was right). The range is the 5-95 % of a bootstrap
+    over wijken.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        Wijk cells ``area, age_lo, horizon, observed, q05, q50, q95`` of a hindcast made with ``current``.
+    current : pandas.DataFrame
+        :func:`wijk_interval_scale` the hindcast was made with (age_lo x horizon).
+    coverage : float
+    boot : int
+        Bootstrap resamples of wijken.
+    seed : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``age_lo, horizon, central, low, high, cells, wijken, measured`` (``measured``: the
+        quantile of the ratio before multiplying by ``current``).
+    """
+    ok = cells.dropna(subset=["observed"]).assign(ratio=interval_width_ratio(cells.dropna(subset=["observed"])))
+    ok = ok.dropna(subset=["ratio"])
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (band, h), grp in ok.groupby(["age_lo", "horizon"]):
+        old = float(current.loc[band, min(int(h), current.columns.max())])
+        measured = float(np.quantile(grp["ratio"], coverage))
+        by_area = {a: g["ratio"].to_numpy() for a, g in grp.groupby("area")}
+        names = list(by_area)
+        reps = [np.quantile(np.concatenate([by_area[names[i]] for i in rng.integers(0, len(names), len(names))]),
+                            coverage) for _ in range(boot)]
+        lo, hi = np.quantile(reps, [0.05, 0.95])
+        lo, hi = min(lo, measured), max(hi, measured)  # the range always brackets the estimate
+        rows.append(dict(age_lo=int(band), horizon=int(h), central=old * measured, low=old * lo, high=old * hi,
+                         cells=len(grp), wijken=len(names), measured=measured))
+    return pd.DataFrame(rows)
+
+
+def wijk_interval_scale_table(estimate: pd.DataFrame, *, year: int) -> pd.DataFrame:
+    """The committed parameter table (format of ``data/parameters``, extra key ``horizon``)."""
+    ages = dict(zip(WIJK_SCALE_BANDS, [*WIJK_SCALE_BANDS[1:], np.nan]))
+    rows = []
+    for r in estimate.itertuples(index=False):
+        rows.append(dict(indicator=WIJK_SCALE_INDICATOR, horizon=int(r.horizon), sex="all", age_lo=int(r.age_lo),
+                         age_hi=ages[int(r.age_lo)], year=int(year), central=r.central, low=r.low, high=r.high,
+                         unit="1 (factor on the wijk's cumulative band migration deviation)", status="geschat",
+                         source=_KWB_SOURCE,
+                         note=(f"90 % quantile of |observed - median| / interval half over {r.cells} wijk cells "
+                               f"({r.wijken} wijken) at this horizon, times the factor the hindcast ran with; "
+                               "low/high: 5-95 % of a bootstrap over wijken; horizons beyond the last use the last")))
+    cols = ["indicator", "horizon", "sex", "age_lo", "age_hi", "year", "central", "low", "high", "unit", "status",
+            "source", "note"]
+    out = pd.DataFrame(rows)[cols]
+    out["age_hi"] = out["age_hi"].astype("Int64")
+    for c in ("central", "low", "high"):
+        out[c] = out[c].astype(float).round(4)
+    return out

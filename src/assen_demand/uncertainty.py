@@ -46,8 +46,14 @@ the mean of ``k`` observed pairs (for a wijk whose mean is shrunk toward its all
 an assumption (a gemeente's band migration deviates from a model profile as a wijk's deviates
 from its allocation); the gemeente's deviations are made to sum to zero over the bands, since
 its total is drawn from CBS 37259 above. Within a band a deviation is spread over sex and
-single age by the base population. The wijk projection is then constrained to the gemeente's,
-draw by draw, as in the central run.
+single age by the base population. For the wijken, the running sum of these deviations is then
+multiplied per band and horizon by a factor from ``data/parameters/wijk_interval_scale.csv``
+(:func:`assen_demand.evaluation.wijk_interval_scale`; horizons past the table use its last
+column): the 90 % quantile of |observed - median| / interval half on stochastic hindcasts of the
+Drenthe wijken from 2021 (KWB 2022-2024), written by ``scripts/build_wijk_interval_scale.py``, so
+the 90 % interval of a wijk band holds about 90 % of what KWB later showed at horizons 1-3. The
+gemeente row is not scaled. The wijk projection is then constrained to the gemeente's, draw by
+draw, as in the central run.
 
 **Care and dwelling parameters.** Every parameter of ``data/parameters`` is drawn from its
 ``low``/``central``/``high`` range as a *split normal with low and high as the 5 % and 95 %
@@ -81,6 +87,7 @@ from scipy.special import expit, logit
 
 from assen_demand.demography.migration import RC_FUNDAMENTAL, migration_dispersion, rogers_castro, shrinkage_weight
 from assen_demand.demography.mortality import life_table, survival_ratios
+from assen_demand.evaluation import scale_cumulative_deviation, wijk_interval_scale
 from assen_demand.datamodel import KWB_BAND_EDGES as _KWB_EDGES
 from assen_demand.datamodel import QUANTILES, quantile_name
 from assen_demand.display import summary_repr
@@ -447,6 +454,10 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
     e = rng.standard_normal((draws, len(areas), band_pop.shape[1], years.size))
     noise = width * (np.sqrt(persistent * band_pop)[None, :, :, None] * u[..., None]
                      + np.sqrt(phi_year[None, :] * band_pop)[None, :, :, None] * e)
+    # wijk rows: the running sum of the deviations scaled per band and horizon, factors estimated on
+    # stochastic hindcasts of the Drenthe wijken (evaluation.wijk_interval_scale; the gemeente row is not scaled)
+    wijk_scale = wijk_interval_scale()
+    noise[:, 1:] = scale_cumulative_deviation(noise[:, 1:], wijk_scale.to_numpy(float))
     # the gemeente's total is drawn above from CBS 37259: its band deviations only move migrants between ages
     share = band_pop[0] / max(band_pop[0].sum(), 1.0)
     noise[:, 0] -= noise[:, 0].sum(axis=1, keepdims=True) * share[None, :, None]
@@ -454,6 +465,8 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
               _DISPERSION) for b, a in zip(_KWB_EDGES[:-1], phi_alloc)]
     rows += [("migration", f"band dispersion phi_year, ages {b}+", f"{a:.3f}", "persons^2 per person per year",
               _DISPERSION) for b, a in zip(_KWB_EDGES[:-1], phi_year)]
+    rows += [("migration", f"wijk interval scale, ages {b}+", ", ".join(f"{v:.2f}" for v in wijk_scale.loc[b]),
+              "1 (horizon 1, 2, ...; later horizons the last)", "wijk_interval_scale.csv") for b in wijk_scale.index]
     rows += [("migration", "areas with earlier KWB pairs", f"{int((k > 0).sum())} of {len(areas)}", "",
               "migration_residuals of the components")]
 

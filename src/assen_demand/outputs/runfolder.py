@@ -19,7 +19,8 @@ replace. The rules, from the user guide and issues 16 and 19:
   folder is removed and the old results are untouched.
 
 The checks run when the context is entered, before anything is computed, so an unwritable
-``--out`` is found in a second, not after the whole forecast.
+``--out`` is found in a second, not after the whole forecast. The messages are Dutch and name the
+CLI flags: this module is the CLI's output folder, and the planner reads them (issue 19).
 """
 
 from __future__ import annotations
@@ -160,17 +161,18 @@ def _acquire_lock(out: Path, command: str | None) -> Path:
                 other, pid = {}, -1
             if pid > 0 and _alive(pid):
                 raise OutputError(
-                    f"another run is writing to {out} (pid {pid}, started {other.get('started', '?')}); wait for it "
-                    f"to finish or choose another --out (if that run is gone, delete {path})"
+                    f"een andere run schrijft naar {out} (pid {pid}, gestart {other.get('started', '?')}); wacht tot "
+                    f"die klaar is of kies een andere --out (bestaat die run niet meer, verwijder dan {path})"
                 ) from None
             path.unlink(missing_ok=True)  # left by a killed run: take it over
             continue
         except OSError as exc:
-            raise OutputError(f"cannot write beside --out {out} ({exc.strerror}); choose a folder you can write to") from None
+            raise OutputError(f"kan niet schrijven naast --out {out} ({exc.strerror}); kies een map waarin u mag "
+                              "schrijven") from None
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(info, handle)
         return path
-    raise OutputError(f"cannot take the lock {path}; delete it if no run is writing to {out}")
+    raise OutputError(f"kan het slot {path} niet nemen; verwijder het als geen run naar {out} schrijft")
 
 
 def _remove_stale_staging(out: Path) -> None:
@@ -214,16 +216,17 @@ def _signals_held() -> Iterator[None]:
 
 def _check_target(out: Path, force: bool) -> None:
     if out.is_symlink():
-        raise OutputError(f"--out {out} is a symbolic link; give the real folder (links are never followed)")
+        raise OutputError(f"--out {out} is een symbolische koppeling; geef de echte map (koppelingen worden nooit "
+                          "gevolgd)")
     if out.exists() and not out.is_dir():
-        raise OutputError(f"--out {out} is a file; give a folder")
+        raise OutputError(f"--out {out} is een bestand; geef een map")
     if out.is_dir() and not force:
-        foreign = _foreign(out)
+        foreign = sorted(_foreign(out))  # sorted: the same message on every file system
         if foreign:
-            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            shown = ", ".join(foreign[:3]) + (f" en nog {len(foreign) - 3}" if len(foreign) > 3 else "")
             raise OutputError(
-                f"output folder {out} holds files no earlier run wrote ({shown}); choose another --out or add "
-                "--force (replaces only the files a run lists in provenance.json, keeps the others)"
+                f"uitvoermap {out} bevat bestanden die geen eerdere run schreef ({shown}); kies een andere --out of "
+                "voeg --force toe (vervangt alleen de bestanden die een run in provenance.json noemt, de rest blijft)"
             )
 
 
@@ -257,8 +260,8 @@ def atomic_output(out, *, force: bool = False, command: str | None = None) -> It
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create the folder {out.parent} for --out ({exc.strerror}); "
-                          "choose a folder you can write to") from None
+        raise OutputError(f"kan de map {out.parent} voor --out niet maken ({exc.strerror}); "
+                          "kies een map waarin u mag schrijven") from None
     lock = _acquire_lock(out, command)
     staging = None
     try:
@@ -266,7 +269,8 @@ def atomic_output(out, *, force: bool = False, command: str | None = None) -> It
         try:
             staging = Path(tempfile.mkdtemp(prefix=_STAGING.format(name=out.name, pid=os.getpid()), dir=out.parent))
         except OSError as exc:
-            raise OutputError(f"cannot write to {out.parent} ({exc.strerror}); choose an --out you can write to") from None
+            raise OutputError(f"kan niet schrijven in {out.parent} ({exc.strerror}); kies een --out waarin u mag "
+                              "schrijven") from None
         yield staging
         write_manifest(staging)
         _check_target(out, force)  # the folder may have changed while the run computed
@@ -354,14 +358,15 @@ def atomic_write_file(path, write, *, force: bool = False, flag: str = "--out") 
     """
     path = Path(path)
     if path.is_dir():
-        raise OutputError(f"{flag} {path} is a folder; give a file name")
+        raise OutputError(f"{flag} {path} is een map; geef een bestandsnaam")
     if path.exists() and not force:
-        raise OutputError(f"{flag} {path} exists; choose another name or add --force to replace it")
+        raise OutputError(f"{flag} {path} bestaat al; kies een andere naam of voeg --force toe om het te vervangen")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     except OSError as exc:
-        raise OutputError(f"cannot write {flag} {path} ({exc.strerror}); choose a folder you can write to") from None
+        raise OutputError(f"kan {flag} {path} niet schrijven ({exc.strerror}); kies een map waarin u mag "
+                          "schrijven") from None
     os.close(fd)
     try:
         write(Path(tmp))
