@@ -523,6 +523,11 @@ class ParameterSet:
         object.__setattr__(self, "tables", MappingProxyType(dict(self.tables)))
         object.__setattr__(self, "origin", MappingProxyType(dict(self.origin)))
 
+    def __reduce__(self):
+        # a read-only mapping does not pickle; rebuilt from plain dicts, so a forecast can go to
+        # worker processes (figures rendered in parallel, issue 20)
+        return (type(self), (dict(self.tables), self.variant, dict(self.origin)))
+
     @classmethod
     def bundled(cls, variant="central") -> "ParameterSet":
         """The tables shipped with the package (``assen_demand/data/parameters``)."""
