@@ -45,6 +45,8 @@ __all__ = [
     "quantile_table",
     "add_source_note",
     "save_figures",
+    "save_png",
+    "PNG_COMPRESS_LEVEL",
     "FIGURE_KINDS",
     "FAN_NOTE",
     "run_label",
