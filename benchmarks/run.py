@@ -245,6 +245,58 @@ def _case_stochastic(areas: int, draws: int, workers: int | None) -> dict:
             "clipped_per_draw": float(run.clipped.sum())}
 
 
+def _case_products() -> dict:
+    """The default Assen run as the CLI does it: compute (read + forecast), then write every
+    product (sources, programme, CSVs, workbook, figures). Wall and CPU (workers included)."""
+    import tempfile
+
+    from assen_demand.housing.programme import programme_for_forecast
+    from assen_demand.inputs.datasets import load_gemeente
+    from assen_demand.outputs import export, plots
+    from assen_demand.pipeline import forecast
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0, c0 = time.perf_counter(), _cpu_all()
+        data = load_gemeente("GM0106")
+        result = forecast(data.gemeente, data=data, supply="example")
+        compute_s, compute_cpu = time.perf_counter() - t0, _cpu_all() - c0
+        out = Path(tempfile.mkdtemp(prefix="assen_products_"))
+        t0, c0 = time.perf_counter(), _cpu_all()
+        sources = export.sources_table(result, data=data)
+        export.write_forecast(result, out, sources=sources, programme=programme_for_forecast(result, data=data))
+        t1 = time.perf_counter()
+        figures = plots.save_figures(result, out / "figures")
+        write_s, write_cpu = time.perf_counter() - t0, _cpu_all() - c0
+    return {"compute_s": compute_s, "compute_cpu_s": compute_cpu, "write_s": write_s, "write_cpu_s": write_cpu,
+            "tables_s": t1 - t0, "figures_s": time.perf_counter() - t1, "figures": len(figures), "load": _load()}
+
+
+def _case_draws(draws: int) -> dict:
+    """The whole Assen chain, deterministic (median of 3 warm calls) and with ``draws`` draws,
+    in one fresh process: the ratio of the two and the peak memory of the draws run."""
+    import assen_demand
+    from assen_demand.inputs.datasets import load_gemeente
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = load_gemeente("GM0106")
+        assen_demand.forecast(data=data, progress=False)
+        det, det_cpu = [], []
+        for _ in range(3):
+            t0, c0 = time.perf_counter(), time.process_time()
+            assen_demand.forecast(data=data, progress=False)
+            det.append(time.perf_counter() - t0)
+            det_cpu.append(time.process_time() - c0)
+        before = _peak_rss_mb()
+        t0, c0 = time.perf_counter(), time.process_time()
+        fc = assen_demand.forecast(data=data, draws=draws, seed=1, progress=False)
+        fc.to_frame("dwellings")
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"det_s": float(np.median(det)), "det_cpu_s": float(np.median(det_cpu)), "draws_s": seconds,
+            "draws_cpu_s": cpu, "rss_before_mb": before, "peak_mb": _peak_rss_mb(), "load": _load()}
+
+
 def _cpu_all() -> float:
     """CPU seconds of this process and of its finished children (the worker processes)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -301,6 +353,10 @@ def main() -> None:
         kind, *rest = args.case
         if kind == "det":
             print(json.dumps(_case_det(int(rest[0]), int(rest[1]))))
+        elif kind == "products":
+            print(json.dumps(_case_products()))
+        elif kind == "draws":
+            print(json.dumps(_case_draws(int(rest[0]))))
         else:
             workers = None if rest[2] == "auto" else int(rest[2])
             print(json.dumps(_case_stochastic(int(rest[0]), int(rest[1]), workers)))
@@ -447,6 +503,29 @@ def main() -> None:
     import bench_store
 
     result.update(bench_store.measure(args.national_run, row=row))
+
+    # 8. issue 20: where users wait (each in a fresh process)
+    case = _subprocess("products")
+    result["products_write_over_compute"] = case["write_s"] / case["compute_s"]
+    result["products_write_cpu_over_compute_cpu"] = case["write_cpu_s"] / case["compute_cpu_s"]
+    result.update(products_compute_s=case["compute_s"], products_write_s=case["write_s"],
+                  products_figures_s=case["figures_s"])
+    row("Assen products: write / compute", f"{case['write_s'] / case['compute_s']:.2f}x",
+        f"compute {case['compute_s']:.1f} s (cpu {case['compute_cpu_s']:.1f}), write {case['write_s']:.1f} s "
+        f"(cpu {case['write_cpu_s']:.1f}, workers included; tables+workbook {case['tables_s']:.1f} s, "
+        f"{case['figures']} figures {case['figures_s']:.1f} s); load {case['load']}")
+    n_draws = 200 if quick else 1000
+    case = _subprocess("draws", str(n_draws))
+    key = f"assen_draws{n_draws}"
+    result[f"{key}_over_deterministic"] = case["draws_s"] / case["det_s"]
+    result[f"{key}_cpu_over_deterministic"] = case["draws_cpu_s"] / case["det_cpu_s"]
+    result[f"{key}_peak_mb"] = case["peak_mb"]
+    row(f"Assen whole chain, {n_draws} draws / deterministic", f"{case['draws_s'] / case['det_s']:.1f}x",
+        f"{case['draws_s']:.1f} s vs {case['det_s']:.2f} s (cpu {case['draws_cpu_s'] / case['det_cpu_s']:.1f}x); "
+        f"peak rss {case['peak_mb']:.0f} MB (before the draws {case['rss_before_mb']:.0f}); load {case['load']}")
+    # not built yet (issue 20 item 4): the key is there so the JSON line has a stable shape
+    result["national_stochastic_200_s"] = None
+    row("national whole-chain stochastic, 200 draws", "not built", "issue 20 item 4 is open")
 
     result["total_s"] = time.perf_counter() - t_all
     result["load_end"] = os.getloadavg()[0]

@@ -126,9 +126,10 @@ _TFR_WINDOW = 30  # years of WPP estimates for the sd of yearly TFR changes
 _DISPERSION = "migration_dispersion.csv"
 # single-year age 0..100 -> KWB band 0..4
 _BAND_OF_AGE = np.searchsorted(_KWB_EDGES, np.asarray(AGES), side="right") - 1
-# cells per chunk of the care chain: ~32 MB per single-age float64 array (the care need of a
-# chunk holds nine of them); larger chunks are a little faster and take more memory
-_CHUNK_CELLS = 4_000_000
+# cells per chunk of the care chain: the chain holds about 90 single-age float64 temporaries
+# per cell, so the peak grows with the chunk. Measured for Assen, 210 draws (issue 20, load
+# 13-15): 4M cells 3.0 GB peak / 20.4 CPU s, 1M cells 0.96 GB / 26.1 s, 250k 0.40 GB / 40.2 s
+_CHUNK_CELLS = 1_000_000
 
 
 def _seed_entropy(seed) -> int:
@@ -708,9 +709,10 @@ class ForecastDraws:
         if any(not 0 <= v <= 1 for v in q):
             raise InvalidValueError(f"quantiles {q} must lie in [0, 1] (0.05, not 5)")
         obj = getattr(self, name)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN gap cells stay NaN
-            return obj.quantile(q, dim="draw")
+        if isinstance(obj, xr.DataArray):
+            return _quantiles_over_draws(obj, q)
+        return xr.Dataset({v: _quantiles_over_draws(obj[v], q) if "draw" in obj[v].dims else obj[v]
+                           for v in obj.data_vars}, attrs=obj.attrs)
 
     def frame_columns(self, name: str, keys: Sequence[str], q: Sequence[float] = QUANTILES) -> pd.DataFrame:
         """Quantile columns ``<var>_q05, ...`` of a table summed as the central ``to_frame`` is.
@@ -790,7 +792,9 @@ def simulate_forecast(
     areas = central["area"].values
     years = central["year"].values
     n, n_area, n_year = demo.draws, len(areas), len(years)
-    pop_out = np.empty((n, *central.shape))
+    # the population draws are kept in float32 (half the memory of the largest array; the
+    # quantile error against float64 is below 1e-6 relative, tests/test_speed.py)
+    pop_out = np.empty((n, *central.shape), dtype=POPULATION_DTYPE)
     hh_vars = ("households", "institutional", "alone", "private")
     hh_out = {v: np.empty((n, n_area, n_year)) for v in hh_vars}
     need_out = np.empty((n, n_area, len(care.INDICATORS), n_year))
@@ -863,6 +867,38 @@ def _concat_opgave(parts: list) -> xr.Dataset | None:
     out = xr.merge([joined, rest], combine_attrs="override")
     out.attrs = dict(parts[0].attrs)
     return out
+
+
+#: dtype of the kept population draws (see :func:`simulate_forecast`)
+POPULATION_DTYPE = np.float32
+# cells per block when taking quantiles: 8192 cells x 1,000 draws in float64 is 65 MB
+_QUANTILE_BLOCK = 8192
+
+
+def _quantiles_over_draws(da: xr.DataArray, q: Sequence[float]) -> xr.DataArray:
+    """``da.quantile(q, dim="draw")`` in float64, a block of cells at a time.
+
+    The same numbers as xarray's quantile (linear interpolation between order statistics; NaN
+    draws skipped, an all-NaN cell stays NaN), with bounded temporary memory: a float32 input
+    is widened one block at a time, and the fast ``np.quantile`` is used where a block has no
+    NaN (``np.nanquantile`` is about 20 times slower).
+    """
+    other = [d for d in da.dims if d != "draw"]
+    values = da.transpose("draw", *other).values
+    flat = values.reshape(values.shape[0], -1)
+    out = np.empty((len(q), flat.shape[1]))
+    for start in range(0, flat.shape[1], _QUANTILE_BLOCK):
+        block = flat[:, start:start + _QUANTILE_BLOCK].astype(np.float64)
+        if np.isnan(block).any():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN gap cells stay NaN
+                out[:, start:start + block.shape[1]] = np.nanquantile(block, q, axis=0)
+        else:
+            out[:, start:start + block.shape[1]] = np.quantile(block, q, axis=0)
+    coords = {d: da[d] for d in other if d in da.coords}
+    coords.update({k: c for k, c in da.coords.items() if "draw" not in c.dims and k not in other})
+    return xr.DataArray(out.reshape(len(q), *values.shape[1:]), dims=("quantile", *other),
+                        coords={"quantile": list(q), **coords}, name=da.name, attrs=da.attrs)
 
 
 def _parameter_settings() -> pd.DataFrame:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from assen_demand.inputs.nabijheid import FACILITY_LABELS
-from assen_demand.outputs.figures import A4_WIDTH, add_source_note, new_figure, tick_label
+from assen_demand.outputs.figures import A4_WIDTH, add_source_note, new_figure, save_png, tick_label
 
 __all__ = [
     "CSV_NAME",
@@ -213,6 +213,4 @@ def save_facility_figure(result, folder, *, dpi: int = 150) -> list[Path]:
 
     fig = plot_facility_pressure(result, fig=Figure(layout="constrained"))
     add_source_note(fig, SOURCE_LINE)
-    path = Path(folder) / FIGURE_NAME
-    fig.savefig(path, dpi=dpi)
-    return [path]
+    return [save_png(fig, Path(folder) / FIGURE_NAME, dpi)]

@@ -1,0 +1,180 @@
+"""Issue 20 (speed where users wait): the faster paths give the same results as the slow ones.
+
+Nothing here times anything (performance is measured by benchmarks/run.py); each test checks
+that a speed-up changes no result: figures rendered in worker processes are the serial
+figures pixel for pixel, the xlsxwriter workbook keeps what the openpyxl one had, the
+vectorised overlap check agrees with the age-by-age walk, and the float32, block-wise
+quantiles of the Monte Carlo draws agree with float64 quantiles of all draws in memory.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from products_helpers import assen_forecast
+
+from assen_demand import parameters, uncertainty
+from assen_demand.outputs import export, plots
+
+
+@pytest.fixture(scope="module")
+def result():
+    return assen_forecast()
+
+
+def _pixels(path):
+    return np.asarray(Image.open(path))
+
+
+# --------------------------------------------------------------------------------------------
+# figures
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_figures_from_worker_processes_are_the_serial_figures(result, tmp_path, monkeypatch, method):
+    import multiprocessing
+
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} on this platform")
+    # spawn pickles the forecast (its ParameterSet included) and re-imports everything
+    monkeypatch.setattr(plots, "_START_METHOD", method)
+    kinds = ("pyramids", "heatmaps", "opgave")
+    serial = plots.save_figures(result, tmp_path / "serial", dpi=40, kinds=kinds, processes=1)
+    parallel = plots.save_figures(result, tmp_path / "parallel", dpi=40, kinds=kinds, processes=2)
+    assert [p.name for p in parallel] == [p.name for p in serial]  # same files, same order
+    assert len(serial) == 11 + 5 + 4
+    for a, b in zip(serial, parallel):
+        assert np.array_equal(_pixels(a), _pixels(b)), a.name
+
+
+def test_one_layout_pass_draws_what_savefig_draws(result, tmp_path):
+    from matplotlib.figure import Figure
+
+    def heatmap():
+        fig = Figure(figsize=(plots.A4_WIDTH, 5.5), layout="constrained")
+        plots.plot_gap_heatmap(result, "nultredenwoning", ax=fig.add_subplot())
+        plots.add_source_note(fig)
+        return fig
+
+    heatmap().savefig(tmp_path / "savefig.png", dpi=60)
+    plots.save_png(heatmap(), tmp_path / "once.png", 60)
+    assert np.array_equal(_pixels(tmp_path / "savefig.png"), _pixels(tmp_path / "once.png"))
+
+
+def test_processes_must_be_a_whole_number(result, tmp_path):
+    with pytest.raises(Exception, match="processes must be a whole number >= 1"):
+        plots.save_figures(result, tmp_path, kinds=("older",), processes=0)
+
+
+def test_parameter_set_survives_pickling():
+    params = parameters.ParameterSet.bundled("high")
+    back = pickle.loads(pickle.dumps(params))
+    assert back.variant == "high" and list(back.tables) == list(params.tables)
+    assert back.table("care_prevalence").equals(params.table("care_prevalence"))
+    assert dict(back.origin) == dict(params.origin)
+
+
+# --------------------------------------------------------------------------------------------
+# workbook
+# --------------------------------------------------------------------------------------------
+
+
+def test_workbook_cells_keep_their_types_and_row_formats(tmp_path):
+    frame = pd.DataFrame({"Wijkcode": ["GM0106", "WK010600", "WK010601"],
+                          "Maat": ["Huishoudens", "Gemiddelde huishoudensgrootte", "Aandeel 85+ (%)"],
+                          2024: [30000.0, 2.11, np.nan], 2025: [30100, np.inf, 4.5]})
+    path = export.write_workbook({"Huishoudens": frame}, tmp_path / "w.xlsx", title="Assen & co")
+    ws = openpyxl.load_workbook(path)["Huishoudens"]
+    assert [c.value for c in ws[1]] == ["Wijkcode", "Maat", 2024, 2025] and ws["A1"].font.b
+    assert ws["C2"].value == 30000 and ws["C2"].number_format == "#,##0"
+    assert ws["C3"].value == 2.11 and ws["C3"].number_format == "0.00"
+    # a blank (NaN) year cell keeps its row's format, an infinite one is written as pandas does
+    assert ws["C4"].value is None and ws["C4"].number_format == "#,##0.0"
+    assert ws["D3"].value == "inf"
+    assert ws.freeze_panes == "C2" and ws.auto_filter.ref == "A1:D4"
+    # '&' starts a code in Excel's page header; '&&' prints one '&' (openpyxl shows it unparsed)
+    assert ws.oddHeader.center.text == "Assen && co - Huishoudens"
+
+
+# --------------------------------------------------------------------------------------------
+# parameter tables: the vectorised overlap check
+# --------------------------------------------------------------------------------------------
+
+
+def _overlap_by_walking(frame: pd.DataFrame) -> bool:
+    """The original age-by-age walk of parameters._check_overlaps, as a yes/no."""
+    for _, group in frame.groupby(["indicator", "year"], dropna=False):
+        for sex in parameters.SEXES:
+            rows = group[(group["sex"] == sex) | (group["sex"] == "all")]
+            covered = np.zeros(len(parameters.AGES), dtype=int)
+            for _, r in rows.iterrows():
+                hi = 101 if pd.isna(r["age_hi"]) else min(int(r["age_hi"]), 101)
+                covered[int(r["age_lo"]):hi] += 1
+            if (covered > 1).any():
+                return True
+    return False
+
+
+_band = st.tuples(st.sampled_from(["a", "b"]), st.sampled_from([2024, 2030]),
+                  st.sampled_from(["male", "female", "all"]), st.integers(0, 105),
+                  st.one_of(st.none(), st.integers(0, 110)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_band, min_size=1, max_size=8))
+def test_vectorised_overlap_check_agrees_with_the_age_walk(bands):
+    frame = pd.DataFrame(bands, columns=["indicator", "year", "sex", "age_lo", "age_hi"])
+    frame["age_hi"] = frame["age_hi"].astype("Int64")
+    assert parameters._any_overlap(frame, ["indicator"]) == _overlap_by_walking(frame)
+
+
+# --------------------------------------------------------------------------------------------
+# Monte Carlo draws: float32 store, block-wise quantiles
+# --------------------------------------------------------------------------------------------
+
+#: quantiles of the float32 population draws against float64: relative, plus 1e-6 persons
+QUANTILE_RTOL = 1e-6
+
+
+def test_block_quantiles_equal_xarrays_with_and_without_nan(monkeypatch):
+    rng = np.random.default_rng(5)
+    values = rng.gamma(2.0, 50.0, size=(200, 3, 7, 4))
+    values[:, 1, 2, :] = np.nan  # an unknown supply: all draws NaN
+    values[::3, 2, 0, 1] = np.nan  # some draws NaN
+    da = xr.DataArray(values, dims=("draw", "area", "age", "year"),
+                      coords={"draw": np.arange(200), "area": ["a", "b", "c"], "age": np.arange(7),
+                              "year": [2024, 2025, 2026, 2027]})
+    monkeypatch.setattr(uncertainty, "_QUANTILE_BLOCK", 5)  # several blocks, some with NaN
+    got = uncertainty._quantiles_over_draws(da, [0.05, 0.5, 0.95])
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        want = da.quantile([0.05, 0.5, 0.95], dim="draw")
+    xr.testing.assert_allclose(got, want.transpose(*got.dims), rtol=1e-12)
+
+
+@pytest.mark.slow  # two 60-draw runs of the Assen chain
+def test_streamed_float32_quantiles_match_float64_in_memory():
+    from assen_demand.inputs.datasets import load_assen
+    from assen_demand.pipeline import forecast
+
+    data = load_assen()
+    fc = forecast(data=data, draws=60, seed=11, progress=False)
+    unc = fc.uncertainty
+    assert unc.population.dtype == np.float32
+    # the reference: every draw in float64, in memory, one xarray quantile
+    full = uncertainty.simulate_population(fc.projection, data=data, draws=60, seed=11, progress=False)
+    want = full.quantile(uncertainty.QUANTILES, dim="draw")
+    got = unc.quantiles("population")
+    np.testing.assert_allclose(got.values, want.transpose(*got.dims).values, rtol=QUANTILE_RTOL, atol=1e-6)
+    # and seeded draws are reproducible, whatever the chunking
+    again = forecast(data=data, draws=60, seed=11, progress=False).uncertainty
+    assert np.array_equal(again.population.values, unc.population.values)
+    assert again.dwellings.equals(unc.dwellings)
