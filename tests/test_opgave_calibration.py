@@ -104,7 +104,11 @@ def test_calibrated_opgave_needs_the_base_year():
         O.compute_opgave(_need_by_year([1], [1], years=(2030,)), years, backlog=S.estimate_backlog(pop, gemeente="GM9999"))
 
 
-@settings(max_examples=25, deadline=None)
+# 8 examples, not 25 (issue 17, fast subset): each example re-validates the edited shares table and costs
+# 0.37 s of CPU (25: 9.4 s). The identities are linear in the need and the backlog rate, so a wrong sign or a
+# missing term shows on any example with non-zero inputs; Hypothesis's explicit edge cases (zeros, the range
+# ends) still come first.
+@settings(max_examples=8, deadline=None)
 @given(w1=arrays(float, 3, elements=st.floats(0, 5000)), w2=arrays(float, 3, elements=st.floats(0, 5000)),
        rate=st.floats(0, 60))
 def test_opgave_identities(w1, w2, rate):

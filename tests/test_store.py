@@ -19,6 +19,7 @@ import xarray as xr
 import assen_demand as ad
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
 from assen_demand.outputs import export, monitoring, store, tables_io
+from products_helpers import assen_forecast as shared_assen_forecast
 
 #: The CSV writer's rounding (float_format "%.4f"): half a unit of the fourth decimal
 CSV_TOLERANCE = 5e-5
@@ -26,9 +27,8 @@ CSV_TOLERANCE = 5e-5
 
 @pytest.fixture(scope="module")
 def assen_forecast():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return ad.forecast(progress=False)
+    # the one default forecast of the session (products_helpers): a second run here cost 7 s of CPU
+    return shared_assen_forecast()
 
 
 @pytest.fixture(scope="module")
@@ -38,23 +38,46 @@ def assen_draws():
         return ad.forecast(draws=8, seed=3, progress=False)
 
 
-def _three_formats(result, folder):
+def _write_three_formats(result, folder):
+    """``result`` written once as a CSV run, a Parquet run (``write_forecast``) and a Zarr store.
+
+    The tests below share these folders: each format took 2.5-3 s of CPU to write, and the round
+    trip, report and chunking tests wrote them again each (issue 17: the fast subset under a minute).
+    """
+    record = export.provenance(result)
+    runs = {fmt: folder / fmt for fmt in tables_io.TABLE_FORMATS}
+    for fmt, out in runs.items():
+        export.write_forecast(result, out, provenance_record=record, table_format=fmt)
+    runs["zarr"] = result.to_zarr(folder / store.STORE_NAME, provenance_record=record)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def assen_forecast_written(assen_forecast, tmp_path_factory):
+    return assen_forecast, _write_three_formats(assen_forecast, tmp_path_factory.mktemp("assen_written"))
+
+
+@pytest.fixture(scope="module")
+def assen_draws_written(assen_draws, tmp_path_factory):
+    return assen_draws, _write_three_formats(assen_draws, tmp_path_factory.mktemp("draws_written"))
+
+
+def _three_formats(result, runs):
     """Every table of ``result`` as read back from CSV, Parquet and Zarr, and from memory."""
     memory = {k: tables_io.tidy_dtypes(v) for k, v in export.csv_tables(result).items()}
     out = {}
-    for fmt in tables_io.TABLE_FORMATS:  # the writer of write_forecast (the workbook is tested elsewhere)
-        paths = {k: tables_io.write_table(v, tables_io.table_path(folder, k, fmt))
-                 for k, v in export.csv_tables(result).items()}
-        out[fmt] = {k: tables_io.read_table(paths[k]) for k in memory}
-    stored = ad.open_forecast(result.to_zarr(folder / store.STORE_NAME))
+    for fmt in tables_io.TABLE_FORMATS:  # written by write_forecast (the workbook is tested elsewhere)
+        out[fmt] = {k: tables_io.read_table(tables_io.table_path(runs[fmt], k, fmt)) for k in memory}
+    stored = ad.open_forecast(runs["zarr"])
     out["zarr"] = {k: tables_io.tidy_dtypes(v) for k, v in stored.tables().items()}
     return memory, out
 
 
-@pytest.mark.parametrize("which", ["assen_forecast", pytest.param("assen_draws", marks=pytest.mark.slow)])
-def test_csv_parquet_and_zarr_give_the_same_tables(which, request, tmp_path):
-    result = request.getfixturevalue(which)
-    memory, read = _three_formats(result, tmp_path)
+@pytest.mark.parametrize("which", ["assen_forecast_written",
+                                   pytest.param("assen_draws_written", marks=pytest.mark.slow)])
+def test_csv_parquet_and_zarr_give_the_same_tables(which, request):
+    result, runs = request.getfixturevalue(which)
+    memory, read = _three_formats(result, runs)
     assert set(memory) >= {"population", "households", "care_need", "dwellings", "doorstroming", "mantelzorg",
                            "opgave", "stock", "voorzieningen"}
     for fmt, tables in read.items():
@@ -68,7 +91,7 @@ def test_csv_parquet_and_zarr_give_the_same_tables(which, request, tmp_path):
                                               obj=f"csv {name}")
             else:  # full precision: the forecast's own numbers
                 pd.testing.assert_frame_equal(got, expected, check_exact=True, obj=f"{fmt} {name}")
-    if which == "assen_draws":
+    if which == "assen_draws_written":
         assert "need_q05" in memory["dwellings"] and "persons_q95" in memory["population"]
 
 
@@ -104,8 +127,9 @@ def test_store_round_trips_arrays_coordinates_attributes_and_draws(assen_draws, 
     assert len(stored.sources) == len(export.sources_table(result))
 
 
-def test_store_is_chunked_by_area(assen_forecast, tmp_path):
-    path = assen_forecast.to_zarr(tmp_path / "assen.zarr")
+def test_store_is_chunked_by_area(assen_forecast_written):
+    assen_forecast, runs = assen_forecast_written
+    path = runs["zarr"]
     meta = json.loads((path / "population" / "population" / "zarr.json").read_text())
     assert meta["chunk_grid"]["configuration"]["chunk_shape"] == [store.AREA_CHUNK, 2, 101, 17]
     dask_backed = ad.open_forecast(path, chunks={})
@@ -172,13 +196,10 @@ def test_appended_parquet_pieces_keep_labels_and_filter_by_gemeente(tmp_path):
     assert len(one) == 201 * 2 * 101 * 3 and list(one.columns) == ["area", "persons"]
 
 
-def test_report_sees_a_csv_run_and_a_parquet_or_zarr_run_as_equal(assen_forecast, tmp_path):
-    record = export.provenance(assen_forecast)
-    export.write_forecast(assen_forecast, tmp_path / "csv", provenance_record=record)
-    export.write_forecast(assen_forecast, tmp_path / "parquet", provenance_record=record, table_format="parquet")
-    assen_forecast.to_zarr(tmp_path / "forecast.zarr", provenance_record=record)
-    csv_run = export.read_run(tmp_path / "csv")
-    for other in (tmp_path / "parquet", tmp_path / "forecast.zarr"):
+def test_report_sees_a_csv_run_and_a_parquet_or_zarr_run_as_equal(assen_forecast_written):
+    _, runs = assen_forecast_written  # a CSV and a Parquet run of write_forecast, a store of to_zarr: one record
+    csv_run = export.read_run(runs["csv"])
+    for other in (runs["parquet"], runs["zarr"]):
         run = export.read_run(other)
         pd.testing.assert_frame_equal(run.population, csv_run.population, check_exact=False, atol=CSV_TOLERANCE,
                                       check_dtype=False)
