@@ -173,7 +173,10 @@ def test_comparison_table_shape(comparison):
     assert list(comparison.columns) == ["scenario", "area", "area_name", "year", "measure", "dwelling_type", "value"]
     assert comparison["scenario"].unique().tolist() == COMPARED
     assert set(comparison["measure"]) == {"population_65plus", "population_75plus", "population_85plus",
-                                          "dwelling_need", "dwelling_gap"}
+                                          "dwelling_need", "dwelling_gap",
+                                          # issue 23: the doorstroming step per wijk (chain kept separate)
+                                          "doorstroming_willing", "doorstroming_realised",
+                                          "doorstroming_freed_direct", "doorstroming_freed_chain"}
     wide = comparison.pivot_table(index=["area", "measure", "dwelling_type", "year"], columns="scenario",
                                   values="value")
     assert set(wide.columns) == set(COMPARED)
