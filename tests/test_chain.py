@@ -105,7 +105,8 @@ def test_user_prevalence_table_reaches_deterministic_run_and_draws():
     np.testing.assert_allclose(dementia.values, 0.1 * fc.population.sum(["sex", "age"]).values, rtol=1e-12)
     drawn = fc.uncertainty.care_need.sel(indicator="dementia").transpose("draw", "area", "year")
     persons = fc.uncertainty.population.sum(["sex", "age"]).transpose("draw", "area", "year")
-    np.testing.assert_allclose(drawn.values, 0.1 * persons.values, rtol=1e-12)
+    # the population draws are float32 (issue 20): their sums agree with the float64 care chain to ~1e-7
+    np.testing.assert_allclose(drawn.values, 0.1 * persons.values, rtol=1e-6)
     assert fc.parameters.origin["care_prevalence"] == "DataFrame"
     # the need of the central run is the need model of the dwellings table (nothing reads old numbers)
     xr.testing.assert_allclose(fc.dwellings["need"].sel(model="need", drop=True), fc.need["total"])
