@@ -28,6 +28,7 @@ import hashlib
 import json
 import platform
 from collections.abc import Mapping, Sequence
+from importlib import metadata as _metadata
 from importlib.resources import files
 from pathlib import Path
 
@@ -640,6 +641,11 @@ def _scenario_record(scenario) -> dict | None:
     return {"name": str(scenario)}
 
 
+#: The packages whose versions a provenance record lists: the ones that compute or write a run's
+#: numbers, tables, figures and workbook (xlsxwriter writes the workbook since issue 20)
+RECORDED_PACKAGES = ("numpy", "pandas", "xarray", "scipy", "statsmodels", "matplotlib", "xlsxwriter")
+
+
 def provenance(
     result,
     *,
@@ -683,10 +689,10 @@ def provenance(
     run_date = run_date or _dt.datetime.now().replace(microsecond=0)
     years = [int(y) for y in result.population["year"].values]
     versions = {}
-    for name in ("numpy", "pandas", "xarray", "scipy", "matplotlib", "openpyxl"):
-        try:
-            versions[name] = __import__(name).__version__
-        except ImportError:  # pragma: no cover - all are dependencies
+    for name in RECORDED_PACKAGES:
+        try:  # the installed distribution's version: no import needed
+            versions[name] = _metadata.version(name)
+        except _metadata.PackageNotFoundError:  # pragma: no cover - all are dependencies
             versions[name] = None
     return {
         "assen_demand_version": assen_demand.__version__,
