@@ -287,7 +287,7 @@ def _kwb_head(raw_dir: Path, rows: int) -> list[str]:
 
 
 def test_c_a_doubled_gemeente_row_in_kwb_is_an_error(raw_dir, tmp_path):
-    from assen_demand.inputs.cbs import _read_kwb_file
+    from assen_demand.inputs.kwb import _read_kwb_file
 
     lines = _kwb_head(raw_dir, 6)
     gemeente = next(i for i, line in enumerate(lines) if i and ",Gemeente " in line)

@@ -145,7 +145,7 @@ def constant_boundary_changes(dynamics: pd.DataFrame, *, jump_threshold: float =
     Parameters
     ----------
     dynamics : pandas.DataFrame
-        :func:`assen_demand.inputs.cbs.read_population_dynamics` output (37259eng and 37259ned).
+        :func:`assen_demand.inputs.dynamics.read_population_dynamics` output (37259eng and 37259ned).
     jump_threshold : float [log change per year]
         37259ned years (no 31 December count): a yearly log change further than this from the
         median of the three years either side is taken as a boundary change. On the 37259eng
@@ -248,7 +248,7 @@ def rolling_origin_errors(
     Parameters
     ----------
     dynamics : pandas.DataFrame
-        :func:`assen_demand.inputs.cbs.read_population_dynamics` output.
+        :func:`assen_demand.inputs.dynamics.read_population_dynamics` output.
     n_years : int
         Window of observed years before the origin (the projection's ``n_years``).
     max_horizon : int [years]

@@ -64,7 +64,7 @@ from assen_demand.demography.rates import (
 )
 from assen_demand.display import summary_repr
 from assen_demand.errors import ArgumentError, DataFormatError, InvalidValueError, MissingDataError
-from assen_demand.inputs.cbs import kwb_age_bands
+from assen_demand.inputs.kwb import kwb_age_bands
 
 __all__ = [
     "SEXES",

@@ -13,7 +13,7 @@ import re
 
 import pandas as pd
 
-from assen_demand.inputs.cbs import slug
+from assen_demand.inputs.parsing import slug
 
 __all__ = ["SOURCE_NOTE", "DWELLING_LABELS", "quantile_columns", "scenario_suffix"]
 
