@@ -21,6 +21,7 @@ from assen_demand.inputs.datasets import GemeenteData, load_gemeente
 from assen_demand.display import format_count, summary_repr
 from assen_demand.errors import InvalidValueError, MissingDataError, ScenarioError
 from assen_demand.demography.projection import ProjectionReport, project
+from assen_demand.outputs.labels import with_quantile_columns
 
 __all__ = [
     "Forecast",
@@ -490,17 +491,8 @@ class Forecast:
             frame.insert(1, "area_name", frame["area"].map(self.area_names))
             keys = [c for c in ("area", "dwelling_type", "model", "indicator", "year") if c in frame.columns]
         if self.uncertainty is not None and name != "mantelzorg":
-            extra = self.uncertainty.frame_columns(name, keys)
-            frame = frame.merge(extra, on=keys, how="left")
             # each value column followed by its quantiles: need, need_q05, need_q50, need_q95, supply, gap, ...
-            added = [c for c in extra.columns if c not in keys]
-            order = []
-            for col in frame.columns:
-                if col in added:
-                    continue
-                order.append(col)
-                order += [c for c in added if c.rsplit("_q", 1)[0] == col]
-            frame = frame[order + [c for c in added if c not in order]]
+            frame = with_quantile_columns(frame, self.uncertainty.frame_columns(name, keys), keys)
         return frame
 
     def to_zarr(self, path, *, provenance_record=None, overwrite: bool = False):
