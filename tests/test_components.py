@@ -127,7 +127,8 @@ def test_wpp_2015_2020_e0_matches_wpp(assen):
 
     WPP publishes annual e0 from its own single-year life tables; the period value is taken as
     the mean of the annual values 2015..2019 (the calendar years of the period).
-    Measured (WPP 2024): male 80.051 vs 80.063 (-0.012), female 83.284 vs 83.291 (-0.007).
+    Measured (WPP 2024): male 80.053 vs 80.063 (-0.010), female 83.286 vs 83.291 (-0.005) with the PCLM
+    ungrouping (80.051 and 83.284 with the log-spline it replaced).
     """
     period = mortality.wpp_period_mx(assen.wpp_mx, base_year=2020).sel(time=2017.5)
     e0 = mortality.life_table(mortality.ungroup_mx(period))["ex"].sel(age=0)
@@ -135,6 +136,25 @@ def test_wpp_2015_2020_e0_matches_wpp(assen):
         diff = float(e0.sel(sex=sex)) - _wpp_e0_mean(assen, sex, 2015, 2019)
         assert abs(diff) < 0.3, (sex, diff)
         assert abs(diff) < 0.05  # what we measured; a regression guard
+
+
+def test_ungroup_mx_is_pclm_with_stationary_exposures(assen):
+    # the fixed point: pclm_rates, given the band deaths and the person-years of a stationary
+    # population at the returned rates, gives those rates back (to the < 1e-4 of the last round)
+    from assen_demand.demography.ungroup import pclm_rates
+
+    bands = mortality.wpp_period_mx(assen.wpp_mx, base_year=2020).sel(time=2017.5, sex="female")
+    single = mortality.ungroup_mx(bands).values
+    starts = bands["age_lo"].values
+    exposures = mortality._stationary_person_years(single, mortality.STATIONARY_RADIX)
+    band_of_age = np.searchsorted(starts, np.arange(101), side="right") - 1
+    deaths = bands.values * np.bincount(band_of_age, weights=exposures)
+    again = pclm_rates(deaths, exposures, starts, max_age=100, lambdas=10.0 ** mortality.WPP_PCLM_LOG10_LAMBDA)
+    np.testing.assert_allclose(again.values, single, rtol=1e-4)
+    assert single[0] == pytest.approx(float(bands.sel(age_lo=0)), rel=1e-9)  # one-year bands stay exact
+    assert single[100] == pytest.approx(float(bands.sel(age_lo=100)), rel=1e-9)
+    with pytest.raises(InvalidValueError, match="pclm"):
+        mortality.ungroup_mx(bands, method="log_spline")
 
 
 def test_ungroup_keeps_band_rates(assen):

@@ -145,7 +145,7 @@ class ComponentOptions:
     constrain_wijken: bool = True
     preserve_bands: bool = True
     sex_ratio_at_birth: float = SEX_RATIO_AT_BIRTH
-    ungroup_method: str = "log_spline"
+    ungroup_method: str = "pclm"
     structural_weight: float = 1.0
     drift_multiplier: float = 1.0
     tfr_multiplier: float = 1.0
