@@ -53,6 +53,7 @@ import pandas as pd
 from assen_demand.demography.migration import net_migration_totals
 from assen_demand.demography.rates import ComponentsWarning
 from assen_demand.errors import InvalidValueError, MissingDataError
+from assen_demand import parameters
 from assen_demand.parameters import load_parameter_table
 
 __all__ = [
@@ -727,11 +728,9 @@ def wijk_interval_scale(variant: str = "central") -> pd.DataFrame:
     pandas.DataFrame
         Index ``age_lo`` (0, 15, 25, 45, 65), columns horizon 1..H [1]; a horizon beyond H uses H.
     """
-    from assen_demand.parameters import load_parameter_table
-
     if variant not in ("central", "low", "high"):
         raise InvalidValueError(f"variant must be 'low', 'central' or 'high', got {variant!r}")
-    table = load_parameter_table(WIJK_SCALE_TABLE)
+    table = parameters.load_parameter_table(WIJK_SCALE_TABLE)  # via the module: tests replace it
     rows = table[table["indicator"] == WIJK_SCALE_INDICATOR]
     wide = rows.pivot(index="age_lo", columns="horizon", values=variant).astype(float)
     wide = wide.reindex(index=list(WIJK_SCALE_BANDS), columns=sorted(wide.columns))
