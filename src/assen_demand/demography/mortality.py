@@ -298,7 +298,7 @@ def ungroup_mx(mx_bands: xr.DataArray, *, method: str = "pclm", max_age: int = M
     as for every other age-banded input. WPP publishes rates only, so the deaths and exposures
     are those of a stationary population (radix :data:`STATIONARY_RADIX`) living at the
     current single-year rates; ``pclm_rates`` rescales every band so that sum E(x) m(x) equals
-    the band's deaths, and after :data:`_PCLM_ROUNDS` rounds the band's stationary-population
+    the band's deaths, and after 4 rounds the band's stationary-population
     rate sum L(x) m(x) / sum L(x) equals the given band rate (to < 1e-4 relative): an abridged
     life table of the single-year rates has the given 5-year rates, which keeps e0. A one-year
     band (infants, the open group ``max_age``+) keeps its rate exactly. Smoothing:
