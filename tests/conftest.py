@@ -7,7 +7,7 @@ the checkout (so a git worktree under ``wt/<name>`` finds the same folder as the
 Tests on the raw files skip when it is absent; every reference figure is also tested on the
 bundled tables, which are always present.
 
-The ``slow`` marker (registered in pyproject.toml) marks notebook, docs, national, Dask,
+The ``slow`` marker (registered in pyproject.toml) marks notebook, doctest, docs, national, Dask,
 12-gemeente hindcast and CLI-with-figures tests, whole raw-file reads, second Assen runs and the
 heavy Hypothesis invariants (each with a comment giving its CPU cost): ``python -m pytest -m "not
 slow"`` is the fast subset for development; a plain ``python -m pytest`` runs everything.

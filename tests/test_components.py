@@ -127,7 +127,8 @@ def test_wpp_2015_2020_e0_matches_wpp(assen):
 
     WPP publishes annual e0 from its own single-year life tables; the period value is taken as
     the mean of the annual values 2015..2019 (the calendar years of the period).
-    Measured (WPP 2024): male 80.051 vs 80.063 (-0.012), female 83.284 vs 83.291 (-0.007).
+    Measured (WPP 2024): male 80.053 vs 80.063 (-0.010), female 83.286 vs 83.291 (-0.005) with the PCLM
+    ungrouping (80.051 and 83.284 with the log-spline it replaced).
     """
     period = mortality.wpp_period_mx(assen.wpp_mx, base_year=2020).sel(time=2017.5)
     e0 = mortality.life_table(mortality.ungroup_mx(period))["ex"].sel(age=0)
@@ -135,6 +136,25 @@ def test_wpp_2015_2020_e0_matches_wpp(assen):
         diff = float(e0.sel(sex=sex)) - _wpp_e0_mean(assen, sex, 2015, 2019)
         assert abs(diff) < 0.3, (sex, diff)
         assert abs(diff) < 0.05  # what we measured; a regression guard
+
+
+def test_ungroup_mx_is_pclm_with_stationary_exposures(assen):
+    # the fixed point: pclm_rates, given the band deaths and the person-years of a stationary
+    # population at the returned rates, gives those rates back (to the < 1e-4 of the last round)
+    from assen_demand.demography.ungroup import pclm_rates
+
+    bands = mortality.wpp_period_mx(assen.wpp_mx, base_year=2020).sel(time=2017.5, sex="female")
+    single = mortality.ungroup_mx(bands).values
+    starts = bands["age_lo"].values
+    exposures = mortality._stationary_person_years(single, mortality.STATIONARY_RADIX)
+    band_of_age = np.searchsorted(starts, np.arange(101), side="right") - 1
+    deaths = bands.values * np.bincount(band_of_age, weights=exposures)
+    again = pclm_rates(deaths, exposures, starts, max_age=100, lambdas=10.0 ** mortality.WPP_PCLM_LOG10_LAMBDA)
+    np.testing.assert_allclose(again.values, single, rtol=1e-4)
+    assert single[0] == pytest.approx(float(bands.sel(age_lo=0)), rel=1e-9)  # one-year bands stay exact
+    assert single[100] == pytest.approx(float(bands.sel(age_lo=100)), rel=1e-9)
+    with pytest.raises(InvalidValueError, match="pclm"):
+        mortality.ungroup_mx(bands, method="log_spline")
 
 
 def test_ungroup_keeps_band_rates(assen):
@@ -179,10 +199,61 @@ def test_lee_carter_normalisation_and_drift_agrees_with_statsmodels(assen):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = ARIMA(k, order=(0, 1, 0), trend="t").fit()
-        n = len(k) - 1
         assert res.params[0] / 5 == pytest.approx(float(fit.drift.sel(sex=sex)), rel=1e-5)
-        # statsmodels' MLE divides by n, we by n - 1
-        assert res.params[-1] == pytest.approx(float(fit.sigma.sel(sex=sex)) ** 2 * 5 * (n - 1) / n, rel=1e-3)
+        # fit_lee_carter takes sigma from statsmodels' exact MLE (divides by n), per year = per step / 5
+        assert res.params[-1] == pytest.approx(float(fit.sigma.sel(sex=sex)) ** 2 * 5, rel=1e-3)
+
+
+def _rank_one_mx(k_values, step=5.0):
+    """m(x, t) = exp(a(x) + b(x) k(t)) for two sexes, b summing to 1 and k to 0: Lee-Carter recovers k exactly."""
+    ages = np.arange(101)
+    ax = -9.0 + 0.08 * ages
+    bx = np.linspace(2.0, 0.5, ages.size)
+    bx = bx / bx.sum()
+    t = 1992.5 + step * np.arange(len(k_values))  # period mid-points, as the WPP periods
+    logm = ax[None, :, None] + bx[None, :, None] * np.asarray(k_values, float)[None, None, :]
+    return xr.DataArray(np.exp(np.repeat(logm, 2, axis=0)), dims=("sex", "age", "time"),
+                        coords={"sex": list(c.SEXES), "age": ages, "time": t})
+
+
+def test_lee_carter_random_walk_hand_worked():
+    # Hand-worked: k = 6, 1, -1, -6 at 5-year steps (sum 0, so the SVD returns it unchanged).
+    # Drift = (k_T - k_1) / (T - 1) = (-6 - 6) / 3 = -4 per step = -0.8 per year.
+    # Increments -5, -2, -5 around -4: squares 1, 4, 1 -> MLE variance 6 / 3 = 2 per step, so
+    # sigma^2 = 2 / 5 = 0.4 per year; drift standard error sqrt(2 / 3) per step = sqrt(2 / 3) / 5 per year.
+    fit = mortality.fit_lee_carter(_rank_one_mx([6.0, 1.0, -1.0, -6.0]))
+    np.testing.assert_allclose(fit.kt.sel(sex="male"), [6.0, 1.0, -1.0, -6.0], atol=1e-9)
+    np.testing.assert_allclose(fit.drift, -0.8, rtol=1e-9)
+    np.testing.assert_allclose(fit.sigma, np.sqrt(0.4), rtol=1e-6)
+    np.testing.assert_allclose(fit.drift_se, np.sqrt(2.0 / 3.0) / 5.0, rtol=1e-4)
+
+
+def test_lee_carter_interval_grows_with_the_square_root_of_the_horizon():
+    # Lee & Carter (1992), JASA 87(419):659-671, https://doi.org/10.1080/01621459.1992.10475265:
+    # k is a random walk with drift, so the forecast interval of k widens with sqrt(h)
+    from statsmodels.tsa.arima.model import ARIMA
+
+    k = [9.0, 4.0, 3.0, -2.0, -6.0, -8.0]
+    fit = mortality.fit_lee_carter(_rank_one_mx(k))
+    years = [int(fit.last_time - 0.5) + h for h in (5, 10, 15, 20)]  # 1, 2, 3, 4 steps of 5 years ahead
+    band = fit.k_interval(years, level=0.9)
+    width = (band["upper"] - band["lower"]).sel(sex="female").values
+    np.testing.assert_allclose(width / width[0], np.sqrt([1.0, 2.0, 3.0, 4.0]), rtol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = ARIMA(np.asarray(k), order=(0, 1, 0), trend="t").fit(method="innovations_mle")
+    interval = res.get_forecast(4).conf_int(alpha=0.1) - k[-1]  # relative to the jump-off, as k_interval
+    np.testing.assert_allclose(band["lower"].sel(sex="male"), interval[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(band["upper"].sel(sex="male"), interval[:, 1], rtol=1e-6)
+    with pytest.raises(InvalidValueError, match="level"):
+        fit.k_interval(years, level=1.0)
+
+
+def test_lee_carter_needs_equally_spaced_time_points():
+    mx = _rank_one_mx([3.0, 1.0, -1.0, -3.0])
+    mx = mx.assign_coords(time=[1992.5, 1997.5, 2002.5, 2012.5])
+    with pytest.raises(DataFormatError, match="equally spaced"):
+        mortality.fit_lee_carter(mx)
 
 
 def test_lee_carter_hindcast_2015_2020(assen):

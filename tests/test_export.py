@@ -147,6 +147,22 @@ def test_provenance_records_checksums_version_and_command(run):
     assert record["supply"] == {"source": "none"}  # the press example is not the default (issue 13)
 
 
+def test_provenance_names_the_workbook_writer_and_its_version():
+    # the workbook is written with xlsxwriter since issue 20; openpyxl only reads workbooks in the tests
+    from importlib import metadata
+    from types import SimpleNamespace
+
+    import xarray as xr
+
+    light = SimpleNamespace(population=xr.DataArray([0.0, 0.0], coords={"year": [2024, 2025]}, dims="year"),
+                            gemeente="GM0106", area_names={"GM0106": "Assen"})
+    packages = export.provenance(light, command="test")["packages"]
+    assert packages["xlsxwriter"] == metadata.version("xlsxwriter")
+    assert "openpyxl" not in packages
+    assert set(packages) == set(export.RECORDED_PACKAGES)
+    assert all(packages.values())  # every recorded package is a dependency, so installed
+
+
 def test_provenance_of_a_raw_data_folder_lists_its_files(raw_dir):
     listed = export.file_checksums(raw_dir)
     paths = [f["path"] for f in listed]

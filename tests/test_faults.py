@@ -287,7 +287,7 @@ def _kwb_head(raw_dir: Path, rows: int) -> list[str]:
 
 
 def test_c_a_doubled_gemeente_row_in_kwb_is_an_error(raw_dir, tmp_path):
-    from assen_demand.inputs.cbs import _read_kwb_file
+    from assen_demand.inputs.kwb import _read_kwb_file
 
     lines = _kwb_head(raw_dir, 6)
     gemeente = next(i for i, line in enumerate(lines) if i and ",Gemeente " in line)
@@ -332,12 +332,21 @@ def test_c_supply_of_inf_huge_or_negative_units_is_an_error(tmp_path, units):
         read_supply(path)
 
 
+def _light_population():
+    """Population (area, sex, age, year) of the forecast's shape, 2024..2040: the supply checks read only its labels
+    and base-year totals, so no Assen forecast is needed (it cost ~8 s of CPU in a worker that had none yet)."""
+    import xarray as xr
+
+    years, ages = list(range(2024, 2041)), list(range(101))
+    return xr.DataArray(np.ones((2, 2, len(ages), len(years))), dims=("area", "sex", "age", "year"),
+                        coords={"area": ["GM0106", "WK010600"], "sex": ["male", "female"], "age": ages, "year": years})
+
+
 @pytest.mark.parametrize("year", [1900, 2100])
 def test_c_supply_years_outside_the_forecast_are_an_error(assen, year):
     from assen_demand.pipeline import _check_supply_range
-    from products_helpers import assen_forecast
 
-    population = assen_forecast().population
+    population = _light_population()
     table = pd.DataFrame({"area": ["WK010600"], "dwelling_type": ["zorggeschikt"], "year": [year], "units": [10.0]})
     with pytest.raises(errors.InvalidValueError, match=rf"year {year} .* outside the forecast years 2024..2040"):
         _check_supply_range(table, population, source="supply file s.csv")
@@ -345,9 +354,8 @@ def test_c_supply_years_outside_the_forecast_are_an_error(assen, year):
 
 def test_c_supply_above_the_areas_inhabitants_is_an_error():
     from assen_demand.pipeline import _check_supply_range
-    from products_helpers import assen_forecast
 
-    population = assen_forecast().population
+    population = _light_population()
     table = pd.DataFrame({"area": ["WK010600"], "dwelling_type": ["zorggeschikt"], "year": [2030], "units": [9e5]})
     with pytest.raises(errors.InvalidValueError, match=r"900,000 units of zorggeschikt in WK010600 \(2030\) exceed"):
         _check_supply_range(table, population, source="supply file s.csv")

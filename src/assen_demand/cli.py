@@ -6,13 +6,37 @@ Bad arguments exit with status 2 and a one-line message, never a traceback.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import os
 import re
 import shlex
+import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
+import pandas as pd
+
+from assen_demand import __version__, pipeline
 from assen_demand.errors import AssenDemandError
+from assen_demand.backtest import format_metrics, hindcast, hindcast_metrics
+from assen_demand.outputs import runfolder
+from assen_demand.inputs.datasets import load_gemeente
+from assen_demand.housing.dwellings import read_supply
+from assen_demand.scenario import load_scenario
+from assen_demand.outputs import export, plots
+from assen_demand.housing.programme import programme_for_forecast
+from assen_demand.outputs import store, voorzieningen
+from assen_demand.pipeline import FORECAST_TABLES
+from assen_demand.scale import NationalRunWarning, national_forecast
+from assen_demand.outputs.national import write_national
+from assen_demand.outputs import monitoring
+from assen_demand.pipeline import default_base_year
+from assen_demand.uncertainty import bytes_per_draw
+from assen_demand.inputs.cbs import DataWarning
+from assen_demand.inputs.validation import InputWarning
 
 __all__ = ["main"]
 
@@ -110,11 +134,6 @@ def _add_backtest(sub) -> None:
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    import warnings
-
-    from assen_demand.backtest import format_metrics, hindcast, hindcast_metrics
-    from assen_demand.outputs import runfolder
-
     _check_out_file(args.out, (".csv",), args.force)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fallbacks are documented; the table and metrics are the output
@@ -205,10 +224,6 @@ def _optional_forecast_arguments(args: argparse.Namespace) -> dict:
 
 
 def _forecast(args: argparse.Namespace) -> int:
-    from assen_demand.inputs.datasets import load_gemeente
-    from assen_demand.outputs import runfolder
-    from assen_demand.pipeline import forecast
-
     started = time.perf_counter()
     out: Path = args.out
     if args.processes < 1:
@@ -219,11 +234,9 @@ def _forecast(args: argparse.Namespace) -> int:
     if supply not in ("example", None) and not Path(supply).is_file():
         raise _UsageError(f"--supply {args.supply} niet gevonden; geef een CSV-bestand, 'example' of 'none'")
     if supply not in ("example", None):
-        from assen_demand.housing.dwellings import read_supply
 
         read_supply(supply)  # the file's own checks before anything is computed; years and sizes again later
     if args.scenario is not None:
-        from assen_demand.scenario import load_scenario
 
         load_scenario(args.scenario)  # likewise: a bad scenario file is found in a second
     if args.stock is not None and not Path(args.stock).is_file():
@@ -240,7 +253,7 @@ def _forecast(args: argparse.Namespace) -> int:
         with _DataWarnings(args.verbose) as data_warnings:
             data = load_gemeente(args.gemeente, data_dir=args.data_dir)
             _check_draws_memory(extra.get("draws", 0), data, args.base_year, args.end_year)
-            result = forecast(data.gemeente, base_year=args.base_year, end_year=args.end_year,
+            result = pipeline.forecast(data.gemeente, base_year=args.base_year, end_year=args.end_year,
                               data_dir=args.data_dir, variant=args.variant, supply=supply, data=data,
                               stock_register=args.stock, **extra)
         computed = time.perf_counter()
@@ -270,10 +283,7 @@ def _table_format(args: argparse.Namespace, extra: dict) -> tuple[str, str]:
 
 def _write_forecast(args, extra, supply, command, data, result, staging: Path, warning_messages) -> dict:
     """Every file of a single-gemeente run, into the staging folder."""
-    import datetime as dt
 
-    from assen_demand import __version__
-    from assen_demand.outputs import export, plots
 
     run_date = dt.datetime.now().replace(microsecond=0)
     record = export.provenance(result, data_dir=args.data_dir, supply=supply, scenario=args.scenario,
@@ -286,7 +296,6 @@ def _write_forecast(args, extra, supply, command, data, result, staging: Path, w
     sources = export.sources_table(result, data=data, scenario=args.scenario, run=run)
     about = {"Scenario": args.scenario or "geen (centrale aannames)", "Versie assen_demand": __version__,
              "Rundatum": run["Rundatum"]}
-    from assen_demand.housing.programme import programme_for_forecast
 
     table_format = getattr(args, "table_format", None) or "csv"
     written = export.write_forecast(result, staging, sources=sources, about=about, provenance_record=record,
@@ -295,7 +304,6 @@ def _write_forecast(args, extra, supply, command, data, result, staging: Path, w
     summary = {"tables": [p.name for name, p in written.items() if name.endswith((".csv", ".parquet"))],
                "workbook": written[export.WORKBOOK].name, "figures": len(figures)}
     if table_format == "parquet":  # issue 22: the labelled arrays (and draws) for researchers
-        from assen_demand.outputs import store, voorzieningen
 
         store.write_forecast_store(result, staging / store.STORE_NAME, provenance_record=record, sources=sources,
                                    facilities=voorzieningen.facility_csv(result))
@@ -304,8 +312,6 @@ def _write_forecast(args, extra, supply, command, data, result, staging: Path, w
 
 
 def _print_summary(data, result, out: Path, summary: dict, computing: float, writing: float) -> None:
-    from assen_demand.outputs import export
-
     print(f"{export.run_title(result)}, {result.projection.base_year}-{result.projection.end_year}, "
           f"{len(result.projection.wijken)} wijken; berekend in {computing:.0f} s, geschreven in {writing:.0f} s")
     print(f"geschreven in {out}/:")
@@ -324,13 +330,7 @@ def _is_multi_gemeente(value: str) -> bool:
 
 def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float, staging: Path) -> int:
     """--gemeente all (or a list): every gemeente's forecast, tables appended gemeente by gemeente."""
-    import json
-    import warnings
 
-    from assen_demand import __version__
-    from assen_demand.outputs import export
-    from assen_demand.pipeline import FORECAST_TABLES
-    from assen_demand.scale import NationalRunWarning, national_forecast
 
     if extra.get("draws"):
         raise _UsageError("--draws werkt per gemeente; gebruik voor veel gemeenten "
@@ -340,7 +340,6 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
     if supply is None or supply != "example":
         options["supply"] = supply
     if getattr(args, "table_format", "csv") == "parquet":  # issue 22: streamed to Parquet and forecast.zarr
-        from assen_demand.outputs.national import write_national
 
         status, base_year, end_year = write_national(
             staging, data_dir=args.data_dir, base_year=args.base_year, end_year=args.end_year, gemeenten=wanted,
@@ -377,8 +376,6 @@ class _NationalRun:
     """Status, base year and end year of a streamed national run (what the summary lines need)."""
 
     def __init__(self, status, base_year: int, end_year: int):
-        import pandas as pd
-
         self.status, self.base_year, self.end_year = status, base_year, end_year
         cols = ["gemeente", "gemeente_name", "status", "message"]
         self.failures = (status[status["status"] != "ok"].reset_index(drop=True) if len(status)
@@ -407,9 +404,6 @@ def _add_report(sub) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from assen_demand.outputs import export, monitoring
-    from assen_demand.inputs.datasets import load_gemeente
-
     for name in ("previous", "current"):
         folder = getattr(args, name)
         if not folder.is_dir():
@@ -428,7 +422,6 @@ def _report(args: argparse.Namespace) -> int:
     if args.out is None:
         print(report.to_text())
         return 0
-    from assen_demand.outputs import runfolder
 
     suffix = args.out.suffix
     path = runfolder.atomic_write_file(
@@ -440,7 +433,6 @@ def _report(args: argparse.Namespace) -> int:
 
 def _evaluation(previous, current, out) -> int:
     """report --evaluatie: the programme indicators of two runs side by side (CSV/MD/XLSX or printed)."""
-    from assen_demand.outputs import export, monitoring
 
     table = monitoring.evaluate_programme(previous, current)
     title = f"Evaluatie volkshuisvestingsprogramma: {previous.label} -> {current.label}"
@@ -487,7 +479,6 @@ def _check_out_file(path: Path, suffixes: tuple[str, ...], force: bool) -> None:
     probe = folder
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    import os
 
     if not os.access(probe, os.W_OK | os.X_OK):
         raise _UsageError(f"--out {path}: kan niet schrijven in {probe}; kies een map waarin u mag schrijven")
@@ -497,26 +488,17 @@ class _DataWarnings:
     """Collect DataWarnings (and other warnings) of a run; one summary line on stderr, all with --verbose."""
 
     def __init__(self, verbose: bool):
-        import warnings
-
         self.verbose = verbose
         self._catcher = warnings.catch_warnings(record=True)
         self.messages: list[str] = []
 
     def __enter__(self):
-        import warnings
-
-        from assen_demand.inputs.cbs import DataWarning
-        from assen_demand.inputs.validation import InputWarning
-
         self._caught = self._catcher.__enter__()
         for category in (DataWarning, InputWarning):  # every one counted, not once per code line
             warnings.simplefilter("always", category)
         return self
 
     def __exit__(self, *exc):
-        import warnings
-
         self._catcher.__exit__(*exc)
         data = [w for w in self._caught if issubclass(w.category, UserWarning)]
         for w in self._caught:  # library deprecations and the like: shown as Python would
@@ -539,7 +521,6 @@ class _DataWarnings:
 
 def _available_memory() -> int | None:
     """Bytes of memory available to a new allocation (Linux MemAvailable; else physical pages)."""
-    import os
 
     try:
         with open("/proc/meminfo", encoding="ascii") as handle:
@@ -558,8 +539,6 @@ def _check_draws_memory(draws: int, data, base_year: int | None, end_year: int) 
     """--draws must fit in memory: checked from the array sizes before anything is computed."""
     if not draws:
         return
-    from assen_demand.pipeline import default_base_year
-    from assen_demand.uncertainty import bytes_per_draw
 
     base = default_base_year(data) if base_year is None else base_year
     kwb = data.kwb
@@ -591,8 +570,6 @@ def _on_sigterm(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    import signal
-
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _build_parser()
     args = parser.parse_args(argv)

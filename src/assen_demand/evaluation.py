@@ -53,6 +53,7 @@ import pandas as pd
 from assen_demand.demography.migration import net_migration_totals
 from assen_demand.demography.rates import ComponentsWarning
 from assen_demand.errors import InvalidValueError, MissingDataError
+from assen_demand import parameters
 from assen_demand.parameters import load_parameter_table
 
 __all__ = [
@@ -145,7 +146,7 @@ def constant_boundary_changes(dynamics: pd.DataFrame, *, jump_threshold: float =
     Parameters
     ----------
     dynamics : pandas.DataFrame
-        :func:`assen_demand.inputs.cbs.read_population_dynamics` output (37259eng and 37259ned).
+        :func:`assen_demand.inputs.dynamics.read_population_dynamics` output (37259eng and 37259ned).
     jump_threshold : float [log change per year]
         37259ned years (no 31 December count): a yearly log change further than this from the
         median of the three years either side is taken as a boundary change. On the 37259eng
@@ -248,7 +249,7 @@ def rolling_origin_errors(
     Parameters
     ----------
     dynamics : pandas.DataFrame
-        :func:`assen_demand.inputs.cbs.read_population_dynamics` output.
+        :func:`assen_demand.inputs.dynamics.read_population_dynamics` output.
     n_years : int
         Window of observed years before the origin (the projection's ``n_years``).
     max_horizon : int [years]
@@ -727,11 +728,9 @@ def wijk_interval_scale(variant: str = "central") -> pd.DataFrame:
     pandas.DataFrame
         Index ``age_lo`` (0, 15, 25, 45, 65), columns horizon 1..H [1]; a horizon beyond H uses H.
     """
-    from assen_demand.parameters import load_parameter_table
-
     if variant not in ("central", "low", "high"):
         raise InvalidValueError(f"variant must be 'low', 'central' or 'high', got {variant!r}")
-    table = load_parameter_table(WIJK_SCALE_TABLE)
+    table = parameters.load_parameter_table(WIJK_SCALE_TABLE)  # via the module: tests replace it
     rows = table[table["indicator"] == WIJK_SCALE_INDICATOR]
     wide = rows.pivot(index="age_lo", columns="horizon", values=variant).astype(float)
     wide = wide.reindex(index=list(WIJK_SCALE_BANDS), columns=sorted(wide.columns))

@@ -8,7 +8,7 @@ everything it produced, so every number can be traced back. No formula lives her
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +21,26 @@ from assen_demand.inputs.datasets import GemeenteData, load_gemeente
 from assen_demand.display import format_count, summary_repr
 from assen_demand.errors import InvalidValueError, MissingDataError, ScenarioError
 from assen_demand.demography.projection import ProjectionReport, project
+from assen_demand.outputs.labels import with_quantile_columns
+from assen_demand.demography import projection as proj
+from assen_demand.inputs.datasets import load_dwelling_pipeline
+from assen_demand.demography.combination import combined_wijken
+from assen_demand.scenario import load_scenario
+from assen_demand.housing import dwellings
+from assen_demand.housing.chain import run_housing_chain
+from assen_demand.parameters import ParameterSet, resolve_parameters
+from assen_demand.uncertainty import simulate_forecast
+from assen_demand.outputs import doorstroming as doorstroming_products
+from assen_demand.uncertainty import QUANTILES, quantile_name
+from assen_demand.housing.stock import StockInputs
+from assen_demand.inputs.datasets import load_dwelling_stock
+from assen_demand.housing import doorstroming
+from assen_demand.housing import facilities
+from assen_demand.inputs import nabijheid
+from assen_demand.inputs import validation
+from assen_demand.housing import care, households
+from assen_demand.housing import need as need_step
+from assen_demand.outputs import export, store, voorzieningen
 
 __all__ = [
     "Forecast",
@@ -230,7 +250,6 @@ def project_population(
 def _project_wijken(method, *, known, base, inputs, wijken, control, base_year, end_year,
                     dwelling_pipeline, occupancy, hp_interval):
     """The wijken by the chosen small-area method -> (projection, report, notes)."""
-    from assen_demand.demography import projection as proj
 
     notes: dict = {}
     wijk_base = base.population.sel(area=wijken)
@@ -251,7 +270,6 @@ def _project_wijken(method, *, known, base, inputs, wijken, control, base_year, 
     if method == "cohort_component":
         return cohort, report, notes
     if method == "combined":  # issue 18: weights by band and horizon from the project's own hindcasts
-        from assen_demand.demography.combination import combined_wijken
 
         return combined_wijken(cohort, wijk_base, control, start_year=base_year), report, notes
     if method == "hamilton_perry":
@@ -283,7 +301,6 @@ def _project_wijken(method, *, known, base, inputs, wijken, control, base_year, 
         notes.update(hamilton_perry_years=(base_year - interval, base_year), cohort_component_wijken=only_now)
         return proj.constrain(combined, control), report, notes
     # housing-led
-    from assen_demand.inputs.datasets import load_dwelling_pipeline
 
     changes = None if dwelling_pipeline is None else load_dwelling_pipeline(dwelling_pipeline)
     targets = proj.housing_targets(known.kwb, areas=wijken, gemeente=known.gemeente, base_year=base_year,
@@ -311,8 +328,6 @@ def _check_method_result(result, wijken, base_year, end_year) -> None:
 
 
 def _select_areas(inputs, areas: list[str]):
-    from dataclasses import replace
-
     def pick(da):
         if da is None or not isinstance(da, xr.DataArray) or "area" not in da.dims:
             return da
@@ -449,7 +464,6 @@ class Forecast:
         """
         if self.uncertainty is None:
             raise MissingDataError("this forecast has no Monte Carlo draws; run forecast(..., draws=1000, seed=1)")
-        from assen_demand.uncertainty import QUANTILES
 
         return self.uncertainty.quantiles(name, QUANTILES if q is None else q)
 
@@ -466,8 +480,6 @@ class Forecast:
         name : {"population", "households", "care_need", "dwellings", "doorstroming", "mantelzorg", "need"}
             ``need``: ``care``, ``preference``, ``total`` per area, dwelling type and year.
         """
-        from assen_demand.housing import care, dwellings, households
-        from assen_demand.housing import need as need_step
 
         if name not in FORECAST_TABLES and name != "need":
             raise KeyError(f"no table {name!r}; choose one of {', '.join(FORECAST_TABLES)}, need")
@@ -490,17 +502,8 @@ class Forecast:
             frame.insert(1, "area_name", frame["area"].map(self.area_names))
             keys = [c for c in ("area", "dwelling_type", "model", "indicator", "year") if c in frame.columns]
         if self.uncertainty is not None and name != "mantelzorg":
-            extra = self.uncertainty.frame_columns(name, keys)
-            frame = frame.merge(extra, on=keys, how="left")
             # each value column followed by its quantiles: need, need_q05, need_q50, need_q95, supply, gap, ...
-            added = [c for c in extra.columns if c not in keys]
-            order = []
-            for col in frame.columns:
-                if col in added:
-                    continue
-                order.append(col)
-                order += [c for c in added if c.rsplit("_q", 1)[0] == col]
-            frame = frame[order + [c for c in added if c not in order]]
+            frame = with_quantile_columns(frame, self.uncertainty.frame_columns(name, keys), keys)
         return frame
 
     def to_zarr(self, path, *, provenance_record=None, overwrite: bool = False):
@@ -523,7 +526,6 @@ class Forecast:
         -------
         pathlib.Path
         """
-        from assen_demand.outputs import export, store, voorzieningen
 
         record = provenance_record if provenance_record is not None else export.provenance(self)
         return store.write_forecast_store(self, path, provenance_record=record, sources=export.sources_table(self),
@@ -533,7 +535,6 @@ class Forecast:
 def _resolve_scenario(scenario):
     if scenario is None:
         return None
-    from assen_demand.scenario import load_scenario
 
     return load_scenario(scenario)
 
@@ -622,9 +623,6 @@ def forecast(
     ScenarioError
         A bad scenario file, or a scenario needing a projection method this version lacks.
     """
-    from assen_demand.housing import dwellings
-    from assen_demand.housing.chain import run_housing_chain
-    from assen_demand.parameters import ParameterSet, resolve_parameters
 
     check_whole_numbers("forecast", {"base_year": base_year, "end_year": end_year, "draws": draws, "seed": seed},
                         optional=("base_year", "seed"))
@@ -684,7 +682,6 @@ def forecast(
     )
     draws_result = None
     if draws:
-        from assen_demand.uncertainty import simulate_forecast
 
         if projection_options.get("method") not in (None, "cohort_component"):
             raise ScenarioError(
@@ -786,9 +783,6 @@ def forecast_comparison(
 
 
 def _comparison_rows(fc: Forecast) -> pd.DataFrame:
-    from assen_demand.outputs import doorstroming as doorstroming_products
-    from assen_demand.uncertainty import QUANTILES, quantile_name
-
     def population_rows(pop: xr.DataArray) -> xr.DataArray:
         parts = [pop.where(pop["age"] >= a, 0.0).sum(["sex", "age"]).expand_dims(measure=[f"population_{a}plus"])
                  for a in COMPARISON_AGES]
@@ -838,8 +832,6 @@ def stock_inputs(projection: PopulationProjection, data: GemeenteData, *, pipeli
         ``rented_pct`` at or before the base year), the register and pipeline as given, and the
         central population (so that every Monte Carlo draw shares one stock).
     """
-    from assen_demand.housing.stock import StockInputs
-    from assen_demand.inputs.datasets import load_dwelling_pipeline, load_dwelling_stock
 
     base = projection.base_year
     kwb = data.kwb[data.kwb["year"] <= max(base, int(data.kwb["year"].min()))]
@@ -852,15 +844,12 @@ def stock_inputs(projection: PopulationProjection, data: GemeenteData, *, pipeli
 
 def _doorstroming_step(households, stock, plan, projection, parameters):
     """Doorstroming of the forecast (issue 23): the pipeline is the scenario's or the user's."""
-    from assen_demand.housing import doorstroming
 
     return doorstroming.forecast_moves(households, stock, plan, gemeente=projection.gemeente,
                                        base_year=projection.base_year, variant=parameters.variant)
 
 
 def _supply_table(supply, gemeente: str) -> pd.DataFrame:
-    from assen_demand.housing import dwellings
-
     if supply is None:
         return pd.DataFrame(columns=["area", "dwelling_type", "year", "units", "status"])
     if isinstance(supply, str) and supply == "example":
@@ -872,8 +861,6 @@ def _supply_table(supply, gemeente: str) -> pd.DataFrame:
 
 def _facility_step(data, projection, hh, need, dwelling_need, *, variant, facility_list, distances):
     """Facilities per wijk (issue 15): distances and the gemeente's list read here, at the edge."""
-    from assen_demand.housing import facilities
-    from assen_demand.inputs import nabijheid
 
     population = projection.population
     areas = [str(a) for a in population["area"].values]
@@ -897,7 +884,6 @@ def _supply_label(supply) -> str:
 
 def _check_supply_range(table: pd.DataFrame, population: xr.DataArray, *, source: str) -> None:
     """A user's supply: years within the forecast, units no more than the area's inhabitants."""
-    from assen_demand.inputs import validation
 
     if not len(table):
         return

@@ -58,6 +58,7 @@ basis bouwplannen dementie_daling
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -214,7 +215,6 @@ class Scenario:
         37259) of the ``n_years`` years before ``base_year``, times the multiplier.
         """
         dyn = data.as_of(base_year).dynamics
-        import warnings
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the residual check is reported by estimate_components

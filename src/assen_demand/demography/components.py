@@ -64,7 +64,7 @@ from assen_demand.demography.rates import (
 )
 from assen_demand.display import summary_repr
 from assen_demand.errors import ArgumentError, DataFormatError, InvalidValueError, MissingDataError
-from assen_demand.inputs.cbs import kwb_age_bands
+from assen_demand.inputs.kwb import kwb_age_bands
 
 __all__ = [
     "SEXES",
@@ -145,7 +145,7 @@ class ComponentOptions:
     constrain_wijken: bool = True
     preserve_bands: bool = True
     sex_ratio_at_birth: float = SEX_RATIO_AT_BIRTH
-    ungroup_method: str = "log_spline"
+    ungroup_method: str = "pclm"
     structural_weight: float = 1.0
     drift_multiplier: float = 1.0
     tfr_multiplier: float = 1.0

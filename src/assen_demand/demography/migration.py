@@ -32,7 +32,7 @@ from assen_demand.demography.ageing import age_one_year
 from assen_demand.display import summary_repr
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
 from assen_demand.demography.rates import ComponentsWarning, check_finite_nonneg, split_bands, window_years
-from assen_demand.inputs.cbs import buurt_sets, kwb_age_bands, same_buurten
+from assen_demand.inputs.kwb import buurt_sets, kwb_age_bands, same_buurten
 from assen_demand.parameters import load_parameter_table
 
 __all__ = [
@@ -495,7 +495,7 @@ def drop_changed_wijken(residuals: pd.DataFrame, kwb: pd.DataFrame) -> tuple[pd.
     A wijk that lost buurten to a new wijk (Bemmel in Lingewaard, 2022: 19,970 -> 12,205
     persons when Angeren, Doornenburg, Haalderen and Ressen became wijken of their own) would
     otherwise read the move as net out-migration and repeat it every year. A pair is left out
-    when the wijk's buurten changed (:func:`assen_demand.inputs.cbs.same_buurten`) *and* its
+    when the wijk's buurten changed (:func:`assen_demand.inputs.kwb.same_buurten`) *and* its
     residual net migration (all bands) exceeds ``max(50, 5 %)`` of its population: buurten
     are often renamed or re-divided inside a wijk (Assen-Oost, 2023: Amelterhout and
     Vreebergen became Vreebergen-Amelterhout, the wijk 9,370 -> 9,350), which moves no one

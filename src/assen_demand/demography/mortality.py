@@ -18,6 +18,7 @@ Bron: CBS (CC BY 4.0); United Nations, DESA, Population Division, World Populati
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from scipy import interpolate, optimize, stats
 from assen_demand.datamodel import MAX_AGE, SEXES
 from assen_demand.display import summary_repr
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
+from assen_demand.demography.ungroup import pclm_rates
 from assen_demand.demography.rates import (
     ComponentsWarning,
     age_shape,
@@ -249,81 +251,65 @@ def survival_ratios(table: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
 # --------------------------------------------------------------------------------------------
 
 
-def _band_edges(starts: np.ndarray, max_age: int) -> np.ndarray:
-    starts = np.asarray(starts, dtype=int)
-    if starts[0] != 0 or np.any(np.diff(starts) <= 0) or starts[-1] != max_age:
-        raise DataFormatError(
-            f"ungroup: band starts must rise from 0 to the open band {max_age}+ (got {starts.tolist()}); "
-            "give rates for 0, 1-4, 5-9, ..., 95-99, 100+"
-        )
-    return np.append(starts, max_age + 1)
+#: log10 of the PCLM smoothing parameter for WPP band rates. The rates come without their deaths
+#: and exposures, so the Poisson counts are those of a stationary population (radix below) and
+#: BIC has little to say; over all 60 WPP 2024 rows of the Netherlands (2 sexes x 30 periods) BIC
+#: picked log10 lambda between -1.7 and -0.9 (edf 21.9-22.0 of 22 bands), i.e. practically
+#: interpolating the band rates. One fixed value keeps the ungrouping fast and every row alike.
+WPP_PCLM_LOG10_LAMBDA = -1.5
+
+#: Radix of the stationary population whose person-years are the PCLM exposures [persons]
+STATIONARY_RADIX = 100_000.0
+
+# rescaling rounds: after 4, the rates change by < 1e-4 (relative) from one round to the next
+_PCLM_ROUNDS = 4
 
 
-def _ungroup_log_spline(m_bands: np.ndarray, starts: np.ndarray, max_age: int, iterations: int = 6) -> np.ndarray:
-    """Band rates (..., band) -> single-year rates (..., age 0..max_age); see :func:`ungroup_mx`."""
-    edges = _band_edges(starts, max_age)
-    widths = np.diff(edges)[:-1]
-    closed = len(starts) - 1
-    # knots: band mid-points; the open band as if it were one more band as wide as the last one
-    knots = np.append(starts[:closed] + widths / 2.0, max_age + widths[-1] / 2.0)
-    ages = np.arange(max_age + 1)
-    band_of_age = np.searchsorted(edges, ages, side="right") - 1
-    with np.errstate(divide="ignore"):
-        logm = np.log(m_bands)
-    out = np.empty(m_bands.shape[:-1] + (max_age + 1,))
-    # a one-year first band (infants) is its own regime: exact, and kept out of the spline
-    first = 1 if widths[0] == 1 else 0
-    flat_log = logm.reshape(-1, logm.shape[-1])
-    flat_out = out.reshape(-1, max_age + 1)
-    for i, row in enumerate(flat_log):
-        if not np.isfinite(row).all():
-            raise InvalidValueError(
-                "ungroup_mx: a band rate is zero, so log m is undefined; the log-spline needs positive rates"
-            )
-        spline = interpolate.PchipInterpolator(knots[first:], row[first:], extrapolate=True)
-        flat_out[i] = np.exp(spline(ages + 0.5))
-    out = flat_out.reshape(out.shape)
-    # rescale every closed band so that its stationary-population deaths / person-years (the
-    # band's life-table m) equal the given band rate; this is what keeps e0 of the abridged table
-    for _ in range(iterations):
-        q = out / (1.0 + 0.5 * out)
-        for b in range(closed):
-            lo, hi = edges[b], edges[b + 1]
-            if hi - lo == 1:
-                out[..., lo] = m_bands[..., b]
-                continue
-            seg_q = q[..., lo:hi]
-            l_rel = np.concatenate([np.ones(seg_q.shape[:-1] + (1,)), np.cumprod(1 - seg_q[..., :-1], axis=-1)], -1)
-            L_rel = l_rel * (1 - 0.5 * seg_q)
-            current = (L_rel * out[..., lo:hi]).sum(-1) / L_rel.sum(-1)
-            out[..., lo:hi] *= (m_bands[..., b] / current)[..., None]
-    out[..., max_age] = m_bands[..., -1]
+def _stationary_person_years(m: np.ndarray, radix: float) -> np.ndarray:
+    """Single-year person-years of a stationary population, deaths mid-year (a = 0.5); open age l/m."""
+    q = m / (1.0 + 0.5 * m)
+    lx = radix * np.concatenate([[1.0], np.cumprod(1.0 - q[:-1])])
+    person_years = lx * (1.0 - 0.5 * q)
+    person_years[-1] = lx[-1] / m[-1]
+    return person_years
+
+
+@functools.lru_cache(maxsize=4096)
+def _pclm_row(band_rates: tuple[float, ...], starts: tuple[int, ...], max_age: int) -> np.ndarray:
+    """Single-year m(x) of one row of band rates (cached: the same WPP rows recur in a run)."""
+    rates = np.asarray(band_rates)
+    band_of_age = np.searchsorted(np.asarray(starts), np.arange(max_age + 1), side="right") - 1
+    single = rates[band_of_age]
+    for _ in range(_PCLM_ROUNDS):
+        exposures = _stationary_person_years(single, STATIONARY_RADIX)
+        deaths = rates * np.bincount(band_of_age, weights=exposures, minlength=rates.size)
+        single = pclm_rates(deaths, exposures, np.asarray(starts), max_age=max_age,
+                            lambdas=10.0 ** WPP_PCLM_LOG10_LAMBDA).values
+    out = np.array(single)
+    out.flags.writeable = False
     return out
 
 
-_UNGROUPERS = {"log_spline": _ungroup_log_spline}
-
-
-def ungroup_mx(mx_bands: xr.DataArray, *, method: str = "log_spline", max_age: int = MAX_AGE) -> xr.DataArray:
+def ungroup_mx(mx_bands: xr.DataArray, *, method: str = "pclm", max_age: int = MAX_AGE) -> xr.DataArray:
     """Death rates by age band -> single years of age 0..max_age (max_age = the open group).
 
-    ``method="log_spline"`` (default, our own): a monotone cubic (PCHIP, Fritsch-Carlson)
-    interpolant of log m through the band mid-points, evaluated at x + 0.5; a one-year infant
-    band is kept exact and out of the spline; the open band m(100+) is the rate of the open age
-    100 and its knot sits half a band width above 100 (it shapes only the slope within 95-99).
-    Each closed band is then rescaled (6 fixed-point iterations) so that the band's
-    stationary-population death rate sum L(x) m(x) / sum L(x) equals the band rate: an abridged
-    life table of the single-year rates has exactly the given 5-year rates, which is what keeps
-    e0 (tested against WPP e0 to < 0.3 years). The rescaling leaves small steps at band edges.
-
-    The switch to PCLM (Rizzi et al. 2015, ``assen_demand.demography.ungroup``) goes here: a new entry in
-    the method table; the callers only pass ``method``.
+    ``method="pclm"``: the penalized composite link model with exposures
+    (:func:`assen_demand.demography.ungroup.pclm_rates`, Rizzi et al. 2015), the same ungrouper
+    as for every other age-banded input. WPP publishes rates only, so the deaths and exposures
+    are those of a stationary population (radix :data:`STATIONARY_RADIX`) living at the
+    current single-year rates; ``pclm_rates`` rescales every band so that sum E(x) m(x) equals
+    the band's deaths, and after 4 rounds the band's stationary-population
+    rate sum L(x) m(x) / sum L(x) equals the given band rate (to < 1e-4 relative): an abridged
+    life table of the single-year rates has the given 5-year rates, which keeps e0. A one-year
+    band (infants, the open group ``max_age``+) keeps its rate exactly. Smoothing:
+    :data:`WPP_PCLM_LOG10_LAMBDA`.
 
     Parameters
     ----------
     mx_bands : xarray.DataArray (..., age_lo) [deaths per person-year]
-        Band rates; ``age_lo`` are the band starts, rising from 0 to ``max_age`` (the open band).
-    method : {"log_spline"}
+        Positive band rates; ``age_lo`` are the band starts, rising from 0 to ``max_age`` (the
+        open band).
+    method : {"pclm"}
         Ungrouping method.
     max_age : int
         Start of the open band [years].
@@ -331,18 +317,34 @@ def ungroup_mx(mx_bands: xr.DataArray, *, method: str = "log_spline", max_age: i
     Returns
     -------
     xarray.DataArray (..., age) [deaths per person-year]
+
+    References
+    ----------
+    Rizzi, S., Gampe, J. and Eilers, P. H. C. (2015). Efficient estimation of smooth
+    distributions from coarsely grouped data. American Journal of Epidemiology 182(2), 138-147.
+    https://doi.org/10.1093/aje/kwv020
     """
-    if method not in _UNGROUPERS:
+    if method != "pclm":
         raise InvalidValueError(
-            f"ungroup_mx: unknown method {method!r}; available: {', '.join(_UNGROUPERS)} "
-            "(PCLM arrives with assen_demand.demography.ungroup)"
+            f"ungroup_mx: unknown method {method!r}; available: pclm (assen_demand.demography.ungroup.pclm_rates)"
         )
     if "age_lo" not in mx_bands.dims:
         raise DataFormatError("ungroup_mx: mx_bands needs an 'age_lo' dimension (band starts)")
     check_finite_nonneg(mx_bands.values, "ungroup_mx: band rates", "fill the missing bands first")
     da = mx_bands.transpose(..., "age_lo")
     starts = da["age_lo"].values.astype(int)
-    values = _UNGROUPERS[method](da.values.astype(float), starts, max_age)
+    if starts[0] != 0 or np.any(np.diff(starts) <= 0) or starts[-1] != max_age:
+        raise DataFormatError(
+            f"ungroup: band starts must rise from 0 to the open band {max_age}+ (got {starts.tolist()}); "
+            "give rates for 0, 1-4, 5-9, ..., 95-99, 100+"
+        )
+    rows = da.values.astype(float).reshape(-1, starts.size)
+    if (rows <= 0).any():
+        raise InvalidValueError(
+            "ungroup_mx: a band rate is zero; the stationary population of the PCLM needs positive rates"
+        )
+    single = np.stack([_pclm_row(tuple(row), tuple(starts.tolist()), int(max_age)) for row in rows])
+    values = single.reshape(da.shape[:-1] + (max_age + 1,))
     dims = list(da.dims[:-1]) + ["age"]
     coords = {k: v for k, v in da.coords.items() if "age_lo" not in v.dims}
     coords["age"] = np.arange(max_age + 1)
@@ -430,7 +432,7 @@ def wpp_single_year_mx(
     base_year: int | None,
     years: Sequence[int] | None = None,
     include_projection: bool = False,
-    method: str = "log_spline",
+    method: str = "pclm",
 ) -> xr.DataArray:
     """National m(x) by sex, single year of age and calendar year from the WPP 5-year rates.
 
@@ -480,11 +482,11 @@ class LeeCarterFit:
     kt : xarray.DataArray (sex, time) [1]
         Mortality index at the period mid-points, summing to 0 (before any re-estimation).
     drift : xarray.DataArray (sex) [per year]
-        Mean change of k per year (maximum likelihood of a random walk with drift).
+        Mean change of k per year (maximum likelihood of a random walk with drift, statsmodels).
     sigma : xarray.DataArray (sex) [per square-root year]
-        Standard deviation of the yearly innovations of k.
+        Standard deviation of the yearly innovations of k (maximum likelihood, statsmodels).
     drift_se : xarray.DataArray (sex) [per year]
-        Standard error of the drift, sigma / sqrt(years spanned).
+        Standard error of the drift (statsmodels; sigma / sqrt(years spanned)).
     jump_off : xarray.DataArray (sex, age) [log deaths per person-year]
         log m at the last fitting time; forecasts start here (Lee & Miller 2001) rather than at
         a(x) + b(x) k(last), which removes the jump-off bias.
@@ -512,6 +514,28 @@ class LeeCarterFit:
         h = xr.DataArray(np.asarray(list(years), dtype=float) + 0.5 - self.last_time, dims="year",
                          coords={"year": np.asarray(list(years), dtype=int)})
         return self.drift * h
+
+    def k_interval(self, years: Sequence[int], *, level: float = 0.9) -> xr.Dataset:
+        """Forecast interval of k (sex, year) for calendar years, relative to the jump-off.
+
+        The random walk's interval, drift x h -/+ z sigma sqrt(h) with h = year + 0.5 -
+        last_time [years], as statsmodels' ``get_forecast(...).conf_int()`` gives it at whole
+        steps (tested); like statsmodels it leaves out the uncertainty of the drift
+        (:meth:`simulate` adds it).
+
+        Returns
+        -------
+        xarray.Dataset
+            ``lower``, ``upper`` (sex, year) [1].
+        """
+        if not 0 < level < 1:
+            raise InvalidValueError(f"k_interval: level must lie between 0 and 1 (got {level})")
+        centre = self.k_forecast(years)
+        h = centre["year"] + 0.5 - self.last_time
+        if (h < 0).any():
+            raise InvalidValueError(f"k_interval: years before the jump-off time {self.last_time}")
+        half = stats.norm.ppf(0.5 + level / 2) * self.sigma * np.sqrt(h)
+        return xr.Dataset({"lower": centre - half, "upper": centre + half})
 
     def forecast(self, years: Sequence[int]) -> xr.DataArray:
         """Central forecast m(x) (sex, age, year) [deaths per person-year] for calendar years."""
@@ -581,16 +605,50 @@ def _e0_of_log(logm: np.ndarray, sex: str) -> float:
     return float(lt["ex"].values[0])
 
 
+def _random_walk_with_drift(kt: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drift [per year], sigma [per sqrt(year)] and drift standard error [per year] of k (sex, time).
+
+    statsmodels ``ARIMA(order=(0, 1, 0), trend="t")`` fitted per sex by exact maximum likelihood
+    (``method="innovations_mle"``: the drift is the mean increment to machine precision), on
+    the step of the time points, with standard errors from the observed information
+    (``cov_type="oim"``: sigma_step / sqrt(steps) for the drift; statsmodels' default outer
+    product of gradients gave 1.90 instead of 1.17 for the men's k of 1970-2020); per-step values
+    are turned into per-year ones (a random walk's variance grows with time: sigma_year^2 =
+    sigma_step^2 / step).
+    """
+    steps = np.diff(t)
+    if not np.allclose(steps, steps[0]):
+        raise DataFormatError(
+            f"fit_lee_carter: the time points must be equally spaced for the random walk (got steps "
+            f"{sorted(set(np.round(steps, 6).tolist()))}); use consecutive WPP periods"
+        )
+    # import here: statsmodels' ARIMA module takes 0.3-0.9 s to import (python -X importtime), a cost
+    # `import assen_demand` and `assen-demand --help` need not pay; only a Lee-Carter fit needs it
+    from statsmodels.tsa.arima.model import ARIMA
+
+    step = float(steps[0])
+    drift, sigma, drift_se = (np.empty(len(kt)) for _ in range(3))
+    for i, k in enumerate(kt):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # statsmodels notes that it differenced the series: we asked for that
+            res = ARIMA(k, order=(0, 1, 0), trend="t").fit(method="innovations_mle", cov_type="oim")
+        drift[i] = res.params[0] / step
+        sigma[i] = math.sqrt(res.params[-1] / step)
+        drift_se[i] = res.bse[0] / step
+    return drift, sigma, drift_se
+
+
 def fit_lee_carter(mx: xr.DataArray, *, refit: str | None = None) -> LeeCarterFit:
     """Fit Lee-Carter by sex to single-year rates at several time points.
 
     a(x) = mean over t of log m(x, t); the centred matrix is decomposed by SVD and the first
     component gives b(x) (normalised to sum b = 1) and k(t) (sum k = 0), Lee & Carter (1992).
-    k(t) is modelled as a random walk with drift: with time points t_0 < ... < t_n (the WPP
-    period mid-points, 5 years apart), the maximum likelihood drift per year is
-    (k(t_n) - k(t_0)) / (t_n - t_0) and the innovation variance per year is the sample variance
-    of the increments divided by the step length (ARIMA(0,1,0) with drift, as statsmodels would
-    fit it on the 5-year series; tested).
+    k(t) is a random walk with drift, fitted with statsmodels as ARIMA(0,1,0) with a drift term
+    on the equally spaced time points t_0 < ... < t_n (the WPP period mid-points, 5 years apart)
+    by exact maximum likelihood (:func:`_random_walk_with_drift`): the drift per year is
+    (k(t_n) - k(t_0)) / (t_n - t_0), the innovation variance per year the mean squared
+    increment around the drift divided by the step length, and the drift's standard error
+    statsmodels' (sigma / sqrt(t_n - t_0)).
 
     Parameters
     ----------
@@ -640,13 +698,7 @@ def fit_lee_carter(mx: xr.DataArray, *, refit: str | None = None) -> LeeCarterFi
                 f = lambda k: _e0_of_log(ax[i] + bx[i] * k, str(sexes[i])) - target  # noqa: E731
                 lo, hi = kt[i, j] - 50.0, kt[i, j] + 50.0
                 kt[i, j] = optimize.brentq(f, lo, hi, xtol=1e-10)
-    steps = np.diff(t)
-    dk = np.diff(kt, axis=1)
-    drift = (kt[:, -1] - kt[:, 0]) / (t[-1] - t[0])
-    # increments over a step of length s have variance sigma^2 s
-    resid = dk - drift[:, None] * steps[None, :]
-    sigma = np.sqrt((resid**2 / steps[None, :]).sum(axis=1) / max(len(steps) - 1, 1))
-    drift_se = sigma / np.sqrt(t[-1] - t[0])
+    drift, sigma, drift_se = _random_walk_with_drift(kt, t)
     coords_sa = {"sex": sexes, "age": da["age"].values}
     return LeeCarterFit(
         ax=xr.DataArray(ax, dims=("sex", "age"), coords=coords_sa, name="ax"),
@@ -670,7 +722,7 @@ def national_mortality(
     model: str = "lee_carter",
     fit_start: int = 1970,
     refit: str | None = None,
-    method: str = "log_spline",
+    method: str = "pclm",
     drift_multiplier: float = 1.0,
 ) -> tuple[xr.DataArray, LeeCarterFit | None]:
     """National m(x) by sex, single age and calendar year, knowing only WPP periods ending by ``base_year``.

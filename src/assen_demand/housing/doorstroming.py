@@ -37,6 +37,8 @@ import xarray as xr
 
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
 from assen_demand.parameters import banded_to_dataarray, load_parameter_table, validate_parameter_table
+from assen_demand.housing.stock import stock_by_year
+from assen_demand.inputs.datasets import load_dwelling_pipeline
 
 __all__ = [
     "SUITABLE_TYPES",
@@ -196,7 +198,6 @@ def suitable_supply(stock: xr.Dataset, pipeline: pd.DataFrame | None, years) -> 
         ``stock`` [dwellings on 1 January, central] and ``added`` [dwellings completed during the
         year, net additions clipped at 0] for :data:`SUITABLE_TYPES`.
     """
-    from assen_demand.housing.stock import stock_by_year
 
     years = [int(y) for y in years]
     # completions in year y count in the stock of 1 January y + 1: one year more gives the last year's additions
@@ -419,7 +420,6 @@ def forecast_moves(households: xr.Dataset, stock: xr.Dataset | None, pipeline, *
     xarray.Dataset or None
         :func:`doorstroming_moves`.
     """
-    from assen_demand.inputs.datasets import load_dwelling_pipeline
 
     if stock is None:
         return None

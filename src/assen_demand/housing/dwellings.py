@@ -40,6 +40,7 @@ from assen_demand.errors import DataFormatError, InvalidValueError, UnknownAreaE
 from assen_demand.housing.households import households as households_fn
 from assen_demand.housing.need import dwelling_need_parts
 from assen_demand.parameters import STATUSES, ParameterSet, resolve_parameters
+from assen_demand.inputs import validation
 
 __all__ = [
     "DWELLING_TYPES",
@@ -182,7 +183,6 @@ def read_supply(source: str | PathLike | pd.DataFrame) -> pd.DataFrame:
     InvalidValueError
         Units NaN or negative.
     """
-    from assen_demand.inputs import validation
 
     if isinstance(source, pd.DataFrame):
         frame, label = source.copy(), "supply table"

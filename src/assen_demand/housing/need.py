@@ -47,6 +47,7 @@ import xarray as xr
 from assen_demand.datamodel import DWELLING_TYPES, tidy
 from assen_demand.errors import DataFormatError
 from assen_demand.parameters import ParameterSet, resolve_parameters
+from assen_demand.housing.households import headship_rates
 
 __all__ = [
     "PROFILES",
@@ -140,7 +141,6 @@ def profile_households(
     :func:`assen_demand.housing.households.households` (alone + with_others x headship).
     """
     params = resolve_parameters(parameters)
-    from assen_demand.housing.households import headship_rates
 
     persons = person_profiles(care_need, parameters=params)
     private = households["private"]

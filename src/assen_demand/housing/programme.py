@@ -27,6 +27,7 @@ type are in ``Forecast.opgave`` (issue 13), so they are not counted here a secon
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +37,8 @@ import xarray as xr
 from assen_demand.errors import DataFormatError, InvalidValueError
 from assen_demand.housing import groups as groups_mod
 from assen_demand.housing import segments as seg
+from assen_demand.errors import AssenDemandError
+from assen_demand.inputs.datasets import load_dwelling_pipeline
 
 __all__ = [
     "AIMS",
@@ -517,9 +520,7 @@ def programme_for_forecast(forecast, *, data, pipeline="example", urgency=None, 
     -------
     Programme or None
     """
-    import warnings
 
-    from assen_demand.errors import AssenDemandError
 
     try:
         return _programme_for_forecast(forecast, data=data, pipeline=pipeline, urgency=urgency)
@@ -531,8 +532,6 @@ def programme_for_forecast(forecast, *, data, pipeline="example", urgency=None, 
 
 
 def _programme_for_forecast(forecast, *, data, pipeline, urgency) -> Programme:
-    from assen_demand.inputs.datasets import load_dwelling_pipeline
-
     gm = forecast.gemeente
     status, note = "bekend", ""
     if isinstance(pipeline, str) and pipeline == "example":

@@ -43,7 +43,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError, UnknownAreaError
+from assen_demand.errors import DataFormatError, MissingDataError, UnknownAreaError
+from assen_demand.inputs import validation
 from assen_demand.parameters import STATUSES, load_parameter_table, validate_parameter_table
 
 __all__ = [
@@ -354,12 +355,8 @@ def read_stock_register(source: str | PathLike | pd.DataFrame) -> pd.DataFrame:
     bad_status = sorted(set(frame["status"].astype(str)) - set(STATUSES))
     if bad_status:
         raise DataFormatError(f"{name}: status {bad_status} unknown; use bekend, geschat or aanname")
-    units = pd.to_numeric(frame["units"], errors="coerce")
-    bad = units.isna() | (units < 0)
-    if bad.any():
-        r = frame[bad].iloc[0]
-        raise InvalidValueError(f"{name}: units {r['units']!r} for {r['area']}, {r['dwelling_type']}, {r['year']} is "
-                                "missing or negative; give a count >= 0, or leave the row out to keep the estimate")
+    units = validation.check_counts(frame, "units", source=name, labels=["area", "dwelling_type", "year"],
+                                    fix="give a count >= 0, or leave the row out to keep the estimate")
     years = pd.to_numeric(frame["year"], errors="coerce")
     if years.isna().any():
         raise DataFormatError(f"{name}: year {frame.loc[years.isna(), 'year'].iloc[0]!r} is not a year")

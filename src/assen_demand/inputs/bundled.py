@@ -5,7 +5,8 @@ The tables live in the repository's top-level ``data/cbs/`` (written by
 ``assen_demand/data/cbs/`` (``force-include`` in ``pyproject.toml``); an editable install or a
 checkout on ``PYTHONPATH`` has no such copy and reads the repository folder itself.
 :func:`assen_demand.inputs.datasets.bundled_dir` is the public name; this leaf module exists so
-that ``inputs.cbs`` (imported by ``datasets``) can use the same function without an import cycle.
+that the CBS readers (``inputs.parsing``, imported by ``datasets``) can use the same function without an
+import cycle.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ class NationalData:
     Attributes
     ----------
     kwb : pandas.DataFrame
-        :func:`assen_demand.inputs.cbs.read_kwb` rows: every area and year [persons, households, ...].
+        :func:`assen_demand.inputs.kwb.read_kwb` rows: every area and year [persons, households, ...].
     kwb_codes : pandas.DataFrame
         KWB values by region code, including the dwelling stock [dwellings].
     population_bands : pandas.DataFrame

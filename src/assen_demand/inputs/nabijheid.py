@@ -64,7 +64,7 @@ FACILITY_LABELS = {
     "train_station": "treinstation",
     "gp_post": "huisartsenpost",
 }
-#: KWB column name in :func:`assen_demand.inputs.cbs.read_kwb` output -> facility
+#: KWB column name in :func:`assen_demand.inputs.kwb.read_kwb` output -> facility
 _KWB_DISTANCE_COLUMNS = {
     "distance_gp_practice_km": "gp_practice",
     "distance_large_supermarket_km": "large_supermarket",
@@ -280,7 +280,7 @@ def distances_from_kwb(kwb: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     kwb : pandas.DataFrame
-        Output of :func:`assen_demand.inputs.cbs.read_kwb` (or ``GemeenteData.kwb``).
+        Output of :func:`assen_demand.inputs.kwb.read_kwb` (or ``GemeenteData.kwb``).
 
     Returns
     -------

@@ -9,6 +9,7 @@ as its own, labelled figure and never added to the direct number.
 from __future__ import annotations
 
 import pandas as pd
+from assen_demand.housing import doorstroming
 
 __all__ = ["CSV_NAME", "SHEET_NAME", "MEASURE_LABELS", "ABOUT", "csv_table", "sheet", "comparison_rows",
            "freed_by_wijk", "plot_freed_comparison"]
@@ -38,7 +39,6 @@ ABOUT = ("Doorstroming", "Oudere huishoudens die naar een geschikte woning wille
 
 def csv_table(result) -> pd.DataFrame | None:
     """``doorstroming.csv``: area, area_name, year, willing, ..., freed_direct, freed_chain (None without the step)."""
-    from assen_demand.housing import doorstroming
 
     moves = getattr(result, "doorstroming_moves", None)
     if moves is None:

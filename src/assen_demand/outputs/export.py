@@ -28,6 +28,7 @@ import hashlib
 import json
 import platform
 from collections.abc import Mapping, Sequence
+from importlib import metadata as _metadata
 from importlib.resources import files
 from pathlib import Path
 
@@ -41,6 +42,14 @@ from assen_demand.outputs import voorzieningen
 from assen_demand.outputs import doorstroming as doorstroming_products
 from assen_demand.outputs.labels import DWELLING_LABELS, SOURCE_NOTE, quantile_columns, scenario_suffix
 from assen_demand.outputs.monitoring import RunOutput
+from assen_demand.housing import opgave, stock
+from assen_demand.inputs.cbs import input_files
+from assen_demand.parameters import list_parameter_tables, load_parameter_table
+from assen_demand.housing import groups, segments
+from assen_demand.housing.programme import programme_sheet
+from assen_demand.outputs import tables_io
+from assen_demand.inputs import validation
+from assen_demand.outputs.store import open_forecast
 
 __all__ = [
     "SOURCE_NOTE",
@@ -174,7 +183,6 @@ def stock_tables(result) -> dict[str, pd.DataFrame]:
         ``programme_share_2030`` in the 2030 rows; ``stock``: area, area_name, dwelling_type,
         year (base year), low, central, high, status, source, kwb_dwellings.
     """
-    from assen_demand.housing import opgave, stock
 
     if getattr(result, "opgave", None) is None or getattr(result, "stock", None) is None:
         return {}
@@ -187,7 +195,6 @@ def opgave_sheet(result) -> pd.DataFrame:
 
     Nursing places serve the whole gemeente: their opgave is on the gemeente row only.
     """
-    from assen_demand.housing import opgave
 
     return opgave.wide_table(result.opgave, result.area_names, labels=DWELLING_LABELS)
 
@@ -478,8 +485,6 @@ def parameter_sources() -> pd.DataFrame:
         ``file`` and the table's own columns (``indicator, [dwelling_type,] sex, age_lo, age_hi,
         year, central, low, high, unit, status, source, note``).
     """
-    from assen_demand.parameters import list_parameter_tables, load_parameter_table
-
     frames = [load_parameter_table(name).assign(file=name) for name in list_parameter_tables()]
     return pd.concat(frames, ignore_index=True)
 
@@ -582,7 +587,6 @@ def file_checksums(data_dir=None) -> list[dict]:
         folder = bundled_dir()
         entries = sorted((p for p in folder.iterdir() if p.name.endswith(".csv")), key=lambda p: p.name)
         return [{"path": p.name, "sha256": _sha256(p.read_bytes()), "bytes": len(p.read_bytes())} for p in entries]
-    from assen_demand.inputs.cbs import input_files
 
     root = Path(data_dir)
     out = []
@@ -597,7 +601,6 @@ def file_checksums(data_dir=None) -> list[dict]:
 
 def parameter_checksums() -> list[dict]:
     """SHA-256 of every bundled parameter table: ``[{file, sha256}, ...]``."""
-    from assen_demand.parameters import list_parameter_tables
 
     folder = files("assen_demand").joinpath("data", "parameters")
     return [{"file": name, "sha256": _sha256(folder.joinpath(name).read_bytes())} for name in list_parameter_tables()]
@@ -640,6 +643,11 @@ def _scenario_record(scenario) -> dict | None:
     return {"name": str(scenario)}
 
 
+#: The packages whose versions a provenance record lists: the ones that compute or write a run's
+#: numbers, tables, figures and workbook (xlsxwriter writes the workbook since issue 20)
+RECORDED_PACKAGES = ("numpy", "pandas", "xarray", "scipy", "statsmodels", "matplotlib", "xlsxwriter")
+
+
 def provenance(
     result,
     *,
@@ -678,15 +686,15 @@ def provenance(
         base_year, end_year, variant, scenario, draws, seed, data {source, files [path,
         sha256, bytes]}, parameters [file, sha256], supply, python, packages``.
     """
-    import assen_demand
+    import assen_demand  # import here: the package's __init__ imports this module (through pipeline)
 
     run_date = run_date or _dt.datetime.now().replace(microsecond=0)
     years = [int(y) for y in result.population["year"].values]
     versions = {}
-    for name in ("numpy", "pandas", "xarray", "scipy", "matplotlib", "openpyxl"):
-        try:
-            versions[name] = __import__(name).__version__
-        except ImportError:  # pragma: no cover - all are dependencies
+    for name in RECORDED_PACKAGES:
+        try:  # the installed distribution's version: no import needed
+            versions[name] = _metadata.version(name)
+        except _metadata.PackageNotFoundError:  # pragma: no cover - all are dependencies
             versions[name] = None
     return {
         "assen_demand_version": assen_demand.__version__,
@@ -769,7 +777,7 @@ def write_workbook(sheets: Mapping[str, pd.DataFrame], path, *, title: str | Non
     -------
     pathlib.Path
     """
-    import xlsxwriter
+    import xlsxwriter  # import here: 0.18 s to import (-X importtime, load 7); only a workbook needs it
 
     path = Path(path)
     # constant_memory off: freeze panes and autofilters need the whole sheet; strings are never
@@ -884,8 +892,6 @@ def programme_outputs(programme) -> tuple[dict[str, pd.DataFrame], dict[str, pd.
         onderdeel x groep x segment, years as columns), *Segmenten ouderen* (share of households
         65+ per segment, per wijk and year) and *Programmatekst* (the Dutch text block).
     """
-    from assen_demand.housing import groups, segments
-    from assen_demand.housing.programme import programme_sheet
 
     names = programme.area_names
     per_wijk = groups.to_frame(programme.groups)
@@ -936,7 +942,6 @@ def write_forecast(result, out, *, sources: pd.DataFrame | None = None, about: M
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    from assen_demand.outputs import tables_io
 
     for stem, frame in csv_tables(result).items():
         path = tables_io.write_table(frame, tables_io.table_path(out, stem, table_format))
@@ -972,7 +977,6 @@ def read_run(folder):
     -------
     assen_demand.outputs.monitoring.RunOutput
     """
-    from assen_demand.outputs import tables_io
 
     folder = Path(folder)
     if (folder / "zarr.json").is_file():
@@ -985,7 +989,6 @@ def read_run(folder):
             f"{folder} is not an output folder of 'assen-demand forecast' (missing {', '.join(missing)}); "
             "pass the --out folder of an earlier forecast run"
         )
-    from assen_demand.inputs import validation
 
     dtypes = {"area": str, "area_name": str}
     provenance_record = validation.read_json(folder / PROVENANCE, what="the provenance record of a forecast run")
@@ -1016,8 +1019,6 @@ def _plain_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _read_store_run(path: Path):
     """A forecast store (``forecast.zarr``) as a monitoring run: its population, dwellings and provenance."""
-    from assen_demand.outputs.monitoring import RunOutput
-    from assen_demand.outputs.store import open_forecast
 
     stored = open_forecast(path)
     record = stored.provenance

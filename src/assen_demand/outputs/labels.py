@@ -13,9 +13,9 @@ import re
 
 import pandas as pd
 
-from assen_demand.inputs.cbs import slug
+from assen_demand.inputs.parsing import slug
 
-__all__ = ["SOURCE_NOTE", "DWELLING_LABELS", "quantile_columns", "scenario_suffix"]
+__all__ = ["SOURCE_NOTE", "DWELLING_LABELS", "quantile_columns", "with_quantile_columns", "scenario_suffix"]
 
 #: Footnote of every chart and the workbook: where the numbers come from.
 SOURCE_NOTE = "Bron: CBS (KWB, 37259), UN WPP 2024; berekening assen_demand"
@@ -59,6 +59,44 @@ def quantile_columns(frame: pd.DataFrame, value: str = "need") -> dict[float, st
             digits = m["level"]
             found[int(digits) / 10 ** len(digits)] = str(col)
     return dict(sorted(found.items()))
+
+
+def with_quantile_columns(frame: pd.DataFrame, quantiles: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """A tidy table with its quantile columns joined on ``keys``, each right after its value column.
+
+    Used by ``Forecast.to_frame`` and ``StoredForecast.to_frame``, so a run in memory and the same
+    run read back from a store give the same columns in the same order.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Tidy table: ``keys`` plus value columns (e.g. ``area, year, need, supply``).
+    quantiles : pandas.DataFrame
+        ``keys`` plus quantile columns named ``<value>_q<level>`` (``need_q05``, ``need_q95``).
+    keys : list of str
+        Columns both tables share; rows of ``frame`` without quantiles get NaN (left join).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frame``'s columns, each value followed by its quantiles in the order of ``quantiles``;
+        quantile columns of a value ``frame`` does not have come last.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"year": [2024, 2025], "need": [10.0, 12.0], "supply": [9.0, 9.5]})
+    >>> q = pd.DataFrame({"year": [2024, 2025], "need_q05": [8.0, 9.0], "need_q95": [12.0, 15.0]})
+    >>> list(with_quantile_columns(frame, q, ["year"]).columns)
+    ['year', 'need', 'need_q05', 'need_q95', 'supply']
+    """
+    joined = frame.merge(quantiles, on=keys, how="left")
+    added = [c for c in quantiles.columns if c not in keys]
+    order = []
+    for col in joined.columns:
+        if col not in added:
+            order.append(col)
+            order += [c for c in added if c.rsplit("_q", 1)[0] == col]
+    return joined[order + [c for c in added if c not in order]]
 
 
 def scenario_suffix(result) -> str:

@@ -17,7 +17,9 @@ from the ``need_q05, need_q50, ...`` columns of ``Forecast.to_frame("dwellings")
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,9 @@ from assen_demand.outputs.figures import nl_number as _nl
 from assen_demand.outputs.figures import tick_label as _tick
 from assen_demand.outputs.labels import DWELLING_LABELS, SOURCE_NOTE, quantile_columns, scenario_suffix
 from assen_demand.outputs.voorzieningen import save_facility_figure
+from assen_demand.housing.opgave import HIGHLIGHT_YEARS
+from assen_demand.housing.stock import GEMEENTE_ONLY, STOCK_TYPES
+from assen_demand.inputs.cbs import slug
 
 __all__ = [
     "A4_WIDTH",
@@ -347,7 +352,7 @@ def plot_gap_heatmap(result, dwelling_type: str, *, areas=None, annotate: bool =
     matplotlib.axes.Axes
         With a colour bar [dwellings or places].
     """
-    from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.colors import TwoSlopeNorm  # import here: matplotlib (1.7 s) only to draw
     from matplotlib.patches import Patch, Rectangle
 
     dwelling_type = _check_type(dwelling_type)
@@ -362,7 +367,7 @@ def plot_gap_heatmap(result, dwelling_type: str, *, areas=None, annotate: bool =
     has_supply = np.isfinite(gap)
     label = _PLURAL[dwelling_type]
     ax = _new_axes(ax, (A4_WIDTH, 0.32 * len(areas) + 1.8))
-    from matplotlib.colors import Normalize
+    from matplotlib.colors import Normalize  # import here: matplotlib (1.7 s) only to draw
 
     context = f"{years[0]}-{years[-1]}, {run_label(result)}"
     if not has_supply.any():
@@ -444,8 +449,6 @@ def plot_opgave(result, dwelling_type: str, *, years=None, ax=None):
     DataFormatError
         An unknown type, or a result without an opgave.
     """
-    from assen_demand.housing.opgave import HIGHLIGHT_YEARS
-    from assen_demand.housing.stock import GEMEENTE_ONLY, STOCK_TYPES
 
     if dwelling_type not in STOCK_TYPES:
         raise DataFormatError(f"no opgave for dwelling type {dwelling_type!r}; use one of {', '.join(STOCK_TYPES)}")
@@ -453,7 +456,6 @@ def plot_opgave(result, dwelling_type: str, *, years=None, ax=None):
         raise DataFormatError("this result has no opgave; run assen_demand.forecast() (it computes stock and opgave)")
     op = result.opgave["opgave"]
     if "draw" in op.dims:
-        import warnings
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -664,15 +666,14 @@ def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS, process
     folder.mkdir(parents=True, exist_ok=True)
     jobs = _figure_jobs(result, folder, kinds)
     if processes is None:
-        import os
 
         processes = min(os.cpu_count() or 1, len(jobs), 4)
     if processes <= 1 or len(jobs) <= 1:
         return [path for job in jobs for path in _render(result, job, dpi)]
-    import multiprocessing
+    import multiprocessing  # import here: only the parallel figure path needs the process pool
     from concurrent.futures import ProcessPoolExecutor
 
-    import matplotlib
+    import matplotlib  # import here: matplotlib (1.7 s) only to draw
 
     context = multiprocessing.get_context(_START_METHOD)
     style = {k: v for k, v in matplotlib.rcParams.items() if k != "backend"}
@@ -694,9 +695,7 @@ _START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 
 
 def _start_worker(result, style: dict) -> None:
-    import warnings
-
-    import matplotlib
+    import matplotlib  # import here: matplotlib (1.7 s) only to draw
 
     global _WORKER_RESULT
     with warnings.catch_warnings():
@@ -711,7 +710,6 @@ def _render_in_worker(job: tuple, dpi: int) -> list[Path]:
 
 def _figure_jobs(result, folder: Path, kinds) -> list[tuple]:
     """The figures to draw: ``(kind, argument, path)``, in the order of the returned list."""
-    from assen_demand.inputs.cbs import slug
 
     jobs: list[tuple] = []
     suffix = scenario_suffix(result)
@@ -727,7 +725,6 @@ def _figure_jobs(result, folder: Path, kinds) -> list[tuple]:
             else "behoefte"
         jobs.append(("heatmaps", dtype, folder / f"{shows}_per_wijk_{dtype}{suffix}.png"))
     if "opgave" in kinds and getattr(result, "opgave", None) is not None:
-        from assen_demand.housing.stock import STOCK_TYPES
 
         for dtype in STOCK_TYPES:
             jobs.append(("opgave", dtype, folder / f"opgave_{dtype}{suffix}.png"))
@@ -744,7 +741,7 @@ def _figure_jobs(result, folder: Path, kinds) -> list[tuple]:
 def _render(result, job: tuple, dpi: int) -> list[Path]:
     """Draw and save one figure of :func:`_figure_jobs`; Figure() without pyplot, so nothing
     is registered globally and nothing needs closing."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # import here: matplotlib (1.7 s) only to draw
 
     kind, arg, path = job
     if kind == "pyramids":
@@ -769,7 +766,6 @@ def _render(result, job: tuple, dpi: int) -> list[Path]:
                        title=f"{DWELLING_LABELS[dtype]}: behoefte {_name(result, result.gemeente)} met "
                              f"onzekerheid\n{run_label(result)}", note=FAN_NOTE)
     else:  # facilities
-        from assen_demand.outputs.voorzieningen import save_facility_figure
 
         return save_facility_figure(result, path, dpi=dpi)
     return [_save(fig, path, dpi)]

@@ -41,6 +41,7 @@ import xarray as xr
 
 from assen_demand.display import summary_repr
 from assen_demand.errors import DataFormatError, MissingDataError, OutputError
+from assen_demand.outputs.labels import with_quantile_columns
 
 __all__ = [
     "STORE_NAME",
@@ -498,15 +499,7 @@ class StoredForecast:
             frame.insert(1, "area_name", frame["area"].map(names))
             keys = [c for c in ("area", "dwelling_type", "model", "indicator", "year") if c in frame.columns]
         if self.uncertainty is not None and name != "mantelzorg":
-            extra = self.uncertainty.frame_columns(name, keys)
-            frame = frame.merge(extra, on=keys, how="left")
-            added = [c for c in extra.columns if c not in keys]
-            order = []
-            for col in frame.columns:
-                if col not in added:
-                    order.append(col)
-                    order += [c for c in added if c.rsplit("_q", 1)[0] == col]
-            frame = frame[order + [c for c in added if c not in order]]
+            frame = with_quantile_columns(frame, self.uncertainty.frame_columns(name, keys), keys)
         return frame
 
     def tables(self) -> dict[str, pd.DataFrame]:
