@@ -107,7 +107,8 @@ from assen_demand.evaluation import (
     simulate_level_deviations,
 )
 from assen_demand.housing import care, dwellings
-from assen_demand.housing.chain import run_housing_chain
+from assen_demand.housing import blocks
+from assen_demand.housing.chain import stock_and_opgave
 from assen_demand.housing.need import NEED_PARTS
 
 __all__ = [
@@ -130,6 +131,10 @@ _BAND_OF_AGE = np.searchsorted(_KWB_EDGES, np.asarray(AGES), side="right") - 1
 # per cell, so the peak grows with the chunk. Measured for Assen, 210 draws (issue 20, load
 # 13-15): 4M cells 3.0 GB peak / 20.4 CPU s, 1M cells 0.96 GB / 26.1 s, 250k 0.40 GB / 40.2 s
 _CHUNK_CELLS = 1_000_000
+#: working dtype of the housing chain's single-age layers in the draws (housing/blocks.py)
+CHAIN_DTYPE = np.float32
+# draws per block of the housing chain: a block's ~22 single-age layers stay in the L3 cache
+_BLOCK_DRAWS = 8
 
 
 def _seed_entropy(seed) -> int:
@@ -795,41 +800,57 @@ def simulate_forecast(
     # the population draws are kept in float32 (half the memory of the largest array; the
     # quantile error against float64 is below 1e-6 relative, tests/test_speed.py)
     pop_out = np.empty((n, *central.shape), dtype=POPULATION_DTYPE)
-    hh_vars = ("households", "institutional", "alone", "private")
+    hh_vars = blocks.HOUSEHOLD_SUMS  # ("households", "institutional", "alone", "private")
     hh_out = {v: np.empty((n, n_area, n_year)) for v in hh_vars}
     need_out = np.empty((n, n_area, len(care.INDICATORS), n_year))
     dw_out = np.empty((n, n_area, len(dwellings.DWELLING_TYPES), n_year, 2))
     parts_out = {v: np.empty((n, n_area, len(dwellings.DWELLING_TYPES), n_year)) for v in NEED_PARTS}
     door_out = np.empty((n, n_area, n_year))
     clipped = 0.0
-    opgave_parts = []
     base_year = projection.base_year if one_person_households is not None else None
+    # the housing chain on numpy blocks (housing/blocks.py: the formulas of run_housing_chain,
+    # tested against it draw by draw); every parameter drawn once for all draws
+    p_all = tables.with_variant(params)
+    coef = blocks.chain_coefficients(p_all, years=years, institutional_multiplier=institutional_multiplier,
+                                     prevalence_trend=prevalence_trend, trend_start=trend_start)
+    offset, central_base = None, None
+    if base_year is not None:
+        # the base population is not drawn: one calibration of living alone for all draws, used
+        # for every chunk whose base year equals it (else the chunk is calibrated on its own)
+        central_base = central.sel(year=base_year).values
+        offset = blocks.living_alone_offset(central_base[None], coef, areas=areas, years=years, base_year=base_year,
+                                            one_person_households=one_person_households)
     bar = _progress(n, progress, "forecast draws")
     with bar:
         for idx in _chunks(n, int(np.prod(central.shape)), chunk_size):
             pop, clip = _project_chunk(projection, demo, layout, idx)
-            pop = pop.sel(area=areas)
+            values = pop.sel(area=areas).transpose("draw", "area", "sex", "age", "year").values
             clipped += clip
-            pop_out[idx] = pop.values
-            p = tables.with_variant(params.subset(idx))
-            chain = run_housing_chain(pop, parameters=p, one_person_households=one_person_households,
-                                      base_year=base_year, institutional_multiplier=institutional_multiplier,
-                                      prevalence_trend=prevalence_trend, trend_start=trend_start, informal_care=False,
-                                      stock_inputs=stock_inputs)
-            if chain.opgave is not None:
-                opgave_parts.append(chain.opgave.assign_coords(draw=np.asarray(idx)))
-            hh, need = chain.households, chain.care_need
-            by_need = chain.need["total"]
-            by_norm = dwellings.norm_model(pop, parameters=p)
-            for v in NEED_PARTS:
-                parts_out[v][idx] = chain.need[v].transpose("draw", "area", "dwelling_type", "year").values
-            for v in hh_vars:
-                hh_out[v][idx] = hh[v].sum(["sex", "age"], skipna=False).transpose("draw", "area", "year").values
-            need_out[idx] = need.sum(["sex", "age"], skipna=False).transpose("draw", "area", "indicator", "year").values
-            dw_out[idx, ..., 0] = by_need.transpose("draw", "area", "dwelling_type", "year").values
-            dw_out[idx, ..., 1] = by_norm.transpose("draw", "area", "dwelling_type", "year").values
-            door_out[idx] = chain.doorstroming.transpose("draw", "area", "year").values
+            pop_out[idx] = values
+            same_base = offset is not None and np.array_equal(values[..., list(years).index(base_year)],
+                                                              np.broadcast_to(central_base, values.shape[:-1]))
+            for start in range(0, len(idx), _BLOCK_DRAWS):
+                rows = idx[start:start + _BLOCK_DRAWS]
+                part = blocks.run_block(values[start:start + len(rows)], coef.take(rows), areas=areas, years=years,
+                                        one_person_households=one_person_households, base_year=base_year,
+                                        alone_offset=offset[rows] if same_base else None, dtype=CHAIN_DTYPE)
+                for i, v in enumerate(hh_vars):
+                    hh_out[v][rows] = part.households[:, :, i]
+                need_out[rows] = part.care_need
+                parts_out["care"][rows] = part.care
+                parts_out["preference"][rows] = part.preference
+                parts_out["total"][rows] = part.care + part.preference
+                door_out[rows] = part.doorstroming
+                dw_out[rows, ..., 1] = part.norm
             bar.update(len(idx))
+    dw_out[..., 0] = parts_out["total"]
+    opgave = None
+    if stock_inputs is not None:
+        need_total = xr.DataArray(parts_out["total"], dims=("draw", "area", "dwelling_type", "year"),
+                                  coords={"draw": np.arange(n), "area": areas,
+                                          "dwelling_type": list(dwellings.DWELLING_TYPES), "year": years})
+        _, opgave = stock_and_opgave(central, need_total.transpose("area", "dwelling_type", "year", "draw"),
+                                     stock_inputs, parameters=p_all)
     draw = np.arange(n)
     c3 = {"draw": draw, "area": areas, "year": years}
     need_da = xr.DataArray(dw_out, dims=("draw", "area", "dwelling_type", "year", "model"),
@@ -853,20 +874,8 @@ def simulate_forecast(
         clipped_persons=float(clipped),
         need=xr.Dataset({v: (("draw", "area", "dwelling_type", "year"), parts_out[v]) for v in NEED_PARTS},
                         coords={**c3, "dwelling_type": list(dwellings.DWELLING_TYPES)}),
-        opgave=_concat_opgave(opgave_parts),
+        opgave=opgave,
     )
-
-
-def _concat_opgave(parts: list) -> xr.Dataset | None:
-    """Chunks of the chain's opgave joined along ``draw`` (variables without ``draw`` kept once)."""
-    if not parts:
-        return None
-    with_draw = [n for n, v in parts[0].data_vars.items() if "draw" in v.dims]
-    joined = xr.concat([p[with_draw] for p in parts], dim="draw")
-    rest = parts[0].drop_vars(with_draw).drop_vars("draw", errors="ignore")
-    out = xr.merge([joined, rest], combine_attrs="override")
-    out.attrs = dict(parts[0].attrs)
-    return out
 
 
 #: dtype of the kept population draws (see :func:`simulate_forecast`)

@@ -37,7 +37,8 @@ from assen_demand.housing import households as households_step
 from assen_demand.housing.need import HOUSEHOLD_TYPES, PROFILES
 from assen_demand.parameters import AGES, SEXES, ParameterSet
 
-__all__ = ["HOUSEHOLD_SUMS", "ChainCoefficients", "BlockResult", "chain_coefficients", "run_block"]
+__all__ = ["HOUSEHOLD_SUMS", "ChainCoefficients", "BlockResult", "chain_coefficients", "living_alone_offset",
+           "run_block"]
 
 #: household variables summed over sex and age, in the order of :attr:`BlockResult.households`
 HOUSEHOLD_SUMS = ("households", "institutional", "alone", "private")
@@ -56,11 +57,13 @@ _RATES = {
 # order, then the households by profile, so that the care-driven need is one matrix product over
 # the layers from the first indicator to the last profile
 _HH = ("institutional", "private", "alone", "households")
-_LAYERS = ("population", *_HH, *care_step.INDICATORS, *(f"households_{p}" for p in PROFILES), "none_alone",
-           "none_couple")
-_L = {name: i for i, name in enumerate(_LAYERS)}
-_CARE_FIRST, _CARE_LAST = _L[care_step.INDICATORS[0]], _L[f"households_{PROFILES[-1]}"] + 1
 _PERSON_BASED = ("wlz_vv_intramural", "young_support_need")  # need.py's person-based needs
+# layers of a block, (draw, area, layer, sex, age, year): the person-based care indicators and then
+# the households by profile are adjacent, so that the care-driven need is one matrix product
+_LAYERS = ("population", *_HH, *(i for i in care_step.INDICATORS if i not in _PERSON_BASED), *_PERSON_BASED,
+           *(f"households_{p}" for p in PROFILES), "none_alone", "none_couple")
+_L = {name: i for i, name in enumerate(_LAYERS)}
+_CARE_FIRST, _CARE_LAST = _L[_PERSON_BASED[0]], _L[f"households_{PROFILES[-1]}"] + 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -230,10 +233,31 @@ class BlockResult:
     doorstroming: np.ndarray  # (draw, area, year) [family homes freed per year]
 
 
-def _calibration(private_base: np.ndarray, coef: ChainCoefficients, areas, base_year, one_person_households,
-                 unusable_targets: str) -> np.ndarray:
-    """Logit shift (draw, area) of the living-alone shares, by households.calibrate_living_alone."""
-    n = private_base.shape[0]
+def living_alone_offset(population_base: np.ndarray, coef: ChainCoefficients, *, areas, years, base_year: int,
+                        one_person_households, unusable_targets: str = "report") -> np.ndarray:
+    """Logit shift of the living-alone shares per draw and area, by households.calibrate_living_alone.
+
+    Parameters
+    ----------
+    population_base : numpy.ndarray (draw, area, sex, age) [persons]
+        Population in ``base_year`` (draws of length 1 broadcast over the coefficients' draws).
+    coef : ChainCoefficients
+    areas, years : sequences of the area and year labels
+    base_year : int [year]
+    one_person_households : pandas.Series (area) [households]
+    unusable_targets : {"raise", "report"}
+
+    Returns
+    -------
+    numpy.ndarray (draw, area) [logit shift]
+    """
+    years = [int(y) for y in years]
+    at = years.index(int(base_year))
+    n = max(population_base.shape[0], coef.living_alone.sizes["draw"])
+    # in float64 whatever the working dtype: the shift is solved to 1e-13 as in the labelled chain
+    pop_base = np.broadcast_to(np.asarray(population_base, dtype=np.float64), (n, *population_base.shape[1:]))
+    inst = coef.institutional[:, None, :, :, min(at, coef.institutional.shape[-1] - 1)]
+    private_base = pop_base - pop_base * inst
     private = xr.DataArray(private_base[..., None], dims=("draw", "area", "sex", "age", "year"),
                            coords={"draw": np.arange(n), "area": list(areas), "sex": list(SEXES), "age": list(AGES),
                                    "year": [base_year]})
@@ -255,6 +279,7 @@ def run_block(
     one_person_households=None,
     base_year: int | None = None,
     unusable_targets: str = "report",
+    alone_offset: np.ndarray | None = None,
     dtype=np.float64,
 ) -> BlockResult:
     """The housing chain of one block of draws.
@@ -272,6 +297,9 @@ def run_block(
         Years of the last axis.
     one_person_households, base_year, unusable_targets
         As in :func:`assen_demand.housing.chain.run_housing_chain`.
+    alone_offset : numpy.ndarray (draw, area), optional [logit shift]
+        The living-alone calibration of these draws when already solved
+        (:func:`living_alone_offset`); else solved here from ``one_person_households``.
     dtype : numpy dtype
         Working precision of the single-age layers (the aggregates are returned in float64).
 
@@ -293,14 +321,14 @@ def run_block(
     inst, priv, alone, hh = L["institutional"], L["private"], L["alone"], L["households"]
     np.multiply(pop, c(coef.institutional), out=inst)
     np.subtract(pop, inst, out=priv)
-    if one_person_households is not None:
+    if alone_offset is not None:
+        offset = np.broadcast_to(alone_offset, (n, n_area))
+    elif one_person_households is not None:
         if base_year not in years:
             raise InvalidValueError(f"base_year {base_year} is not a year of the draws ({years[0]}-{years[-1]})")
-        # in float64 whatever the working dtype: the shift is solved to 1e-13 as in the labelled chain
-        at = years.index(base_year)
-        pop_base = np.asarray(population[..., at], dtype=np.float64)
-        private_base = pop_base - pop_base * coef.institutional[:, None, :, :, min(at, coef.institutional.shape[-1] - 1)]
-        offset = _calibration(private_base, coef, areas, base_year, one_person_households, unusable_targets)
+        offset = living_alone_offset(population[..., years.index(base_year)], coef, areas=areas, years=years,
+                                     base_year=base_year, one_person_households=one_person_households,
+                                     unusable_targets=unusable_targets)
     else:
         offset = np.zeros((n, n_area))
     base = coef.living_alone.values  # (draw, sex, age)
