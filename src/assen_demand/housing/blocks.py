@@ -58,12 +58,14 @@ _RATES = {
 # the layers from the first indicator to the last profile
 _HH = ("institutional", "private", "alone", "households")
 _PERSON_BASED = ("wlz_vv_intramural", "young_support_need")  # need.py's person-based needs
+_COEFFICIENT_DRAWS = 128  # draws per block when the coefficients are drawn
 # layers of a block, (draw, area, layer, sex, age, year): the person-based care indicators and then
 # the households by profile are adjacent, so that the care-driven need is one matrix product
 _LAYERS = ("population", *_HH, *(i for i in care_step.INDICATORS if i not in _PERSON_BASED), *_PERSON_BASED,
            *(f"households_{p}" for p in PROFILES), "none_alone", "none_couple")
 _L = {name: i for i, name in enumerate(_LAYERS)}
 _CARE_FIRST, _CARE_LAST = _L[_PERSON_BASED[0]], _L[f"households_{PROFILES[-1]}"] + 1
+_SUM_FIRST, _SUM_LAST = _L[_HH[0]], _L[_PERSON_BASED[-1]] + 1  # households and care indicators
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,6 +138,7 @@ def chain_coefficients(
     institutional_multiplier: xr.DataArray | float | None = None,
     prevalence_trend: Mapping[str, float] | None = None,
     trend_start: int | None = None,
+    dtype=np.float64,
 ) -> ChainCoefficients:
     """The housing chain's parameters for all draws of ``params.variant``, once.
 
@@ -146,11 +149,24 @@ def chain_coefficients(
     years : sequence of int [year]
     institutional_multiplier, prevalence_trend, trend_start
         As in :func:`assen_demand.housing.chain.run_housing_chain`.
+    dtype : numpy dtype
+        Storage of the per-age arrays: the working dtype of :func:`run_block` (float32 halves
+        the 0.1 GB they take for 1,000 draws; the scalars and the living-alone shares stay float64).
 
     Returns
     -------
     ChainCoefficients
     """
+    variant = params.variant
+    labels = getattr(variant, "labels", None)
+    if labels is not None and hasattr(variant, "subset") and len(labels) > _COEFFICIENT_DRAWS:
+        # a block of draws at a time: drawing a (draw, sex, age, year) table holds about ten
+        # float64 temporaries of its size (0.27 GB for the institutional shares of 1,000 draws)
+        parts = [chain_coefficients(params.with_variant(variant.subset(labels[i:i + _COEFFICIENT_DRAWS])), years=years,
+                                    institutional_multiplier=institutional_multiplier,
+                                    prevalence_trend=prevalence_trend, trend_start=trend_start, dtype=dtype)
+                 for i in range(0, len(labels), _COEFFICIENT_DRAWS)]
+        return _concatenate(parts)
     years = np.asarray([int(y) for y in years])
     inst = households_step.institutional_shares(years=years.tolist(), parameters=params)
     if institutional_multiplier is not None:
@@ -184,27 +200,27 @@ def chain_coefficients(
     n_draw = max(v.shape[0] for v in (*rates.values(), headship, alone.values))
     shape = (n_draw, len(SEXES), len(AGES))
 
-    def banded(table, indicator, dtype, **keys):
-        if not _present(params, table, indicator, dtype, **keys):
+    def banded(table, indicator, dwelling, **keys):
+        if not _present(params, table, indicator, dwelling, **keys):
             return np.zeros(shape)
-        da = params.banded(table, indicator=indicator, dwelling_type=dtype, fill=0.0, **keys)
+        da = params.banded(table, indicator=indicator, dwelling_type=dwelling, fill=0.0, **keys)
         return np.broadcast_to(_lead(da, years, year=False), shape)
 
     care_layers = _LAYERS[_CARE_FIRST:_CARE_LAST]
-    care_w = np.zeros((n_draw, len(DWELLING_TYPES), len(care_layers), *shape[1:]))
-    pref_w = np.zeros((n_draw, len(DWELLING_TYPES), len(HOUSEHOLD_TYPES), *shape[1:]))
-    norm_w = np.zeros((n_draw, len(DWELLING_TYPES), *shape[1:]))
+    care_w = np.zeros((n_draw, len(DWELLING_TYPES), len(care_layers), *shape[1:]), dtype=dtype)
+    pref_w = np.zeros((n_draw, len(DWELLING_TYPES), len(HOUSEHOLD_TYPES), *shape[1:]), dtype=dtype)
+    norm_w = np.zeros((n_draw, len(DWELLING_TYPES), *shape[1:]), dtype=dtype)
     norm_table = params.table("dwelling_norms")
     missing = np.zeros(len(DWELLING_TYPES), dtype=bool)
-    for t, dtype in enumerate(DWELLING_TYPES):
+    for t, dwelling in enumerate(DWELLING_TYPES):
         for profile in PROFILES:
-            care_w[:, t, care_layers.index(f"households_{profile}")] = banded("dwelling_profiles", profile, dtype)
+            care_w[:, t, care_layers.index(f"households_{profile}")] = banded("dwelling_profiles", profile, dwelling)
         for indicator in _PERSON_BASED:
-            care_w[:, t, care_layers.index(indicator)] = banded("dwelling_profiles", indicator, dtype)
+            care_w[:, t, care_layers.index(indicator)] = banded("dwelling_profiles", indicator, dwelling)
         for h, kind in enumerate(HOUSEHOLD_TYPES):
-            pref_w[:, t, h] = banded("preference_demand", "preference_share", dtype, household=kind)
-        if (norm_table["dwelling_type"] == dtype).any():
-            norm_w[:, t] = np.broadcast_to(_lead(params.banded("dwelling_norms", indicator="norm", dwelling_type=dtype,
+            pref_w[:, t, h] = banded("preference_demand", "preference_share", dwelling, household=kind)
+        if (norm_table["dwelling_type"] == dwelling).any():
+            norm_w[:, t] = np.broadcast_to(_lead(params.banded("dwelling_norms", indicator="norm", dwelling_type=dwelling,
                                                                fill=0.0), years, year=False), shape)
         else:
             missing[t] = True
@@ -212,12 +228,36 @@ def chain_coefficients(
     share = params.banded("moving_rates", indicator="family_home_share", fill=0.0)
     moving = np.broadcast_to(_lead(share * rate, years, year=False), shape)
     draws = getattr(params.variant, "labels", np.zeros(1, dtype=int))
+
+    def store(a):
+        return np.ascontiguousarray(a, dtype=dtype)
+
     return ChainCoefficients(
-        draws=np.asarray(draws), institutional=_lead(inst, years), living_alone=alone, headship=headship,
-        rates=rates, dementia_share=_scalar(params.scalar(_CARE, indicator="wlz_vv_at_home_dementia_share")),
+        draws=np.asarray(draws), institutional=store(_lead(inst, years)), living_alone=alone,
+        headship=store(headship), rates={k: store(v) for k, v in rates.items()},
+        dementia_share=_scalar(params.scalar(_CARE, indicator="wlz_vv_at_home_dementia_share")),
         adl_share=_scalar(params.scalar(_CARE, indicator="adl_share_of_dementia_not_vv")),
-        care_weights=care_w, preference_weights=pref_w, norm_weights=norm_w, norm_missing=missing,
-        moving=np.ascontiguousarray(moving),
+        care_weights=store(care_w), preference_weights=store(pref_w), norm_weights=store(norm_w),
+        norm_missing=missing, moving=store(moving),
+    )
+
+
+def _concatenate(parts: list[ChainCoefficients]) -> ChainCoefficients:
+    """Coefficients of consecutive blocks of draws joined along the draw axis."""
+    def join(arrays):
+        return arrays[0] if arrays[0].shape[0] == 1 else np.concatenate(arrays)
+    first = parts[0]
+    return ChainCoefficients(
+        draws=np.concatenate([p.draws for p in parts]),
+        institutional=join([p.institutional for p in parts]),
+        living_alone=xr.concat([p.living_alone for p in parts], dim="draw"),
+        headship=join([p.headship for p in parts]),
+        rates={k: join([p.rates[k] for p in parts]) for k in first.rates},
+        dementia_share=join([p.dementia_share for p in parts]), adl_share=join([p.adl_share for p in parts]),
+        care_weights=join([p.care_weights for p in parts]),
+        preference_weights=join([p.preference_weights for p in parts]),
+        norm_weights=join([p.norm_weights for p in parts]), norm_missing=first.norm_missing,
+        moving=join([p.moving for p in parts]),
     )
 
 
@@ -399,7 +439,10 @@ def run_block(
         previous = cumulative
     # aggregates: sums over sex and age, and the weighted sums as batched matrix products
     flat = buf.reshape(n, n_area, len(_LAYERS), n_sex * n_age, n_year)
-    sums = flat.sum(axis=3, dtype=np.float64)  # (draw, area, layer, year)
+    # the household and care layers are adjacent: their sums over sex and age are one product with
+    # a vector of ones (BLAS; numpy's sum with a float64 accumulator took a third of the block)
+    summed = flat[:, :, _SUM_FIRST:_SUM_LAST]
+    sums = np.matmul(np.ones((1, n_sex * n_age), dtype=dtype), summed)[:, :, :, 0].astype(np.float64)
     care_w = coef.care_weights.reshape(coef.care_weights.shape[0], len(DWELLING_TYPES), -1).astype(dtype)
     care_x = buf[:, :, _CARE_FIRST:_CARE_LAST].reshape(n, n_area, -1, n_year)
     care_need_parts = np.matmul(care_w[:, None], care_x).astype(np.float64)
@@ -413,8 +456,8 @@ def run_block(
     door = np.matmul(door_w[:, None], flat[:, :, _L["households"]])[:, :, 0].astype(np.float64)
     _gemeente_as_sum(care_need_parts, preference, areas)
     return BlockResult(
-        households=sums[:, :, [_L[v] for v in HOUSEHOLD_SUMS]],
-        care_need=sums[:, :, [_L[v] for v in care_step.INDICATORS]],
+        households=sums[:, :, [_L[v] - _SUM_FIRST for v in HOUSEHOLD_SUMS]],
+        care_need=sums[:, :, [_L[v] - _SUM_FIRST for v in care_step.INDICATORS]],
         care=care_need_parts, preference=preference, norm=norm, doorstroming=door,
     )
 
