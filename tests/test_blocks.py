@@ -149,7 +149,7 @@ def test_float32_block_quantiles_match_the_labelled_chain_in_float64(assen):
     frame = fc.to_frame("dwellings")
     need = frame[frame["model"] == "need"].set_index(["area", "dwelling_type", "year"])
     total = (want["care"] + want["preference"])
-    med = np.quantile(total, 0.5, axis=0)
+    med = np.quantile(total, 0.5, axis=0).reshape(-1, total.shape[-1])
     got_med = need["need_q50"].unstack("year").loc[pd.MultiIndex.from_product(
         [list(pop["area"].values), list(dwellings.DWELLING_TYPES)])].values
     np.testing.assert_allclose(got_med, med, rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL)

@@ -830,7 +830,9 @@ def simulate_forecast(
     hh_out = {v: np.empty((n, n_area, n_year)) for v in hh_vars}
     need_out = np.empty((n, n_area, len(care.INDICATORS), n_year))
     dw_out = np.empty((n, n_area, len(dwellings.DWELLING_TYPES), n_year, 2))
-    parts_out = {v: np.empty((n, n_area, len(dwellings.DWELLING_TYPES), n_year)) for v in NEED_PARTS}
+    # the total need is kept once, as the "need" model of the dwellings table
+    parts_out = {v: np.empty((n, n_area, len(dwellings.DWELLING_TYPES), n_year)) for v in ("care", "preference")}
+    parts_out["total"] = dw_out[..., 0]
     door_out = np.empty((n, n_area, n_year))
     clipped = 0.0
     base_year = projection.base_year if one_person_households is not None else None
@@ -870,7 +872,10 @@ def simulate_forecast(
                 door_out[rows] = part.doorstroming
                 dw_out[rows, ..., 1] = part.norm
             bar.update(len(idx))
-    dw_out[..., 0] = parts_out["total"]
+    # the draws' inputs are done with: free them before the opgave and the tables (the peak)
+    demo_settings, demo_seed = demo.settings, demo.seed
+    del demo, coef, layout, pop, values
+    _release_freed_memory()
     opgave = None
     if stock_inputs is not None:
         need_total = xr.DataArray(parts_out["total"], dims=("draw", "area", "dwelling_type", "year"),
@@ -895,8 +900,8 @@ def simulate_forecast(
                                coords={**c3, "indicator": list(care.INDICATORS)}, name="persons"),
         dwellings=xr.Dataset({"need": need_da, "gap": gap.transpose(*need_da.dims)}),
         doorstroming=xr.DataArray(door_out, dims=("draw", "area", "year"), coords=c3, name="family_homes_freed"),
-        settings=pd.concat([demo.settings, _parameter_settings()], ignore_index=True),
-        seed=demo.seed,
+        settings=pd.concat([demo_settings, _parameter_settings()], ignore_index=True),
+        seed=demo_seed,
         zero_width=bool(zero_width),
         clipped_persons=float(clipped),
         need=xr.Dataset({v: (("draw", "area", "dwelling_type", "year"), parts_out[v]) for v in NEED_PARTS},
