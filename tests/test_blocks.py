@@ -157,3 +157,19 @@ def test_float32_block_quantiles_match_the_labelled_chain_in_float64(assen):
     again = forecast(data=assen, draws=n, seed=11, progress=False).uncertainty
     assert again.dwellings.equals(unc.dwellings)
     assert again.opgave.equals(unc.opgave)
+
+
+def test_cost_curve_exponent_recovers_a_power_law():
+    # hand-worked: cost = 3 n^1.5 plus a fixed cost that only the small sizes feel; the fit uses
+    # the sizes at or above the median, where the fixed cost is below 0.2 % of the total
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "cost_curves.py"
+    spec = importlib.util.spec_from_file_location("cost_curves", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    n = np.array([10, 100, 1000, 10000, 100000])
+    assert module.exponent(n, 3 * n**1.5) == pytest.approx(1.5, abs=1e-12)
+    assert module.exponent(n, 3 * n**1.5 + 50.0) == pytest.approx(1.5, abs=2e-3)
+    assert module.exponent(n, 3 * n**1.5 + 50.0) != pytest.approx(1.5, abs=1e-6)  # the fixed cost is seen

@@ -83,11 +83,23 @@ class ChainCoefficients:
     rates: dict  # name -> (draw, sex, age, year or 1)
     dementia_share: np.ndarray  # (draw,) wlz_vv_at_home_dementia_share
     adl_share: np.ndarray  # (draw,) adl_share_of_dementia_not_vv
-    care_weights: np.ndarray  # (draw, dwelling_type, care layer, sex, age)
-    preference_weights: np.ndarray  # (draw, dwelling_type, household, sex, age)
+    care_pairs: tuple  # (dwelling type, care layer) positions with a weight (11 of 30 in the bundled tables)
+    care_values: np.ndarray  # (draw, pair, sex, age) their weights [dwellings per household or person]
+    preference_pairs: tuple  # (dwelling type, household type) positions with a share
+    preference_values: np.ndarray  # (draw, pair, sex, age)
     norm_weights: np.ndarray  # (draw, dwelling_type, sex, age) [per person]; NaN types flagged below
     norm_missing: np.ndarray  # (dwelling_type,) bool: no national norm (NaN in the result)
     moving: np.ndarray  # (draw, sex, age) family_home_share x move rate
+
+    @property
+    def care_weights(self) -> np.ndarray:
+        """(draw, dwelling_type, care layer, sex, age), zero where no table row gives a weight."""
+        return _dense(self.care_values, self.care_pairs, (len(DWELLING_TYPES), _CARE_LAST - _CARE_FIRST))
+
+    @property
+    def preference_weights(self) -> np.ndarray:
+        """(draw, dwelling_type, household, sex, age), zero where no table row gives a share."""
+        return _dense(self.preference_values, self.preference_pairs, (len(DWELLING_TYPES), len(HOUSEHOLD_TYPES)))
 
     def take(self, rows: np.ndarray) -> "ChainCoefficients":
         """The coefficients of some draws (positions along the draw axis; length-1 axes kept)."""
@@ -98,9 +110,17 @@ class ChainCoefficients:
             living_alone=self.living_alone if self.living_alone.shape[0] == 1 else self.living_alone.isel(draw=rows),
             headship=pick(self.headship), rates={k: pick(v) for k, v in self.rates.items()},
             dementia_share=pick(self.dementia_share), adl_share=pick(self.adl_share),
-            care_weights=pick(self.care_weights), preference_weights=pick(self.preference_weights),
+            care_pairs=self.care_pairs, care_values=pick(self.care_values),
+            preference_pairs=self.preference_pairs, preference_values=pick(self.preference_values),
             norm_weights=pick(self.norm_weights), norm_missing=self.norm_missing, moving=pick(self.moving),
         )
+
+
+def _dense(values: np.ndarray, pairs: tuple, grid: tuple) -> np.ndarray:
+    out = np.zeros((values.shape[0], *grid, *values.shape[2:]), dtype=values.dtype)
+    for k, (i, j) in enumerate(pairs):
+        out[:, i, j] = values[:, k]
+    return out
 
 
 def _lead(da: xr.DataArray, years: np.ndarray, *, year: bool = True) -> np.ndarray:
@@ -207,23 +227,30 @@ def chain_coefficients(
         return np.broadcast_to(_lead(da, years, year=False), shape)
 
     care_layers = _LAYERS[_CARE_FIRST:_CARE_LAST]
-    care_w = np.zeros((n_draw, len(DWELLING_TYPES), len(care_layers), *shape[1:]), dtype=dtype)
-    pref_w = np.zeros((n_draw, len(DWELLING_TYPES), len(HOUSEHOLD_TYPES), *shape[1:]), dtype=dtype)
+    # only the (type, layer) pairs with table rows are kept (11 of 30 care and 6 of 10 preference
+    # pairs in the bundled tables): which pairs depends on the tables, not on the draws
+    care_pairs, care_values, pref_pairs, pref_values = [], [], [], []
     norm_w = np.zeros((n_draw, len(DWELLING_TYPES), *shape[1:]), dtype=dtype)
     norm_table = params.table("dwelling_norms")
     missing = np.zeros(len(DWELLING_TYPES), dtype=bool)
     for t, dwelling in enumerate(DWELLING_TYPES):
-        for profile in PROFILES:
-            care_w[:, t, care_layers.index(f"households_{profile}")] = banded("dwelling_profiles", profile, dwelling)
-        for indicator in _PERSON_BASED:
-            care_w[:, t, care_layers.index(indicator)] = banded("dwelling_profiles", indicator, dwelling)
+        for layer, indicator in [(f"households_{p}", p) for p in PROFILES] + [(i, i) for i in _PERSON_BASED]:
+            if _present(params, "dwelling_profiles", indicator, dwelling):
+                care_pairs.append((t, care_layers.index(layer)))
+                care_values.append(banded("dwelling_profiles", indicator, dwelling))
         for h, kind in enumerate(HOUSEHOLD_TYPES):
-            pref_w[:, t, h] = banded("preference_demand", "preference_share", dwelling, household=kind)
+            if _present(params, "preference_demand", "preference_share", dwelling, household=kind):
+                pref_pairs.append((t, h))
+                pref_values.append(banded("preference_demand", "preference_share", dwelling, household=kind))
         if (norm_table["dwelling_type"] == dwelling).any():
             norm_w[:, t] = np.broadcast_to(_lead(params.banded("dwelling_norms", indicator="norm", dwelling_type=dwelling,
                                                                fill=0.0), years, year=False), shape)
         else:
             missing[t] = True
+
+    def stack(values):
+        return np.stack(values, axis=1) if values else np.zeros((n_draw, 0, *shape[1:]))
+
     rate = params.banded("moving_rates", indicator="move_rate_family_to_suitable", fill=0.0)
     share = params.banded("moving_rates", indicator="family_home_share", fill=0.0)
     moving = np.broadcast_to(_lead(share * rate, years, year=False), shape)
@@ -237,8 +264,8 @@ def chain_coefficients(
         headship=store(headship), rates={k: store(v) for k, v in rates.items()},
         dementia_share=_scalar(params.scalar(_CARE, indicator="wlz_vv_at_home_dementia_share")),
         adl_share=_scalar(params.scalar(_CARE, indicator="adl_share_of_dementia_not_vv")),
-        care_weights=store(care_w), preference_weights=store(pref_w), norm_weights=store(norm_w),
-        norm_missing=missing, moving=store(moving),
+        care_pairs=tuple(care_pairs), care_values=store(stack(care_values)), preference_pairs=tuple(pref_pairs),
+        preference_values=store(stack(pref_values)), norm_weights=store(norm_w), norm_missing=missing, moving=store(moving),
     )
 
 
@@ -254,8 +281,8 @@ def _concatenate(parts: list[ChainCoefficients]) -> ChainCoefficients:
         headship=join([p.headship for p in parts]),
         rates={k: join([p.rates[k] for p in parts]) for k in first.rates},
         dementia_share=join([p.dementia_share for p in parts]), adl_share=join([p.adl_share for p in parts]),
-        care_weights=join([p.care_weights for p in parts]),
-        preference_weights=join([p.preference_weights for p in parts]),
+        care_pairs=first.care_pairs, care_values=join([p.care_values for p in parts]),
+        preference_pairs=first.preference_pairs, preference_values=join([p.preference_values for p in parts]),
         norm_weights=join([p.norm_weights for p in parts]), norm_missing=first.norm_missing,
         moving=join([p.moving for p in parts]),
     )
