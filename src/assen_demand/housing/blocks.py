@@ -17,8 +17,14 @@ every coefficient comes from the same parameter functions (``ParameterSet.banded
 repeated here; ``tests/test_blocks.py`` checks it against :func:`run_housing_chain` draw by draw
 on random populations and random parameter draws (Hypothesis), to 1e-9 relative in float64.
 
-Precision: ``dtype=np.float32`` halves the memory traffic; the quantiles of 1,000 Assen draws
-then differ from float64 by less than 1e-5 relative + 1e-3 households (tested).
+Precision: ``dtype=np.float32`` halves the memory traffic. Against the labelled float64 chain
+the need quantiles of 40 Assen draws differ by at most 9.7e-7 relative (3.5e-4 dwellings); the
+test allows 2e-5 relative + 1e-3 on 60 draws (``tests/test_blocks.py``).
+
+Speed (Assen, 1,000 draws, 11 areas x 2 sexes x 101 ages x 17 years): about 10 ms of CPU per
+draw in blocks of 8 draws in float32 (14 ms in float64, 28 ms one draw at a time; load 5 on 2
+cores). The labelled chain in chunks of 26 draws took 54 of the 78 s (42 s CPU) of a 200-draw
+forecast at the same load (pyinstrument), over 100 ms of CPU per draw.
 """
 
 from __future__ import annotations
