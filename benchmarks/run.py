@@ -527,6 +527,13 @@ def main() -> None:
     result["national_stochastic_200_s"] = None
     row("national whole-chain stochastic, 200 draws", "not built", "issue 20 item 4 is open")
 
+    # 9. cost curves (issue 20): time and peak memory against areas and draws, fitted exponents, figure
+    import cost_curves
+
+    curves = cost_curves.measure(quick, row=row)
+    cost_curves.figure(curves, HERE / ("cost_curves_quick.png" if quick else "cost_curves.png"))
+    result.update({k: v for k, v in curves.items() if k != "cost_points"})
+
     result["total_s"] = time.perf_counter() - t_all
     result["load_end"] = os.getloadavg()[0]
     result["peak_rss_mb"] = _peak_rss_mb()

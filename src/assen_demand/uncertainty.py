@@ -1,11 +1,14 @@
 """Monte Carlo draws through the whole chain -> quantiles.
 
 All draws run at once: every random input gets a leading ``draw`` dimension and the projection
-engine, the household, care and dwelling steps broadcast over it. The chain runs in chunks of
-draws (numpy work per chunk, a progress bar over the chunks) only to bound the memory of the
-single-age intermediate arrays; it never calls the pipeline once per draw. All random numbers
-are drawn before the first chunk, so the chunk size changes nothing but the floating-point
-rounding of a few batched sums (1e-14 relative), and the same seed gives bit-identical results.
+engine broadcasts over it, in chunks of draws (a progress bar over the chunks) that bound the
+memory; it never calls the pipeline once per draw. The household, care and dwelling steps of
+the draws run on numpy blocks of a few draws (:mod:`assen_demand.housing.blocks`: the formulas of
+:func:`~assen_demand.housing.chain.run_housing_chain`, tested against it draw by draw) in float32
+(:data:`CHAIN_DTYPE`; quantiles within 1e-6 relative of the labelled float64 chain on Assen), with
+every parameter drawn once for all draws. All random numbers are drawn before the first chunk,
+so the chunk size changes nothing but the floating-point rounding of a few batched sums (1e-14
+relative), and the same seed gives bit-identical results.
 
 What is drawn, and how
 ----------------------
@@ -107,7 +110,8 @@ from assen_demand.evaluation import (
     simulate_level_deviations,
 )
 from assen_demand.housing import care, dwellings
-from assen_demand.housing.chain import run_housing_chain
+from assen_demand.housing import blocks
+from assen_demand.housing.chain import stock_and_opgave
 from assen_demand.housing.need import NEED_PARTS
 
 __all__ = [
@@ -130,6 +134,12 @@ _BAND_OF_AGE = np.searchsorted(_KWB_EDGES, np.asarray(AGES), side="right") - 1
 # per cell, so the peak grows with the chunk. Measured for Assen, 210 draws (issue 20, load
 # 13-15): 4M cells 3.0 GB peak / 20.4 CPU s, 1M cells 0.96 GB / 26.1 s, 250k 0.40 GB / 40.2 s
 _CHUNK_CELLS = 1_000_000
+#: working dtype of the housing chain's single-age layers in the draws (housing/blocks.py)
+CHAIN_DTYPE = np.float32
+# draws per life table in demographic_draws (bounds its temporaries)
+_LIFE_TABLE_DRAWS = 100
+# draws per block of the housing chain: a block's ~22 single-age layers stay in the L3 cache
+_BLOCK_DRAWS = 8
 
 
 def _seed_entropy(seed) -> int:
@@ -392,7 +402,15 @@ def demographic_draws(projection, *, data, draws: int, seed=None, zero_width: bo
     else:
         smr_sd, level = 0.0, np.ones(draws)
     mx = mx * xr.DataArray(level, dims="draw", coords={"draw": np.arange(draws)})
-    surv, bsurv = survival_ratios(life_table(mx.transpose("draw", "sex", "age", "year")))
+    # the life table a block of draws at a time: it holds about a dozen (draw, sex, age, year)
+    # temporaries, 0.35 GB at once for 1,000 draws (each draw's table is its own, so the blocks
+    # change nothing)
+    mx = mx.transpose("draw", "sex", "age", "year")
+    tables = [survival_ratios(life_table(mx.isel(draw=slice(i, i + _LIFE_TABLE_DRAWS))))
+              for i in range(0, draws, _LIFE_TABLE_DRAWS)]
+    surv = xr.concat([t[0] for t in tables], dim="draw") if len(tables) > 1 else tables[0][0]
+    bsurv = xr.concat([t[1] for t in tables], dim="draw") if len(tables) > 1 else tables[0][1]
+    del tables
     rows += [("mortality", "Lee-Carter sigma (male, female)", ", ".join(f"{v:.3f}" for v in fit.sigma.values),
               "per sqrt(year)", "fitted on WPP 2024 periods"),
              ("mortality", "Lee-Carter drift se (male, female)", ", ".join(f"{v:.3f}" for v in fit.drift_se.values),
@@ -557,6 +575,22 @@ def _project_chunk(projection, demo: DemographicDraws, layout: _MigrationLayout,
     # one contiguous block in the order the care steps broadcast over (the engine's is year-first)
     population = population.copy(data=np.ascontiguousarray(population.values))
     return population, clipped + wijk_report.clipped_total
+
+
+def _release_freed_memory() -> None:
+    """Give the C heap's freed pages back to the system (glibc ``malloc_trim``; elsewhere nothing).
+
+    The draws' set-up (life tables, parameter draws, the calibration) frees many arrays of a
+    few MB; glibc keeps such freed heap pages resident, and the draws' large arrays that follow
+    are mapped afresh, so without this the peak of 1,000 Assen draws carries about 0.1 GB of
+    freed memory (issue 20).
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _chunks(draws: int, cells_per_draw: int, chunk_size: int | None) -> list[np.ndarray]:
@@ -795,41 +829,63 @@ def simulate_forecast(
     # the population draws are kept in float32 (half the memory of the largest array; the
     # quantile error against float64 is below 1e-6 relative, tests/test_speed.py)
     pop_out = np.empty((n, *central.shape), dtype=POPULATION_DTYPE)
-    hh_vars = ("households", "institutional", "alone", "private")
+    hh_vars = blocks.HOUSEHOLD_SUMS  # ("households", "institutional", "alone", "private")
     hh_out = {v: np.empty((n, n_area, n_year)) for v in hh_vars}
     need_out = np.empty((n, n_area, len(care.INDICATORS), n_year))
     dw_out = np.empty((n, n_area, len(dwellings.DWELLING_TYPES), n_year, 2))
-    parts_out = {v: np.empty((n, n_area, len(dwellings.DWELLING_TYPES), n_year)) for v in NEED_PARTS}
+    # the total need is kept once, as the "need" model of the dwellings table
+    parts_out = {v: np.empty((n, n_area, len(dwellings.DWELLING_TYPES), n_year)) for v in ("care", "preference")}
+    parts_out["total"] = dw_out[..., 0]
     door_out = np.empty((n, n_area, n_year))
     clipped = 0.0
-    opgave_parts = []
     base_year = projection.base_year if one_person_households is not None else None
+    # the housing chain on numpy blocks (housing/blocks.py: the formulas of run_housing_chain,
+    # tested against it draw by draw); every parameter drawn once for all draws
+    p_all = tables.with_variant(params)
+    coef = blocks.chain_coefficients(p_all, years=years, institutional_multiplier=institutional_multiplier,
+                                     prevalence_trend=prevalence_trend, trend_start=trend_start, dtype=CHAIN_DTYPE)
+    offset, central_base = None, None
+    if base_year is not None:
+        # the base population is not drawn: one calibration of living alone for all draws, used
+        # for every chunk whose base year equals it (else the chunk is calibrated on its own)
+        central_base = central.sel(year=base_year).values
+        offset = blocks.living_alone_offset(central_base[None], coef, areas=areas, years=years, base_year=base_year,
+                                            one_person_households=one_person_households)
+    _release_freed_memory()
     bar = _progress(n, progress, "forecast draws")
     with bar:
         for idx in _chunks(n, int(np.prod(central.shape)), chunk_size):
             pop, clip = _project_chunk(projection, demo, layout, idx)
-            pop = pop.sel(area=areas)
+            values = pop.sel(area=areas).transpose("draw", "area", "sex", "age", "year").values
             clipped += clip
-            pop_out[idx] = pop.values
-            p = tables.with_variant(params.subset(idx))
-            chain = run_housing_chain(pop, parameters=p, one_person_households=one_person_households,
-                                      base_year=base_year, institutional_multiplier=institutional_multiplier,
-                                      prevalence_trend=prevalence_trend, trend_start=trend_start, informal_care=False,
-                                      stock_inputs=stock_inputs)
-            if chain.opgave is not None:
-                opgave_parts.append(chain.opgave.assign_coords(draw=np.asarray(idx)))
-            hh, need = chain.households, chain.care_need
-            by_need = chain.need["total"]
-            by_norm = dwellings.norm_model(pop, parameters=p)
-            for v in NEED_PARTS:
-                parts_out[v][idx] = chain.need[v].transpose("draw", "area", "dwelling_type", "year").values
-            for v in hh_vars:
-                hh_out[v][idx] = hh[v].sum(["sex", "age"], skipna=False).transpose("draw", "area", "year").values
-            need_out[idx] = need.sum(["sex", "age"], skipna=False).transpose("draw", "area", "indicator", "year").values
-            dw_out[idx, ..., 0] = by_need.transpose("draw", "area", "dwelling_type", "year").values
-            dw_out[idx, ..., 1] = by_norm.transpose("draw", "area", "dwelling_type", "year").values
-            door_out[idx] = chain.doorstroming.transpose("draw", "area", "year").values
+            pop_out[idx] = values
+            same_base = offset is not None and np.array_equal(values[..., list(years).index(base_year)],
+                                                              np.broadcast_to(central_base, values.shape[:-1]))
+            for start in range(0, len(idx), _BLOCK_DRAWS):
+                rows = idx[start:start + _BLOCK_DRAWS]
+                part = blocks.run_block(values[start:start + len(rows)], coef.take(rows), areas=areas, years=years,
+                                        one_person_households=one_person_households, base_year=base_year,
+                                        alone_offset=offset[rows] if same_base else None, dtype=CHAIN_DTYPE)
+                for i, v in enumerate(hh_vars):
+                    hh_out[v][rows] = part.households[:, :, i]
+                need_out[rows] = part.care_need
+                parts_out["care"][rows] = part.care
+                parts_out["preference"][rows] = part.preference
+                parts_out["total"][rows] = part.care + part.preference
+                door_out[rows] = part.doorstroming
+                dw_out[rows, ..., 1] = part.norm
             bar.update(len(idx))
+    # the draws' inputs are done with: free them before the opgave and the tables (the peak)
+    demo_settings, demo_seed = demo.settings, demo.seed
+    del demo, coef, layout, pop, values
+    _release_freed_memory()
+    opgave = None
+    if stock_inputs is not None:
+        need_total = xr.DataArray(parts_out["total"], dims=("draw", "area", "dwelling_type", "year"),
+                                  coords={"draw": np.arange(n), "area": areas,
+                                          "dwelling_type": list(dwellings.DWELLING_TYPES), "year": years})
+        _, opgave = stock_and_opgave(central, need_total.transpose("area", "dwelling_type", "year", "draw"),
+                                     stock_inputs, parameters=p_all)
     draw = np.arange(n)
     c3 = {"draw": draw, "area": areas, "year": years}
     need_da = xr.DataArray(dw_out, dims=("draw", "area", "dwelling_type", "year", "model"),
@@ -847,26 +903,14 @@ def simulate_forecast(
                                coords={**c3, "indicator": list(care.INDICATORS)}, name="persons"),
         dwellings=xr.Dataset({"need": need_da, "gap": gap.transpose(*need_da.dims)}),
         doorstroming=xr.DataArray(door_out, dims=("draw", "area", "year"), coords=c3, name="family_homes_freed"),
-        settings=pd.concat([demo.settings, _parameter_settings()], ignore_index=True),
-        seed=demo.seed,
+        settings=pd.concat([demo_settings, _parameter_settings()], ignore_index=True),
+        seed=demo_seed,
         zero_width=bool(zero_width),
         clipped_persons=float(clipped),
         need=xr.Dataset({v: (("draw", "area", "dwelling_type", "year"), parts_out[v]) for v in NEED_PARTS},
                         coords={**c3, "dwelling_type": list(dwellings.DWELLING_TYPES)}),
-        opgave=_concat_opgave(opgave_parts),
+        opgave=opgave,
     )
-
-
-def _concat_opgave(parts: list) -> xr.Dataset | None:
-    """Chunks of the chain's opgave joined along ``draw`` (variables without ``draw`` kept once)."""
-    if not parts:
-        return None
-    with_draw = [n for n, v in parts[0].data_vars.items() if "draw" in v.dims]
-    joined = xr.concat([p[with_draw] for p in parts], dim="draw")
-    rest = parts[0].drop_vars(with_draw).drop_vars("draw", errors="ignore")
-    out = xr.merge([joined, rest], combine_attrs="override")
-    out.attrs = dict(parts[0].attrs)
-    return out
 
 
 #: dtype of the kept population draws (see :func:`simulate_forecast`)
@@ -916,8 +960,10 @@ def bytes_per_draw(n_areas: int, n_years: int) -> int:
     variables (area, year), the care need (area, 9 indicators, year), the dwelling need (area,
     5 types, year, 2 models) and the doorstroming (area, year): 226 float64 per area and year.
     Quantiles and the tidy tables copy them several times: :func:`assen_demand.pipeline.forecast`
-    gives a 1.6 GB peak for 1,000 draws of Assen (11 areas x 17 years), 4.7 times the 0.34 GB
-    kept, hence the factor 5.
+    gave a 1.6 GB peak for 1,000 draws of Assen (11 areas x 17 years), 4.7 times the 0.34 GB
+    kept, hence the factor 5 (an upper bound since issue 20: the population is kept in float32
+    and the chain runs on small blocks; the process peaks at about 0.6 GB, 0.35 GB above the
+    deterministic run).
 
     Parameters
     ----------
