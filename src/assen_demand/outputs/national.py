@@ -18,7 +18,7 @@ from pathlib import Path
 from assen_demand.outputs.store import STORE_NAME, NationalStore
 from assen_demand.outputs.tables_io import TableAppender, table_path
 
-__all__ = ["STORE_AREAS", "NationalSink", "write_national"]
+__all__ = ["STORE_AREAS", "NationalSink", "StochasticSink", "write_national", "write_national_stochastic"]
 
 #: Areas gathered before one append to ``forecast.zarr`` (about 8 MB of population; an append
 #: per gemeente would rewrite the store's area coordinates 345 times)
@@ -127,3 +127,99 @@ def write_national(out, *, data_dir=None, base_year: int | None = None, end_year
         sink.close()
     result.status.to_csv(out / "gemeenten.csv", index=False)
     return result.status, year, int(end_year)
+
+
+class StochasticSink:
+    """The ``writer=`` of :func:`assen_demand.national_stochastic.national_stochastic_forecast`.
+
+    Appends each gemeente's quantiles of the opgave to ``opgave_quantiles.parquet`` and to the
+    ``opgave_quantiles`` group of ``forecast.zarr``, and its central population to the store's
+    ``population`` group, in appends of about :data:`STORE_AREAS` areas.
+
+    Parameters
+    ----------
+    out : path
+        Output folder (exists).
+    store : NationalStore
+    table_format : {"parquet", "csv"}
+    store_areas : int
+    """
+
+    def __init__(self, out, *, store: NationalStore, table_format: str = "parquet", store_areas: int = STORE_AREAS):
+        self.table = TableAppender(table_path(out, "opgave_quantiles", table_format))
+        self.store = store
+        self.store_areas = int(store_areas)
+        self._held: list = []
+        self._held_areas = 0
+        self._names: dict = {}
+
+    def __call__(self, gemeente: str, quantiles, population, area_names: dict) -> None:
+        from assen_demand.national_stochastic import quantile_frame
+
+        self.table.append(quantile_frame(quantiles, area_names))
+        self._held.append((quantiles, population))
+        self._held_areas += int(population.sizes["area"])
+        self._names.update(area_names)
+        if self._held_areas >= self.store_areas:
+            self._flush()
+
+    def _flush(self) -> None:
+        import xarray as xr
+
+        if self._held:
+            self.store.append(xr.concat([p for _, p in self._held], dim="area"), area_names=self._names)
+            self.store.append(xr.concat([q for q, _ in self._held], dim="area"), group="opgave_quantiles")
+        self._held, self._held_areas, self._names = [], 0, {}
+
+    def close(self) -> None:
+        """Write what is held and finish the table and the store."""
+        try:
+            self._flush()
+            self.store.close()
+        finally:
+            self.table.close()
+
+
+def write_national_stochastic(out, *, data_dir=None, draws: int = 200, seed: int = 1, gemeenten=None,
+                              base_year: int | None = None, end_year: int = 2040, client=None,
+                              progress: bool = True, table_format: str = "parquet", **options):
+    """Run the national stochastic forecast and stream its quantiles into ``out``.
+
+    Writes ``opgave_quantiles.parquet`` (tidy: ``gemeente, area, area_name, dwelling_type, year,
+    need_q05 .. opgave_q95``), ``forecast.zarr`` (the central population and
+    ``opgave_quantiles``, one area per chunk; open with :func:`assen_demand.open_forecast`) and
+    ``gemeenten.csv`` (status, seconds and the worker's peak memory per gemeente).
+
+    Parameters
+    ----------
+    out : path
+        Output folder (created if needed).
+    data_dir, draws, seed, gemeenten, base_year, end_year, client, progress, **options
+        As :func:`assen_demand.national_stochastic.national_stochastic_forecast`.
+    table_format : {"parquet", "csv"}
+
+    Returns
+    -------
+    assen_demand.national_stochastic.NationalStochastic
+        Its status (the quantiles are on disk, not kept).
+    """
+    from assen_demand.national_stochastic import national_stochastic_forecast
+    from assen_demand.scale import NationalRunWarning, national_year
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    year = national_year(data_dir) if base_year is None else int(base_year)
+    zarr = NationalStore(out / STORE_NAME, attrs={"base_year": year, "end_year": int(end_year), "draws": int(draws),
+                                                  "seed": int(seed), "kind": "national_stochastic",
+                                                  "scenario_name": str(options.get("scenario") or "basis")})
+    sink = StochasticSink(out, store=zarr, table_format=table_format)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NationalRunWarning)  # the status rows say why
+            result = national_stochastic_forecast(data_dir, draws=draws, seed=seed, gemeenten=gemeenten,
+                                                  base_year=year, end_year=end_year, client=client, writer=sink,
+                                                  keep=False, progress=progress, **options)
+    finally:
+        sink.close()
+    result.status.to_csv(out / "gemeenten.csv", index=False)
+    return result

@@ -56,6 +56,7 @@ __all__ = [
     "AREA_CHUNK",
     "ARRAY_PARTS",
     "DRAW_PARTS",
+    "NATIONAL_PARTS",
     "write_forecast_store",
     "open_forecast",
     "StoredForecast",
@@ -75,6 +76,9 @@ ARRAY_PARTS = {
     "doorstroming": "array", "mantelzorg": "dataset", "need": "dataset", "stock": "dataset", "opgave": "dataset",
     "doorstroming_moves": "dataset",
 }
+#: Parts only a national stochastic run writes (:mod:`assen_demand.national_stochastic`): quantiles
+#: of the opgave per wijk, (area, quantile, dwelling_type, year)
+NATIONAL_PARTS = {"opgave_quantiles": "dataset"}
 #: Parts of the Monte Carlo draws (:class:`assen_demand.uncertainty.ForecastDraws`)
 DRAW_PARTS = {"population": "array", "households": "dataset", "care_need": "array", "dwellings": "dataset",
               "doorstroming": "array", "need": "dataset"}
@@ -267,7 +271,7 @@ def _dataset_table(ds: xr.Dataset) -> pd.DataFrame:
 
 def _groups(path: Path) -> set[str]:
     """The groups of the layout that the store holds (looked up by name: a walk would visit every chunk)."""
-    names = [*ARRAY_PARTS, _FACILITIES, *(f"{kept}/{g}" for kept in ("draws", "quantiles") for g in DRAW_PARTS)]
+    names = [*ARRAY_PARTS, *NATIONAL_PARTS, _FACILITIES, *(f"{kept}/{g}" for kept in ("draws", "quantiles") for g in DRAW_PARTS)]
     return {g for g in names if (path / g / "zarr.json").is_file()}
 
 
@@ -383,6 +387,7 @@ def open_forecast(path, *, chunks=None) -> StoredForecast:
     facilities = None
     if _FACILITIES in present:
         facilities = _dataset_table(_open_group(path, _FACILITIES, "dataset", None).load())
+    parts.update({g: _open_group(path, g, k, chunks) for g, k in NATIONAL_PARTS.items() if g in present})
     return StoredForecast(attrs=attrs, path=path, uncertainty=uncertainty, facility_table=facilities, **parts)
 
 
@@ -462,7 +467,9 @@ class StoredForecast:
     (``population``, ``households``, ``care_need``, ``dwellings``, ``doorstroming``,
     ``mantelzorg``, ``need``, ``stock``, ``opgave``, ``uncertainty``) and its ``to_frame``; the
     projection's internals (base population, components) are not stored. A national store has
-    ``population`` only, with a ``gemeente`` coordinate on ``area``.
+    ``population`` only, with a ``gemeente`` coordinate on ``area``; a national stochastic
+    store also ``opgave_quantiles`` (area, quantile, dwelling_type, year): ``need`` and
+    ``opgave`` over the draws.
 
     Attributes
     ----------
@@ -485,6 +492,7 @@ class StoredForecast:
     stock: xr.Dataset | None = field(default=None, repr=False)
     opgave: xr.Dataset | None = field(default=None, repr=False)
     doorstroming_moves: xr.Dataset | None = field(default=None, repr=False)
+    opgave_quantiles: xr.Dataset | None = field(default=None, repr=False)
     uncertainty: object | None = field(default=None, repr=False)
     facility_table: pd.DataFrame | None = field(default=None, repr=False)
 
@@ -634,6 +642,7 @@ class NationalStore:
         self.path = Path(path)
         self.area_chunk = int(area_chunk)
         self.areas = 0
+        self._appended: dict[str, int] = {}
         self._names: dict[str, str] = {}
         self._attrs = {"store_version": STORE_VERSION, "kind": "national",
                        "assen_demand_version": assen_demand.__version__,
@@ -644,21 +653,28 @@ class NationalStore:
             shutil.rmtree(self.path)
         _write_group(xr.Dataset(attrs=self._attrs), self.path, None, self.area_chunk, mode="w")
 
-    def append(self, population: xr.DataArray, *, area_names: Mapping | None = None) -> None:
+    def append(self, population: xr.DataArray | xr.Dataset, *, area_names: Mapping | None = None,
+               group: str = "population") -> None:
         """Add areas (area, sex, age, year[, draw]) [persons] with a ``gemeente`` coordinate on ``area``.
 
         Every append must have the same dimensions other than ``area`` (a stochastic national
-        run appends (area, sex, age, year, draw) or its quantiles the same way).
+        run appends (area, sex, age, year, draw) or its quantiles the same way). ``group``
+        names another part (e.g. ``"opgave_quantiles"``, a Dataset), which grows the same way.
         """
         if "gemeente" not in population.coords:
             raise DataFormatError("a national store needs a 'gemeente' coordinate on area (the gemeente of each area)")
-        ds = population.transpose("area", ...).to_dataset(name="population")  # any further dims, e.g. draw
-        ds.attrs = {_NAME_ATTR: "persons"}
-        if self.areas == 0:
-            _write_group(ds, self.path, "population", self.area_chunk, mode="a")
+        if isinstance(population, xr.Dataset):
+            ds = population.transpose("area", ...)
         else:
-            _write_group(ds, self.path, "population", self.area_chunk, append_dim="area")
-        self.areas += int(population.sizes["area"])
+            ds = population.transpose("area", ...).to_dataset(name=group)  # any further dims, e.g. draw
+            ds.attrs = {_NAME_ATTR: "persons"}
+        if not self._appended.get(group):
+            _write_group(ds, self.path, group, self.area_chunk, mode="a")
+        else:
+            _write_group(ds, self.path, group, self.area_chunk, append_dim="area")
+        self._appended[group] = self._appended.get(group, 0) + int(population.sizes["area"])
+        if group == "population":
+            self.areas += int(population.sizes["area"])
         self._names.update({str(k): str(v) for k, v in (area_names or {}).items()})
 
     def close(self) -> Path:
