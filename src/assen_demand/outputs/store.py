@@ -271,7 +271,8 @@ def _dataset_table(ds: xr.Dataset) -> pd.DataFrame:
 
 def _groups(path: Path) -> set[str]:
     """The groups of the layout that the store holds (looked up by name: a walk would visit every chunk)."""
-    names = [*ARRAY_PARTS, *NATIONAL_PARTS, _FACILITIES, *(f"{kept}/{g}" for kept in ("draws", "quantiles") for g in DRAW_PARTS)]
+    names = [*ARRAY_PARTS, *NATIONAL_PARTS, _FACILITIES,
+             *(f"{kept}/{g}" for kept in ("draws", "quantiles") for g in DRAW_PARTS)]
     return {g for g in names if (path / g / "zarr.json").is_file()}
 
 
