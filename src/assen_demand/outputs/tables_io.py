@@ -160,6 +160,10 @@ def tidy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     >>> [str(d) for d in t.dtypes], t["status"].tolist()
     (['category', 'int64', 'float64', 'str', 'boolean'], ['geschat', ''])
     """
+    if not frame.index.equals(pd.RangeIndex(len(frame))):
+        # the result has a fresh 0..n-1 index: a filtered frame's columns would otherwise be
+        # aligned on their old labels and come back NaN where the labels do not match
+        frame = frame.reset_index(drop=True)
     out = {}
     for col in frame.columns:
         values = frame[col]
