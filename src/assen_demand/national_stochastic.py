@@ -106,7 +106,7 @@ def gemeente_opgave_quantiles(gemeente: str, *, data, draws: int, seed: int, bas
 
 def _stochastic_one(code: str, data, settings: dict) -> tuple[str, dict | None, dict]:
     """Run one gemeente on a worker; never raises (the failure goes into the status row)."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     row = {"gemeente": code, "status": "ok", "message": "", "areas": 0, "clipped_persons": 0.0}
     result = None
     try:
@@ -125,6 +125,8 @@ def _stochastic_one(code: str, data, settings: dict) -> tuple[str, dict | None, 
     except Exception as exc:  # noqa: BLE001 - reported per gemeente, see the status table
         row.update(status="error", message=f"{type(exc).__name__}: {exc}")
     row["seconds"] = time.perf_counter() - t0
+    # CPU of the worker process while the task ran (one task at a time per worker process)
+    row["cpu_seconds"] = time.process_time() - c0
     row["peak_rss_mb"] = _peak_rss_mb()
     return code, result, row
 
@@ -140,7 +142,7 @@ class NationalStochastic:
         ``need`` and ``opgave``; a ``gemeente`` coordinate on ``area``. ``None`` with ``keep=False``.
     status : pandas.DataFrame
         ``gemeente, gemeente_name, status, message, areas, clipped_persons, seconds,
-        peak_rss_mb`` per gemeente (``peak_rss_mb``: the worker process's peak resident memory
+        cpu_seconds, peak_rss_mb`` per gemeente (``peak_rss_mb``: the worker process's peak resident memory
         when the gemeente was done).
     draws, seed, base_year, end_year : int
     area_names : dict
@@ -313,7 +315,7 @@ def national_stochastic_forecast(
     finally:
         bar.close()
     status = pd.DataFrame(rows, columns=["gemeente", "gemeente_name", "status", "message", "areas",
-                                         "clipped_persons", "seconds", "peak_rss_mb"])
+                                         "clipped_persons", "seconds", "cpu_seconds", "peak_rss_mb"])
     failed = status[status["status"] != "ok"]
     if len(failed):
         warnings.warn(f"{len(failed)} of {len(status)} gemeenten failed; see NationalStochastic.status",

@@ -379,7 +379,10 @@ class TableAppender:
         import pyarrow as pa
 
         if self._pending:
-            table = pa.concat_tables(self._pending)
+            # one dictionary per label column in the row group: written as pieces with a dictionary
+            # each, the labels were re-encoded on reading (the 13.9 M-row national population read
+            # in 4.1 s of CPU instead of about 1 s)
+            table = pa.concat_tables(self._pending).unify_dictionaries().combine_chunks()
             self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
         self._pending, self._pending_rows = [], 0
 
