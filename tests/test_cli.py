@@ -265,4 +265,4 @@ def test_forecast_for_a_list_of_gemeenten_writes_one_table_each(capsys):
 
 def test_many_gemeenten_refuse_draws(capsys):
     line = _error(capsys, ["forecast", "--gemeente", "all", "--draws", "10", "--out", str(scratch("many_draws"))])
-    assert "--draws werkt per gemeente" in line
+    assert "--draws werkt per gemeente" in line and "write_national_stochastic" in line

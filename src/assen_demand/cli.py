@@ -340,7 +340,8 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
 
     if extra.get("draws"):
         raise _UsageError("--draws werkt per gemeente; gebruik voor veel gemeenten "
-                          "assen_demand.scale.stochastic_projection (percentielen van de bevolking, ook op Dask)")
+                          "assen_demand.outputs.national.write_national_stochastic (percentielen van de opgave per "
+                          "wijk, ook op Dask)")
     wanted = None if args.gemeente.strip().lower() == "all" else [g.strip() for g in args.gemeente.split(",") if g.strip()]
     options = {"variant": args.variant, **({"scenario": extra["scenario"]} if "scenario" in extra else {})}
     if supply is None or supply != "example":
