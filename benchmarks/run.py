@@ -523,9 +523,15 @@ def main() -> None:
     row(f"Assen whole chain, {n_draws} draws / deterministic", f"{case['draws_s'] / case['det_s']:.1f}x",
         f"{case['draws_s']:.1f} s vs {case['det_s']:.2f} s (cpu {case['draws_cpu_s'] / case['det_cpu_s']:.1f}x); "
         f"peak rss {case['peak_mb']:.0f} MB (before the draws {case['rss_before_mb']:.0f}); load {case['load']}")
-    # not built yet (issue 20 item 4): the key is there so the JSON line has a stable shape
-    result["national_stochastic_200_s"] = None
-    row("national whole-chain stochastic, 200 draws", "not built", "issue 20 item 4 is open")
+    # 9. issue 20 goal 4: the national whole-chain stochastic forecast on a 2-worker LocalCluster,
+    # a sample of gemeenten spread over the sizes, extrapolated to all (bench_national_stochastic.py)
+    if args.raw is not None and Path(args.raw).is_dir():
+        import bench_national_stochastic
+
+        result.update(bench_national_stochastic.measure(args.raw, gemeenten=3 if quick else 6, draws=200, row=row))
+    else:
+        result["national_stochastic_200_s"] = None
+        row("national whole-chain stochastic, 200 draws", "skipped", f"no raw data at {args.raw} (use --raw)")
 
     # 9. cost curves (issue 20): time and peak memory against areas and draws, fitted exponents, figure
     import cost_curves

@@ -78,6 +78,7 @@ def test_force_replaces_only_the_run_files(monkeypatch, capsys):
         (["--base-year", "2024", "--end-year", "2020"], r"--end-year 2020 moet na --base-year 2024 komen"),
         (["--supply", "no_such_supply.csv"], r"--supply no_such_supply.csv niet gevonden"),
         (["--seed", "3"], r"--seed geldt alleen voor Monte-Carlo-trekkingen; voeg --draws N toe"),
+        (["--keep-draws"], r"--keep-draws geldt alleen voor Monte-Carlo-trekkingen; voeg --draws N toe"),
         (["--draws", "-1"], r"--draws moet 0 of meer zijn"),
         (["--data-dir", "/no/such/folder"], r"--data-dir /no/such/folder is geen map"),
         (["--base-year", "2019"], r"no .*2019"),
@@ -264,4 +265,4 @@ def test_forecast_for_a_list_of_gemeenten_writes_one_table_each(capsys):
 
 def test_many_gemeenten_refuse_draws(capsys):
     line = _error(capsys, ["forecast", "--gemeente", "all", "--draws", "10", "--out", str(scratch("many_draws"))])
-    assert "--draws werkt per gemeente" in line
+    assert "--draws werkt per gemeente" in line and "write_national_stochastic" in line

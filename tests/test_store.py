@@ -111,7 +111,7 @@ def test_labels_are_categorical_and_years_whole(assen_forecast, tmp_path):
 @pytest.mark.slow  # a forecast with draws (the fast subset has the store round trip without them above)
 def test_store_round_trips_arrays_coordinates_attributes_and_draws(assen_draws, tmp_path):
     result = assen_draws
-    stored = ad.open_forecast(result.to_zarr(tmp_path / "assen.zarr"))
+    stored = ad.open_forecast(result.to_zarr(tmp_path / "assen.zarr", keep_draws=True))
     for name in ("population", "care_need", "doorstroming"):
         xr.testing.assert_identical(getattr(stored, name).load(), getattr(result, name))
     for name in ("households", "dwellings", "mantelzorg", "need", "stock", "opgave"):
@@ -127,6 +127,30 @@ def test_store_round_trips_arrays_coordinates_attributes_and_draws(assen_draws, 
     assert stored.area_names == {str(k): str(v) for k, v in result.area_names.items()}
     assert stored.provenance["gemeente"] == "GM0106" and stored.provenance["draws"] == 0  # to_zarr's default record
     assert len(stored.sources) == len(export.sources_table(result))
+
+
+@pytest.mark.slow  # the draws fixture (8 draws of Assen)
+def test_store_of_a_draws_run_keeps_quantiles_only_by_default(assen_draws_written, tmp_path):
+    result, runs = assen_draws_written
+    path = runs["zarr"]  # written by to_zarr's default
+    assert not (path / "draws").exists() and (path / "quantiles" / "population" / "zarr.json").is_file()
+    stored = ad.open_forecast(path)
+    assert (stored.uncertainty.draws, stored.uncertainty.seed) == (8, result.uncertainty.seed)
+    for name in ("population", "dwellings", "need", "households", "care_need", "doorstroming"):
+        expected = result.uncertainty.quantiles(name)
+        got = stored.uncertainty.quantiles(name)
+        (xr.testing.assert_identical if name == "population" else xr.testing.assert_equal)(got, expected)
+    with pytest.raises(MissingDataError, match="keep_draws=True"):
+        stored.uncertainty.quantiles("population", [0.25])
+    full = result.to_zarr(tmp_path / "all.zarr", keep_draws=True)
+
+    def size(folder):
+        return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+    # 8 draws of the population against 3 quantiles: the default store is the smaller one
+    assert size(path) < size(full)
+    # with every draw, other quantiles can be taken from the store
+    assert ad.open_forecast(full).uncertainty.quantiles("population", [0.25]).sizes["quantile"] == 1
 
 
 def test_store_is_chunked_by_area(assen_forecast_written):

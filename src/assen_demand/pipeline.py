@@ -506,7 +506,7 @@ class Forecast:
             frame = with_quantile_columns(frame, self.uncertainty.frame_columns(name, keys), keys)
         return frame
 
-    def to_zarr(self, path, *, provenance_record=None, overwrite: bool = False):
+    def to_zarr(self, path, *, provenance_record=None, overwrite: bool = False, keep_draws: bool = False):
         """Write the labelled arrays (and draws) to a Zarr store; read it with :func:`assen_demand.open_forecast`.
 
         See :func:`assen_demand.outputs.store.write_forecast_store`: one group per table,
@@ -521,6 +521,8 @@ class Forecast:
             forecast with the bundled data.
         overwrite : bool
             Replace an existing store.
+        keep_draws : bool
+            Store every Monte Carlo draw, not only their quantiles (the default).
 
         Returns
         -------
@@ -529,7 +531,8 @@ class Forecast:
 
         record = provenance_record if provenance_record is not None else export.provenance(self)
         return store.write_forecast_store(self, path, provenance_record=record, sources=export.sources_table(self),
-                                          facilities=voorzieningen.facility_csv(self), overwrite=overwrite)
+                                          facilities=voorzieningen.facility_csv(self), overwrite=overwrite,
+                                          keep_draws=keep_draws)
 
 
 def _resolve_scenario(scenario):

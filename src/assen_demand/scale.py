@@ -76,6 +76,7 @@ __all__ = [
     "national_forecast",
     "national_year",
     "NationalRunWarning",
+    "population_frame",
 ]
 
 #: Age bands of the stochastic summaries, name -> (first age, last age + 1); 101 = 100+.
@@ -807,10 +808,19 @@ class NationalForecast:
                 "the population was not kept (keep=False); read population.csv from out_dir or run "
                 "with keep=True"
             )
-        return _population_frame(self.population, self.area_names)
+        return population_frame(self.population, self.area_names)
 
 
-def _population_frame(population: xr.DataArray, area_names: dict) -> pd.DataFrame:
+def population_frame(population: xr.DataArray, area_names: dict) -> pd.DataFrame:
+    """The tidy national population: ``gemeente, area, area_name, sex, age, year, persons``.
+
+    Parameters
+    ----------
+    population : xarray.DataArray (area, sex, age, year) [persons]
+        With a ``gemeente`` coordinate on ``area``.
+    area_names : dict
+        Area code -> name.
+    """
     frame = population.drop_vars("gemeente").to_dataframe(name="persons").reset_index()
     gemeente = dict(zip(population["area"].values, population["gemeente"].values))
     frame.insert(0, "gemeente", frame["area"].map(gemeente))
@@ -868,6 +878,7 @@ def national_forecast(
     processes: int = 1,
     progress: bool = True,
     errors: str = "report",
+    writer=None,
     **options,
 ) -> NationalForecast:
     """Forecast every gemeente of a KWB year and its wijken, gemeente by gemeente.
@@ -903,6 +914,13 @@ def national_forecast(
         Show a tqdm progress bar over the gemeenten.
     errors : {"report", "raise"}
         ``"raise"`` re-raises the first failure (for debugging) instead of reporting it.
+    writer : callable, optional
+        Called in this process for every gemeente that ran, in order, as soon as it is done:
+        ``writer(gemeente, population, tables, area_names)`` with the population (area, sex,
+        age, year) [persons] (``gemeente`` coordinate on ``area``), the other tables asked for
+        (tidy, ``gemeente`` first) and the area names. A national run streams to any format
+        this way (:func:`assen_demand.outputs.national.write_national`: Parquet and
+        ``forecast.zarr``); with ``keep=False`` nothing national is held in memory.
     **options
         Passed to ``project_population`` / ``forecast`` (e.g. ``method="hamilton_perry"``).
 
@@ -959,15 +977,18 @@ def national_forecast(
             population = result["population"].assign_coords(
                 gemeente=("area", [code] * result["population"].sizes["area"]))
             area_names.update(result["area_names"])
+            tagged = {t: frame.assign(gemeente=code)[["gemeente"] + list(frame.columns)]
+                      for t, frame in result["frames"].items()}
             if out_path is not None:
-                _append_csv(out_path / "population.csv", _population_frame(population, result["area_names"]))
-                for t, frame in result["frames"].items():
-                    _append_csv(out_path / f"{t}.csv", frame.assign(gemeente=code)[
-                        ["gemeente"] + list(frame.columns)])
+                _append_csv(out_path / "population.csv", population_frame(population, result["area_names"]))
+                for t, frame in tagged.items():
+                    _append_csv(out_path / f"{t}.csv", frame)
+            if writer is not None:
+                writer(code, population, tagged, result["area_names"])
             if keep:
                 populations.append(population)
-                for t, frame in result["frames"].items():
-                    frames[t].append(frame.assign(gemeente=code)[["gemeente"] + list(frame.columns)])
+                for t, frame in tagged.items():
+                    frames[t].append(frame)
     finally:
         bar.close()
     status = pd.DataFrame(rows, columns=["gemeente", "gemeente_name", "status", "message", "areas",

@@ -1,11 +1,12 @@
-"""A national run streamed to disk: Parquet tables and a Zarr store, a group of gemeenten at a time.
+"""A national run streamed to disk: Parquet tables and a Zarr store, gemeente by gemeente.
 
 ``assen-demand forecast --gemeente all --format parquet`` calls :func:`write_national`: the
-gemeenten are run in groups by :func:`assen_demand.scale.national_forecast` (the same chain as
-the CSV run), and each group's tables are appended to ``<table>.parquet``
-(:class:`~assen_demand.outputs.tables_io.TableAppender`, one row group per group) and its
-population to ``forecast.zarr`` (:class:`~assen_demand.outputs.store.NationalStore`) before the
-next group runs, so the national tables are never held in memory.
+gemeenten are run by :func:`assen_demand.scale.national_forecast` (the same chain as the CSV
+run) with a :class:`NationalSink` as its ``writer=``, which appends each gemeente's tables to
+``<table>.parquet`` (:class:`~assen_demand.outputs.tables_io.TableAppender`, row groups of about
+a million rows) and its population to ``forecast.zarr``
+(:class:`~assen_demand.outputs.store.NationalStore`) as soon as it is done, so the national
+tables are never held in memory.
 """
 
 from __future__ import annotations
@@ -14,33 +15,88 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
-
 from assen_demand.outputs.store import STORE_NAME, NationalStore
 from assen_demand.outputs.tables_io import TableAppender, table_path
 
-__all__ = ["GROUP_SIZE", "write_national"]
+__all__ = ["STORE_AREAS", "NationalSink", "StochasticSink", "write_national", "write_national_stochastic"]
 
-#: Gemeenten per group: one Parquet row group and one store append each
-GROUP_SIZE = 16
+#: Areas gathered before one append to ``forecast.zarr`` (about 8 MB of population; an append
+#: per gemeente would rewrite the store's area coordinates 345 times)
+STORE_AREAS = 256
+
+
+class NationalSink:
+    """The ``writer=`` of :func:`assen_demand.scale.national_forecast`: Parquet/CSV tables and a store.
+
+    Called once per gemeente; each table goes to a :class:`~assen_demand.outputs.tables_io.TableAppender`
+    (which gathers pieces into row groups) and the population to a
+    :class:`~assen_demand.outputs.store.NationalStore` in appends of about :data:`STORE_AREAS`
+    areas. Memory held: one row group per table and at most :data:`STORE_AREAS` areas.
+
+    Parameters
+    ----------
+    out : path
+        Output folder (exists).
+    tables : sequence of str
+        ``population`` and the other tables the run makes.
+    table_format : {"parquet", "csv"}
+    store : NationalStore or None
+    store_areas : int
+        Areas per store append.
+    """
+
+    def __init__(self, out, *, tables: Sequence[str], table_format: str = "parquet", store: NationalStore | None = None,
+                 store_areas: int = STORE_AREAS):
+        self.writers = {t: TableAppender(table_path(out, t, table_format)) for t in tables}
+        self.store = store
+        self.store_areas = int(store_areas)
+        self._held: list = []
+        self._held_areas = 0
+        self._names: dict = {}
+
+    def __call__(self, gemeente: str, population, tables: dict, area_names: dict) -> None:
+        from assen_demand.scale import population_frame
+
+        self.writers["population"].append(population_frame(population, area_names))
+        for t, frame in tables.items():
+            if t in self.writers:
+                self.writers[t].append(frame)
+        if self.store is not None:
+            self._held.append(population)
+            self._held_areas += int(population.sizes["area"])
+            self._names.update(area_names)
+            if self._held_areas >= self.store_areas:
+                self._flush()
+
+    def _flush(self) -> None:
+        import xarray as xr
+
+        if self._held:
+            self.store.append(xr.concat(self._held, dim="area"), area_names=self._names)
+        self._held, self._held_areas, self._names = [], 0, {}
+
+    def close(self) -> None:
+        """Write what is held and finish every file."""
+        try:
+            if self.store is not None:
+                self._flush()
+                self.store.close()
+        finally:
+            for w in self.writers.values():
+                w.close()
 
 
 def write_national(out, *, data_dir=None, base_year: int | None = None, end_year: int = 2040,
                    gemeenten=None, tables: Sequence[str] = ("population",), processes: int = 1,
-                   progress: bool = True, group_size: int = GROUP_SIZE, table_format: str = "parquet",
-                   store: bool = True, **options):
+                   progress: bool = True, table_format: str = "parquet", store: bool = True, **options):
     """Run every gemeente (or ``gemeenten``) and stream the tables into ``out``.
 
     Parameters
     ----------
     out : path
         Output folder (created if needed).
-    data_dir, base_year, end_year, gemeenten, tables, processes, **options
+    data_dir, base_year, end_year, gemeenten, tables, processes, progress, **options
         As :func:`assen_demand.scale.national_forecast`.
-    progress : bool
-        One tqdm bar over the gemeenten.
-    group_size : int
-        Gemeenten per group.
     table_format : {"parquet", "csv"}
         Format of the tables (``population`` and the others asked for, ``gemeente`` first).
     store : bool
@@ -51,53 +107,119 @@ def write_national(out, *, data_dir=None, base_year: int | None = None, end_year
     (pandas.DataFrame, int, int)
         The status table (``gemeenten.csv``; one row per gemeente), the base year and the end year.
     """
-    from assen_demand.inputs.datasets import load_national
     from assen_demand.scale import NationalRunWarning, national_forecast, national_year
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     year = national_year(data_dir) if base_year is None else int(base_year)
-    national = load_national(data_dir)
-    if gemeenten is None or (isinstance(gemeenten, str) and gemeenten.strip().lower() == "all"):
-        codes = [str(c) for c in national.gemeenten(year)["area"]]
-    else:
-        codes = list(dict.fromkeys(national.resolve_gemeente(g) for g in gemeenten))
     tables = list(dict.fromkeys(["population", *tables]))
-    writers = {t: TableAppender(table_path(out, t, table_format)) for t in tables}
     zarr = NationalStore(out / STORE_NAME, attrs={"base_year": year, "end_year": int(end_year),
                                                   "scenario_name": str(options.get("scenario") or "basis"),
                                                   "variant": str(options.get("variant", "central"))}) if store else None
-    statuses = []
-    bar = _bar(len(codes), progress)
+    sink = NationalSink(out, tables=tables, table_format=table_format, store=zarr)
     try:
-        for start in range(0, len(codes), group_size):
-            group = codes[start:start + group_size]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NationalRunWarning)  # the status rows say why
-                result = national_forecast(data_dir, base_year=year, end_year=end_year, gemeenten=group,
-                                           tables=tables, keep=True, processes=processes, progress=False, **options)
-            statuses.append(result.status)
-            bar.update(len(group))
-            if result.population is None:
-                continue
-            writers["population"].append(result.to_frame("population"))
-            for t in tables:
-                if t != "population" and t in result.tables:
-                    writers[t].append(result.tables[t])
-            if zarr is not None:
-                zarr.append(result.population, area_names=result.area_names)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NationalRunWarning)  # the status rows say why
+            result = national_forecast(data_dir, base_year=year, end_year=end_year, gemeenten=gemeenten,
+                                       tables=tables, keep=False, processes=processes, progress=progress,
+                                       writer=sink, **options)
     finally:
-        bar.close()
-        for w in writers.values():
-            w.close()
-    if zarr is not None:
-        zarr.close()
-    status = pd.concat(statuses, ignore_index=True) if statuses else pd.DataFrame()
-    status.to_csv(out / "gemeenten.csv", index=False)
-    return status, year, int(end_year)
+        sink.close()
+    result.status.to_csv(out / "gemeenten.csv", index=False)
+    return result.status, year, int(end_year)
 
 
-def _bar(total: int, enabled: bool):
-    from tqdm.auto import tqdm
+class StochasticSink:
+    """The ``writer=`` of :func:`assen_demand.national_stochastic.national_stochastic_forecast`.
 
-    return tqdm(total=total, unit="gemeenten", disable=not enabled)
+    Appends each gemeente's quantiles of the opgave to ``opgave_quantiles.parquet`` and to the
+    ``opgave_quantiles`` group of ``forecast.zarr``, and its central population to the store's
+    ``population`` group, in appends of about :data:`STORE_AREAS` areas.
+
+    Parameters
+    ----------
+    out : path
+        Output folder (exists).
+    store : NationalStore
+    table_format : {"parquet", "csv"}
+    store_areas : int
+    """
+
+    def __init__(self, out, *, store: NationalStore, table_format: str = "parquet", store_areas: int = STORE_AREAS):
+        self.table = TableAppender(table_path(out, "opgave_quantiles", table_format))
+        self.store = store
+        self.store_areas = int(store_areas)
+        self._held: list = []
+        self._held_areas = 0
+        self._names: dict = {}
+
+    def __call__(self, gemeente: str, quantiles, population, area_names: dict) -> None:
+        from assen_demand.national_stochastic import quantile_frame
+
+        self.table.append(quantile_frame(quantiles, area_names))
+        self._held.append((quantiles, population))
+        self._held_areas += int(population.sizes["area"])
+        self._names.update(area_names)
+        if self._held_areas >= self.store_areas:
+            self._flush()
+
+    def _flush(self) -> None:
+        import xarray as xr
+
+        if self._held:
+            self.store.append(xr.concat([p for _, p in self._held], dim="area"), area_names=self._names)
+            self.store.append(xr.concat([q for q, _ in self._held], dim="area"), group="opgave_quantiles")
+        self._held, self._held_areas, self._names = [], 0, {}
+
+    def close(self) -> None:
+        """Write what is held and finish the table and the store."""
+        try:
+            self._flush()
+            self.store.close()
+        finally:
+            self.table.close()
+
+
+def write_national_stochastic(out, *, data_dir=None, draws: int = 200, seed: int = 1, gemeenten=None,
+                              base_year: int | None = None, end_year: int = 2040, client=None,
+                              progress: bool = True, table_format: str = "parquet", **options):
+    """Run the national stochastic forecast and stream its quantiles into ``out``.
+
+    Writes ``opgave_quantiles.parquet`` (tidy: ``gemeente, area, area_name, dwelling_type, year,
+    need_q05 .. opgave_q95``), ``forecast.zarr`` (the central population and
+    ``opgave_quantiles``, one area per chunk; open with :func:`assen_demand.open_forecast`) and
+    ``gemeenten.csv`` (status, seconds and the worker's peak memory per gemeente).
+
+    Parameters
+    ----------
+    out : path
+        Output folder (created if needed).
+    data_dir, draws, seed, gemeenten, base_year, end_year, client, progress, **options
+        As :func:`assen_demand.national_stochastic.national_stochastic_forecast`.
+    table_format : {"parquet", "csv"}
+
+    Returns
+    -------
+    assen_demand.national_stochastic.NationalStochastic
+        Its status (the quantiles are on disk, not kept).
+    """
+    from assen_demand.national_stochastic import national_stochastic_forecast
+    from assen_demand.scale import NationalRunWarning, national_year
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    year = national_year(data_dir) if base_year is None else int(base_year)
+    zarr = NationalStore(out / STORE_NAME, attrs={"base_year": year, "end_year": int(end_year), "draws": int(draws),
+                                                  "seed": int(seed), "kind": "national_stochastic",
+                                                  "scenario_name": str(options.get("scenario") or "basis")})
+    sink = StochasticSink(out, store=zarr, table_format=table_format)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NationalRunWarning)  # the status rows say why
+            result = national_stochastic_forecast(data_dir, draws=draws, seed=seed, gemeenten=gemeenten,
+                                                  base_year=year, end_year=end_year, client=client, writer=sink,
+                                                  keep=False, progress=progress, **options)
+    finally:
+        sink.close()
+    result.status.to_csv(out / "gemeenten.csv", index=False)
+    return result

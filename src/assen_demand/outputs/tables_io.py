@@ -39,6 +39,7 @@ __all__ = [
     "write_table",
     "read_table",
     "TableAppender",
+    "ROW_GROUP_ROWS",
 ]
 
 #: File formats of the tidy tables (``--format``)
@@ -89,9 +90,33 @@ def find_table(folder, stem: str) -> Path | None:
     return None
 
 
+def _in_first_appearance_order(values: pd.Series) -> bool:
+    """True if a categorical column's text categories are all used, in order of first appearance.
+
+    Then :func:`_ordered_categorical` would return the column unchanged. The check is one pass
+    over the codes (a new code is always one more than the largest seen so far), about 20 times
+    cheaper than the remapping: a table this package wrote to Parquet reads back in this order.
+    """
+    categories = values.cat.categories
+    if str(categories.dtype) != "str":
+        return False
+    codes = np.asarray(values.array.codes)
+    if not len(codes):
+        return len(categories) == 0
+    # labels come in runs (an area's sexes, ages and years): check the first code of each run
+    runs = codes[np.concatenate(([0], np.flatnonzero(codes[1:] != codes[:-1]) + 1))]
+    used = runs[runs >= 0]
+    if not len(used):
+        return len(categories) == 0
+    seen = np.maximum.accumulate(used)
+    return bool(used[0] == 0 and seen[-1] == len(categories) - 1 and (np.diff(seen) <= 1).all())
+
+
 def _ordered_categorical(values: pd.Series) -> pd.Series:
     """Text categories in order of first appearance, whatever the input's categories were."""
     if isinstance(values.dtype, pd.CategoricalDtype):
+        if _in_first_appearance_order(values):
+            return values
         codes = values.cat.codes.to_numpy()
         seen = pd.unique(codes[codes >= 0])
         remap = np.full(len(values.cat.categories), -1, dtype=np.int64)
@@ -135,11 +160,17 @@ def tidy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     >>> [str(d) for d in t.dtypes], t["status"].tolist()
     (['category', 'int64', 'float64', 'str', 'boolean'], ['geschat', ''])
     """
+    if not frame.index.equals(pd.RangeIndex(len(frame))):
+        # the result has a fresh 0..n-1 index: a filtered frame's columns would otherwise be
+        # aligned on their old labels and come back NaN where the labels do not match
+        frame = frame.reset_index(drop=True)
     out = {}
     for col in frame.columns:
         values = frame[col]
         if col in CATEGORY_COLUMNS:
             out[col] = _ordered_categorical(values)
+        elif col in INTEGER_COLUMNS and pd.api.types.is_integer_dtype(values) and not values.hasnans:
+            out[col] = values.astype("int64")  # whole numbers already: no check needed
         elif col in INTEGER_COLUMNS:
             number = pd.to_numeric(values, errors="coerce")
             bad = number.isna() | (number != np.round(number))
@@ -158,7 +189,9 @@ def tidy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
                 out[col] = text.map({"True": True, "False": False, "": pd.NA}).astype("boolean")
             else:
                 out[col] = text.astype("str")
-    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+    # copy=False: the columns that were already in the common dtypes are not copied again
+    # (about 0.1 s of a 1.9 M-row national population table read from Parquet)
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)), copy=False)
 
 
 def _parquet_options(table) -> dict:
@@ -267,17 +300,28 @@ def read_table(path, *, columns: Iterable[str] | None = None, filters=None) -> p
     return tidy_dtypes(frame)
 
 
+#: Rows per Parquet row group of an appended table: pieces are held until a group is this full
+ROW_GROUP_ROWS = 1 << 20
+
+
 class TableAppender:
-    """Append pieces of one tidy table to a CSV or Parquet file (one Parquet row group per piece).
+    """Append pieces of one tidy table to a CSV or Parquet file.
 
     Every piece must have the same columns; label columns may hold new values (a new gemeente),
-    which is why the Parquet schema stores them as dictionary-encoded strings.
+    which is why the Parquet schema stores them as dictionary-encoded strings. Parquet pieces are
+    held until they fill a row group of ``row_group_rows`` rows (a national run appends one
+    gemeente of a few thousand rows at a time; hundreds of tiny row groups would make every read
+    pay per group); a row group holds whole pieces, so a filter on ``gemeente`` still skips the
+    row groups of other gemeenten.
 
     Parameters
     ----------
     path : path
         The file (replaced if it exists); its suffix gives the format unless ``fmt`` is given.
     fmt : {"csv", "parquet"}, optional
+    row_group_rows : int
+        Parquet: rows gathered before a row group is written (1,048,576 by default: about 50 MB
+        of a population table held in memory).
 
     Examples
     --------
@@ -290,12 +334,17 @@ class TableAppender:
     ['GM0106', 'GM0109']
     """
 
-    def __init__(self, path, *, fmt: str | None = None):
+    def __init__(self, path, *, fmt: str | None = None, row_group_rows: int = ROW_GROUP_ROWS):
         self.path = Path(path)
         self.fmt = _check_format(fmt or self.path.suffix.lstrip("."))
+        if int(row_group_rows) < 1:
+            raise InvalidValueError(f"row_group_rows must be at least 1, got {row_group_rows!r}")
+        self.row_group_rows = int(row_group_rows)
         self.rows = 0
         self._writer = None
         self._schema = None
+        self._pending: list = []
+        self._pending_rows = 0
         self.path.unlink(missing_ok=True)
 
     def append(self, frame: pd.DataFrame) -> None:
@@ -319,12 +368,28 @@ class TableAppender:
                         f"a piece of {self.path.name} has other columns or types than the first "
                         f"({list(table.schema.names)} vs {list(self._schema.names)}): {exc}"
                     ) from None
-            self._writer.write_table(table)
+            self._pending.append(table)
+            self._pending_rows += table.num_rows
+            if self._pending_rows >= self.row_group_rows:
+                self._flush()
         self.rows += len(frame)
 
+    def _flush(self) -> None:
+        """Write the pieces held so far as one row group."""
+        import pyarrow as pa
+
+        if self._pending:
+            # one dictionary per label column in the row group: written as pieces with a dictionary
+            # each, the labels were re-encoded on reading (the 13.9 M-row national population read
+            # in 4.1 s of CPU instead of about 1 s)
+            table = pa.concat_tables(self._pending).unify_dictionaries().combine_chunks()
+            self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
+        self._pending, self._pending_rows = [], 0
+
     def close(self) -> Path:
-        """Finish the file (writes the Parquet footer)."""
+        """Finish the file (writes the last row group and the Parquet footer)."""
         if self._writer is not None:
+            self._flush()
             self._writer.close()
             self._writer = None
         return self.path
