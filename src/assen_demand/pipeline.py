@@ -173,7 +173,9 @@ def project_population(
           cohort-component and listed in ``PopulationProjection.notes``.
         * ``"combined"``: the weighted average of cohort-component, constant share and the naive
           forecast, weights per KWB band and horizon estimated on the project's own hindcasts
-          (:func:`assen_demand.demography.combination.combined_wijken`), constrained to the gemeente.
+          (:func:`assen_demand.demography.combination.combined_wijken`), constrained to the gemeente's
+          band totals, whose cohort-component change is damped toward the base year by a weight per
+          band (also estimated on the hindcasts); the gemeente row is the sum of its wijken.
         * ``"housing_led"``: each wijk's total follows its dwellings x persons per dwelling
           (:func:`housing_targets`); migration fills the gap along the migration age profile
           (:func:`assen_demand.demography.projection.housing_led`). The wijken are not constrained: the
@@ -225,8 +227,9 @@ def project_population(
         method, known=known, base=base, inputs=_select_areas(inputs, wijken), wijken=wijken,
         control=gemeente_projection.sel(area=gm, drop=True), base_year=base_year, end_year=end_year,
         dwelling_pipeline=dwelling_pipeline, occupancy=occupancy, hp_interval=hp_interval)
-    if method == "housing_led":
-        # bottom-up: the gemeente is what its dwellings hold
+    if method in ("housing_led", "combined"):
+        # bottom-up: the gemeente is what its dwellings hold (housing_led) or the sum of the combined
+        # wijken, which meet its band totals damped toward the base year (issue 18)
         gemeente_projection = wijk_projection.sum("area").expand_dims(area=[gm])
     population = xr.concat([gemeente_projection, wijk_projection], dim="area").transpose("area", "sex", "age", "year")
     population.name = "persons"
