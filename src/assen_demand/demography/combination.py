@@ -33,6 +33,24 @@ age band and horizon (years since the base year). A weighted average of projecti
 add up to the gemeente adds up to the gemeente too. The weights are estimated on the project's
 own hindcasts (``scripts/wijk_forecast_backtest.py``) and validated leaving whole gemeenten out;
 they are a parameter table (``data/parameters/wijk_method_weights.csv``).
+
+Tied to the gemeente by band, its change damped toward the base year
+--------------------------------------------------------------------
+The naive part does not add up to the gemeente, so the average is scaled. Scaling it to the
+gemeente's cohort-component projection per sex and age (``constraint="sex_age"``) imposes the
+gemeente's projected change on every wijk; measured on the Drenthe hindcasts that change was
+wrong for the young bands in 2021-2023 (net migration 1.5-6 times its 2016-2020 mean) and the
+constraint gave back the naive part's gain for 0-15 and 15-25. The default (``"band"``) scales
+each KWB band of the wijken together to
+
+    C_b(t) = (1 - lam_b) * G_b^cc(t) + lam_b * G_b(t0)
+
+the gemeente's cohort-component band total damped toward its base-year band total by the weight
+``lam_b`` (indicator ``gemeente_held_weight`` of the same table, estimated with the method
+weights by ``scripts/wijk_control_variants.py``). Within a band each wijk keeps the sex-age
+profile of its average; the gemeente is the sum of its wijken. Damping a projected trend toward
+no change is the damped-trend idea of Gardner & McKenzie (1985, "Forecasting trends in time
+series", Management Science 31(10):1237-1246, https://doi.org/10.1287/mnsc.31.10.1237).
 """
 
 from __future__ import annotations
