@@ -84,25 +84,30 @@ def cell_errors(w: pd.DataFrame, grid: np.ndarray, lambdas: np.ndarray, constrai
     return out
 
 
-def fit(cells: dict, leave_out: str | None = None) -> dict:
-    """band -> (combo index, lam index) minimising the mean over origins of the weighted APE."""
+def group_of(key, split: bool) -> int:
+    """Weight row of an origin ``(origin, base, target)``: 1 for horizon 1, 2 for the longer ones (``split``)."""
+    return (1 if key[2] - key[1] == 1 else 2) if split else 1
+
+
+def fit(cells: dict, leave_out: str | None = None, split: bool = False) -> dict:
+    """(row, band) -> (combo index, lam index) minimising the mean over origins of the weighted APE."""
     best = {}
-    for band in BANDS:
+    for row, band in product((1, 2) if split else (1,), BANDS):
         score = 0.0
         for (key, b), (gems, errs, obs) in cells.items():
-            if b != band:
+            if b != band or group_of(key, split) != row:
                 continue
             keep = np.array([g != leave_out for g in gems])
             score = score + errs[keep].sum(axis=0) / obs
-        best[band] = np.unravel_index(int(np.argmin(score)), score.shape)
+        best[(row, band)] = np.unravel_index(int(np.argmin(score)), score.shape)
     return best
 
 
-def predict(w: pd.DataFrame, grid, lambdas, constraint: str, choice) -> pd.Series:
-    """Forecast of every row by the weights ``choice(band, gemeente) -> (combo, lam)``."""
+def predict(w: pd.DataFrame, grid, lambdas, constraint: str, choice, split: bool = False) -> pd.Series:
+    """Forecast of every row by the weights ``choice((row, band), gemeente) -> (combo, lam)``."""
     out = pd.Series(np.nan, index=w.index)
     for (origin, base, target, band, g), sub in w.groupby(["origin", "base_year", "target_year", "band", "gemeente"]):
-        c, lam_i = choice(band, g)
+        c, lam_i = choice((group_of((origin, base, target), split), band), g)
         preds = sub[["cohort_component", "constant_share", "naive"]].to_numpy(float)
         mix = preds @ grid[c]
         if constraint == "band" and mix.sum() > 0:
@@ -151,19 +156,23 @@ def main() -> None:
     parser.add_argument("--constraint", choices=["band", "none"], default="band")
     parser.add_argument("--lambdas", default=None, help="comma-separated gemeente weights to search (default 0..1)")
     parser.add_argument("--write", type=Path, default=None, help="write the chosen weights as a CSV")
+    parser.add_argument("--split-horizon", action="store_true",
+                        help="one weight row for horizon 1 and one for horizons 2 and more")
     args = parser.parse_args()
     lambdas = LAMBDAS if args.lambdas is None else np.array([float(v) for v in args.lambdas.split(",")])
     w = wide(pd.read_csv(args.hindcasts))
     grid = simplex()
     cells = cell_errors(w, grid, lambdas, args.constraint)
-    best = fit(cells)
-    print(f"constraint {args.constraint}; weights (cohort_component, constant_share, naive; gemeente lam) per band:")
-    for band, (c, l) in best.items():
-        print(f"  {band:>6}: {grid[c].round(2).tolist()} lam={lambdas[l]:.2f}")
+    split = args.split_horizon
+    best = fit(cells, split=split)
+    print(f"constraint {args.constraint}; weights (cohort_component, constant_share, naive; gemeente lam) per "
+          "horizon row and band:")
+    for (row, band), (c, l) in best.items():
+        print(f"  h{row}{'+' if split and row == 2 else ''} {band:>6}: {grid[c].round(2).tolist()} lam={lambdas[l]:.2f}")
     gems = sorted(w["gemeente"].unique())
-    left = {g: fit(cells, leave_out=g) for g in gems}
-    w["in_sample"] = predict(w, grid, lambdas, args.constraint, lambda band, g: best[band])
-    w["left_out"] = predict(w, grid, lambdas, args.constraint, lambda band, g: left[g][band])
+    left = {g: fit(cells, leave_out=g, split=split) for g in gems}
+    w["in_sample"] = predict(w, grid, lambdas, args.constraint, lambda key, g: best[key], split)
+    w["left_out"] = predict(w, grid, lambdas, args.constraint, lambda key, g: left[g][key], split)
     print(show(table_metrics(w, "in_sample"), "in sample: weighted APE % vs naive (median APE method/naive)"))
     print(show(table_metrics(w, "left_out"), "leaving whole gemeenten out: weighted APE % vs naive (median APE)"))
     print(show(table_metrics(w, "cohort_component"), "cohort_component alone"))
@@ -175,16 +184,18 @@ def main() -> None:
                   "https://www.cbs.nl/nl-nl/dossier/nederland-regionaal/wijk-en-buurtstatistieken); method: "
                   "Smith, Tayman & Swanson 2013, https://doi.org/10.1007/978-94-007-7551-0")
         note = (f"minimises the mean over the origins ({origins}) of the weighted APE of matched wijken, "
-                f"wijken constrained to the gemeente band totals; one row for every horizon (grid step {STEP})")
+                f"wijken constrained to the gemeente band totals; "
+                + ("horizon 1, and horizon 2 for every longer horizon" if split else "one row for every horizon")
+                + f" (grid step {STEP})")
         rows = []
-        for band, (c, l) in best.items():
+        for (row, band), (c, l) in best.items():
             lo, hi = (int(band.split("-")[0].rstrip("+")), band.split("-")[1] if "-" in band else "")
             values = [("wijk_method_weight", m, v) for m, v in zip(("cohort_component", "constant_share", "naive"),
                                                                     grid[c])]
             values.append(("gemeente_held_weight", "gemeente_held", lambdas[l]))
             for indicator, method, value in values:
                 v = round(float(value), 4)
-                rows.append(dict(indicator=indicator, method=method, horizon=1, sex="all", age_lo=lo, age_hi=hi,
+                rows.append(dict(indicator=indicator, method=method, horizon=row, sex="all", age_lo=lo, age_hi=hi,
                                  year=2024, central=v, low=v, high=v, unit="1 (weight)", status="geschat",
                                  source=source, note=note))
         pd.DataFrame(rows).to_csv(args.write, index=False)
