@@ -59,7 +59,9 @@ import numpy as np
 import xarray as xr
 
 from assen_demand.datamodel import AGES, KWB_BAND_EDGES
-from assen_demand.errors import InvalidValueError
+from assen_demand.demography.projection import constrain, project
+from assen_demand.errors import InvalidValueError, MissingDataError
+from assen_demand.parameters import load_parameter_table
 
 __all__ = ["constant_share", "combine_projections", "combined_wijken", "band_control", "constrain_to_bands",
            "gemeente_weights", "method_weights"]
@@ -102,8 +104,6 @@ def constant_share(*, base: xr.DataArray, components=None, start_year: int, end_
     >>> constant_share(base=base, start_year=2021, end_year=2022, control=control).sel(year=2022).values.ravel().tolist()
     [2.0, 6.0]
     """
-    from assen_demand.demography.projection import constrain
-
     if end_year < start_year:
         raise InvalidValueError(f"end_year {end_year} is before start_year {start_year}")
     years = np.arange(int(start_year), int(end_year) + 1)
@@ -201,9 +201,6 @@ def method_weights(table=None) -> dict[str, np.ndarray]:
     >>> sorted(w) == sorted(COMBINED_METHODS) and bool(np.allclose(sum(w.values()), 1.0))
     True
     """
-    from assen_demand.errors import MissingDataError
-    from assen_demand.parameters import load_parameter_table
-
     frame = load_parameter_table(WEIGHTS_TABLE) if table is None else table
     frame = frame[frame["indicator"] == "wijk_method_weight"]
     los = [int(lo) for lo in KWB_BAND_EDGES[:-1]]
@@ -248,9 +245,6 @@ def gemeente_weights(table=None) -> np.ndarray:
     >>> w.shape[1], bool(((w >= 0) & (w <= 1)).all())
     (5, True)
     """
-    from assen_demand.errors import MissingDataError
-    from assen_demand.parameters import load_parameter_table
-
     frame = load_parameter_table(WEIGHTS_TABLE) if table is None else table
     frame = frame[frame["indicator"] == GEMEENTE_WEIGHT]
     los = [int(lo) for lo in KWB_BAND_EDGES[:-1]]
@@ -404,8 +398,6 @@ def combined_wijken(cohort: xr.DataArray, base: xr.DataArray, control: xr.DataAr
     -------
     xarray.DataArray (area, sex, age, year) [persons]
     """
-    from assen_demand.demography.projection import constrain
-
     if constraint not in CONSTRAINTS:
         raise InvalidValueError(f"constraint {constraint!r} is not one of {CONSTRAINTS}; use 'band' (default), "
                                 "'sex_age' or None")
@@ -452,7 +444,5 @@ def combined(*, base: xr.DataArray, components, start_year: int, end_year: int, 
     -------
     xarray.DataArray (area, sex, age, year) [persons]
     """
-    from assen_demand.demography.projection import project
-
     cohort = project(base, components=components, start_year=start_year, end_year=end_year, constrain_to=control)
     return combined_wijken(cohort, base, control, start_year=start_year)
