@@ -77,15 +77,19 @@ def drenthe(combined: bool, skip: set) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def national(raw: Path, combined: bool, skip: set, processes: int) -> pd.DataFrame:
+def national(raw: Path, combined: bool, skip: set, processes: int, every: int = 1) -> pd.DataFrame:
     base_year, target_year = NATIONAL_ORIGIN
+    gemeenten = None
+    if every > 1:  # a systematic sample: every n-th gemeente code of the base year, in code order
+        codes = sorted(c for c in load_national(raw).gemeenten(base_year)["area"] if str(c).startswith("GM"))
+        gemeenten = codes[::every]
     frames = []
     for name, method in _methods(base_year, combined).items():
         if ("national", base_year, name) in skip:
             continue
         started = time.perf_counter()
         table, status = national_hindcast(raw, base_year=base_year, target_year=target_year, methods=[method],
-                                          processes=processes)
+                                          processes=processes, gemeenten=gemeenten)
         table["method"] = name
         table["origin"] = "national"
         frames.append(table)
@@ -134,6 +138,8 @@ def main() -> None:
     parser.add_argument("--no-drenthe", action="store_true")
     parser.add_argument("--methods", default="", help="comma-separated subset of the methods (default all)")
     parser.add_argument("--no-combined", action="store_true")
+    parser.add_argument("--every", type=int, default=1,
+                        help="national origin: run every n-th gemeente only (a systematic sample, for a loaded machine)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     ONLY.update(m for m in args.methods.split(",") if m)
@@ -147,7 +153,7 @@ def main() -> None:
     if not args.no_drenthe:
         parts.append(drenthe(not args.no_combined, skip))
     if not args.no_national and args.raw is not None:
-        parts.append(national(args.raw, not args.no_combined, skip, args.processes))
+        parts.append(national(args.raw, not args.no_combined, skip, args.processes, args.every))
     table = pd.concat([p for p in parts if len(p)], ignore_index=True)
     table.to_csv(path, index=False)
     m = metrics(table)

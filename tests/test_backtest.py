@@ -48,21 +48,14 @@ def test_hindcast_table_shape(drenthe_2021_2024):
 
 @pytest.mark.slow
 def test_default_method_beats_naive_in_drenthe_2021_2024(drenthe_2021_2024):
+    """Issue 18 acceptance at this origin: every band and the total at or below the naive forecast, 65+ at
+    most two thirds of it. The default (combined, band constraint with the damped gemeente) meets it;
+    cohort-component did not for 0-15 (5.71 vs 5.14) and the total (2.72 vs 2.56). The weights were estimated
+    on these hindcasts among others; leaving whole gemeenten out 0-15 is 5.11 vs 5.14 (issue 18 note 2)."""
     m = hindcast_metrics(drenthe_2021_2024).set_index("band")
-    for band in ("15-25", "25-45", "45-65", "65+"):
-        assert m.loc[band, "weighted_ape"] < m.loc[band, "naive_weighted_ape"], band
+    for band in ("0-15", "15-25", "25-45", "45-65", "65+", "total"):
+        assert m.loc[band, "weighted_ape"] <= m.loc[band, "naive_weighted_ape"], band
     assert m.loc["65+", "weighted_ape"] <= m.loc["65+", "naive_weighted_ape"] * 2 / 3
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "0-15 and total: net migration 2021-2023 was 1.5-6x the 2016-2020 mean in most Drenthe gemeenten "
-    "(refugees and the 2022 surge; Emmen ~1,250/yr vs ~200/yr), largely families; unknowable on 1 January "
-    "2021. See the backtest module notes."))
-@pytest.mark.slow
-def test_default_method_beats_naive_for_children_and_total(drenthe_2021_2024):
-    m = hindcast_metrics(drenthe_2021_2024).set_index("band")
-    for band in ("0-15", "total"):
-        assert m.loc[band, "weighted_ape"] < m.loc[band, "naive_weighted_ape"], band
 
 
 def test_hindcast_errors():

@@ -18,9 +18,12 @@ from assen_demand.datamodel import AGES, KWB_BAND_EDGES, SEXES
 from assen_demand.demography.base import BAND_OF_AGE, SMOOTH_KNOTS, _band_matrix, estimate_base, smooth_band_factor
 from assen_demand.demography.combination import (
     COMBINED_METHODS,
+    band_control,
     combine_projections,
     combined_wijken,
     constant_share,
+    constrain_to_bands,
+    gemeente_weights,
     method_weights,
 )
 from assen_demand.errors import InvalidValueError
@@ -149,12 +152,10 @@ def test_constant_share_hand_worked():
     np.testing.assert_allclose(out.sel(area="W1").values.ravel(), [3.0, 6.0, 1.5])
 
 
-@settings(max_examples=30, deadline=None)
-@given(st.lists(st.floats(0.0, 50.0), min_size=12, max_size=12), st.floats(0.5, 2.0))
-def test_combined_wijken_add_up_to_the_gemeente(values, growth):
-    """Any wijken and weights: the combination adds up to the control at every sex, age and year."""
+def _random_case(values, growth):
+    """Three wijken, both sexes, ages 0 and 70 (bands 0-15 and 65+), a gemeente growing by ``growth``."""
     base = xr.DataArray(np.asarray(values).reshape(3, 2, 2) + 0.1, dims=("area", "sex", "age"),
-                        coords={"area": ["W0", "W1", "W2"], "sex": list(SEXES), "age": [0, 1]})
+                        coords={"area": ["W0", "W1", "W2"], "sex": list(SEXES), "age": [0, 70]})
     gm = base.sum("area")
     control = xr.concat([gm, gm * growth, gm * growth ** 2], dim=pd.Index([2021, 2022, 2023], name="year"))
     cohort = constant_share(base=base, start_year=2021, end_year=2023, control=control) * 1.0
@@ -164,9 +165,78 @@ def test_combined_wijken_add_up_to_the_gemeente(values, growth):
     cohort = constrain(cohort, control)
     weights = {"cohort_component": np.full((1, 5), 0.5), "constant_share": np.full((1, 5), 0.3),
                "naive": np.full((1, 5), 0.2)}
-    out = combined_wijken(cohort.reindex(age=[0, 1]), base, control, start_year=2021, weights=weights)
+    return base, control, cohort, weights
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0.0, 50.0), min_size=12, max_size=12), st.floats(0.5, 2.0))
+def test_combined_wijken_add_up_to_the_gemeente(values, growth):
+    """Any wijken and weights, constraint sex_age: the combination adds up to the control at every sex, age, year."""
+    base, control, cohort, weights = _random_case(values, growth)
+    out = combined_wijken(cohort, base, control, start_year=2021, weights=weights, constraint="sex_age")
     np.testing.assert_allclose(out.sum("area").transpose("sex", "age", "year").values,
                                control.transpose("sex", "age", "year").values, rtol=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0.0, 50.0), min_size=12, max_size=12), st.floats(0.5, 2.0),
+       st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_band_constraint_meets_the_damped_gemeente_bands(values, growth, held_young, held_old):
+    """Any wijken, growth and gemeente weights: every band of the wijken adds up to
+    (1 - lam) * the gemeente's projected band + lam * its base band, each year after the base year;
+    the base year is the base itself; nothing is negative."""
+    base, control, cohort, weights = _random_case(values, growth)
+    held = np.array([[held_young, 0.0, 0.0, 0.0, held_old]])
+    out = combined_wijken(cohort, base, control, start_year=2021, weights=weights, constraint="band", held=held)
+    for age, lam in ((0, held_young), (70, held_old)):
+        got = out.sel(age=age).sum(["area", "sex"]).values
+        projected = control.sel(age=age).sum("sex").transpose("year").values
+        expected = (1 - lam) * projected + lam * base.sel(age=age).sum().item()
+        np.testing.assert_allclose(got[1:], expected[1:], rtol=1e-9)
+    np.testing.assert_allclose(out.sel(year=2021).transpose("area", "sex", "age").values,
+                               base.transpose("area", "sex", "age").values)
+    assert (out.values >= 0).all()
+
+
+def test_band_constraint_hand_worked():
+    """One cell, two wijken held at 1 and 3 (naive weight 1); the gemeente goes 4 -> 8 by cohort-component,
+    gemeente weight 0.25: the band control is 0.75 * 8 + 0.25 * 4 = 7, split 1:3 -> 1.75 and 5.25."""
+    base = xr.DataArray([[[1.0]], [[3.0]]], dims=("area", "sex", "age"),
+                        coords={"area": ["W0", "W1"], "sex": ["male"], "age": [30]})
+    control = xr.DataArray([[[4.0, 8.0]]], dims=("sex", "age", "year"),
+                           coords={"sex": ["male"], "age": [30], "year": [2021, 2022]})
+    cohort = constant_share(base=base, start_year=2021, end_year=2022, control=control)
+    weights = {"cohort_component": np.zeros((1, 5)), "constant_share": np.zeros((1, 5)), "naive": np.ones((1, 5))}
+    held = np.array([[0.0, 0.0, 0.25, 0.0, 0.0]])
+    out = combined_wijken(cohort, base, control, start_year=2021, weights=weights, held=held)
+    np.testing.assert_allclose(out.sel(year=2022).values.ravel(), [1.75, 5.25])
+    target = band_control(control, base, held, start_year=2021)
+    assert target.sel(band=2).values.tolist() == [4.0, 7.0]
+
+
+def test_band_constraint_falls_back_to_cohort_component_where_the_mix_is_empty():
+    """Both wijken empty in the mix but the control is 6: spread by the cohort-component wijken (2 and 4)."""
+    coords = {"area": ["W0", "W1"], "sex": ["female"], "age": [10], "year": [2022]}
+    mix = xr.DataArray(np.zeros((2, 1, 1, 1)), dims=("area", "sex", "age", "year"), coords=coords)
+    cohort = xr.DataArray(np.array([1.0, 2.0]).reshape(2, 1, 1, 1), dims=("area", "sex", "age", "year"),
+                          coords=coords)
+    control = xr.DataArray([[6.0, 0, 0, 0, 0]], dims=("year", "band"), coords={"year": [2022]}).T
+    assert constrain_to_bands(mix, cohort, control).values.ravel().tolist() == [2.0, 4.0]
+
+
+def test_combined_wijken_errors():
+    base = xr.DataArray([[[1.0]]], dims=("area", "sex", "age"), coords={"area": ["W0"], "sex": ["male"], "age": [0]})
+    control = xr.DataArray([[[1.0, 1.0]]], dims=("sex", "age", "year"),
+                           coords={"sex": ["male"], "age": [0], "year": [2021, 2022]})
+    cohort = base.expand_dims(year=[2021, 2022]).transpose("area", "sex", "age", "year")
+    with pytest.raises(InvalidValueError, match="constraint 'total' is not one of"):
+        combined_wijken(cohort, base, control, start_year=2021, constraint="total")
+    with pytest.raises(InvalidValueError, match="one column per KWB band"):
+        band_control(control, base, np.zeros((1, 3)), start_year=2021)
+    table = pd.DataFrame({"indicator": "gemeente_held_weight", "horizon": 1, "age_lo": [0, 15, 25, 45, 65],
+                          "central": [0.5, 0.5, 0.5, 0.5, 1.5]})
+    with pytest.raises(InvalidValueError, match=r"must lie in \[0, 1\]"):
+        gemeente_weights(table)
 
 
 def test_combine_projections_weights_by_band_and_horizon():
@@ -187,8 +257,11 @@ def test_bundled_method_weights():
     assert set(w) == set(COMBINED_METHODS)
     total = sum(w.values())
     np.testing.assert_allclose(total, 1.0)
-    # the elderly are forecast by ageing, never held as they are (the 75+ chart of Assen)
+    # the elderly are forecast by ageing, never held as they are (the 75+ chart of Assen), in the
+    # wijken and in the gemeente
     assert (w["naive"][:, 4] == 0).all()
+    held = gemeente_weights()
+    assert held.shape[1] == 5 and (held[:, 4] == 0).all() and ((held >= 0) & (held <= 1)).all()
 
 
 def test_combined_method_in_the_pipeline(assen):
@@ -201,6 +274,12 @@ def test_combined_method_in_the_pipeline(assen):
     wijken = pop.drop_sel(area="GM0106").sum("area")
     np.testing.assert_allclose(wijken.values, pop.sel(area="GM0106").values, rtol=1e-9, atol=1e-9)
     assert p.method == "combined"
+    # the gemeente's 65+ is its cohort-component projection (gemeente weight 0): compare with the default run
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cc = project_population(data=assen, base_year=2021, end_year=2025).population.sel(area="GM0106")
+    np.testing.assert_allclose(pop.sel(area="GM0106", age=slice(65, None)).sum().item(),
+                               cc.sel(age=slice(65, None)).sum().item(), rtol=1e-9)
 
 
 def test_unconstrained_combination_is_the_weighted_average():
@@ -213,7 +292,10 @@ def test_unconstrained_combination_is_the_weighted_average():
                           coords={"area": ["W0"], "sex": ["male"], "age": [0], "year": [2021, 2022]})
     weights = {"cohort_component": np.full((1, 5), 0.5), "constant_share": np.full((1, 5), 0.25),
                "naive": np.full((1, 5), 0.25)}
-    out = combined_wijken(cohort, base, control, start_year=2021, weights=weights, constrained=False)
+    out = combined_wijken(cohort, base, control, start_year=2021, weights=weights, constraint=None)
     assert out.values.ravel().tolist() == [10.0, 9.5]
-    constrained = combined_wijken(cohort, base, control, start_year=2021, weights=weights)
+    constrained = combined_wijken(cohort, base, control, start_year=2021, weights=weights, constraint="sex_age")
     assert constrained.values.ravel().tolist() == [10.0, 12.0]
+    # band control with gemeente weight 0.5: 0.5 * 12 + 0.5 * 10 = 11 (the one wijk takes all of it)
+    banded = combined_wijken(cohort, base, control, start_year=2021, weights=weights, held=np.full((1, 5), 0.5))
+    assert banded.values.ravel().tolist() == [10.0, 11.0]

@@ -87,7 +87,7 @@ import pandas as pd
 from assen_demand.inputs.cbs import KWB_BAND_LABELS, KWB_BANDS, buurt_sets, same_buurten
 from assen_demand.inputs.datasets import GemeenteData, load_gemeente, load_national
 from assen_demand.errors import InvalidValueError, MissingDataError
-from assen_demand.pipeline import project_population
+from assen_demand.pipeline import DEFAULT_SMALL_AREA_METHOD, project_population
 
 __all__ = [
     "BANDS",
@@ -132,7 +132,7 @@ def hindcast(
     base_year: int,
     target_year: int,
     data_dir=None,
-    method: str | Callable = "cohort_component",
+    method: str | Callable = DEFAULT_SMALL_AREA_METHOD,
     data: GemeenteData | None = None,
     **options,
 ) -> pd.DataFrame:
@@ -301,7 +301,7 @@ def national_hindcast(
     *,
     base_year: int,
     target_year: int,
-    methods: Iterable[str] = ("cohort_component",),
+    methods: Iterable[str] = (DEFAULT_SMALL_AREA_METHOD,),
     gemeenten: Iterable[str] | None = None,
     processes: int = 1,
     **options,

@@ -126,8 +126,9 @@ def _add_backtest(sub) -> None:
     bt.add_argument("--gemeente", metavar="GEMEENTE", default="GM0106", help="CBS-code of naam (standaard GM0106, Assen)")
     bt.add_argument("--base-year", metavar="JAAR", type=int, required=True, help="basisjaar (gegevens bekend op 1 januari)")
     bt.add_argument("--target-year", metavar="JAAR", type=int, required=True, help="jaar om te voorspellen en mee te vergelijken")
-    bt.add_argument("--method", default="cohort_component",
-                    choices=["cohort_component", "hamilton_perry", "housing_led"], help="methode voor de wijken")
+    bt.add_argument("--method", default="combined",
+                    choices=["combined", "cohort_component", "hamilton_perry", "housing_led"],
+                    help="methode voor de wijken (standaard combined)")
     bt.add_argument("--data-dir", metavar="MAP", type=Path, default=None, help="map met ruwe CBS/UN-bestanden (standaard: meegeleverde gegevens)")
     bt.add_argument("--out", metavar="UIT", type=Path, required=True, help="CSV-bestand voor de terugrekentabel")
     bt.add_argument("--force", action="store_true", help="vervang een bestaand --out-bestand")

@@ -132,6 +132,11 @@ def default_base_year(data: GemeenteData) -> int:
     return max(data.kwb_years)
 
 
+#: The default small-area method (issue 18: it beats the naive forecast in more hindcast cells than
+#: cohort-component, leaving whole gemeenten out, and forecasts 65+ better at every origin)
+DEFAULT_SMALL_AREA_METHOD = "combined"
+
+
 def project_population(
     gemeente: str = "GM0106",
     *,
@@ -139,7 +144,7 @@ def project_population(
     end_year: int = 2040,
     data_dir=None,
     data: GemeenteData | None = None,
-    method="cohort_component",
+    method=DEFAULT_SMALL_AREA_METHOD,
     dwelling_pipeline=None,
     occupancy: str = "trend",
     hp_interval: int | None = None,
@@ -161,8 +166,9 @@ def project_population(
         Folder of raw CBS/UN files; ``None`` uses the bundled tables.
     data : GemeenteData, optional
         Inputs already loaded (takes precedence over ``gemeente``/``data_dir``).
-    method : {"cohort_component", "hamilton_perry", "housing_led"} or callable
-        How the wijken are projected (the gemeente is always projected by cohort-component):
+    method : {"combined", "cohort_component", "hamilton_perry", "housing_led"} or callable
+        How the wijken are projected (default ``"combined"``; the gemeente is projected by
+        cohort-component, and for ``"combined"`` and ``"housing_led"`` it is the sum of its wijken):
 
         * ``"cohort_component"``: every wijk with its own net migration counts
           (:func:`assen_demand.demography.migration.net_migration_counts`), constrained to the gemeente by
@@ -171,9 +177,11 @@ def project_population(
           ``base_year - hp_interval`` and ``base_year`` (:func:`assen_demand.demography.projection.hamilton_perry`),
           constrained to the gemeente. Wijken not in both years are projected by
           cohort-component and listed in ``PopulationProjection.notes``.
-        * ``"combined"``: the weighted average of cohort-component, constant share and the naive
+        * ``"combined"`` (default): the weighted average of cohort-component, constant share and the naive
           forecast, weights per KWB band and horizon estimated on the project's own hindcasts
-          (:func:`assen_demand.demography.combination.combined_wijken`), constrained to the gemeente.
+          (:func:`assen_demand.demography.combination.combined_wijken`), constrained to the gemeente's
+          band totals, whose cohort-component change is damped toward the base year by a weight per
+          band (also estimated on the hindcasts); the gemeente row is the sum of its wijken.
         * ``"housing_led"``: each wijk's total follows its dwellings x persons per dwelling
           (:func:`housing_targets`); migration fills the gap along the migration age profile
           (:func:`assen_demand.demography.projection.housing_led`). The wijken are not constrained: the
@@ -225,8 +233,9 @@ def project_population(
         method, known=known, base=base, inputs=_select_areas(inputs, wijken), wijken=wijken,
         control=gemeente_projection.sel(area=gm, drop=True), base_year=base_year, end_year=end_year,
         dwelling_pipeline=dwelling_pipeline, occupancy=occupancy, hp_interval=hp_interval)
-    if method == "housing_led":
-        # bottom-up: the gemeente is what its dwellings hold
+    if method in ("housing_led", "combined"):
+        # bottom-up: the gemeente is what its dwellings hold (housing_led) or the sum of the combined
+        # wijken, which meet its band totals damped toward the base year (issue 18)
         gemeente_projection = wijk_projection.sum("area").expand_dims(area=[gm])
     population = xr.concat([gemeente_projection, wijk_projection], dim="area").transpose("area", "sex", "age", "year")
     population.name = "persons"
@@ -271,6 +280,9 @@ def _project_wijken(method, *, known, base, inputs, wijken, control, base_year, 
         return cohort, report, notes
     if method == "combined":  # issue 18: weights by band and horizon from the project's own hindcasts
 
+        # the cohort-component wijken stay at hand: the Monte Carlo draws spread around the combination by
+        # their deviation from them (uncertainty._combined_draws)
+        notes.update(cohort_component_projection=cohort)
         return combined_wijken(cohort, wijk_base, control, start_year=base_year), report, notes
     if method == "hamilton_perry":
         seed_years = sorted(int(y) for y in known.population_bands["year"].unique())
@@ -686,9 +698,9 @@ def forecast(
     draws_result = None
     if draws:
 
-        if projection_options.get("method") not in (None, "cohort_component"):
+        if projection_options.get("method") not in (None, "cohort_component", "combined"):
             raise ScenarioError(
-                f"Monte Carlo draws run the cohort-component engine only; scenario {scen.name!r} uses "
+                f"Monte Carlo draws run the cohort-component engine (and its combination) only; scenario {scen.name!r} uses "
                 f"method={projection_options['method']!r}: run it with draws=0"
             )
         draws_result = simulate_forecast(

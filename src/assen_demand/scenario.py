@@ -314,7 +314,7 @@ class Scenario:
             "care": {"prevalence_trend": ", ".join(f"{k}: {v:+g}/yr" for k, v in self.prevalence_trend.items())
                      or "constant"},
             "parameters": {"variant": self.variant},
-            "projection": {"method": self.method or "cohort_component", "pipeline": self.pipeline or ""},
+            "projection": {"method": self.method or "combined", "pipeline": self.pipeline or ""},
         }
         for section, kv in values.items():
             for key, value in kv.items():

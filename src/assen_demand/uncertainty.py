@@ -94,7 +94,7 @@ from assen_demand.evaluation import scale_cumulative_deviation, wijk_interval_sc
 from assen_demand.datamodel import KWB_BAND_EDGES as _KWB_EDGES
 from assen_demand.datamodel import QUANTILES, quantile_name
 from assen_demand.display import summary_repr
-from assen_demand.errors import InvalidValueError
+from assen_demand.errors import InvalidValueError, MissingDataError
 from assen_demand.parameters import (
     AGES,
     SEXES,
@@ -571,6 +571,9 @@ def _project_chunk(projection, demo: DemographicDraws, layout: _MigrationLayout,
     wijk_inputs = replace(gm_inputs, net_migration=xr.DataArray(wijk_counts, dims=dims, coords={**coords, "area": wijken}))
     wijk_pop, wijk_report = project(base.sel(area=wijken), components=wijk_inputs, start_year=start, end_year=end,
                                     constrain_to=gm_pop.sel(area=gm, drop=True), return_report=True)
+    if projection.method == "combined":
+        wijk_pop, gm_pop, more = _combined_draws(wijk_pop, projection, gm)
+        clipped += more
     population = xr.concat([gm_pop, wijk_pop], dim="area").transpose(*dims)
     # one contiguous block in the order the care steps broadcast over (the engine's is year-first)
     population = population.copy(data=np.ascontiguousarray(population.values))
@@ -591,6 +594,32 @@ def _release_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: nothing to do
         pass
+
+
+def _combined_draws(wijk_pop: xr.DataArray, projection, gm: str) -> tuple[xr.DataArray, xr.DataArray, float]:
+    """Draws of the combined wijken (issue 18): the central combination plus each draw's deviation
+    from the central cohort-component wijken.
+
+    The draws' spread is that of the cohort-component engine, whose wijk intervals are calibrated
+    (``wijk_interval_scale.csv``); combining each draw as the centre is would shrink it by the
+    weight of the naive part, which has no spread. A zero-width draw is the central combination.
+    Cells below zero are set to zero and counted as clipped. The gemeente is the sum of its wijken.
+
+    Returns
+    -------
+    wijken (draw, area, sex, age, year), gemeente (draw, area, sex, age, year), clipped [persons]
+    """
+    wijken = list(wijk_pop["area"].values)
+    cohort = projection.notes.get("cohort_component_projection")
+    if cohort is None:
+        raise MissingDataError("a 'combined' projection without its cohort-component wijken in notes; project it "
+                               "again with project_population(method='combined')")
+    central = projection.population.sel(area=wijken)
+    deviation = wijk_pop - cohort.sel(area=wijken).transpose(*central.dims)
+    out = (central + deviation).transpose("draw", "area", "sex", "age", "year")
+    clipped = float(-out.where(out < 0).sum())
+    out = out.clip(min=0.0)
+    return out, out.sum("area").expand_dims(area=[gm]).transpose("draw", "area", "sex", "age", "year"), clipped
 
 
 def _chunks(draws: int, cells_per_draw: int, chunk_size: int | None) -> list[np.ndarray]:

@@ -33,6 +33,24 @@ age band and horizon (years since the base year). A weighted average of projecti
 add up to the gemeente adds up to the gemeente too. The weights are estimated on the project's
 own hindcasts (``scripts/wijk_forecast_backtest.py``) and validated leaving whole gemeenten out;
 they are a parameter table (``data/parameters/wijk_method_weights.csv``).
+
+Tied to the gemeente by band, its change damped toward the base year
+--------------------------------------------------------------------
+The naive part does not add up to the gemeente, so the average is scaled. Scaling it to the
+gemeente's cohort-component projection per sex and age (``constraint="sex_age"``) imposes the
+gemeente's projected change on every wijk; measured on the Drenthe hindcasts that change was
+wrong for the young bands in 2021-2023 (net migration 1.5-6 times its 2016-2020 mean) and the
+constraint gave back the naive part's gain for 0-15 and 15-25. The default (``"band"``) scales
+each KWB band of the wijken together to
+
+    C_b(t) = (1 - lam_b) * G_b^cc(t) + lam_b * G_b(t0)
+
+the gemeente's cohort-component band total damped toward its base-year band total by the weight
+``lam_b`` (indicator ``gemeente_held_weight`` of the same table, estimated with the method
+weights by ``scripts/wijk_control_variants.py``). Within a band each wijk keeps the sex-age
+profile of its average; the gemeente is the sum of its wijken. Damping a projected trend toward
+no change is the damped-trend idea of Gardner & McKenzie (1985, "Forecasting trends in time
+series", Management Science 31(10):1237-1246, https://doi.org/10.1287/mnsc.31.10.1237).
 """
 
 from __future__ import annotations
@@ -41,9 +59,12 @@ import numpy as np
 import xarray as xr
 
 from assen_demand.datamodel import AGES, KWB_BAND_EDGES
-from assen_demand.errors import InvalidValueError
+from assen_demand.demography.projection import constrain, project
+from assen_demand.errors import InvalidValueError, MissingDataError
+from assen_demand.parameters import load_parameter_table
 
-__all__ = ["constant_share", "combine_projections"]
+__all__ = ["constant_share", "combine_projections", "combined_wijken", "band_control", "constrain_to_bands",
+           "gemeente_weights", "method_weights"]
 
 
 def constant_share(*, base: xr.DataArray, components=None, start_year: int, end_year: int,
@@ -83,8 +104,6 @@ def constant_share(*, base: xr.DataArray, components=None, start_year: int, end_
     >>> constant_share(base=base, start_year=2021, end_year=2022, control=control).sel(year=2022).values.ravel().tolist()
     [2.0, 6.0]
     """
-    from assen_demand.demography.projection import constrain
-
     if end_year < start_year:
         raise InvalidValueError(f"end_year {end_year} is before start_year {start_year}")
     years = np.arange(int(start_year), int(end_year) + 1)
@@ -182,9 +201,6 @@ def method_weights(table=None) -> dict[str, np.ndarray]:
     >>> sorted(w) == sorted(COMBINED_METHODS) and bool(np.allclose(sum(w.values()), 1.0))
     True
     """
-    from assen_demand.errors import MissingDataError
-    from assen_demand.parameters import load_parameter_table
-
     frame = load_parameter_table(WEIGHTS_TABLE) if table is None else table
     frame = frame[frame["indicator"] == "wijk_method_weight"]
     los = [int(lo) for lo in KWB_BAND_EDGES[:-1]]
@@ -202,8 +218,151 @@ def method_weights(table=None) -> dict[str, np.ndarray]:
     return out
 
 
+#: Indicator of the gemeente weight in ``wijk_method_weights.csv``
+GEMEENTE_WEIGHT = "gemeente_held_weight"
+#: How the combination is tied to the gemeente
+CONSTRAINTS = ("band", "sex_age", None)
+
+
+def gemeente_weights(table=None) -> np.ndarray:
+    """Weight of the gemeente held at its base year in the band control, by horizon and KWB band.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame, optional
+        Rows ``indicator = gemeente_held_weight`` with ``horizon, age_lo, central``; default
+        the bundled ``wijk_method_weights.csv``.
+
+    Returns
+    -------
+    numpy.ndarray (horizon, band) [1]
+        Row ``h - 1`` holds horizon ``h``; a horizon beyond the table takes its last row. A table
+        without such rows gives one row of zeros (the gemeente's cohort-component change as it is).
+
+    Examples
+    --------
+    >>> w = gemeente_weights()
+    >>> w.shape[1], bool(((w >= 0) & (w <= 1)).all())
+    (5, True)
+    """
+    frame = load_parameter_table(WEIGHTS_TABLE) if table is None else table
+    frame = frame[frame["indicator"] == GEMEENTE_WEIGHT]
+    los = [int(lo) for lo in KWB_BAND_EDGES[:-1]]
+    if frame.empty:
+        return np.zeros((1, len(los)))
+    horizons = sorted(int(h) for h in frame["horizon"].unique())
+    if horizons != list(range(1, len(horizons) + 1)):
+        raise MissingDataError(f"{WEIGHTS_TABLE}: the horizons of {GEMEENTE_WEIGHT} must run 1, 2, ... "
+                               f"(found {horizons})")
+    rows = frame.pivot_table(index="horizon", columns="age_lo", values="central").reindex(index=horizons, columns=los)
+    if rows.isna().any().any():
+        raise MissingDataError(f"{WEIGHTS_TABLE}: {GEMEENTE_WEIGHT} lacks a value for a horizon or band; give one "
+                               "per horizon and KWB band")
+    out = rows.to_numpy(float)
+    if ((out < 0) | (out > 1)).any():
+        raise InvalidValueError(f"{WEIGHTS_TABLE}: {GEMEENTE_WEIGHT} must lie in [0, 1]")
+    return out
+
+
+def band_control(control: xr.DataArray, base: xr.DataArray, held: np.ndarray, *, start_year: int) -> xr.DataArray:
+    """Gemeente band totals: its cohort-component change damped toward the base year.
+
+    ``C(b, t) = (1 - lam(b, h)) * sum_{s, x in b} control(s, x, t) + lam(b, h) * sum_{w, s, x in b} base(w, s, x)``
+    with ``h = t - start_year`` and ``lam`` the weight of the gemeente held at its base year.
+
+    Parameters
+    ----------
+    control : xarray.DataArray (sex, age, year) [persons]
+        The gemeente's cohort-component projection.
+    base : xarray.DataArray (area, sex, age) [persons]
+        The wijken on 1 January ``start_year`` (their sum is the gemeente held).
+    held : numpy.ndarray (horizon, band) [1]
+        :func:`gemeente_weights`.
+    start_year : int
+
+    Returns
+    -------
+    xarray.DataArray (band, year) [persons]
+        ``band`` is the index of the KWB band (0 = 0-15 ... 4 = 65+).
+
+    Examples
+    --------
+    A gemeente of 100 children that its cohort-component projection takes to 80; weight 0.6:
+    0.4 * 80 + 0.6 * 100 = 92.
+
+    >>> control = xr.DataArray([[[100.0, 80.0]]], dims=("sex", "age", "year"),
+    ...     coords={"sex": ["female"], "age": [5], "year": [2021, 2022]})
+    >>> base = control.sel(year=2021, drop=True).expand_dims(area=["W"])
+    >>> band_control(control, base, np.array([[0.6, 0, 0, 0, 0]]), start_year=2021).sel(band=0).values.tolist()
+    [100.0, 92.0]
+    """
+    held = np.asarray(held, float)
+    if held.ndim != 2 or held.shape[1] != len(KWB_BAND_EDGES) - 1:
+        raise InvalidValueError("the gemeente weights must be an array (horizon, band) with one column per KWB band")
+    ages = np.asarray(control["age"].values)
+    band_of = xr.DataArray(np.searchsorted(KWB_BAND_EDGES, ages, side="right") - 1, dims="age",
+                           coords={"age": ages}, name="band")
+    projected = control.sum("sex").groupby(band_of).sum().transpose("band", "year")
+    base_bands = base.sum(["area", "sex"]).reindex(age=ages, fill_value=0.0).groupby(band_of).sum()
+    bands = np.arange(len(KWB_BAND_EDGES) - 1)
+    projected = projected.reindex(band=bands, fill_value=0.0)
+    base_bands = base_bands.reindex(band=bands, fill_value=0.0)
+    years = np.asarray(projected["year"].values, int)
+    lam = np.stack([held[min(max(int(y) - int(start_year), 1), held.shape[0]) - 1] for y in years], axis=1)
+    lam[:, years <= int(start_year)] = 0.0
+    out = (1.0 - lam) * projected.values + lam * base_bands.values[:, None]
+    return xr.DataArray(out, dims=("band", "year"), coords={"band": bands, "year": years}, name="persons",
+                        attrs={"units": "persons"})
+
+
+def constrain_to_bands(mix: xr.DataArray, fallback: xr.DataArray, control: xr.DataArray) -> xr.DataArray:
+    """Scale wijken so that every KWB band adds up to a band total each year.
+
+    Parameters
+    ----------
+    mix : xarray.DataArray (area, sex, age, year) [persons]
+    fallback : xarray.DataArray (area, sex, age, year) [persons]
+        Used for a band and year where ``mix`` is empty in every wijk (so the control is not
+        lost); the cohort-component wijken.
+    control : xarray.DataArray (band, year) [persons]
+        :func:`band_control`.
+
+    Returns
+    -------
+    xarray.DataArray (area, sex, age, year) [persons]
+        Within a wijk and band the sex-age profile of ``mix`` is kept.
+
+    Examples
+    --------
+    >>> mix = xr.DataArray(np.array([1.0, 3.0]).reshape(2, 1, 1, 1), dims=("area", "sex", "age", "year"),
+    ...     coords={"area": ["W0", "W1"], "sex": ["male"], "age": [70], "year": [2022]})
+    >>> control = xr.DataArray([[0, 0, 0, 0, 8.0]], dims=("year", "band"), coords={"year": [2022]}).T
+    >>> constrain_to_bands(mix, mix, control).values.ravel().tolist()
+    [2.0, 6.0]
+    """
+    mix = mix.transpose("area", "sex", "age", "year")
+    fallback = fallback.transpose("area", "sex", "age", "year")
+    ages = np.asarray(mix["age"].values)
+    band_of = np.searchsorted(KWB_BAND_EDGES, ages, side="right") - 1
+    years = np.asarray(mix["year"].values, int)
+    target = control.transpose("band", "year").sel(year=years).values  # (band, year)
+    values = mix.values.copy()
+    spare = fallback.sel(year=years).values
+    for b in np.unique(band_of):
+        in_band = band_of == b
+        for k in range(len(years)):
+            total = values[:, :, in_band, k].sum()
+            if total <= 0:
+                values[:, :, in_band, k] = spare[:, :, in_band, k]
+                total = values[:, :, in_band, k].sum()
+            if total > 0:
+                values[:, :, in_band, k] *= target[b, k] / total
+    return mix.copy(data=values)
+
+
 def combined_wijken(cohort: xr.DataArray, base: xr.DataArray, control: xr.DataArray, *, start_year: int,
-                    weights: dict[str, np.ndarray] | None = None, constrained: bool = True) -> xr.DataArray:
+                    weights: dict[str, np.ndarray] | None = None, constraint: str | None = "band",
+                    held: np.ndarray | None = None) -> xr.DataArray:
     """The combination of cohort-component, constant share and naive wijk projections.
 
     Parameters
@@ -217,21 +376,31 @@ def combined_wijken(cohort: xr.DataArray, base: xr.DataArray, control: xr.DataAr
     start_year : int
     weights : dict, optional
         :func:`method_weights` (default the bundled table).
-    constrained : bool
-        Scale the average to ``control`` per sex, age and year (the naive part, held at the
-        base year, does not add up to the gemeente by itself). Measured on the Drenthe
-        hindcasts (issue 18 note), the constraint gives back part of what the naive weight
-        gains for 0-15 and 15-25 (2021 -> 2024: 0-15 weighted APE 5.66 % constrained, 5.00 %
-        not, naive 5.14 %), because it imposes the gemeente's projected change again; without
-        it the wijken do not add up to the gemeente.
+    constraint : {"band", "sex_age", None}
+        How the average is tied to the gemeente (the naive part, held at the base year, does
+        not add up to the gemeente by itself):
+
+        * ``"band"`` (default): every KWB band of the wijken together adds up to the band control
+          of :func:`band_control`, the gemeente's cohort-component change damped toward its base
+          year by the weight ``held`` (issue 18, second note). The wijken do not add up to the
+          cohort-component gemeente per sex and age; the pipeline reports the gemeente as their
+          sum.
+        * ``"sex_age"``: scaled to ``control`` per sex, age and year. Measured on the Drenthe
+          hindcasts this gives back the naive part's gain for 0-15 and 15-25 (2021 -> 2024: 0-15
+          weighted APE 5.66 % constrained, 5.00 % not, naive 5.14 %) because it imposes the
+          gemeente's projected change, which was wrong in 2021-2023.
+        * ``None``: the weighted average as it is.
+    held : numpy.ndarray (horizon, band), optional
+        Weight of the gemeente held at its base year in the band control (``constraint="band"``);
+        default :func:`gemeente_weights` of the bundled table.
 
     Returns
     -------
     xarray.DataArray (area, sex, age, year) [persons]
-        The weighted average (constrained to ``control`` if ``constrained``).
     """
-    from assen_demand.demography.projection import constrain
-
+    if constraint not in CONSTRAINTS:
+        raise InvalidValueError(f"constraint {constraint!r} is not one of {CONSTRAINTS}; use 'band' (default), "
+                                "'sex_age' or None")
     cohort = cohort.transpose("area", "sex", "age", "year")
     years = np.asarray(cohort["year"].values, int)
     end_year = int(years.max())
@@ -240,7 +409,15 @@ def combined_wijken(cohort: xr.DataArray, base: xr.DataArray, control: xr.DataAr
     naive = naive.assign_coords(year=years).astype(float)
     mix = combine_projections({"cohort_component": cohort, "constant_share": share.sel(year=years), "naive": naive},
                               method_weights() if weights is None else weights, start_year=start_year)
-    out = constrain(mix, control.sel(year=years)) if constrained else mix
+    if constraint == "sex_age":
+        out = constrain(mix, control.sel(year=years))
+    elif constraint == "band":
+        target = band_control(control.sel(year=years), base, gemeente_weights() if held is None else held,
+                              start_year=start_year)
+        out = constrain_to_bands(mix, cohort, target)
+        out.loc[dict(year=int(start_year))] = base.transpose("area", "sex", "age").values
+    else:
+        out = mix
     out.name = "persons"
     out.attrs = {"units": "persons", "method": "combined"}
     return out
@@ -267,7 +444,5 @@ def combined(*, base: xr.DataArray, components, start_year: int, end_year: int, 
     -------
     xarray.DataArray (area, sex, age, year) [persons]
     """
-    from assen_demand.demography.projection import project
-
     cohort = project(base, components=components, start_year=start_year, end_year=end_year, constrain_to=control)
     return combined_wijken(cohort, base, control, start_year=start_year)

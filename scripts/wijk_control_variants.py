@@ -1,0 +1,206 @@
+"""Issue 18, gemeente level: how the wijk combination is tied to the gemeente, measured on the hindcasts.
+
+    PYTHONPATH=src python scripts/wijk_control_variants.py /tmp/wijk3/all/hindcasts.csv [--write CSV]
+
+Reads the table of ``scripts/wijk_forecast_backtest.py`` (methods ``cohort_component`` and
+``constant_share``; the naive forecast is in every row). Per KWB band ``b`` the wijk forecast is
+
+    mix_w  = a_cc CC_w + a_cs CS_w + a_n N_w                    (the combination of issue 18)
+    C      = (1 - lam) G_cc + lam G_n                           (the gemeente control of the band)
+    pred_w = mix_w * C / sum_w' mix_w'                          (constrained to the band total)
+
+with ``CC`` the cohort-component wijk, ``CS`` the constant share, ``N`` the base year held,
+``G_cc`` the gemeente's cohort-component band total and ``G_n`` the gemeente's base-year band total
+(the sum of its wijken). The scale factor runs over every wijk of the base year (also those whose
+boundaries changed later), the errors over the matched wijken only, as in
+:func:`assen_demand.backtest.hindcast_metrics`. ``--constraint none`` leaves the mix
+unconstrained (``lam`` unused).
+
+The weights ``(a_cc, a_cs, a_n, lam)`` per band minimise the mean over the origins of the
+weighted APE (each origin counts once, so the ~300 gemeenten of the national origin do not
+swamp the twelve Drenthe ones). Validation leaves one whole gemeente out of every origin. The
+tables print per origin: weighted APE method vs naive, with the median APE, and the cells won.
+"""
+
+from __future__ import annotations
+
+import argparse
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+BANDS = ("0-15", "15-25", "25-45", "45-65", "65+")
+STEP = 0.05
+LAMBDAS = np.round(np.arange(0.0, 1.0001, 0.1), 2)
+
+
+def simplex(step: float = STEP) -> np.ndarray:
+    n = int(round(1 / step))
+    grid = [(i, j, n - i - j) for i, j in product(range(n + 1), repeat=2) if i + j <= n]
+    return np.array(grid, float) / n  # (combo, method)
+
+
+def wide(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per origin, gemeente, wijk (every base-year wijk) and band: CC, CS, naive, observed, matched."""
+    rows = table[(table["area_level"] == "wijk") & table["band"].isin(BANDS)
+                 & table["method"].isin(["cohort_component", "constant_share"])]
+    rows = rows[rows["predicted"].notna()]
+    keys = ["origin", "base_year", "target_year", "gemeente", "area", "band"]
+    out = rows.pivot_table(index=keys, columns="method", values="predicted").dropna()
+    extra = rows.drop_duplicates(keys).set_index(keys)[["observed", "naive", "status"]]
+    out = out.join(extra, how="inner").reset_index()
+    # the base population is raked to the KWB bands, so the naive forecast is the base held; a wijk
+    # without a KWB base row holds its cohort-component base (no such rows in the matched set)
+    out["naive"] = out["naive"].fillna(out["cohort_component"])
+    out["matched"] = out["status"] == "matched"
+    out["observed"] = out["observed"].where(out["matched"], 0.0).fillna(0.0)
+    return out
+
+
+def cell_errors(w: pd.DataFrame, grid: np.ndarray, lambdas: np.ndarray, constraint: str) -> dict:
+    """(origin key, band) -> (errors (gemeente, combo, lam) DataFrame-like arrays, gemeenten, observed sum)."""
+    out = {}
+    for (origin, base, target, band), grp in w.groupby(["origin", "base_year", "target_year", "band"]):
+        gems, errs = [], []
+        for g, sub in grp.groupby("gemeente"):
+            preds = sub[["cohort_component", "constant_share", "naive"]].to_numpy(float)
+            mix = preds @ grid.T  # (wijk, combo)
+            if constraint == "band":
+                g_cc, g_n = preds[:, 0].sum(), preds[:, 2].sum()
+                control = (1 - lambdas) * g_cc + lambdas * g_n  # (lam,)
+                total = mix.sum(axis=0)  # (combo,)
+                scale = control[None, :] / np.where(total > 0, total, np.nan)[:, None]  # (combo, lam)
+                pred = mix[:, :, None] * np.nan_to_num(scale, nan=1.0)[None]
+            else:
+                pred = np.repeat(mix[:, :, None], len(lambdas), axis=2)
+            m = sub["matched"].to_numpy()
+            err = np.abs(pred[m] - sub["observed"].to_numpy(float)[m][:, None, None]).sum(axis=0)
+            gems.append(g)
+            errs.append(err)
+        obs = grp.loc[grp["matched"], "observed"].sum()
+        out[((origin, base, target), band)] = (gems, np.stack(errs), obs)
+    return out
+
+
+def group_of(key, split: bool) -> int:
+    """Weight row of an origin ``(origin, base, target)``: 1 for horizon 1, 2 for the longer ones (``split``)."""
+    return (1 if key[2] - key[1] == 1 else 2) if split else 1
+
+
+def fit(cells: dict, leave_out: str | None = None, split: bool = False) -> dict:
+    """(row, band) -> (combo index, lam index) minimising the mean over origins of the weighted APE."""
+    best = {}
+    for row, band in product((1, 2) if split else (1,), BANDS):
+        score = 0.0
+        for (key, b), (gems, errs, obs) in cells.items():
+            if b != band or group_of(key, split) != row:
+                continue
+            keep = np.array([g != leave_out for g in gems])
+            score = score + errs[keep].sum(axis=0) / obs
+        best[(row, band)] = np.unravel_index(int(np.argmin(score)), score.shape)
+    return best
+
+
+def predict(w: pd.DataFrame, grid, lambdas, constraint: str, choice, split: bool = False) -> pd.Series:
+    """Forecast of every row by the weights ``choice((row, band), gemeente) -> (combo, lam)``."""
+    out = pd.Series(np.nan, index=w.index)
+    for (origin, base, target, band, g), sub in w.groupby(["origin", "base_year", "target_year", "band", "gemeente"]):
+        c, lam_i = choice((group_of((origin, base, target), split), band), g)
+        preds = sub[["cohort_component", "constant_share", "naive"]].to_numpy(float)
+        mix = preds @ grid[c]
+        if constraint == "band" and mix.sum() > 0:
+            lam = lambdas[lam_i]
+            mix = mix * ((1 - lam) * preds[:, 0].sum() + lam * preds[:, 2].sum()) / mix.sum()
+        out.loc[sub.index] = mix
+    return out
+
+
+def table_metrics(w: pd.DataFrame, column: str) -> pd.DataFrame:
+    rows = []
+    m = w[w["matched"]]
+    for (origin, base, target), grp in m.groupby(["origin", "base_year", "target_year"]):
+        total = grp.groupby(["gemeente", "area"])[[column, "observed", "naive"]].sum()
+        parts = [(b, grp[grp["band"] == b]) for b in BANDS] + [("total", total)]
+        for band, g in parts:
+            e = (g[column] - g["observed"]).abs()
+            n = (g["naive"] - g["observed"]).abs()
+            obs = g["observed"].where(g["observed"] > 0)
+            rows.append(dict(origin=origin, base_year=base, target_year=target, band=band, n=len(g),
+                             weighted_ape=100 * e.sum() / g["observed"].sum(),
+                             naive_weighted_ape=100 * n.sum() / g["observed"].sum(),
+                             median_ape=float((100 * e / obs).median()),
+                             naive_median_ape=float((100 * n / obs).median())))
+    return pd.DataFrame(rows)
+
+
+def show(m: pd.DataFrame, title: str) -> str:
+    won = int((m["weighted_ape"] <= m["naive_weighted_ape"]).sum())
+    lines = [f"\n{title} -- at or below naive in {won} of {len(m)} cells",
+             "| origin | " + " | ".join(BANDS) + " | total |", "|---|" + "---|" * 6]
+    for (origin, base, target), grp in m.groupby(["origin", "base_year", "target_year"]):
+        cells = []
+        for band in (*BANDS, "total"):
+            r = grp[grp["band"] == band].iloc[0]
+            mark = "" if r["weighted_ape"] <= r["naive_weighted_ape"] else " *"
+            cells.append(f"{r['weighted_ape']:.2f} vs {r['naive_weighted_ape']:.2f}{mark} "
+                         f"({r['median_ape']:.1f}/{r['naive_median_ape']:.1f})")
+        lines.append(f"| {origin} {base}->{target} (n={int(grp['n'].iloc[0])}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("hindcasts", type=Path)
+    parser.add_argument("--constraint", choices=["band", "none"], default="band")
+    parser.add_argument("--lambdas", default=None, help="comma-separated gemeente weights to search (default 0..1)")
+    parser.add_argument("--write", type=Path, default=None, help="write the chosen weights as a CSV")
+    parser.add_argument("--split-horizon", action="store_true",
+                        help="one weight row for horizon 1 and one for horizons 2 and more")
+    args = parser.parse_args()
+    lambdas = LAMBDAS if args.lambdas is None else np.array([float(v) for v in args.lambdas.split(",")])
+    w = wide(pd.read_csv(args.hindcasts))
+    grid = simplex()
+    cells = cell_errors(w, grid, lambdas, args.constraint)
+    split = args.split_horizon
+    best = fit(cells, split=split)
+    print(f"constraint {args.constraint}; weights (cohort_component, constant_share, naive; gemeente lam) per "
+          "horizon row and band:")
+    for (row, band), (c, l) in best.items():
+        print(f"  h{row}{'+' if split and row == 2 else ''} {band:>6}: {grid[c].round(2).tolist()} lam={lambdas[l]:.2f}")
+    gems = sorted(w["gemeente"].unique())
+    left = {g: fit(cells, leave_out=g, split=split) for g in gems}
+    w["in_sample"] = predict(w, grid, lambdas, args.constraint, lambda key, g: best[key], split)
+    w["left_out"] = predict(w, grid, lambdas, args.constraint, lambda key, g: left[g][key], split)
+    print(show(table_metrics(w, "in_sample"), "in sample: weighted APE % vs naive (median APE method/naive)"))
+    print(show(table_metrics(w, "left_out"), "leaving whole gemeenten out: weighted APE % vs naive (median APE)"))
+    print(show(table_metrics(w, "cohort_component"), "cohort_component alone"))
+    print(show(table_metrics(w, "constant_share"), "constant_share alone"))
+    if args.write is not None:
+        origins = ", ".join(f"{o} {b}->{t}" for o, b, t in w[["origin", "base_year", "target_year"]]
+                            .drop_duplicates().itertuples(index=False))
+        source = ("estimated by scripts/wijk_control_variants.py on the project's wijk hindcasts (CBS KWB 2021-2024, "
+                  "https://www.cbs.nl/nl-nl/dossier/nederland-regionaal/wijk-en-buurtstatistieken); method: "
+                  "Smith, Tayman & Swanson 2013, https://doi.org/10.1007/978-94-007-7551-0")
+        note = (f"minimises the mean over the origins ({origins}) of the weighted APE of matched wijken, "
+                f"wijken constrained to the gemeente band totals; "
+                + ("horizon 1, and horizon 2 for every longer horizon" if split else "one row for every horizon")
+                + f" (grid step {STEP})")
+        rows = []
+        for (row, band), (c, l) in best.items():
+            lo, hi = (int(band.split("-")[0].rstrip("+")), band.split("-")[1] if "-" in band else "")
+            values = [("wijk_method_weight", m, v) for m, v in zip(("cohort_component", "constant_share", "naive"),
+                                                                    grid[c])]
+            values.append(("gemeente_held_weight", "gemeente_held", lambdas[l]))
+            for indicator, method, value in values:
+                v = round(float(value), 4)
+                rows.append(dict(indicator=indicator, method=method, horizon=row, sex="all", age_lo=lo, age_hi=hi,
+                                 year=2024, central=v, low=v, high=v, unit="1 (weight)", status="geschat",
+                                 source=source, note=note))
+        pd.DataFrame(rows).to_csv(args.write, index=False)
+        print(f"wrote {args.write}")
+
+
+if __name__ == "__main__":
+    main()
