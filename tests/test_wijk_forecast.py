@@ -299,3 +299,22 @@ def test_unconstrained_combination_is_the_weighted_average():
     # band control with gemeente weight 0.5: 0.5 * 12 + 0.5 * 10 = 11 (the one wijk takes all of it)
     banded = combined_wijken(cohort, base, control, start_year=2021, weights=weights, held=np.full((1, 5), 0.5))
     assert banded.values.ravel().tolist() == [10.0, 11.0]
+
+
+def test_bundled_weights_taper_to_cohort_component_beyond_the_hindcasts():
+    """The weights were estimated at horizons 1-3 only (the KWB hindcasts 2021-2024). Beyond them the
+    bundled table moves linearly to the cohort-component projection, reached at horizon 10 (an
+    assumption, status aanname): hand-worked for 0-15, cohort-component 0.25 at h<=3 and 1 at h=10, so
+    0.25 + (6-3)/7 * 0.75 = 0.5714... at h=6; gemeente held 0.7 -> 0.7 * 4/7 = 0.4 at h=6."""
+    w = method_weights()
+    held = gemeente_weights()
+    assert w["cohort_component"].shape[0] == held.shape[0] == 10
+    for name, table in (*w.items(), ("gemeente_held", held)):
+        np.testing.assert_array_equal(table[0], table[2], err_msg=name)  # one estimated row for h = 1..3
+        steps = np.diff(table[2:], axis=0)  # linear from h = 3 to h = 10
+        np.testing.assert_allclose(steps, np.broadcast_to(steps[0], steps.shape), atol=1e-9, err_msg=name)
+    np.testing.assert_allclose(w["cohort_component"][-1], 1.0)
+    np.testing.assert_allclose(w["naive"][-1] + w["constant_share"][-1], 0.0)
+    np.testing.assert_allclose(held[-1], 0.0)
+    np.testing.assert_allclose(w["cohort_component"][5, 0], 0.25 + 3 / 7 * 0.75)
+    np.testing.assert_allclose(held[5, 0], 0.4)
