@@ -30,8 +30,6 @@ PRIVATE_IMPORTS: dict[tuple[str, str, str], str] = {}
 #: line (or the line above) saying why: ``# import here: <reason>`` (a genuine cycle, a heavy
 #: optional dependency). Modules allowed to have uncommented ones for now, with why.
 IN_FUNCTION_IMPORTS = {
-    "outputs.store": "edited by the national2 helper in the same session: its six move at that merge",
-    "outputs.national": "edited by the national2 helper in the same session: its two move at that merge",
 }
 IMPORT_HERE = "# import here:"
 

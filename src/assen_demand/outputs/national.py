@@ -15,14 +15,46 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import xarray as xr
+
+from assen_demand.national_stochastic import national_stochastic_forecast, quantile_frame
 from assen_demand.outputs.store import STORE_NAME, NationalStore
 from assen_demand.outputs.tables_io import TableAppender, table_path
+from assen_demand.scale import NationalRunWarning, national_forecast, national_year, population_frame
 
 __all__ = ["STORE_AREAS", "NationalSink", "StochasticSink", "write_national", "write_national_stochastic"]
 
 #: Areas gathered before one append to ``forecast.zarr`` (about 8 MB of population; an append
 #: per gemeente would rewrite the store's area coordinates 345 times)
 STORE_AREAS = 256
+
+
+class _AreaBuffer:
+    """Arrays of finished gemeenten held until about ``areas`` areas can go to the store in one append.
+
+    An append per gemeente would rewrite the store's area coordinate once per gemeente (345 times).
+    ``add(population, names, *others)`` holds the arrays and says whether the buffer is full;
+    ``take()`` returns the held arrays per argument position (``()`` when nothing is held) and the area
+    names, and empties it.
+    """
+
+    def __init__(self, areas: int):
+        self.areas = int(areas)
+        self._held: list[tuple] = []
+        self._count = 0
+        self._names: dict = {}
+
+    def add(self, population, area_names: dict, *others) -> bool:
+        self._held.append((population, *others))
+        self._count += int(population.sizes["area"])
+        self._names.update(area_names)
+        return self._count >= self.areas
+
+    def take(self) -> tuple[tuple[list, ...], dict]:
+        columns = tuple(list(column) for column in zip(*self._held))  # () when nothing is held
+        names = self._names
+        self._held, self._count, self._names = [], 0, {}
+        return columns, names
 
 
 class NationalSink:
@@ -49,31 +81,20 @@ class NationalSink:
                  store_areas: int = STORE_AREAS):
         self.writers = {t: TableAppender(table_path(out, t, table_format)) for t in tables}
         self.store = store
-        self.store_areas = int(store_areas)
-        self._held: list = []
-        self._held_areas = 0
-        self._names: dict = {}
+        self._buffer = _AreaBuffer(store_areas)
 
     def __call__(self, gemeente: str, population, tables: dict, area_names: dict) -> None:
-        from assen_demand.scale import population_frame
-
         self.writers["population"].append(population_frame(population, area_names))
         for t, frame in tables.items():
             if t in self.writers:
                 self.writers[t].append(frame)
-        if self.store is not None:
-            self._held.append(population)
-            self._held_areas += int(population.sizes["area"])
-            self._names.update(area_names)
-            if self._held_areas >= self.store_areas:
-                self._flush()
+        if self.store is not None and self._buffer.add(population, area_names):
+            self._flush()
 
     def _flush(self) -> None:
-        import xarray as xr
-
-        if self._held:
-            self.store.append(xr.concat(self._held, dim="area"), area_names=self._names)
-        self._held, self._held_areas, self._names = [], 0, {}
+        columns, names = self._buffer.take()
+        if columns:
+            self.store.append(xr.concat(columns[0], dim="area"), area_names=names)
 
     def close(self) -> None:
         """Write what is held and finish every file."""
@@ -107,7 +128,6 @@ def write_national(out, *, data_dir=None, base_year: int | None = None, end_year
     (pandas.DataFrame, int, int)
         The status table (``gemeenten.csv``; one row per gemeente), the base year and the end year.
     """
-    from assen_demand.scale import NationalRunWarning, national_forecast, national_year
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -148,28 +168,19 @@ class StochasticSink:
     def __init__(self, out, *, store: NationalStore, table_format: str = "parquet", store_areas: int = STORE_AREAS):
         self.table = TableAppender(table_path(out, "opgave_quantiles", table_format))
         self.store = store
-        self.store_areas = int(store_areas)
-        self._held: list = []
-        self._held_areas = 0
-        self._names: dict = {}
+        self._buffer = _AreaBuffer(store_areas)
 
     def __call__(self, gemeente: str, quantiles, population, area_names: dict) -> None:
-        from assen_demand.national_stochastic import quantile_frame
-
         self.table.append(quantile_frame(quantiles, area_names))
-        self._held.append((quantiles, population))
-        self._held_areas += int(population.sizes["area"])
-        self._names.update(area_names)
-        if self._held_areas >= self.store_areas:
+        if self._buffer.add(population, area_names, quantiles):
             self._flush()
 
     def _flush(self) -> None:
-        import xarray as xr
-
-        if self._held:
-            self.store.append(xr.concat([p for _, p in self._held], dim="area"), area_names=self._names)
-            self.store.append(xr.concat([q for q, _ in self._held], dim="area"), group="opgave_quantiles")
-        self._held, self._held_areas, self._names = [], 0, {}
+        columns, names = self._buffer.take()
+        if columns:
+            populations, quantiles = columns
+            self.store.append(xr.concat(populations, dim="area"), area_names=names)
+            self.store.append(xr.concat(quantiles, dim="area"), group="opgave_quantiles")
 
     def close(self) -> None:
         """Write what is held and finish the table and the store."""
@@ -203,8 +214,6 @@ def write_national_stochastic(out, *, data_dir=None, draws: int = 200, seed: int
     assen_demand.national_stochastic.NationalStochastic
         Its status (the quantiles are on disk, not kept).
     """
-    from assen_demand.national_stochastic import national_stochastic_forecast
-    from assen_demand.scale import NationalRunWarning, national_year
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

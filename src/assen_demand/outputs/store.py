@@ -36,7 +36,9 @@ parallel reads need an MPI build of HDF5.
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import json
+import shutil
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,9 +48,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from assen_demand.datamodel import QUANTILES
 from assen_demand.display import summary_repr
 from assen_demand.errors import DataFormatError, MissingDataError, OutputError
+from assen_demand.housing import care, doorstroming, dwellings, households, opgave, stock
+from assen_demand.housing import need as need_step
 from assen_demand.outputs.labels import with_quantile_columns
+from assen_demand.uncertainty import ForecastDraws
 
 __all__ = [
     "STORE_NAME",
@@ -184,14 +190,12 @@ def write_forecast_store(result, path, *, provenance_record: Mapping | None = No
     OutputError
         ``path`` exists and ``overwrite`` is False.
     """
-    import assen_demand
+    import assen_demand  # import here: the package __init__ imports pipeline, which imports this module
 
     path = Path(path)
     if path.exists():
         if not overwrite:
             raise OutputError(f"{path} exists; choose another path or pass overwrite=True")
-        import shutil
-
         shutil.rmtree(path)
     years = [int(y) for y in result.population["year"].values]
     record = dict(provenance_record) if provenance_record is not None else {}
@@ -364,8 +368,6 @@ def open_forecast(path, *, chunks=None) -> StoredForecast:
         raise DataFormatError(f"{path} holds no population group; rewrite it with Forecast.to_zarr")
     uncertainty = None
     if "draws/population" in present:
-        from assen_demand.uncertainty import ForecastDraws
-
         drawn = {g: _open_group(path, f"draws/{g}", k, chunks) for g, k in DRAW_PARTS.items()
                  if f"draws/{g}" in present}
         meta = {k: drawn["population"].attrs.pop(k) for k in _DRAW_META if k in drawn["population"].attrs}
@@ -431,8 +433,6 @@ class StoredQuantiles:
             A probability the store does not hold (it holds those of the run; for others write
             the store with ``keep_draws=True``).
         """
-        from assen_demand.datamodel import QUANTILES
-
         if name not in self.parts:
             raise KeyError(f"no quantiles of {name!r}; the store has {', '.join(self.parts)}")
         part = self.parts[name]
@@ -447,15 +447,10 @@ class StoredQuantiles:
 
     def frame_columns(self, name: str, keys, q=None) -> pd.DataFrame:
         """Quantile columns ``<var>_q05, ...`` as :meth:`assen_demand.uncertainty.ForecastDraws.frame_columns`."""
-        from assen_demand.datamodel import QUANTILES
-        from assen_demand.uncertainty import ForecastDraws
-
         return ForecastDraws.frame_columns(self, name, keys, QUANTILES if q is None else q)
 
 
 def _text_buffer(text: str):
-    import io
-
     return io.StringIO(text)
 
 
@@ -566,9 +561,6 @@ class StoredForecast:
 
     def to_frame(self, name: str = "dwellings") -> pd.DataFrame:
         """The tidy table ``name``, as :meth:`assen_demand.pipeline.Forecast.to_frame` gives it."""
-        from assen_demand.housing import care, dwellings, households
-        from assen_demand.housing import need as need_step
-
         tables = ("population", "households", "care_need", "dwellings", "doorstroming", "mantelzorg", "need")
         if name not in tables:
             raise KeyError(f"no table {name!r}; choose one of {', '.join(tables)}")
@@ -596,8 +588,6 @@ class StoredForecast:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every tidy table of the run, as :func:`assen_demand.outputs.export.csv_tables` gives them."""
-        from assen_demand.housing import doorstroming, opgave, stock
-
         out = {name: self.to_frame(name) for name in _TABLES if getattr(self, name) is not None}
         if "dwellings" in out:
             dw = out["dwellings"]
@@ -636,9 +626,7 @@ class NationalStore:
     """
 
     def __init__(self, path, *, attrs: Mapping | None = None, area_chunk: int = AREA_CHUNK):
-        import shutil
-
-        import assen_demand
+        import assen_demand  # import here: the package __init__ imports pipeline, which imports this module
 
         self.path = Path(path)
         self.area_chunk = int(area_chunk)
