@@ -3,7 +3,9 @@
     PYTHONPATH=src python scripts/wijk_control_variants.py /tmp/wijk3/all/hindcasts.csv [--write CSV]
 
 Reads the table of ``scripts/wijk_forecast_backtest.py`` (methods ``cohort_component`` and
-``constant_share``; the naive forecast is in every row). Per KWB band ``b`` the wijk forecast is
+``constant_share``; the naive forecast is in every row). ``--write`` writes the bundled weight table:
+the estimated row for horizons 1-3, then linear to the cohort-component projection at horizon 10
+(:func:`taper_beyond_the_hindcasts`). Per KWB band ``b`` the wijk forecast is
 
     mix_w  = a_cc CC_w + a_cs CS_w + a_n N_w                    (the combination of issue 18)
     C      = (1 - lam) G_cc + lam G_n                           (the gemeente control of the band)
@@ -198,8 +200,37 @@ def main() -> None:
                 rows.append(dict(indicator=indicator, method=method, horizon=row, sex="all", age_lo=lo, age_hi=hi,
                                  year=2024, central=v, low=v, high=v, unit="1 (weight)", status="geschat",
                                  source=source, note=note))
-        pd.DataFrame(rows).to_csv(args.write, index=False)
+        taper_beyond_the_hindcasts(pd.DataFrame(rows)).to_csv(args.write, index=False)
         print(f"wrote {args.write}")
+
+
+#: Horizons the hindcasts measure (KWB 2021-2024), and the horizon at which the weights reach the
+#: cohort-component projection (an assumption, status aanname; docs/methods.md section 16)
+EVIDENCE_HORIZON, COHORT_COMPONENT_HORIZON = 3, 10
+TAPER_TARGET = {"cohort_component": 1.0, "constant_share": 0.0, "naive": 0.0, "gemeente_held": 0.0}
+TAPER_SOURCE = ("assumption of the lead (issue 18): the combination tapers to the cohort-component projection "
+                "beyond the hindcast horizons; damped-trend idea: Gardner & McKenzie 1985, "
+                "https://doi.org/10.1287/mnsc.31.10.1237")
+TAPER_NOTE = ("horizon beyond the hindcasts (1-3 years): the weight moves linearly from the estimated one at horizon 3 "
+              "to the cohort-component projection at horizon 10 (cohort-component weight 1, gemeente held 0) and stays "
+              "there; the recent migration level that the combination corrects was not predictable from its own series "
+              "(issue 18 note 2), and at long horizons the cohorts already born drive the young bands")
+
+
+def taper_beyond_the_hindcasts(estimated: pd.DataFrame) -> pd.DataFrame:
+    """The weight table for horizons 1..10: the estimated rows to horizon 3 (the last estimated row held),
+    then linear to the cohort-component projection at horizon 10; later horizons take the last row."""
+    last = estimated[estimated["horizon"] == estimated["horizon"].max()]
+    parts = [estimated] + [last.assign(horizon=h) for h in range(int(estimated["horizon"].max()) + 1,
+                                                                 EVIDENCE_HORIZON + 1)]
+    target = last["method"].map(TAPER_TARGET)
+    for h in range(EVIDENCE_HORIZON + 1, COHORT_COMPONENT_HORIZON + 1):
+        f = (h - EVIDENCE_HORIZON) / (COHORT_COMPONENT_HORIZON - EVIDENCE_HORIZON)
+        part = last.assign(horizon=h, status="aanname", source=TAPER_SOURCE, note=TAPER_NOTE)
+        for col in ("central", "low", "high"):
+            part[col] = (last[col].astype(float) + f * (target - last[col].astype(float))).round(12)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ def test_hindcast_uses_only_what_was_known(raw_dir, tmp_path, method):
 
     ``combined`` covers the smooth seed, constant share and the naive part of issue 18 (its
     weights are a bundled parameter table, estimated on the hindcasts and validated leaving
-    whole gemeenten out: see scripts/estimate_wijk_weights.py)."""
+    whole gemeenten out: see scripts/wijk_control_variants.py)."""
     _copy_known(raw_dir, tmp_path, base_year=2021, target_year=2022)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

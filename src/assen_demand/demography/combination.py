@@ -175,7 +175,7 @@ def combine_projections(projections: dict[str, xr.DataArray], weights: dict[str,
     return first.copy(data=out)
 
 
-#: Parameter table of the method weights (``scripts/estimate_wijk_weights.py``)
+#: Parameter table of the method weights (``scripts/wijk_control_variants.py``)
 WEIGHTS_TABLE = "wijk_method_weights.csv"
 #: Methods of the combination, in the order of the weight arrays
 COMBINED_METHODS = ("cohort_component", "constant_share", "naive")
