@@ -172,12 +172,23 @@ def _split_normal(low: np.ndarray, central: np.ndarray, high: np.ndarray, z: np.
         fwd, back = np.log, np.exp
     safe = 0.5 if share else 1.0  # any value the transform accepts; masked out below
     g_low, g_cen, g_high = (fwd(np.where(ok, a, safe)) for a in (low, central, high))
-    transformed = back(g_cen + np.where(zz >= 0, g_high - g_cen, g_cen - g_low) * zz)
-    linear = central + np.where(zz >= 0, high - central, central - low) * zz
-    linear = np.clip(linear, 0.0, 1.0 if share else np.inf)
-    out = np.where(ok, transformed, linear)
+    # The same operations as g_cen + where(...) * zz etc., written into two draw-sized buffers in
+    # place (IEEE sums and products commute, so the values are the same bits): 10 temporaries of
+    # (draw, sex, age, year) were 0.27 GB for 1,000 draws of a table with years (issue 20).
+    up = zz >= 0
+    transformed = np.where(up, g_high - g_cen, g_cen - g_low)
+    transformed *= zz
+    transformed += g_cen
+    back(transformed, out=transformed)
+    linear = np.where(up, high - central, central - low)
+    linear *= zz
+    linear += central
+    np.clip(linear, 0.0, 1.0 if share else np.inf, out=linear)
+    np.copyto(linear, transformed, where=np.broadcast_to(ok, linear.shape))
+    del transformed
     # exactly the central value where the range or the draw is zero (no round trip through the transform)
-    return np.where((zz == 0) | (low == high), central, out)
+    np.copyto(linear, np.broadcast_to(central, linear.shape), where=(zz == 0) | (low == high))
+    return linear
 
 
 @summary_repr
