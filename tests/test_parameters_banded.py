@@ -94,7 +94,7 @@ def test_bundled_tables_bit_identical_to_the_old_expansion(name):
                     _assert_same(_outcome(P.banded_to_dataarray, frame, **kw), _outcome(_reference, frame, **kw))
                     checked += 1
         # indicator alone (rows of several key values together), as a caller may ask
-        kw = dict(indicator=indicator, years=YEARS, fill=0.0)
+        kw = {"indicator": indicator, "years": YEARS, "fill": 0.0}
         _assert_same(_outcome(P.banded_to_dataarray, frame, **kw), _outcome(_reference, frame, **kw))
     assert checked >= 12
 
