@@ -131,16 +131,20 @@ _TFR_WINDOW = 30  # years of WPP estimates for the sd of yearly TFR changes
 _DISPERSION = "migration_dispersion.csv"
 # single-year age 0..100 -> KWB band 0..4
 _BAND_OF_AGE = np.searchsorted(_KWB_EDGES, np.asarray(AGES), side="right") - 1
-# cells per chunk of the care chain: the chain holds about 90 single-age float64 temporaries
-# per cell, so the peak grows with the chunk. Measured for Assen, 210 draws (issue 20, load
-# 13-15): 4M cells 3.0 GB peak / 20.4 CPU s, 1M cells 0.96 GB / 26.1 s, 250k 0.40 GB / 40.2 s
-_CHUNK_CELLS = 1_000_000
+# cells per chunk of draws projected together (the housing chain then runs in blocks of
+# _BLOCK_DRAWS). Since the chunks reuse engine inputs aligned once (_chunk_engines) a chunk costs
+# little set-up, and a smaller one holds fewer population-sized temporaries. Assen, 1,000 draws
+# (issue 20, load 10-14): 1M cells (26 draws) peak 639 MB / 16.0 CPU s, 400k 610 MB / 13.8 s,
+# 200k 591 MB / 17.1 s; in simulate_forecast rounded down to whole blocks (8 draws for Assen)
+_CHUNK_CELLS = 400_000
 #: working dtype of the housing chain's single-age layers in the draws (housing/blocks.py)
 CHAIN_DTYPE = np.float32
 # draws per life table in demographic_draws (bounds its temporaries)
 _LIFE_TABLE_DRAWS = 100
-# draws per block of the housing chain: a block's ~22 single-age layers stay in the L3 cache
-_BLOCK_DRAWS = 8
+# draws per block of the housing chain: a block's ~22 single-age layers stay in the L3 cache.
+# 4 rather than 8 since issue 20's memory goal: the same CPU (run_block 3.6-4.0 s for 1,000
+# Assen draws either way, load 10), 16 MB less peak (559 vs 575 MB)
+_BLOCK_DRAWS = 4
 
 
 def _seed_entropy(seed) -> int:
@@ -566,6 +570,8 @@ class _ChunkEngines:
     order: np.ndarray  # positions in ``areas`` of the central projection's areas
     central_wijken: np.ndarray | None  # (wijk, sex, age, year) combined method: the central wijken
     cohort_wijken: np.ndarray | None  # (wijk, sex, age, year) ... and their cohort-component projection
+    migration_shift: np.ndarray  # (draw, year) DemographicDraws.migration_shift
+    band_migration: np.ndarray  # (draw, area, band, year) DemographicDraws.band_migration
 
 
 def _chunk_engines(projection, demo: DemographicDraws) -> _ChunkEngines:
@@ -588,8 +594,11 @@ def _chunk_engines(projection, demo: DemographicDraws) -> _ChunkEngines:
         dims = ("area", "sex", "age", "year")
         central_w = projection.population.sel(area=areas[1:]).transpose(*dims).values
         cohort_w = cohort.sel(area=areas[1:]).transpose(*dims).values
+    # with these the chunks need nothing else of ``demo`` (its survival and fertility draws,
+    # 41 MB for 1,000 draws, can go before the chunks run: issue 20's peak)
     return _ChunkEngines(template=template, areas=areas, order=order, central_wijken=central_w,
-                         cohort_wijken=cohort_w)
+                         cohort_wijken=cohort_w, migration_shift=demo.migration_shift.values,
+                         band_migration=demo.band_migration.values)
 
 
 def _engine_of_chunk(template: Engine, idx: np.ndarray, areas: slice, migration: np.ndarray,
@@ -612,14 +621,13 @@ def _engine_of_chunk(template: Engine, idx: np.ndarray, areas: slice, migration:
     )
 
 
-def _project_chunk(projection, demo: DemographicDraws, layout: _MigrationLayout, engines: _ChunkEngines,
-                   idx: np.ndarray) -> tuple[np.ndarray, float]:
+def _project_chunk(layout: _MigrationLayout, engines: _ChunkEngines, idx: np.ndarray) -> tuple[np.ndarray, float]:
     """Population draws ``idx``: (draw, area, sex, age, year) [persons] in the central projection's
     area order, and the persons clipped."""
     # half of the gemeente's shift to each sex, along its migration profile, plus its age-pattern deviation
-    noise = demo.band_migration.values[idx][:, :, _BAND_OF_AGE, :]  # (draw, area, age, year)
+    noise = engines.band_migration[idx][:, :, _BAND_OF_AGE, :]  # (draw, area, age, year)
     noise = noise[:, :, None, :, :] * layout.band_frac[None, :, :, :, None]  # (draw, area, sex, age, year)
-    half = demo.migration_shift.values[idx][:, None, None, :] / 2.0 * layout.profile[None, :, :, None] + noise[:, 0]
+    half = engines.migration_shift[idx][:, None, None, :] / 2.0 * layout.profile[None, :, :, None] + noise[:, 0]
     gm_counts = layout.counts[0][None] + half
     template = engines.template
     gm_out, clipped = run_prepared(_engine_of_chunk(template, idx, slice(0, 1), gm_counts[:, None]))
@@ -682,8 +690,10 @@ def _combined_draws(wijk_pop: np.ndarray, central: np.ndarray, cohort: np.ndarra
     return out, out.sum(axis=1, keepdims=True), clipped
 
 
-def _chunks(draws: int, cells_per_draw: int, chunk_size: int | None) -> list[np.ndarray]:
+def _chunks(draws: int, cells_per_draw: int, chunk_size: int | None, multiple: int = 1) -> list[np.ndarray]:
     size = chunk_size if chunk_size is not None else max(1, _CHUNK_CELLS // max(cells_per_draw, 1))
+    if chunk_size is None:  # whole blocks of the housing chain
+        size = max(multiple, size // multiple * multiple)
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise InvalidValueError(f"chunk_size must be a whole number >= 1 (got {chunk_size!r})")
     return [np.arange(i, min(i + size, draws)) for i in range(0, draws, size)]
@@ -723,7 +733,7 @@ def simulate_population(
         Show a tqdm progress bar over the chunks of draws.
     chunk_size : int, optional
         Draws per chunk (memory bound only; the draws do not depend on it, the rounding of the
-        engine's batched sums does, at 1e-14 relative). Default: about 4 million cells a chunk.
+        engine's batched sums does, at 1e-14 relative). Default: about 400,000 cells a chunk.
 
     Returns
     -------
@@ -740,7 +750,7 @@ def simulate_population(
     bar = _progress(demo.draws, progress, "population draws")
     with bar:
         for idx in _chunks(demo.draws, int(np.prod(shape)), chunk_size):
-            pop, clip = _project_chunk(projection, demo, layout, engines, idx)
+            pop, clip = _project_chunk(layout, engines, idx)
             out[idx] = pop
             clipped += clip
             bar.update(len(idx))
@@ -917,6 +927,9 @@ def simulate_forecast(
     areas = central["area"].values
     years = central["year"].values
     n, n_area, n_year = demo.draws, len(areas), len(years)
+    # the chunks need only ``engines`` and ``layout``: the survival and fertility draws go now
+    demo_settings, demo_seed = demo.settings, demo.seed
+    del demo
     # the population draws are kept in float32 (half the memory of the largest array; the
     # quantile error against float64 is below 1e-6 relative, tests/test_speed.py)
     pop_out = np.empty((n, *central.shape), dtype=POPULATION_DTYPE)
@@ -945,8 +958,8 @@ def simulate_forecast(
     _release_freed_memory()
     bar = _progress(n, progress, "forecast draws")
     with bar:
-        for idx in _chunks(n, int(np.prod(central.shape)), chunk_size):
-            values, clip = _project_chunk(projection, demo, layout, engines, idx)
+        for idx in _chunks(n, int(np.prod(central.shape)), chunk_size, multiple=_BLOCK_DRAWS):
+            values, clip = _project_chunk(layout, engines, idx)
             clipped += clip
             pop_out[idx] = values
             same_base = offset is not None and np.array_equal(values[..., list(years).index(base_year)],
@@ -966,8 +979,7 @@ def simulate_forecast(
                 dw_out[rows, ..., 1] = part.norm
             bar.update(len(idx))
     # the draws' inputs are done with: free them before the opgave and the tables (the peak)
-    demo_settings, demo_seed = demo.settings, demo.seed
-    del demo, coef, layout, engines, values
+    del coef, layout, engines, values
     _release_freed_memory()
     opgave = None
     if stock_inputs is not None:
