@@ -102,7 +102,8 @@ from assen_demand.parameters import (
     resolve_parameters,
     scalar_parameter,
 )
-from assen_demand.demography.projection import ProjectionInputs, project
+from assen_demand.demography.engine import Engine, prepare_engine
+from assen_demand.demography.projection import ProjectionInputs, run_prepared
 from assen_demand.evaluation import (
     assumed_change,
     error_process_from_table,
@@ -130,16 +131,20 @@ _TFR_WINDOW = 30  # years of WPP estimates for the sd of yearly TFR changes
 _DISPERSION = "migration_dispersion.csv"
 # single-year age 0..100 -> KWB band 0..4
 _BAND_OF_AGE = np.searchsorted(_KWB_EDGES, np.asarray(AGES), side="right") - 1
-# cells per chunk of the care chain: the chain holds about 90 single-age float64 temporaries
-# per cell, so the peak grows with the chunk. Measured for Assen, 210 draws (issue 20, load
-# 13-15): 4M cells 3.0 GB peak / 20.4 CPU s, 1M cells 0.96 GB / 26.1 s, 250k 0.40 GB / 40.2 s
-_CHUNK_CELLS = 1_000_000
+# cells per chunk of draws projected together (the housing chain then runs in blocks of
+# _BLOCK_DRAWS). Since the chunks reuse engine inputs aligned once (_chunk_engines) a chunk costs
+# little set-up, and a smaller one holds fewer population-sized temporaries. Assen, 1,000 draws
+# (issue 20, load 10-14): 1M cells (26 draws) peak 639 MB / 16.0 CPU s, 400k 610 MB / 13.8 s,
+# 200k 591 MB / 17.1 s; in simulate_forecast rounded down to whole blocks (8 draws for Assen)
+_CHUNK_CELLS = 400_000
 #: working dtype of the housing chain's single-age layers in the draws (housing/blocks.py)
 CHAIN_DTYPE = np.float32
 # draws per life table in demographic_draws (bounds its temporaries)
 _LIFE_TABLE_DRAWS = 100
-# draws per block of the housing chain: a block's ~22 single-age layers stay in the L3 cache
-_BLOCK_DRAWS = 8
+# draws per block of the housing chain: a block's ~22 single-age layers stay in the L3 cache.
+# 4 rather than 8 since issue 20's memory goal: the same CPU (run_block 3.6-4.0 s for 1,000
+# Assen draws either way, load 10), 16 MB less peak (559 vs 575 MB)
+_BLOCK_DRAWS = 4
 
 
 def _seed_entropy(seed) -> int:
@@ -172,12 +177,23 @@ def _split_normal(low: np.ndarray, central: np.ndarray, high: np.ndarray, z: np.
         fwd, back = np.log, np.exp
     safe = 0.5 if share else 1.0  # any value the transform accepts; masked out below
     g_low, g_cen, g_high = (fwd(np.where(ok, a, safe)) for a in (low, central, high))
-    transformed = back(g_cen + np.where(zz >= 0, g_high - g_cen, g_cen - g_low) * zz)
-    linear = central + np.where(zz >= 0, high - central, central - low) * zz
-    linear = np.clip(linear, 0.0, 1.0 if share else np.inf)
-    out = np.where(ok, transformed, linear)
+    # The same operations as g_cen + where(...) * zz etc., written into two draw-sized buffers in
+    # place (IEEE sums and products commute, so the values are the same bits): 10 temporaries of
+    # (draw, sex, age, year) were 0.27 GB for 1,000 draws of a table with years (issue 20).
+    up = zz >= 0
+    transformed = np.where(up, g_high - g_cen, g_cen - g_low)
+    transformed *= zz
+    transformed += g_cen
+    back(transformed, out=transformed)
+    linear = np.where(up, high - central, central - low)
+    linear *= zz
+    linear += central
+    np.clip(linear, 0.0, 1.0 if share else np.inf, out=linear)
+    np.copyto(linear, transformed, where=np.broadcast_to(ok, linear.shape))
+    del transformed
     # exactly the central value where the range or the draw is zero (no round trip through the transform)
-    return np.where((zz == 0) | (low == high), central, out)
+    np.copyto(linear, np.broadcast_to(central, linear.shape), where=(zz == 0) | (low == high))
+    return linear
 
 
 @summary_repr
@@ -539,45 +555,97 @@ def _migration_layout(projection) -> _MigrationLayout:
     return _MigrationLayout(counts=counts, profile=_standard_profile(pop[0]), wijk_share=share, band_frac=frac)
 
 
-def _project_chunk(projection, demo: DemographicDraws, layout: _MigrationLayout, idx: np.ndarray):
+@dataclass(frozen=True, eq=False)
+class _ChunkEngines:
+    """The engine inputs of every chunk, aligned by label once for all draws (issue 20).
+
+    ``template`` is :func:`~assen_demand.demography.engine.prepare_engine` of the base population
+    (gemeente first, then the wijken) with all draws' survival, fertility and births survival;
+    a chunk takes its draws' rows of these arrays and its own migration. Aligning every chunk
+    with ``project`` cost ~0.1 s of xarray bookkeeping per chunk for ~0.03 s of engine work.
+    """
+
+    template: Engine
+    areas: list  # gemeente, then the wijken: the engine's area order
+    order: np.ndarray  # positions in ``areas`` of the central projection's areas
+    central_wijken: np.ndarray | None  # (wijk, sex, age, year) combined method: the central wijken
+    cohort_wijken: np.ndarray | None  # (wijk, sex, age, year) ... and their cohort-component projection
+    migration_shift: np.ndarray  # (draw, year) DemographicDraws.migration_shift
+    band_migration: np.ndarray  # (draw, area, band, year) DemographicDraws.band_migration
+
+
+def _chunk_engines(projection, demo: DemographicDraws) -> _ChunkEngines:
     gm = projection.gemeente
     base = projection.base.population
     areas = [gm] + [str(a) for a in base["area"].values if a != gm]
-    wijken = areas[1:]
-    years = demo.migration_shift["year"].values
-    draw = {"draw": idx}
-    # half of the gemeente's shift to each sex, along its migration profile, plus its age-pattern deviation
-    noise = demo.band_migration.values[idx][:, :, _BAND_OF_AGE, :]  # (draw, area, age, year)
-    noise = noise[:, :, None, :, :] * layout.band_frac[None, :, :, :, None]  # (draw, area, sex, age, year)
-    half = demo.migration_shift.values[idx][:, None, None, :] / 2.0 * layout.profile[None, :, :, None] + noise[:, 0]
-    gm_counts = layout.counts[0][None] + half
-    survival = demo.survival.isel(draw=idx)
-    births_survival = demo.births_survival.isel(draw=idx)
-    fertility = demo.fertility.isel(draw=idx)
-    srb = projection.components.sex_ratio_at_birth
-    dims = ("draw", "area", "sex", "age", "year")
-    coords = {**draw, "sex": list(SEXES), "age": list(AGES), "year": years}
-    gm_inputs = ProjectionInputs(
-        survival=survival, births_survival=births_survival, fertility=fertility, sex_ratio_at_birth=srb,
-        net_migration=xr.DataArray(gm_counts[:, None], dims=dims, coords={**coords, "area": [gm]}),
+    # migration is each chunk's own; the template carries the central counts only to be valid
+    inputs = ProjectionInputs(survival=demo.survival, births_survival=demo.births_survival,
+                              fertility=demo.fertility, sex_ratio_at_birth=projection.components.sex_ratio_at_birth,
+                              net_migration=projection.components.net_migration)
+    template = prepare_engine(base.sel(area=areas), inputs, projection.base_year, projection.end_year, None)
+    central_areas = [str(a) for a in projection.population["area"].values]
+    order = np.asarray([areas.index(a) for a in central_areas])
+    central_w = cohort_w = None
+    if projection.method == "combined" and len(areas) > 1:
+        cohort = projection.notes.get("cohort_component_projection")
+        if cohort is None:
+            raise MissingDataError("a 'combined' projection without its cohort-component wijken in notes; project "
+                                   "it again with project_population(method='combined')")
+        dims = ("area", "sex", "age", "year")
+        central_w = projection.population.sel(area=areas[1:]).transpose(*dims).values
+        cohort_w = cohort.sel(area=areas[1:]).transpose(*dims).values
+    # with these the chunks need nothing else of ``demo`` (its survival and fertility draws,
+    # 41 MB for 1,000 draws, can go before the chunks run: issue 20's peak)
+    return _ChunkEngines(template=template, areas=areas, order=order, central_wijken=central_w,
+                         cohort_wijken=cohort_w, migration_shift=demo.migration_shift.values,
+                         band_migration=demo.band_migration.values)
+
+
+def _engine_of_chunk(template: Engine, idx: np.ndarray, areas: slice, migration: np.ndarray,
+                     ctrl: np.ndarray | None = None) -> Engine:
+    """``template`` restricted to the draws ``idx`` and the areas ``areas``, with its own migration
+    (draw, area, sex, age, year) and control: the arrays prepare_engine gives for that chunk."""
+    def rows(a):
+        return a[:, idx] if a.shape[1] > 1 else a
+
+    fert = rows(template.fert)
+    # as prepare_engine: fertility trimmed to the ages where some draw of the chunk has births
+    nonzero = np.nonzero(fert.reshape(-1, fert.shape[-1]).any(axis=0))[0]
+    first, last = (int(nonzero[0]), int(nonzero[-1]) + 1) if len(nonzero) else (0, 0)
+    lo, hi = (template.lo + first, template.lo + last) if len(nonzero) else (1, 1)
+    return replace(
+        template, labels={**template.labels, "draw": pd.Index(idx), "area": template.labels["area"][areas]},
+        has_draw=True, base=template.base[:, areas], surv=rows(template.surv),
+        fert=np.ascontiguousarray(fert[..., first:last]), lo=lo, hi=hi, infants=rows(template.infants),
+        mig=np.ascontiguousarray(np.moveaxis(migration, -1, 0), dtype=np.float64), ctrl=ctrl,
     )
-    start, end = projection.base_year, projection.end_year
-    gm_pop, gm_report = project(base.sel(area=[gm]), components=gm_inputs, start_year=start, end_year=end,
-                                return_report=True)
-    clipped = gm_report.clipped_total
-    if not wijken:
-        return gm_pop.transpose(*dims), clipped
+
+
+def _project_chunk(layout: _MigrationLayout, engines: _ChunkEngines, idx: np.ndarray) -> tuple[np.ndarray, float]:
+    """Population draws ``idx``: (draw, area, sex, age, year) [persons] in the central projection's
+    area order, and the persons clipped."""
+    # half of the gemeente's shift to each sex, along its migration profile, plus its age-pattern deviation
+    noise = engines.band_migration[idx][:, :, _BAND_OF_AGE, :]  # (draw, area, age, year)
+    noise = noise[:, :, None, :, :] * layout.band_frac[None, :, :, :, None]  # (draw, area, sex, age, year)
+    half = engines.migration_shift[idx][:, None, None, :] / 2.0 * layout.profile[None, :, :, None] + noise[:, 0]
+    gm_counts = layout.counts[0][None] + half
+    template = engines.template
+    gm_out, clipped = run_prepared(_engine_of_chunk(template, idx, slice(0, 1), gm_counts[:, None]))
+    gm_pop = np.moveaxis(gm_out, 0, -1)  # (draw, 1, sex, age, year), a view
+    if len(engines.areas) == 1:
+        return np.ascontiguousarray(gm_pop), clipped
     wijk_counts = layout.counts[1:][None] + half[:, None] * layout.wijk_share[None, :, :, :, None] + noise[:, 1:]
-    wijk_inputs = replace(gm_inputs, net_migration=xr.DataArray(wijk_counts, dims=dims, coords={**coords, "area": wijken}))
-    wijk_pop, wijk_report = project(base.sel(area=wijken), components=wijk_inputs, start_year=start, end_year=end,
-                                    constrain_to=gm_pop.sel(area=gm, drop=True), return_report=True)
-    if projection.method == "combined":
-        wijk_pop, gm_pop, more = _combined_draws(wijk_pop, projection, gm)
+    # the wijken constrained to the gemeente's projected years (year, draw, sex, age)
+    wijk_out, more = run_prepared(_engine_of_chunk(template, idx, slice(1, None), wijk_counts, ctrl=gm_out[1:, :, 0]))
+    clipped += more
+    wijk_pop = np.moveaxis(wijk_out, 0, -1)
+    if engines.central_wijken is not None:
+        wijk_pop, gm_pop, more = _combined_draws(wijk_pop, engines.central_wijken, engines.cohort_wijken)
         clipped += more
-    population = xr.concat([gm_pop, wijk_pop], dim="area").transpose(*dims)
-    # one contiguous block in the order the care steps broadcast over (the engine's is year-first)
-    population = population.copy(data=np.ascontiguousarray(population.values))
-    return population, clipped + wijk_report.clipped_total
+    population = np.concatenate([gm_pop, wijk_pop], axis=1)
+    if not np.array_equal(engines.order, np.arange(len(engines.order))):
+        population = population[:, engines.order]
+    return population, clipped
 
 
 def _release_freed_memory() -> None:
@@ -596,7 +664,7 @@ def _release_freed_memory() -> None:
         pass
 
 
-def _combined_draws(wijk_pop: xr.DataArray, projection, gm: str) -> tuple[xr.DataArray, xr.DataArray, float]:
+def _combined_draws(wijk_pop: np.ndarray, central: np.ndarray, cohort: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Draws of the combined wijken (issue 18): the central combination plus each draw's deviation
     from the central cohort-component wijken.
 
@@ -605,25 +673,27 @@ def _combined_draws(wijk_pop: xr.DataArray, projection, gm: str) -> tuple[xr.Dat
     weight of the naive part, which has no spread. A zero-width draw is the central combination.
     Cells below zero are set to zero and counted as clipped. The gemeente is the sum of its wijken.
 
+    Parameters
+    ----------
+    wijk_pop : numpy.ndarray (draw, wijk, sex, age, year) [persons]
+        Cohort-component draws of the wijken.
+    central, cohort : numpy.ndarray (wijk, sex, age, year) [persons]
+        The central combined wijken and their central cohort-component projection.
+
     Returns
     -------
-    wijken (draw, area, sex, age, year), gemeente (draw, area, sex, age, year), clipped [persons]
+    wijken (draw, wijk, sex, age, year), gemeente (draw, 1, sex, age, year), clipped [persons]
     """
-    wijken = list(wijk_pop["area"].values)
-    cohort = projection.notes.get("cohort_component_projection")
-    if cohort is None:
-        raise MissingDataError("a 'combined' projection without its cohort-component wijken in notes; project it "
-                               "again with project_population(method='combined')")
-    central = projection.population.sel(area=wijken)
-    deviation = wijk_pop - cohort.sel(area=wijken).transpose(*central.dims)
-    out = (central + deviation).transpose("draw", "area", "sex", "age", "year")
-    clipped = float(-out.where(out < 0).sum())
-    out = out.clip(min=0.0)
-    return out, out.sum("area").expand_dims(area=[gm]).transpose("draw", "area", "sex", "age", "year"), clipped
+    out = central + (wijk_pop - cohort)
+    clipped = float(-out[out < 0].sum())
+    np.clip(out, 0.0, None, out=out)
+    return out, out.sum(axis=1, keepdims=True), clipped
 
 
-def _chunks(draws: int, cells_per_draw: int, chunk_size: int | None) -> list[np.ndarray]:
+def _chunks(draws: int, cells_per_draw: int, chunk_size: int | None, multiple: int = 1) -> list[np.ndarray]:
     size = chunk_size if chunk_size is not None else max(1, _CHUNK_CELLS // max(cells_per_draw, 1))
+    if chunk_size is None:  # whole blocks of the housing chain
+        size = max(multiple, size // multiple * multiple)
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise InvalidValueError(f"chunk_size must be a whole number >= 1 (got {chunk_size!r})")
     return [np.arange(i, min(i + size, draws)) for i in range(0, draws, size)]
@@ -663,7 +733,7 @@ def simulate_population(
         Show a tqdm progress bar over the chunks of draws.
     chunk_size : int, optional
         Draws per chunk (memory bound only; the draws do not depend on it, the rounding of the
-        engine's batched sums does, at 1e-14 relative). Default: about 4 million cells a chunk.
+        engine's batched sums does, at 1e-14 relative). Default: about 400,000 cells a chunk.
 
     Returns
     -------
@@ -673,14 +743,15 @@ def simulate_population(
     """
     demo = demographic_draws(projection, data=data, draws=draws, seed=seed, zero_width=zero_width)
     layout = _migration_layout(projection)
+    engines = _chunk_engines(projection, demo)
     shape = projection.population.transpose("area", "sex", "age", "year").shape
     out = np.empty((demo.draws, *shape))
     clipped = 0.0
     bar = _progress(demo.draws, progress, "population draws")
     with bar:
         for idx in _chunks(demo.draws, int(np.prod(shape)), chunk_size):
-            pop, clip = _project_chunk(projection, demo, layout, idx)
-            out[idx] = pop.sel(area=projection.population["area"].values).values
+            pop, clip = _project_chunk(layout, engines, idx)
+            out[idx] = pop
             clipped += clip
             bar.update(len(idx))
     coords = {"draw": np.arange(demo.draws), **{d: projection.population[d].values for d in ("area", "sex", "age", "year")}}
@@ -851,10 +922,14 @@ def simulate_forecast(
     demo = demographic_draws(projection, data=data, draws=draws, seed=seed, zero_width=zero_width)
     params = ParameterDraws(draws=demo.draws, seed=demo.seed, zero_width=zero_width)
     layout = _migration_layout(projection)
+    engines = _chunk_engines(projection, demo)
     central = projection.population.transpose("area", "sex", "age", "year")
     areas = central["area"].values
     years = central["year"].values
     n, n_area, n_year = demo.draws, len(areas), len(years)
+    # the chunks need only ``engines`` and ``layout``: the survival and fertility draws go now
+    demo_settings, demo_seed = demo.settings, demo.seed
+    del demo
     # the population draws are kept in float32 (half the memory of the largest array; the
     # quantile error against float64 is below 1e-6 relative, tests/test_speed.py)
     pop_out = np.empty((n, *central.shape), dtype=POPULATION_DTYPE)
@@ -883,9 +958,8 @@ def simulate_forecast(
     _release_freed_memory()
     bar = _progress(n, progress, "forecast draws")
     with bar:
-        for idx in _chunks(n, int(np.prod(central.shape)), chunk_size):
-            pop, clip = _project_chunk(projection, demo, layout, idx)
-            values = pop.sel(area=areas).transpose("draw", "area", "sex", "age", "year").values
+        for idx in _chunks(n, int(np.prod(central.shape)), chunk_size, multiple=_BLOCK_DRAWS):
+            values, clip = _project_chunk(layout, engines, idx)
             clipped += clip
             pop_out[idx] = values
             same_base = offset is not None and np.array_equal(values[..., list(years).index(base_year)],
@@ -905,8 +979,7 @@ def simulate_forecast(
                 dw_out[rows, ..., 1] = part.norm
             bar.update(len(idx))
     # the draws' inputs are done with: free them before the opgave and the tables (the peak)
-    demo_settings, demo_seed = demo.settings, demo.seed
-    del demo, coef, layout, pop, values
+    del coef, layout, engines, values
     _release_freed_memory()
     opgave = None
     if stock_inputs is not None:

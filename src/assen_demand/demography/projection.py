@@ -80,6 +80,7 @@ import xarray as xr
 from assen_demand.datamodel import SEXES
 from assen_demand.demography.engine import (  # ProjectionInputs re-exported: the public input object
     ENGINE_DIMS,
+    Engine,
     ProjectionInputs,
     aligned_empty,
     check_ages,
@@ -111,6 +112,7 @@ __all__ = [
     "ProjectionReport",
     "constrain",
     "project",
+    "run_prepared",
     "SMALL_AREA_METHODS",
     "hamilton_perry",
     "dwelling_stock",
@@ -372,6 +374,47 @@ def project(
     return result
 
 
+def run_prepared(e: Engine, *, threads: int | None = None) -> tuple[np.ndarray, float]:
+    """Run an aligned :class:`~assen_demand.demography.engine.Engine` over every year, unlabelled.
+
+    For a caller that aligns its inputs once with
+    :func:`~assen_demand.demography.engine.prepare_engine` and then runs many chunks of draws
+    with their arrays replaced (the Monte Carlo forecast, issue 20): the engine, clipping and
+    threads of :func:`project`, without its per-call label alignment and result DataArray.
+
+    Parameters
+    ----------
+    e : Engine
+    threads : int, optional
+        As in :func:`project`.
+
+    Returns
+    -------
+    numpy.ndarray (year, draw, area, sex, age) float64 [persons]
+        Every year ``start_year .. end_year``, as :func:`project` computes it.
+    float [persons]
+        Persons clipped, the ``clipped_total`` of :func:`project`'s report.
+    """
+    out = aligned_empty((e.nstep + 1,) + e.shape)
+    if threads is None:
+        threads = default_threads(int(np.prod(e.shape)))
+    clipped, _ = run_engine(e, out, np.arange(e.nstep + 1), max(1, int(threads)))
+    return out, float(_sorted_clipped(clipped)[2].sum()) if clipped else 0.0
+
+
+def _sorted_clipped(clipped: list[tuple[int, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
+    """Year index, flat cell index and persons of the clipping records, by year then cell.
+
+    Blocks and threads finish in any order; the table (and the order of the total's sum) is by
+    year, then (draw, area, sex, age).
+    """
+    k = np.concatenate([np.full(len(r[1]), r[0], dtype=np.int64) for r in clipped])
+    flat = np.concatenate([r[1] for r in clipped])
+    persons = np.concatenate([r[2] for r in clipped])
+    order = np.lexsort((flat, k))
+    return k[order], flat[order], persons[order]
+
+
 def _report(
     clipped: list[tuple[int, np.ndarray, np.ndarray]],
     filled: list[tuple[int, tuple[np.ndarray, ...], np.ndarray]],
@@ -390,13 +433,7 @@ def _report(
     # cells and sorting or concatenating label strings would then dominate the run time.
     cols = ["draw", "area", "sex", "age", "year"] if has_draw else ["area", "sex", "age", "year"]
     if clipped:
-        k = np.concatenate([np.full(len(r[1]), r[0], dtype=np.int64) for r in clipped])
-        flat = np.concatenate([r[1] for r in clipped])
-        persons = np.concatenate([r[2] for r in clipped])
-        # Blocks and threads finish in any order; the table is by year, then (draw, area,
-        # sex, age).
-        order = np.lexsort((flat, k))
-        k, flat, persons = k[order], flat[order], persons[order]
+        k, flat, persons = _sorted_clipped(clipped)
         d, a, s, x = np.unravel_index(flat, (ndraw, narea, 2, nage))
     else:
         k = d = a = s = x = np.empty(0, dtype=np.intp)

@@ -24,7 +24,9 @@ test allows 2e-5 relative + 1e-3 on 60 draws (``tests/test_blocks.py``).
 Speed (Assen, 1,000 draws, 11 areas x 2 sexes x 101 ages x 17 years): about 10 ms of CPU per
 draw in blocks of 8 draws in float32 (14 ms in float64, 28 ms one draw at a time; load 5 on 2
 cores). The labelled chain in chunks of 26 draws took 54 of the 78 s (42 s CPU) of a 200-draw
-forecast at the same load (pyinstrument), over 100 ms of CPU per draw.
+forecast at the same load (pyinstrument), over 100 ms of CPU per draw. Since issue 20's note 3
+the draws run in blocks of 4 (``uncertainty._BLOCK_DRAWS``): about 3-4 ms of CPU per draw at load
+10, the same as 8 with 16 MB less peak.
 """
 
 from __future__ import annotations
@@ -64,7 +66,9 @@ _RATES = {
 # the layers from the first indicator to the last profile
 _HH = ("institutional", "private", "alone", "households")
 _PERSON_BASED = ("wlz_vv_intramural", "young_support_need")  # need.py's person-based needs
-_COEFFICIENT_DRAWS = 128  # draws per block when the coefficients are drawn
+# draws per block when the coefficients are drawn: each block repeats ~0.3 s of labelled set-up
+# (issue 20: 8 blocks of 128 were 2.8 s CPU, one of 1,000 1.4 s and a lower peak, 333 vs 405 MB)
+_COEFFICIENT_DRAWS = 1000
 # layers of a block, (draw, area, layer, sex, age, year): the person-based care indicators and then
 # the households by profile are adjacent, so that the care-driven need is one matrix product
 _LAYERS = ("population", *_HH, *(i for i in care_step.INDICATORS if i not in _PERSON_BASED), *_PERSON_BASED,
@@ -131,9 +135,12 @@ def _dense(values: np.ndarray, pairs: tuple, grid: tuple) -> np.ndarray:
 
 def _lead(da: xr.DataArray, years: np.ndarray, *, year: bool = True) -> np.ndarray:
     """``da`` as (draw, sex, age[, year]) float64, missing axes of length 1, labels aligned."""
-    da = da.sel({d: v for d, v in (("sex", list(SEXES)), ("age", list(AGES))) if d in da.dims})
-    if "year" in da.dims:
-        da = da.sel(year=years)
+    # selection by label only where the labels differ: the parameter functions give SEXES and
+    # AGES in order already, and xarray's sel costs ~5 ms a call even when it changes nothing
+    want = {"sex": list(SEXES), "age": list(AGES), "year": list(years)}
+    pick = {d: want[d] for d in ("sex", "age", "year") if d in da.dims and list(da.indexes[d]) != want[d]}
+    if pick:
+        da = da.sel(pick)
     order = [d for d in ("draw", "sex", "age", "year") if d in da.dims]
     extra = sorted(set(da.dims) - set(order))
     if extra:
@@ -151,10 +158,11 @@ def _scalar(value) -> np.ndarray:
 
 def _present(params: ParameterSet, table: str, indicator: str, dtype: str, **keys) -> bool:
     frame = params.table(table)
-    sel = (frame["indicator"] == indicator) & (frame["dwelling_type"] == dtype)
+    # numpy comparisons: pandas' on Arrow strings took ~5 ms per call, 456 calls per 1,000 draws
+    sel = (frame["indicator"].to_numpy(dtype=object) == indicator) & (frame["dwelling_type"].to_numpy(dtype=object) == dtype)
     for col, value in keys.items():
-        sel &= frame[col] == value
-    return bool(sel.any())
+        sel &= frame[col].to_numpy(dtype=object) == value
+    return bool(np.asarray(sel, dtype=bool).any())
 
 
 def chain_coefficients(
@@ -186,8 +194,9 @@ def chain_coefficients(
     variant = params.variant
     labels = getattr(variant, "labels", None)
     if labels is not None and hasattr(variant, "subset") and len(labels) > _COEFFICIENT_DRAWS:
-        # a block of draws at a time: drawing a (draw, sex, age, year) table holds about ten
-        # float64 temporaries of its size (0.27 GB for the institutional shares of 1,000 draws)
+        # a block of draws at a time: drawing a (draw, sex, age, year) table holds three float64
+        # temporaries of its size (uncertainty._split_normal; 82 MB for the institutional shares
+        # of 1,000 draws)
         parts = [chain_coefficients(params.with_variant(variant.subset(labels[i:i + _COEFFICIENT_DRAWS])), years=years,
                                     institutional_multiplier=institutional_multiplier,
                                     prevalence_trend=prevalence_trend, trend_start=trend_start, dtype=dtype)
