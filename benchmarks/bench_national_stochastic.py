@@ -145,6 +145,7 @@ def cost_curve(status: pd.DataFrame) -> dict:
 def figure(status: pd.DataFrame, curve: dict, path: Path, *, title: str) -> Path:
     """Seconds per gemeente against its areas (log-log), wall and CPU, with the fitted power laws."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -160,6 +161,9 @@ def figure(status: pd.DataFrame, curve: dict, path: Path, *, title: str) -> Path
                 label=f"{key} fit {fit['coefficient']:.1f} x areas^{fit['exponent']:.2f}")
     ax.set(xscale="log", yscale="log", xlabel="areas of the gemeente (gemeente + wijken)",
            ylabel="seconds per gemeente (task)", title=title)
+    for axis in (ax.xaxis, ax.yaxis):  # plain numbers, not 2x10^0
+        axis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()

@@ -242,6 +242,7 @@ def write_national_stochastic(out, *, data_dir=None, draws: int = 200, seed: int
     with status_path.open("w", newline="", encoding="utf-8") as handle:
         log = csv.DictWriter(handle, fieldnames=list(STATUS_COLUMNS))
         log.writeheader()
+        handle.flush()
 
         def on_status(row: dict) -> None:
             log.writerow(row)
