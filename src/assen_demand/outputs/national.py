@@ -279,8 +279,8 @@ def run_national_stochastic(out, *, workers: int = 2, scheduler: str | None = No
         Output folder.
     workers : int
         Without ``scheduler``: a ``LocalCluster`` of this many worker processes with one thread each
-        (each runs one gemeente at a time; memory per worker is one gemeente's draws, about 1.6 GB for
-        Amsterdam with 200 draws).
+        (each runs one gemeente at a time; memory per worker is one gemeente's draws: Amsterdam, the
+        largest, peaks at about 0.9 GB with 200 draws).
     scheduler : str, optional
         Address of a running Dask scheduler (``tcp://host:8786``, started with ``dask scheduler``,
         workers with ``dask worker tcp://host:8786``); its workers run the gemeenten.
