@@ -263,6 +263,51 @@ def test_forecast_for_a_list_of_gemeenten_writes_one_table_each(capsys):
     assert {f["file"] for f in record["parameters"]} >= {"care_prevalence.csv", "migration_dispersion.csv"}
 
 
-def test_many_gemeenten_refuse_draws(capsys):
-    line = _error(capsys, ["forecast", "--gemeente", "all", "--draws", "10", "--out", str(scratch("many_draws"))])
-    assert "--draws werkt per gemeente" in line and "write_national_stochastic" in line
+def test_many_gemeenten_with_draws_need_a_worker(capsys):
+    # issue 20 goal 4: --gemeente all --draws N runs the national stochastic run; zero workers is refused
+    # before anything is computed, in Dutch
+    line = _error(capsys, ["forecast", "--gemeente", "all", "--draws", "10", "--workers", "0",
+                           "--out", str(scratch("many_draws"))])
+    assert "--workers moet 1 of meer zijn" in line
+
+
+@pytest.mark.slow  # 2 gemeenten x 4 draws to 2026 on a 1-worker LocalCluster, then each again alone: ~40 s of CPU
+def test_many_gemeenten_with_draws_write_the_single_gemeente_quantiles(capsys):
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    import assen_demand as ad
+    from assen_demand.housing import opgave as opgave_step
+    from assen_demand.outputs import tables_io
+
+    out = scratch("many_draws_run")
+    status = main(["forecast", "--gemeente", "GM0106,GM0109", "--draws", "4", "--seed", "7", "--end-year", "2026",
+                   "--workers", "1", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert printed.splitlines()[0].startswith("Landelijke Monte-Carlo-run: 4 trekkingen per gemeente")
+    assert f"{out}/opgave_quantiles.parquet" in printed.splitlines()[0]
+    assert "2 van 2 gemeenten berekend met 4 trekkingen (seed 7)" in printed
+    gemeenten = pd.read_csv(out / "gemeenten.csv")
+    assert sorted(gemeenten["gemeente"]) == ["GM0106", "GM0109"] and (gemeenten["status"] == "ok").all()
+    assert (gemeenten["peak_rss_mb"] > 0).all() and gemeenten["worker"].nunique() == 1
+    run = json.loads((out / "run.json").read_text())
+    assert run["workers"] == 1 and run["draws"] == 4 and run["wall_s"] > 0
+    assert json.loads((out / "provenance.json").read_text())["gemeenten"] == {"ok": 2}
+    table = tables_io.read_table(out / "opgave_quantiles.parquet")
+    single = ad.forecast("GM0106", draws=4, seed=7, end_year=2026, base_year=run["base_year"], progress=False)
+    expected = opgave_step.to_frame(single.opgave, single.area_names)
+    keys = ["area", "dwelling_type", "year"]
+
+    def by_text(frame):
+        return frame.astype({"area": str, "dwelling_type": str, "year": int})
+
+    mine = table[table["gemeente"].astype(str) == "GM0106"]
+    merged = by_text(expected).merge(by_text(mine), on=keys, suffixes=("", "_cli"))
+    assert len(merged) == len(expected) > 0
+    for column in ("need_q05", "opgave_q50", "opgave_q95"):
+        # the same seed and chain as the single run: exactly equal
+        np.testing.assert_array_equal(merged[f"{column}_cli"].to_numpy(), merged[column].to_numpy(), err_msg=column)
+    assert set(ad.open_forecast(out).opgave_quantiles["area"].values) == set(table["area"].astype(str))

@@ -128,3 +128,35 @@ def test_national_stochastic_quantiles_equal_the_single_gemeente_runs(tmp_path):
     np.testing.assert_array_equal(stored.select("GM0109").values,
                                   singles["GM0109"].population.transpose(*stored.population.dims[:4]).values)
     assert stored.attrs["draws"] == 20 and stored.attrs["seed"] == 11
+
+
+def test_stochastic_status_rows_reach_the_file_as_each_gemeente_finishes(tmp_path, monkeypatch):
+    # issue 20 goal 4: a long national run writes gemeenten.csv row by row (a stopped run keeps
+    # what it did) and no failed gemeente is dropped silently; the gemeenten themselves are faked
+    import json
+
+    from assen_demand import national_stochastic
+
+    seen_in_file = []
+
+    def fake_one(code, data, settings):
+        if (tmp_path / "gemeenten.csv").exists():  # rows of the gemeenten before this one are on disk already
+            seen_in_file.append(len(pd.read_csv(tmp_path / "gemeenten.csv")))
+        row = {"gemeente": code, "status": "error", "message": f"fake failure of {code}", "areas": 0,
+               "clipped_persons": 0.0, "seconds": 1.0, "cpu_seconds": 0.5, "peak_rss_mb": 100.0, "worker": "here:1"}
+        return code, None, row
+
+    monkeypatch.setattr(national_stochastic, "_stochastic_one", fake_one)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = national.write_national_stochastic(tmp_path, gemeenten=["GM0106", "GM0109", "GM1680"], draws=3,
+                                                    progress=False)
+    assert seen_in_file == [0, 1, 2]
+    status = pd.read_csv(tmp_path / "gemeenten.csv")
+    assert list(status["gemeente"]) == ["GM0106", "GM0109", "GM1680"] and (status["status"] == "error").all()
+    assert status["message"].tolist() == [f"fake failure of {c}" for c in ("GM0106", "GM0109", "GM1680")]
+    assert list(status.columns) == list(national_stochastic.STATUS_COLUMNS)
+    assert status["gemeente_name"].tolist() == ["Assen", "Coevorden", "Aa en Hunze"]
+    pd.testing.assert_frame_equal(status, result.status.astype({"clipped_persons": float}), check_dtype=False)
+    run = json.loads((tmp_path / national.RUN_RECORD).read_text())
+    assert run["draws"] == 3 and run["workers"] == 0 and run["wall_s"] > 0 and len(run["load_end"]) == 3

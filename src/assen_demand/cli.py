@@ -31,7 +31,7 @@ from assen_demand.housing.programme import programme_for_forecast
 from assen_demand.outputs import store, voorzieningen
 from assen_demand.pipeline import FORECAST_TABLES
 from assen_demand.scale import NationalRunWarning, national_forecast
-from assen_demand.outputs.national import write_national
+from assen_demand.outputs.national import run_national_stochastic, write_national
 from assen_demand.outputs import monitoring
 from assen_demand.pipeline import default_base_year
 from assen_demand.uncertainty import bytes_per_draw
@@ -168,6 +168,13 @@ def _add_forecast(sub) -> None:
                          "KWB-jaar met alle gemeenten)")
     fc.add_argument("--processes", metavar="AANTAL", type=int, default=1,
                     help="aantal processen voor --gemeente all of een lijst (standaard 1)")
+    fc.add_argument("--workers", metavar="AANTAL", type=int, default=2,
+                    help="met --gemeente all (of een lijst) en --draws: aantal Dask-werkers op deze machine "
+                         "(LocalCluster, standaard 2)")
+    fc.add_argument("--scheduler", metavar="ADRES", default=None,
+                    help="met --gemeente all (of een lijst) en --draws: adres van een draaiend Dask-cluster "
+                         "(tcp://host:8786, gestart met 'dask scheduler' en 'dask worker ADRES') in plaats van "
+                         "--workers")
     fc.add_argument("--end-year", metavar="JAAR", type=int, default=2040, help="laatste jaar, 1 januari (standaard 2040)")
     fc.add_argument("--variant", choices=("central", "low", "high"), default="central",
                     help="welke kant van elke bandbreedte van zorg- en woonparameters (standaard central)")
@@ -340,9 +347,7 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
 
 
     if extra.get("draws"):
-        raise _UsageError("--draws werkt per gemeente; gebruik voor veel gemeenten "
-                          "assen_demand.outputs.national.write_national_stochastic (percentielen van de opgave per "
-                          "wijk, ook op Dask)")
+        return _forecast_many_draws(args, extra, supply, started, staging)
     wanted = None if args.gemeente.strip().lower() == "all" else [g.strip() for g in args.gemeente.split(",") if g.strip()]
     options = {"variant": args.variant, **({"scenario": extra["scenario"]} if "scenario" in extra else {})}
     if supply is None or supply != "example":
@@ -377,6 +382,44 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
     print(f"geschreven in {args.out}/: {', '.join(f'{t}{suffix}' for t in FORECAST_TABLES)}{store}, gemeenten.csv "
           "(status per gemeente), provenance.json")
     print(getattr(args, "format_line", ""))
+    return 0 if ok else 2
+
+
+def _forecast_many_draws(args: argparse.Namespace, extra: dict, supply, started: float, staging: Path) -> int:
+    """--gemeente all (or a list) with --draws: the national stochastic run on Dask, quantiles of the opgave."""
+    wanted = None if args.gemeente.strip().lower() == "all" else [g.strip() for g in args.gemeente.split(",") if g.strip()]
+    if args.workers < 1 and not args.scheduler:
+        raise _UsageError(f"--workers moet 1 of meer zijn, niet {args.workers}")
+    where = (f"Dask-cluster {args.scheduler}" if args.scheduler
+             else f"{args.workers} Dask-werkers op deze machine (LocalCluster)")
+    suffix = "." + getattr(args, "table_format", "parquet")
+    print(f"Landelijke Monte-Carlo-run: {extra['draws']} trekkingen per gemeente door de hele keten op {where}; "
+          f"schrijft de percentielen (5/50/95 %) van behoefte en opgave per wijk naar {args.out}/opgave_quantiles"
+          f"{suffix} en {args.out}/forecast.zarr", flush=True)
+    options = {"variant": args.variant, **({"scenario": extra["scenario"]} if "scenario" in extra else {})}
+    if supply is not None and supply != "example":
+        options["supply"] = supply
+    result = run_national_stochastic(staging, workers=args.workers, scheduler=args.scheduler,
+                                     data_dir=args.data_dir, draws=extra["draws"],
+                                     seed=1 if args.seed is None else args.seed, gemeenten=wanted,
+                                     base_year=args.base_year, end_year=args.end_year, progress=True,
+                                     table_format=getattr(args, "table_format", "parquet"), **options)
+    status = result.status
+    record = {"version": __version__, "command": shlex.join(["assen-demand", *getattr(args, "argv", [])]),
+              "data": {"source": "bundled" if args.data_dir is None else str(args.data_dir.resolve()),
+                       "files": export.file_checksums(args.data_dir)},
+              "parameters": export.parameter_checksums(), "draws": result.draws, "seed": result.seed,
+              "base_year": result.base_year, "end_year": result.end_year, "variant": args.variant,
+              "scenario": args.scenario, "gemeenten": status["status"].value_counts().to_dict()}
+    (staging / "provenance.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
+    ok = int((status["status"] == "ok").sum())
+    print(f"{ok} van {len(status)} gemeenten berekend met {result.draws} trekkingen (seed {result.seed}), "
+          f"{result.base_year}-{result.end_year}, in {time.perf_counter() - started:.0f} s; hoogste geheugen per "
+          f"werker {status['peak_rss_mb'].max():.0f} MB")
+    for row in status[status["status"] != "ok"].itertuples(index=False):
+        print(f"  niet berekend: {row.gemeente} {row.gemeente_name}: {row.status}: {str(row.message)[:160]}")
+    print(f"geschreven in {args.out}/: opgave_quantiles{suffix}, forecast.zarr (centrale bevolking en percentielen "
+          "van de opgave), gemeenten.csv (status, tijd en geheugen per gemeente), run.json, provenance.json")
     return 0 if ok else 2
 
 

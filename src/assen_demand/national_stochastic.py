@@ -25,7 +25,9 @@ sum over gemeenten of draw ``d`` is not a draw of the national total.
 
 from __future__ import annotations
 
+import os
 import resource
+import socket
 import sys
 import time
 import warnings
@@ -53,6 +55,9 @@ __all__ = [
 
 #: Variables of the opgave whose quantiles over the draws are kept (as ``opgave.to_frame`` shows them)
 OPGAVE_VARIABLES = ("need", "opgave")
+#: Columns of :attr:`NationalStochastic.status` (``peak_rss_mb`` and ``worker``: the worker process that ran it)
+STATUS_COLUMNS = ("gemeente", "gemeente_name", "status", "message", "areas", "clipped_persons", "seconds",
+                  "cpu_seconds", "peak_rss_mb", "worker")
 #: Tasks in flight per Dask worker (one running, one waiting)
 _IN_FLIGHT_PER_WORKER = 2
 
@@ -128,6 +133,7 @@ def _stochastic_one(code: str, data, settings: dict) -> tuple[str, dict | None, 
     # CPU of the worker process while the task ran (one task at a time per worker process)
     row["cpu_seconds"] = time.process_time() - c0
     row["peak_rss_mb"] = _peak_rss_mb()
+    row["worker"] = f"{socket.gethostname()}:{os.getpid()}"  # peak_rss_mb is per worker process
     return code, result, row
 
 
@@ -142,8 +148,8 @@ class NationalStochastic:
         ``need`` and ``opgave``; a ``gemeente`` coordinate on ``area``. ``None`` with ``keep=False``.
     status : pandas.DataFrame
         ``gemeente, gemeente_name, status, message, areas, clipped_persons, seconds,
-        cpu_seconds, peak_rss_mb`` per gemeente (``peak_rss_mb``: the worker process's peak resident memory
-        when the gemeente was done).
+        cpu_seconds, peak_rss_mb, worker`` per gemeente (``peak_rss_mb``: the peak resident memory of the
+        worker process ``worker`` (host:pid) when the gemeente was done).
     draws, seed, base_year, end_year : int
     area_names : dict
     seconds : float
@@ -226,8 +232,15 @@ def _run_dask(client, jobs, settings):
     first = [submit(job) for _, job in zip(range(_IN_FLIGHT_PER_WORKER * workers), pending)]
     running = as_completed(first)
     for future in running:
-        yield future.result()
+        try:
+            done = future.result()
+        except Exception as exc:  # noqa: BLE001 - the task itself never raises: its worker died (memory?) or was lost
+            code = str(future.key).removeprefix("stochastic-")
+            done = code, None, {"gemeente": code, "status": "error", "areas": 0, "clipped_persons": 0.0,
+                                "message": f"Dask: {type(exc).__name__}: {exc}", "seconds": float("nan"),
+                                "cpu_seconds": float("nan"), "peak_rss_mb": float("nan"), "worker": ""}
         future.release()
+        yield done
         job = next(pending, None)
         if job is not None:
             running.add(submit(job))
@@ -246,6 +259,7 @@ def national_stochastic_forecast(
     keep: bool = True,
     progress: bool = True,
     q: Sequence[float] = QUANTILES,
+    on_status=None,
     **options,
 ) -> NationalStochastic:
     """Whole-chain Monte Carlo forecast of every gemeente, reduced to quantiles of the opgave per wijk.
@@ -275,6 +289,10 @@ def national_stochastic_forecast(
         A tqdm bar over the gemeenten.
     q : sequence of float
         Probabilities.
+    on_status : callable, optional
+        ``on_status(row)`` with each gemeente's status row (a dict with the columns of
+        ``NationalStochastic.status``) as soon as it is done, failed gemeenten included, so a
+        long run's progress is on disk before it ends.
     **options
         Passed to :func:`assen_demand.pipeline.forecast` (e.g. ``scenario="lage_migratie"``).
 
@@ -304,6 +322,8 @@ def national_stochastic_forecast(
         for code, result, row in results:
             row["gemeente_name"] = names.get(code, code)
             rows.append(row)
+            if on_status is not None:
+                on_status({column: row.get(column) for column in STATUS_COLUMNS})
             bar.update(1)
             if result is None:
                 continue
@@ -314,8 +334,7 @@ def national_stochastic_forecast(
                 kept.append(result["quantiles"])
     finally:
         bar.close()
-    status = pd.DataFrame(rows, columns=["gemeente", "gemeente_name", "status", "message", "areas",
-                                         "clipped_persons", "seconds", "cpu_seconds", "peak_rss_mb"])
+    status = pd.DataFrame(rows, columns=list(STATUS_COLUMNS))
     failed = status[status["status"] != "ok"]
     if len(failed):
         warnings.warn(f"{len(failed)} of {len(status)} gemeenten failed; see NationalStochastic.status",

@@ -11,18 +11,29 @@ tables are never held in memory.
 
 from __future__ import annotations
 
+import csv
+import json
+import os
+import resource
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import xarray as xr
 
-from assen_demand.national_stochastic import national_stochastic_forecast, quantile_frame
+from assen_demand.errors import InvalidValueError
+from assen_demand.national_stochastic import STATUS_COLUMNS, national_stochastic_forecast, quantile_frame
 from assen_demand.outputs.store import STORE_NAME, NationalStore
 from assen_demand.outputs.tables_io import TableAppender, table_path
 from assen_demand.scale import NationalRunWarning, national_forecast, national_year, population_frame
 
-__all__ = ["STORE_AREAS", "NationalSink", "StochasticSink", "write_national", "write_national_stochastic"]
+__all__ = ["RUN_RECORD", "STORE_AREAS", "NationalSink", "StochasticSink", "run_national_stochastic", "write_national",
+           "write_national_stochastic"]
+
+#: File of a national stochastic run with its wall time, CPU of the client, load and cluster (read by
+#: ``benchmarks/run.py --national-stochastic-run``); the per-gemeente times are in ``gemeenten.csv``
+RUN_RECORD = "run.json"
 
 #: Areas gathered before one append to ``forecast.zarr`` (about 8 MB of population; an append
 #: per gemeente would rewrite the store's area coordinates 345 times)
@@ -199,7 +210,10 @@ def write_national_stochastic(out, *, data_dir=None, draws: int = 200, seed: int
     Writes ``opgave_quantiles.parquet`` (tidy: ``gemeente, area, area_name, dwelling_type, year,
     need_q05 .. opgave_q95``), ``forecast.zarr`` (the central population and
     ``opgave_quantiles``, one area per chunk; open with :func:`assen_demand.open_forecast`) and
-    ``gemeenten.csv`` (status, seconds and the worker's peak memory per gemeente).
+    ``gemeenten.csv`` (status, seconds and the worker's peak memory per gemeente; a row is added as
+    each gemeente finishes, so a run that is stopped keeps the status of what it did) and
+    ``run.json`` (:data:`RUN_RECORD`: wall time, the client's CPU time and peak memory, the load
+    average at the start and the end, the Dask workers).
 
     Parameters
     ----------
@@ -217,18 +231,76 @@ def write_national_stochastic(out, *, data_dir=None, draws: int = 200, seed: int
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    started, cpu_started, load_start = time.perf_counter(), time.process_time(), os.getloadavg()
+    started_utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     year = national_year(data_dir) if base_year is None else int(base_year)
     zarr = NationalStore(out / STORE_NAME, attrs={"base_year": year, "end_year": int(end_year), "draws": int(draws),
                                                   "seed": int(seed), "kind": "national_stochastic",
                                                   "scenario_name": str(options.get("scenario") or "basis")})
     sink = StochasticSink(out, store=zarr, table_format=table_format)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NationalRunWarning)  # the status rows say why
-            result = national_stochastic_forecast(data_dir, draws=draws, seed=seed, gemeenten=gemeenten,
-                                                  base_year=year, end_year=end_year, client=client, writer=sink,
-                                                  keep=False, progress=progress, **options)
-    finally:
-        sink.close()
-    result.status.to_csv(out / "gemeenten.csv", index=False)
+    status_path = out / "gemeenten.csv"
+    with status_path.open("w", newline="", encoding="utf-8") as handle:
+        log = csv.DictWriter(handle, fieldnames=list(STATUS_COLUMNS))
+        log.writeheader()
+        handle.flush()
+
+        def on_status(row: dict) -> None:
+            log.writerow(row)
+            handle.flush()
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NationalRunWarning)  # the status rows say why
+                result = national_stochastic_forecast(data_dir, draws=draws, seed=seed, gemeenten=gemeenten,
+                                                      base_year=year, end_year=end_year, client=client, writer=sink,
+                                                      keep=False, progress=progress, on_status=on_status, **options)
+        finally:
+            sink.close()
+    result.status.to_csv(status_path, index=False)
+    workers = client.scheduler_info().get("workers", {}) if client is not None else {}
+    record = {"started_utc": started_utc, "wall_s": time.perf_counter() - started,
+              "client_cpu_s": time.process_time() - cpu_started,
+              "client_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10,
+              "workers": len(workers) if client is not None else 0,
+              "threads_per_worker": sorted({int(w.get("nthreads", 0)) for w in workers.values()}),
+              "scheduler": None if client is None else str(client.scheduler.address),
+              "draws": int(draws), "seed": int(seed), "base_year": year, "end_year": int(end_year),
+              "load_start": list(load_start), "load_end": list(os.getloadavg())}
+    (out / RUN_RECORD).write_text(json.dumps(record, indent=2), encoding="utf-8")
     return result
+
+
+def run_national_stochastic(out, *, workers: int = 2, scheduler: str | None = None, **options):
+    """:func:`write_national_stochastic` on a Dask cluster made here or at ``scheduler``.
+
+    Parameters
+    ----------
+    out : path
+        Output folder.
+    workers : int
+        Without ``scheduler``: a ``LocalCluster`` of this many worker processes with one thread each
+        (each runs one gemeente at a time; memory per worker is one gemeente's draws: Amsterdam, the
+        largest, peaks at about 0.9 GB with 200 draws).
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``, started with ``dask scheduler``,
+        workers with ``dask worker tcp://host:8786``); its workers run the gemeenten.
+    **options
+        Passed to :func:`write_national_stochastic` (``data_dir``, ``draws``, ``seed``, ``gemeenten``, ...).
+
+    Returns
+    -------
+    assen_demand.national_stochastic.NationalStochastic
+    """
+    from dask import distributed  # only for this run: the package imports without a cluster
+
+    if scheduler:
+        with distributed.Client(scheduler) as client:
+            return write_national_stochastic(out, client=client, **options)
+    if int(workers) < 1:
+        raise InvalidValueError(f"workers must be at least 1, got {workers}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # distributed's port-in-use notes
+        with distributed.LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                                      dashboard_address=None, memory_limit=0) as cluster, \
+                distributed.Client(cluster) as client:
+            return write_national_stochastic(out, client=client, **options)
