@@ -87,53 +87,109 @@ def test_smooth_factor_keeps_band_totals_and_has_no_edge_kink(shape, ratios):
 # ------------------------------------------------------------------------------------------
 
 
-def edge_and_inside_jumps(population: xr.DataArray, gemeente: str, *, shift: int = 0) -> pd.DataFrame:
-    """Per wijk and sex: largest |second difference| of the log of its share of the gemeente at the
-    band edges (15, 25, 45, 65, and the same edges aged by 1..``shift`` years), and inside the bands."""
+#: Profiles the band-edge test compares (issue 18, acceptance line 2). ``count``: the wijk's
+#: single-age profile itself, the literal acceptance; ``log_count``: its relative bends, so a
+#: small wijk counts as much as a large one; ``log_share``: the log of its share of the gemeente,
+#: the strictest, because the cohort texture the wijk shares with its gemeente (birth-year sizes
+#: aged forward) cancels and what is left is what the seed's band raking did.
+PROFILES = ("count", "log_count", "log_share")
+
+
+def edge_and_inside_jumps(population: xr.DataArray, gemeente: str, *, shift: int = 0,
+                          profile: str = "log_share") -> pd.DataFrame:
+    """Per wijk and sex: largest |second difference| of a profile at the band edges and inside the bands.
+
+    The edges are 15, 25, 45 and 65 and the same edges aged by 1..``shift`` years (the 2021 seed's
+    edges carried forward: 65 in 2021 is 68 in 2024); a second difference centred on an edge age or
+    on the age before it counts as "at the edge" (a step between ages e-1 and e shows in both).
+    Ages 0..90 (the 5-year open-ended tail of the postcode table is not a band of KWB).
+    """
     gm = population.sel(area=gemeente)
     edge_ages = sorted({e + k for e in EDGES for k in range(shift + 1)})
+    ages = np.arange(1, 90)
+    at_edge = np.isin(ages, edge_ages) | np.isin(ages, [e - 1 for e in edge_ages])
     rows = []
     for area in population["area"].values:
         if area == gemeente:
             continue
         for sex in SEXES:
-            share = (population.sel(area=area, sex=sex) / gm.sel(sex=sex)).values[:91]
-            log_share = np.log(np.maximum(share, 1e-12))
-            second = np.abs(log_share[2:] - 2 * log_share[1:-1] + log_share[:-2])  # centred on ages 1..89
-            ages = np.arange(1, 90)
-            at_edge = np.isin(ages, edge_ages) | np.isin(ages, [e - 1 for e in edge_ages])
-            rows.append(dict(area=area, sex=sex, edge=second[at_edge].max(), inside=second[~at_edge].max()))
+            counts = population.sel(area=area, sex=sex).values[:91]
+            if profile == "count":
+                y = counts
+            elif profile == "log_count":
+                y = np.log(np.maximum(counts, 1e-12))
+            else:
+                y = np.log(np.maximum(counts / gm.sel(sex=sex).values[:91], 1e-12))
+            second = np.abs(y[2:] - 2 * y[1:-1] + y[:-2])  # centred on ages 1..89
+            rows.append(dict(area=area, sex=sex, edge=second[at_edge].max(), inside=second[~at_edge].max(),
+                             edge_age=int(ages[at_edge][np.argmax(second[at_edge])])))
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("year", [2021, 2022])
+_BASES: dict = {}
+
+
+def assen_base(assen, year: int, smooth: bool = True):
+    """The Assen base population of ``year`` (cached: 2024 ages the 2021 seed three years, ~5 s)."""
+    key = (year, smooth)
+    if key not in _BASES:
+        _BASES[key] = estimate_base(assen, year=year, smooth_wijk_seed=smooth)
+    return _BASES[key]
+
+
+@pytest.mark.parametrize("year", [2021, 2022, 2023, 2024])
 def test_assen_base_has_no_band_edge_jump(assen, year):
-    """No wijk's share of the gemeente jumps at a band edge more than it bends inside the bands.
+    """Acceptance line 2 of issue 18: in every base year the Assen data give (KWB 2021-2024), no
+    wijk's single-age profile (either sex) bends more at a band edge than inside the bands, for
+    each of :data:`PROFILES`.
 
     Hand check of what this catches: with the step raking of before, Kloosterveen's share in
-    2024 fell by x0.47 from age 67 to 68 (the 2021 edge at 65, aged 3 years): a second
-    difference of |log 0.47| = 0.75 at 68 against < 0.05 inside the bands.
+    2024 fell by x0.48 from age 67 to 68 (the 2021 edge at 65, aged 3 years): a second
+    difference of |log 0.48| = 0.73 at 68 against < 0.05 inside the bands
+    (:func:`test_step_seed_fails_the_band_edge_test`).
     """
-    base = estimate_base(assen, year=year, smooth_wijk_seed=True)
-    jumps = edge_and_inside_jumps(base.population, "GM0106", shift=year - 2021)
-    bad = jumps[jumps["edge"] > jumps["inside"] + 1e-9]
-    assert bad.empty, bad.to_string()
+    base = assen_base(assen, year)
+    for profile in PROFILES:
+        jumps = edge_and_inside_jumps(base.population, "GM0106", shift=year - 2021, profile=profile)
+        assert len(jumps) == 20  # ten wijken x two sexes
+        bad = jumps[jumps["edge"] > jumps["inside"]]
+        assert bad.empty, (profile, bad.to_string())
     # the margins stay exact: every wijk band and the gemeente by sex and age
-    assert base.residuals["residual"].abs().max() < 1e-4
+    assert base.residuals["residual"].abs().max() < 1e-3
 
 
-@pytest.mark.slow
+@pytest.mark.parametrize("year", [2021, 2024])
+def test_step_seed_fails_the_band_edge_test(assen, year):
+    """The test above can fail: the step seed (plain raking per band) fails it for most wijken,
+    and in 2024 Kloosterveen's share drops at 67 -> 68 by about x0.48 (the issue: x0.47)."""
+    step = assen_base(assen, year, smooth=False).population
+    jumps = edge_and_inside_jumps(step, "GM0106", shift=year - 2021)
+    assert (jumps["edge"] > jumps["inside"]).sum() >= 15
+    if year == 2024:
+        share = step.sum("sex").sel(area="WK010608") / step.sum("sex").sel(area="GM0106")
+        assert 0.4 < float(share.sel(age=68) / share.sel(age=67)) < 0.55
+
+
+def test_smooth_seed_keeps_the_gemeente_and_the_wijk_bands(assen):
+    """The seed changes only how each wijk's band total is spread over its single ages: the
+    gemeente row is bit-identical to the step seed's, and every wijk's KWB band totals agree
+    with the step seed's to 1e-6 persons (both are raked to the same margins)."""
+    smooth, step = assen_base(assen, 2024).population, assen_base(assen, 2024, smooth=False).population
+    np.testing.assert_array_equal(smooth.sel(area="GM0106").values, step.sel(area="GM0106").values)
+    bands_of = lambda pop: pop.sum("sex").values @ _band_matrix()  # noqa: E731 (area, band)
+    np.testing.assert_allclose(bands_of(smooth), bands_of(step), atol=1e-6)
+    assert not np.allclose(smooth.values, step.values, atol=1.0)  # the single ages do differ
+
+
 def test_assen_base_2024_share_is_smooth_at_68(assen):
     """2024: Kloosterveen's and Centrum's share of the gemeente change by a few percent from 67 to 68
     (the issue measured x0.47 and x1.70 with the step raking)."""
-    pop = estimate_base(assen, year=2024, smooth_wijk_seed=True).population.sum("sex")
+    pop = assen_base(assen, 2024).population.sum("sex")
     for area in ("WK010608", "WK010600"):
         share = pop.sel(area=area) / pop.sel(area="GM0106")
         step = float(share.sel(age=68) / share.sel(age=67))
         before = float(share.sel(age=67) / share.sel(age=66))
         assert abs(np.log(step)) < 0.1 and abs(np.log(step) - np.log(before)) < 0.02, (area, step, before)
-    jumps = edge_and_inside_jumps(estimate_base(assen, year=2024, smooth_wijk_seed=True).population, "GM0106", shift=3)
-    assert (jumps["edge"] <= jumps["inside"] + 1e-9).all()
 
 
 # ------------------------------------------------------------------------------------------
