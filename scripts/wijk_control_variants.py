@@ -133,6 +133,8 @@ def fit(cells: dict, leave_out=(), rows: str = "one", objective: str = "mean", m
             if b != band or group_of(key, rows) != row:
                 continue
             keep = np.array([g not in leave_out for g in gems])
+            if not keep.any():  # every gemeente of this origin is left out: it cannot inform the fit
+                continue
             if objective == "mean":
                 scores.append(errs[keep].sum(axis=0) / obs)
             else:
