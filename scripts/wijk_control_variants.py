@@ -207,6 +207,20 @@ def show(m: pd.DataFrame, title: str) -> str:
     return "\n".join(lines)
 
 
+def evaluate(w: pd.DataFrame, table: pd.DataFrame, constraint: str) -> None:
+    """Print the tables of the weights in ``table`` (rows by horizon, as bundled) on the hindcasts ``w``."""
+    def weights_of(h: int, band: str):
+        lo = int(band.split("-")[0].rstrip("+"))
+        rows = table[(table["horizon"] == h) & (table["age_lo"] == lo)].set_index("method")["central"]
+        return (np.array([rows["cohort_component"], rows["constant_share"], rows["naive"]], float),
+                float(rows.get("gemeente_held", 0.0)))
+    grid = np.array([weights_of(h, b)[0] for h in range(1, 4) for b in BANDS])
+    lambdas = np.array([weights_of(h, b)[1] for h in range(1, 4) for b in BANDS])
+    index = {(h, b): i for i, (h, b) in enumerate((h, b) for h in range(1, 4) for b in BANDS)}
+    w["bundled"] = predict(w, grid, lambdas, constraint, lambda key, g: (index[key], index[key]), "horizon")
+    print(show(table_metrics(w, "bundled"), "the given weights: weighted APE % vs naive (median APE method/naive)"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("hindcasts", type=Path, nargs="+")
@@ -221,10 +235,15 @@ def main() -> None:
                         help="let 65+ take a naive part and a held gemeente too (default: ageing only, AGED_BANDS)")
     parser.add_argument("--folds", type=int, default=5,
                         help="validation: folds of whole gemeenten (default 5; 0 = one gemeente at a time)")
+    parser.add_argument("--evaluate", type=Path, default=None,
+                        help="score the weights of this table (e.g. the bundled one) on the hindcasts; no fit")
     args = parser.parse_args()
     lambdas = LAMBDAS if args.lambdas is None else np.array([float(v) for v in args.lambdas.split(",")])
     w = wide(pd.concat([pd.read_csv(p) for p in args.hindcasts], ignore_index=True))
     grid = simplex()
+    if args.evaluate is not None:
+        evaluate(w, pd.read_csv(args.evaluate), args.constraint)
+        return
     cells = cell_errors(w, grid, lambdas, args.constraint)
     rows = args.rows
     aged = () if args.hold_elderly else AGED_BANDS
