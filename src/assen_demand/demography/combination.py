@@ -32,7 +32,13 @@ Combination by evidence
 age band and horizon (years since the base year). A weighted average of projections that each
 add up to the gemeente adds up to the gemeente too. The weights are estimated on the project's
 own hindcasts (``scripts/wijk_forecast_backtest.py``) and validated leaving whole gemeenten out;
-they are a parameter table (``data/parameters/wijk_method_weights.csv``).
+they are a parameter table (``data/parameters/wijk_method_weights.csv``). Since issue 18 note 3
+one row for horizons 1-3 minimises the worst origin's ratio to the naive forecast (Drenthe
+2021/2022/2023 -> 2024, half of all gemeenten 2021 -> 2022); one row per horizon fitted better in
+sample but worse leaving whole gemeenten out. The table then tapers to the cohort-component
+projection at horizon 10. For 0-15 and 15-25 the estimated row is (close to) the naive forecast
+with the gemeente held: at the one-year national origin nothing measured beat "nothing changes"
+for the young bands.
 
 Tied to the gemeente by band, its change damped toward the base year
 --------------------------------------------------------------------
