@@ -77,12 +77,12 @@ def drenthe(combined: bool, skip: set) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def national(raw: Path, combined: bool, skip: set, processes: int, every: int = 1) -> pd.DataFrame:
+def national(raw: Path, combined: bool, skip: set, processes: int, every: int = 1, offset: int = 0) -> pd.DataFrame:
     base_year, target_year = NATIONAL_ORIGIN
     gemeenten = None
     if every > 1:  # a systematic sample: every n-th gemeente code of the base year, in code order
         codes = sorted(c for c in load_national(raw).gemeenten(base_year)["area"] if str(c).startswith("GM"))
-        gemeenten = codes[::every]
+        gemeenten = codes[offset::every]
     frames = []
     for name, method in _methods(base_year, combined).items():
         if ("national", base_year, name) in skip:
@@ -140,6 +140,9 @@ def main() -> None:
     parser.add_argument("--no-combined", action="store_true")
     parser.add_argument("--every", type=int, default=1,
                         help="national origin: run every n-th gemeente only (a systematic sample, for a loaded machine)")
+    parser.add_argument("--offset", type=int, default=0,
+                        help="with --every n: start at the offset-th code (offsets 0..n-1 together cover every "
+                             "gemeente, so a long run can be split into parts)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     ONLY.update(m for m in args.methods.split(",") if m)
@@ -153,7 +156,7 @@ def main() -> None:
     if not args.no_drenthe:
         parts.append(drenthe(not args.no_combined, skip))
     if not args.no_national and args.raw is not None:
-        parts.append(national(args.raw, not args.no_combined, skip, args.processes, args.every))
+        parts.append(national(args.raw, not args.no_combined, skip, args.processes, args.every, args.offset))
     table = pd.concat([p for p in parts if len(p)], ignore_index=True)
     table.to_csv(path, index=False)
     m = metrics(table)

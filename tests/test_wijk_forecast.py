@@ -87,53 +87,133 @@ def test_smooth_factor_keeps_band_totals_and_has_no_edge_kink(shape, ratios):
 # ------------------------------------------------------------------------------------------
 
 
-def edge_and_inside_jumps(population: xr.DataArray, gemeente: str, *, shift: int = 0) -> pd.DataFrame:
-    """Per wijk and sex: largest |second difference| of the log of its share of the gemeente at the
-    band edges (15, 25, 45, 65, and the same edges aged by 1..``shift`` years), and inside the bands."""
+#: Profiles the band-edge test compares (issue 18, acceptance line 2). ``count``: the wijk's
+#: single-age profile itself, the literal acceptance; ``log_count``: its relative bends, so a
+#: small wijk counts as much as a large one; ``log_share``: the log of its share of the gemeente,
+#: the strictest, because the cohort texture the wijk shares with its gemeente (birth-year sizes
+#: aged forward) cancels and what is left is what the seed's band raking did.
+PROFILES = ("count", "log_count", "log_share")
+
+
+def edge_and_inside_jumps(population: xr.DataArray, gemeente: str, *, shift: int = 0,
+                          profile: str = "log_share") -> pd.DataFrame:
+    """Per wijk and sex: largest |second difference| of a profile at the band edges and inside the bands.
+
+    The edges are 15, 25, 45 and 65 and the same edges aged by 1..``shift`` years (the 2021 seed's
+    edges carried forward: 65 in 2021 is 68 in 2024); a second difference centred on an edge age or
+    on the age before it counts as "at the edge" (a step between ages e-1 and e shows in both).
+    Ages 0..90 (the 5-year open-ended tail of the postcode table is not a band of KWB).
+    """
     gm = population.sel(area=gemeente)
     edge_ages = sorted({e + k for e in EDGES for k in range(shift + 1)})
+    ages = np.arange(1, 90)
+    at_edge = np.isin(ages, edge_ages) | np.isin(ages, [e - 1 for e in edge_ages])
     rows = []
     for area in population["area"].values:
         if area == gemeente:
             continue
         for sex in SEXES:
-            share = (population.sel(area=area, sex=sex) / gm.sel(sex=sex)).values[:91]
-            log_share = np.log(np.maximum(share, 1e-12))
-            second = np.abs(log_share[2:] - 2 * log_share[1:-1] + log_share[:-2])  # centred on ages 1..89
-            ages = np.arange(1, 90)
-            at_edge = np.isin(ages, edge_ages) | np.isin(ages, [e - 1 for e in edge_ages])
-            rows.append(dict(area=area, sex=sex, edge=second[at_edge].max(), inside=second[~at_edge].max()))
+            counts = population.sel(area=area, sex=sex).values[:91]
+            if profile == "count":
+                y = counts
+            elif profile == "log_count":
+                y = np.log(np.maximum(counts, 1e-12))
+            else:
+                y = np.log(np.maximum(counts / gm.sel(sex=sex).values[:91], 1e-12))
+            second = np.abs(y[2:] - 2 * y[1:-1] + y[:-2])  # centred on ages 1..89
+            rows.append(dict(area=area, sex=sex, edge=second[at_edge].max(), inside=second[~at_edge].max(),
+                             edge_age=int(ages[at_edge][np.argmax(second[at_edge])])))
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("year", [2021, 2022])
+_BASES: dict = {}
+
+
+def assen_base(assen, year: int, smooth: bool = True):
+    """The Assen base population of ``year`` (cached: 2024 ages the 2021 seed three years, ~5 s)."""
+    key = (year, smooth)
+    if key not in _BASES:
+        _BASES[key] = estimate_base(assen, year=year, smooth_wijk_seed=smooth)
+    return _BASES[key]
+
+
+@pytest.mark.parametrize("year", [2021, 2022, 2023, 2024])
 def test_assen_base_has_no_band_edge_jump(assen, year):
-    """No wijk's share of the gemeente jumps at a band edge more than it bends inside the bands.
+    """Acceptance line 2 of issue 18: in every base year the Assen data give (KWB 2021-2024), no
+    wijk's single-age profile (either sex) bends more at a band edge than inside the bands, for
+    each of :data:`PROFILES`.
 
     Hand check of what this catches: with the step raking of before, Kloosterveen's share in
-    2024 fell by x0.47 from age 67 to 68 (the 2021 edge at 65, aged 3 years): a second
-    difference of |log 0.47| = 0.75 at 68 against < 0.05 inside the bands.
+    2024 fell by x0.48 from age 67 to 68 (the 2021 edge at 65, aged 3 years): a second
+    difference of |log 0.48| = 0.73 at 68 against < 0.05 inside the bands
+    (:func:`test_step_seed_fails_the_band_edge_test`).
     """
-    base = estimate_base(assen, year=year, smooth_wijk_seed=True)
-    jumps = edge_and_inside_jumps(base.population, "GM0106", shift=year - 2021)
-    bad = jumps[jumps["edge"] > jumps["inside"] + 1e-9]
-    assert bad.empty, bad.to_string()
+    base = assen_base(assen, year)
+    for profile in PROFILES:
+        jumps = edge_and_inside_jumps(base.population, "GM0106", shift=year - 2021, profile=profile)
+        assert len(jumps) == 20  # ten wijken x two sexes
+        bad = jumps[jumps["edge"] > jumps["inside"]]
+        assert bad.empty, (profile, bad.to_string())
     # the margins stay exact: every wijk band and the gemeente by sex and age
-    assert base.residuals["residual"].abs().max() < 1e-4
+    assert base.residuals["residual"].abs().max() < 1e-3
 
 
-@pytest.mark.slow
+@pytest.mark.parametrize("year", [2021, 2024])
+def test_step_seed_fails_the_band_edge_test(assen, year):
+    """The test above can fail: the step seed (plain raking per band) fails it for most wijken,
+    and in 2024 Kloosterveen's share drops at 67 -> 68 by about x0.48 (the issue: x0.47)."""
+    step = assen_base(assen, year, smooth=False).population
+    jumps = edge_and_inside_jumps(step, "GM0106", shift=year - 2021)
+    assert (jumps["edge"] > jumps["inside"]).sum() >= 15
+    if year == 2024:
+        share = step.sum("sex").sel(area="WK010608") / step.sum("sex").sel(area="GM0106")
+        assert 0.4 < float(share.sel(age=68) / share.sel(age=67)) < 0.55
+
+
+def test_smooth_seed_keeps_the_gemeente_and_the_wijk_bands(assen):
+    """The seed changes only how each wijk's band total is spread over its single ages: the
+    gemeente row is bit-identical to the step seed's, and every wijk's KWB band totals agree
+    with the step seed's to 1e-6 persons (both are raked to the same margins)."""
+    smooth, step = assen_base(assen, 2024).population, assen_base(assen, 2024, smooth=False).population
+    np.testing.assert_array_equal(smooth.sel(area="GM0106").values, step.sel(area="GM0106").values)
+    bands_of = lambda pop: pop.sum("sex").values @ _band_matrix()  # noqa: E731 (area, band)
+    np.testing.assert_allclose(bands_of(smooth), bands_of(step), atol=1e-6)
+    assert not np.allclose(smooth.values, step.values, atol=1.0)  # the single ages do differ
+
+
 def test_assen_base_2024_share_is_smooth_at_68(assen):
     """2024: Kloosterveen's and Centrum's share of the gemeente change by a few percent from 67 to 68
     (the issue measured x0.47 and x1.70 with the step raking)."""
-    pop = estimate_base(assen, year=2024, smooth_wijk_seed=True).population.sum("sex")
+    pop = assen_base(assen, 2024).population.sum("sex")
     for area in ("WK010608", "WK010600"):
         share = pop.sel(area=area) / pop.sel(area="GM0106")
         step = float(share.sel(age=68) / share.sel(age=67))
         before = float(share.sel(age=67) / share.sel(age=66))
         assert abs(np.log(step)) < 0.1 and abs(np.log(step) - np.log(before)) < 0.02, (area, step, before)
-    jumps = edge_and_inside_jumps(estimate_base(assen, year=2024, smooth_wijk_seed=True).population, "GM0106", shift=3)
-    assert (jumps["edge"] <= jumps["inside"] + 1e-9).all()
+
+
+@pytest.mark.slow
+def test_assen_75_plus_has_no_2031_kink(assen):
+    """The second half of acceptance line 2: the 2031 kink is gone from the 75+ chart. With the
+    step seed the 2021 band edge at 65 reaches 75 in 2031, and Kloosterveen's 75+ bent by +9.7 %
+    of its level in that one year (main 5d26f1b7, default run; Marsdijk +4.7 %, Centrum -3.2 %)
+    against at most 1.8 % in any other year: 5.4 and 6.0 times the largest other bend. Here no
+    wijk's yearly second difference of 75+ in 2031 or 2032 is more than 1 % of its level, nor
+    more than 1.5 times its largest in the other years 2025-2039 (measured on this branch:
+    Kloosterveen 0.82 % against 1.30 %, Marsdijk 0.53 % against 0.52 %: the texture of the other
+    years, no step)."""
+    from assen_demand.pipeline import project_population
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pop = project_population(data=assen, end_year=2040).population
+    old = pop.sel(age=slice(75, None)).sum(["sex", "age"])
+    second = (old.shift(year=-1) - 2 * old + old.shift(year=1)) / old  # (area, year), relative
+    for area in pop["area"].values:
+        series = second.sel(area=area).dropna("year")
+        kink = float(abs(series.sel(year=[2031, 2032])).max())
+        other = float(abs(series.drop_sel(year=[2031, 2032])).max())
+        assert kink <= 0.01 and kink <= 1.5 * other, (area, kink, other)
 
 
 # ------------------------------------------------------------------------------------------
@@ -302,19 +382,63 @@ def test_unconstrained_combination_is_the_weighted_average():
 
 
 def test_bundled_weights_taper_to_cohort_component_beyond_the_hindcasts():
-    """The weights were estimated at horizons 1-3 only (the KWB hindcasts 2021-2024). Beyond them the
-    bundled table moves linearly to the cohort-component projection, reached at horizon 10 (an
-    assumption, status aanname): hand-worked for 0-15, cohort-component 0.25 at h<=3 and 1 at h=10, so
-    0.25 + (6-3)/7 * 0.75 = 0.5714... at h=6; gemeente held 0.7 -> 0.7 * 4/7 = 0.4 at h=6."""
+    """The weights were estimated at horizons 1, 2 and 3 (one row each: the hindcast origins are one, two
+    and three years long; issue 18 note 3). Beyond them the bundled table moves linearly to the
+    cohort-component projection, reached at horizon 10 (an assumption, status aanname):
+    w(h) = w(3) + (h - 3) / 7 * (target - w(3)). Hand-worked for 0-15: cohort-component 0.55 at h = 3,
+    so 0.55 + 3/7 * 0.45 = 0.7429 at h = 6; gemeente held 0.7 at h = 3 -> 0.7 * 4/7 = 0.4."""
+    from assen_demand.parameters import load_parameter_table
+
     w = method_weights()
     held = gemeente_weights()
     assert w["cohort_component"].shape[0] == held.shape[0] == 10
+    targets = {"cohort_component": 1.0, "constant_share": 0.0, "naive": 0.0, "gemeente_held": 0.0}
     for name, table in (*w.items(), ("gemeente_held", held)):
-        np.testing.assert_array_equal(table[0], table[2], err_msg=name)  # one estimated row for h = 1..3
-        steps = np.diff(table[2:], axis=0)  # linear from h = 3 to h = 10
-        np.testing.assert_allclose(steps, np.broadcast_to(steps[0], steps.shape), atol=1e-9, err_msg=name)
-    np.testing.assert_allclose(w["cohort_component"][-1], 1.0)
-    np.testing.assert_allclose(w["naive"][-1] + w["constant_share"][-1], 0.0)
-    np.testing.assert_allclose(held[-1], 0.0)
-    np.testing.assert_allclose(w["cohort_component"][5, 0], 0.25 + 3 / 7 * 0.75)
+        for h in range(4, 11):
+            expected = table[2] + (h - 3) / 7 * (targets[name] - table[2])
+            np.testing.assert_allclose(table[h - 1], expected, atol=1e-9, err_msg=f"{name} h={h}")
+    np.testing.assert_allclose(w["cohort_component"][5, 0], 0.55 + 3 / 7 * 0.45)
     np.testing.assert_allclose(held[5, 0], 0.4)
+    frame = load_parameter_table("wijk_method_weights.csv")
+    assert set(frame.loc[frame["horizon"] <= 3, "status"]) == {"geschat"}
+    assert set(frame.loc[frame["horizon"] > 3, "status"]) == {"aanname"}
+    # one estimated row per horizon, not one row held for h = 1..3
+    assert not all(np.array_equal(t[0], t[2]) for t in (*w.values(), held))
+
+
+def _variants_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "wijk_control_variants.py"
+    spec = importlib.util.spec_from_file_location("wijk_control_variants", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_weight_search_worst_origin_and_aged_band_hand_worked():
+    """Two one-year origins, one gemeente each, two candidate weights, naive error 10 in both:
+    errors 8 and 10.5 for the first candidate, 9.5 and 10 for the second (observed 100).
+    The mean weighted APE prefers the first (18.5 < 19.5 persons); the worst origin's ratio to
+    naive prefers the second (max(0.95, 1.0) = 1.0 < max(0.8, 1.05) = 1.05), which is at or below
+    naive at both origins. 65+ may not take a naive part or a held gemeente."""
+    script = _variants_script()
+    cells = {
+        (("a", 2021, 2022), "0-15"): (["GM1"], np.array([[[8.0], [9.5]]]), 100.0, np.array([10.0])),
+        (("b", 2023, 2024), "0-15"): (["GM2"], np.array([[[10.5], [10.0]]]), 100.0, np.array([10.0])),
+    }
+    for band in script.BANDS[1:]:  # the other bands: any data, not asserted
+        for key in (("a", 2021, 2022), ("b", 2023, 2024)):
+            cells[(key, band)] = (["GM1" if key[0] == "a" else "GM2"], np.ones((1, 2, 1)), 100.0, np.ones(1))
+    assert script.fit(cells, rows="horizon", objective="mean")[(1, "0-15")] == (0, 0)
+    assert script.fit(cells, rows="horizon", objective="worst")[(1, "0-15")] == (1, 0)
+    # leaving GM2 out, only origin a counts: the first candidate (0.8 of naive) wins again
+    assert script.fit(cells, leave_out=["GM2"], rows="horizon", objective="worst")[(1, "0-15")] == (0, 0)
+    grid = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    mask = script.allowed(grid, np.array([0.0, 0.5]), "65+")
+    assert mask.tolist() == [[True, False], [False, False]]
+    assert script.allowed(grid, np.array([0.0, 0.5]), "0-15").all()
+    folds = script.folds_of(["GM3", "GM1", "GM2", "GM5", "GM4"], 2)
+    assert folds == {"GM1": 0, "GM2": 1, "GM3": 0, "GM4": 1, "GM5": 0}
+    assert [script.group_of(("d", 2021, 2024), rows) for rows in script.ROWS] == [3, 2, 1]
