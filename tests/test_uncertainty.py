@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from assen_demand.housing import care
@@ -48,12 +48,13 @@ def test_split_normal_quantiles_match_range():
 @settings(max_examples=30, deadline=None)
 @given(low=st.floats(0, 1), a=st.floats(0, 1), b=st.floats(0, 1), share=st.booleans(),
        z=st.lists(st.floats(-6, 6), min_size=1, max_size=5))
+@example(low=2.2250738585072014e-308, a=0.0, b=1.0, share=False, z=[4.0, 4.0])  # exp overflowed to inf
 def test_split_normal_stays_in_range_and_is_monotone(low, a, b, share, z):
     cen = low + (1 - low) * a
     high = cen + (1 - cen) * b
     z = np.sort(np.asarray(z))
     v = uncertainty._split_normal(np.array([low]), np.array([cen]), np.array([high]), z, share=share)[:, 0]
-    assert np.all(v >= 0) and (not share or np.all(v <= 1))
+    assert np.all(v >= 0) and np.all(np.isfinite(v)) and (not share or np.all(v <= 1))
     assert np.all(np.diff(v) >= -1e-12)  # a larger normal never gives a smaller value
     assert uncertainty._split_normal(np.array([low]), np.array([cen]), np.array([high]), np.zeros(1),
                                      share=share)[0, 0] == cen
