@@ -346,12 +346,12 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
     """--gemeente all (or a list): every gemeente's forecast, tables appended gemeente by gemeente."""
 
 
-    if extra.get("draws"):
-        return _forecast_many_draws(args, extra, supply, started, staging)
     wanted = None if args.gemeente.strip().lower() == "all" else [g.strip() for g in args.gemeente.split(",") if g.strip()]
-    options = {"variant": args.variant, **({"scenario": extra["scenario"]} if "scenario" in extra else {})}
-    if supply is None or supply != "example":
-        options["supply"] = supply
+    # the bundled example supply is each gemeente's default; anything else (a file, or None) is passed on
+    options = {"variant": args.variant, **({"scenario": extra["scenario"]} if "scenario" in extra else {}),
+               **({} if supply == "example" else {"supply": supply})}
+    if extra.get("draws"):
+        return _forecast_many_draws(args, extra, wanted, options, started, staging)
     if getattr(args, "table_format", "csv") == "parquet":  # issue 22: streamed to Parquet and forecast.zarr
 
         status, base_year, end_year = write_national(
@@ -365,13 +365,7 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
                                        gemeenten=wanted, tables=FORECAST_TABLES, out_dir=staging, keep=False,
                                        processes=args.processes, progress=True, **options)
     status = result.status
-    record = {"version": __version__, "command": shlex.join(["assen-demand", *getattr(args, "argv", [])]),
-              "data": {"source": "bundled" if args.data_dir is None else str(args.data_dir.resolve()),
-                       "files": export.file_checksums(args.data_dir)},
-              "parameters": export.parameter_checksums(),
-              "base_year": result.base_year, "end_year": result.end_year, "variant": args.variant,
-              "scenario": args.scenario, "gemeenten": status["status"].value_counts().to_dict()}
-    (staging / "provenance.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
+    _write_many_provenance(args, result, staging)
     ok = int((status["status"] == "ok").sum())
     print(f"{ok} van {len(status)} gemeenten berekend, {result.base_year}-{result.end_year}, "
           f"in {time.perf_counter() - started:.0f} s")
@@ -385,9 +379,20 @@ def _forecast_many(args: argparse.Namespace, extra: dict, supply, started: float
     return 0 if ok else 2
 
 
-def _forecast_many_draws(args: argparse.Namespace, extra: dict, supply, started: float, staging: Path) -> int:
+def _write_many_provenance(args: argparse.Namespace, result, staging: Path, **more) -> None:
+    """provenance.json of a run over many gemeenten: command, data and parameter checksums, years, status counts."""
+    record = {"version": __version__, "command": shlex.join(["assen-demand", *getattr(args, "argv", [])]),
+              "data": {"source": "bundled" if args.data_dir is None else str(args.data_dir.resolve()),
+                       "files": export.file_checksums(args.data_dir)},
+              "parameters": export.parameter_checksums(), **more,
+              "base_year": result.base_year, "end_year": result.end_year, "variant": args.variant,
+              "scenario": args.scenario, "gemeenten": result.status["status"].value_counts().to_dict()}
+    (staging / "provenance.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def _forecast_many_draws(args: argparse.Namespace, extra: dict, wanted, options: dict, started: float,
+                         staging: Path) -> int:
     """--gemeente all (or a list) with --draws: the national stochastic run on Dask, quantiles of the opgave."""
-    wanted = None if args.gemeente.strip().lower() == "all" else [g.strip() for g in args.gemeente.split(",") if g.strip()]
     if args.workers < 1 and not args.scheduler:
         raise _UsageError(f"--workers moet 1 of meer zijn, niet {args.workers}")
     where = (f"Dask-cluster {args.scheduler}" if args.scheduler
@@ -396,22 +401,13 @@ def _forecast_many_draws(args: argparse.Namespace, extra: dict, supply, started:
     print(f"Landelijke Monte-Carlo-run: {extra['draws']} trekkingen per gemeente door de hele keten op {where}; "
           f"schrijft de percentielen (5/50/95 %) van behoefte en opgave per wijk naar {args.out}/opgave_quantiles"
           f"{suffix} en {args.out}/forecast.zarr", flush=True)
-    options = {"variant": args.variant, **({"scenario": extra["scenario"]} if "scenario" in extra else {})}
-    if supply is not None and supply != "example":
-        options["supply"] = supply
     result = run_national_stochastic(staging, workers=args.workers, scheduler=args.scheduler,
                                      data_dir=args.data_dir, draws=extra["draws"],
                                      seed=1 if args.seed is None else args.seed, gemeenten=wanted,
                                      base_year=args.base_year, end_year=args.end_year, progress=True,
                                      table_format=getattr(args, "table_format", "parquet"), **options)
     status = result.status
-    record = {"version": __version__, "command": shlex.join(["assen-demand", *getattr(args, "argv", [])]),
-              "data": {"source": "bundled" if args.data_dir is None else str(args.data_dir.resolve()),
-                       "files": export.file_checksums(args.data_dir)},
-              "parameters": export.parameter_checksums(), "draws": result.draws, "seed": result.seed,
-              "base_year": result.base_year, "end_year": result.end_year, "variant": args.variant,
-              "scenario": args.scenario, "gemeenten": status["status"].value_counts().to_dict()}
-    (staging / "provenance.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
+    _write_many_provenance(args, result, staging, draws=result.draws, seed=result.seed)
     ok = int((status["status"] == "ok").sum())
     print(f"{ok} van {len(status)} gemeenten berekend met {result.draws} trekkingen (seed {result.seed}), "
           f"{result.base_year}-{result.end_year}, in {time.perf_counter() - started:.0f} s; hoogste geheugen per "
