@@ -311,9 +311,12 @@ def _write_forecast(args, extra, supply, command, data, result, staging: Path, w
              "Rundatum": run["Rundatum"]}
 
     table_format = getattr(args, "table_format", None) or "csv"
-    written = export.write_forecast(result, staging, sources=sources, about=about, provenance_record=record,
-                                    programme=programme_for_forecast(result, data=data), table_format=table_format)
-    figures = plots.save_figures(result, staging / "figures")
+    # the figures need no table: workers draw them while this process writes the tables (issue 20)
+    with plots.start_figures(result, staging / "figures") as pending:
+        written = export.write_forecast(result, staging, sources=sources, about=about, provenance_record=record,
+                                        programme=programme_for_forecast(result, data=data),
+                                        table_format=table_format)
+        figures = pending.wait()
     summary = {"tables": [p.name for name, p in written.items() if name.endswith((".csv", ".parquet"))],
                "workbook": written[export.WORKBOOK].name, "figures": len(figures)}
     if table_format == "parquet":  # issue 22: the labelled arrays (and draws) for researchers
