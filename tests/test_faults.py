@@ -33,6 +33,8 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from assen_demand import errors
 from assen_demand.cli import main
@@ -577,3 +579,12 @@ def test_a_ctrl_c_is_one_line_and_exit_130(monkeypatch, tmp_path, capsys):
     line = _one_line_error(capsys, ["forecast", "--out", out], status=130)
     assert "onderbroken (Ctrl-C)" in line
     assert _snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x1FF), max_size=60))
+def test_control_character_rule_is_the_stated_one(text):
+    # the rule in words (validation._CONTROL_CHARACTER): a C0 control other than tab, LF or CR,
+    # DEL, or a C1 control (U+0080-U+009F); Latin-1 letters such as "â" of Súdwest-Fryslân are text
+    stated = any((ord(ch) < 32 and ch not in "\t\r\n") or 0x7F <= ord(ch) <= 0x9F for ch in text)
+    assert validation._has_control_characters(text) == stated
+    assert not validation._has_control_characters("Súdwest-Fryslân\tGM1900\r\n")

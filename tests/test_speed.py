@@ -60,6 +60,26 @@ def test_figures_from_worker_processes_are_the_serial_figures(result, tmp_path, 
         assert np.array_equal(_pixels(a), _pixels(b)), a.name
 
 
+def test_figures_are_drawn_while_the_caller_writes_its_tables(result, tmp_path):
+    kinds = ("opgave",)
+    with plots.start_figures(result, tmp_path / "background", dpi=40, kinds=kinds, processes=2) as pending:
+        assert pending.running  # the workers draw while this process goes on
+        (tmp_path / "table.csv").write_text("wijk,aantal\n")
+        paths = pending.wait()
+    assert not pending.running
+    serial = plots.save_figures(result, tmp_path / "serial", dpi=40, kinds=kinds, processes=1)
+    assert [p.name for p in paths] == [p.name for p in serial] and all(p.is_file() for p in paths)
+    for a, b in zip(serial, paths):
+        assert np.array_equal(_pixels(a), _pixels(b)), a.name
+
+
+def test_a_failing_caller_stops_the_figure_workers(result, tmp_path):
+    with pytest.raises(RuntimeError, match="table failed"):
+        with plots.start_figures(result, tmp_path, dpi=40, kinds=("opgave",), processes=2) as pending:
+            raise RuntimeError("table failed")
+    assert not pending.running
+
+
 def test_one_layout_pass_draws_what_savefig_draws(result, tmp_path):
     from matplotlib.figure import Figure
 

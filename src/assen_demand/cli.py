@@ -296,32 +296,32 @@ def _table_format(args: argparse.Namespace, extra: dict) -> tuple[str, str]:
 
 def _write_forecast(args, extra, supply, command, data, result, staging: Path, warning_messages) -> dict:
     """Every file of a single-gemeente run, into the staging folder."""
-
-
-    run_date = dt.datetime.now().replace(microsecond=0)
-    record = export.provenance(result, data_dir=args.data_dir, supply=supply, scenario=args.scenario,
-                               draws=extra.get("draws", 0), seed=args.seed, command=command, run_date=run_date)
-    record["warnings"] = list(warning_messages)
-    run = {"Versie assen_demand": __version__, "Rundatum": run_date.isoformat(sep=" "), "Opdracht": command,
-           "Gemeente": f"{data.name} ({data.gemeente})", "Parametervariant": export.VARIANT_LABELS[args.variant],
-           "Monte-Carlo-trekkingen": extra.get("draws", 0), "Seed": "" if args.seed is None else args.seed,
-           "Gegevens": "meegeleverde tabellen" if args.data_dir is None else str(args.data_dir.resolve())}
-    sources = export.sources_table(result, data=data, scenario=args.scenario, run=run)
-    about = {"Scenario": args.scenario or "geen (centrale aannames)", "Versie assen_demand": __version__,
-             "Rundatum": run["Rundatum"]}
-
-    table_format = getattr(args, "table_format", None) or "csv"
-    written = export.write_forecast(result, staging, sources=sources, about=about, provenance_record=record,
-                                    programme=programme_for_forecast(result, data=data), table_format=table_format)
-    figures = plots.save_figures(result, staging / "figures")
-    summary = {"tables": [p.name for name, p in written.items() if name.endswith((".csv", ".parquet"))],
-               "workbook": written[export.WORKBOOK].name, "figures": len(figures)}
-    if table_format == "parquet":  # issue 22: the labelled arrays (and draws) for researchers
-
-        store.write_forecast_store(result, staging / store.STORE_NAME, provenance_record=record, sources=sources,
-                                   facilities=voorzieningen.facility_csv(result),
-                                   keep_draws=bool(getattr(args, "keep_draws", False)))
-        summary["store"] = store.STORE_NAME
+    # the figures need no table: workers draw them from the start while this process writes the
+    # tables, the workbook and the store (issue 20)
+    with plots.start_figures(result, staging / "figures") as pending:
+        run_date = dt.datetime.now().replace(microsecond=0)
+        record = export.provenance(result, data_dir=args.data_dir, supply=supply, scenario=args.scenario,
+                                   draws=extra.get("draws", 0), seed=args.seed, command=command, run_date=run_date)
+        record["warnings"] = list(warning_messages)
+        run = {"Versie assen_demand": __version__, "Rundatum": run_date.isoformat(sep=" "), "Opdracht": command,
+               "Gemeente": f"{data.name} ({data.gemeente})", "Parametervariant": export.VARIANT_LABELS[args.variant],
+               "Monte-Carlo-trekkingen": extra.get("draws", 0), "Seed": "" if args.seed is None else args.seed,
+               "Gegevens": "meegeleverde tabellen" if args.data_dir is None else str(args.data_dir.resolve())}
+        sources = export.sources_table(result, data=data, scenario=args.scenario, run=run)
+        about = {"Scenario": args.scenario or "geen (centrale aannames)", "Versie assen_demand": __version__,
+                 "Rundatum": run["Rundatum"]}
+        table_format = getattr(args, "table_format", None) or "csv"
+        written = export.write_forecast(result, staging, sources=sources, about=about, provenance_record=record,
+                                        programme=programme_for_forecast(result, data=data),
+                                        table_format=table_format)
+        summary = {"tables": [p.name for name, p in written.items() if name.endswith((".csv", ".parquet"))],
+                   "workbook": written[export.WORKBOOK].name}
+        if table_format == "parquet":  # issue 22: the labelled arrays (and draws) for researchers
+            store.write_forecast_store(result, staging / store.STORE_NAME, provenance_record=record, sources=sources,
+                                       facilities=voorzieningen.facility_csv(result),
+                                       keep_draws=bool(getattr(args, "keep_draws", False)))
+            summary["store"] = store.STORE_NAME
+        summary["figures"] = len(pending.wait())
     return summary
 
 

@@ -50,6 +50,8 @@ __all__ = [
     "quantile_table",
     "add_source_note",
     "save_figures",
+    "start_figures",
+    "PendingFigures",
     "save_png",
     "PNG_COMPRESS_LEVEL",
     "FIGURE_KINDS",
@@ -628,6 +630,8 @@ def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS, process
     canvas, no pyplot state): the forecast goes to each worker once and every worker draws
     whole figures, with the parent's rcParams. The files and their order do not depend on
     ``processes``; a PNG may differ in bytes from a serial run, never in what it shows.
+    :func:`start_figures` does the same without waiting, so that the caller can write the
+    tables meanwhile.
 
     Parameters
     ----------
@@ -656,6 +660,30 @@ def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS, process
         per stock type (:func:`plot_opgave`). For a scenario other than basis the names of the
         figures of this module end in ``_<scenario>``.
     """
+    with start_figures(result, folder, dpi=dpi, kinds=kinds, processes=processes) as pending:
+        return pending.wait()
+
+
+def start_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS,
+                  processes: int | None = None) -> "PendingFigures":
+    """Start rendering the figures of :func:`save_figures` in worker processes and return at once.
+
+    The products of a run are the tables, the workbook and the figures; the figures take most
+    of the time and need no table, so the command line writes the tables while the workers
+    draw (issue 20: writing no longer than computing). Use it as a context manager, so that the
+    workers stop when the caller fails::
+
+        with start_figures(result, folder) as pending:
+            ...  # write the tables
+            paths = pending.wait()
+
+    Parameters are those of :func:`save_figures`. With ``processes=1`` (or a single figure)
+    nothing starts here: :meth:`PendingFigures.wait` draws them in this process.
+
+    Returns
+    -------
+    PendingFigures
+    """
     unknown = sorted(set(kinds) - set(FIGURE_KINDS))
     if unknown:
         raise DataFormatError(f"unknown figure kind(s) {unknown}; choose from {', '.join(FIGURE_KINDS)}")
@@ -666,23 +694,60 @@ def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS, process
     folder.mkdir(parents=True, exist_ok=True)
     jobs = _figure_jobs(result, folder, kinds)
     if processes is None:
-
         processes = min(os.cpu_count() or 1, len(jobs), 4)
-    if processes <= 1 or len(jobs) <= 1:
-        return [path for job in jobs for path in _render(result, job, dpi)]
-    import multiprocessing  # import here: only the parallel figure path needs the process pool
-    from concurrent.futures import ProcessPoolExecutor
+    return PendingFigures(result, jobs, dpi, processes)
 
-    import matplotlib  # import here: matplotlib (1.7 s) only to draw
 
-    context = multiprocessing.get_context(_START_METHOD)
-    style = {k: v for k, v in matplotlib.rcParams.items() if k != "backend"}
-    with ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker,
-                             initargs=(result, style)) as pool:
-        # one figure a task, in the order of the serial run; the slowest kinds are queued first
+class PendingFigures:
+    """Figures of :func:`start_figures` being drawn; :meth:`wait` returns their paths."""
+
+    def __init__(self, result, jobs: list[tuple], dpi: int, processes: int):
+        self._result, self._jobs, self._dpi = result, jobs, dpi
+        self._pool, self._futures = None, None
+        if processes <= 1 or len(jobs) <= 1:
+            return  # drawn in this process by wait()
+        import multiprocessing  # import here: only the parallel figure path needs the process pool
+        from concurrent.futures import ProcessPoolExecutor
+
+        import matplotlib  # import here: matplotlib (1.7 s) only to draw
+        # what every figure needs, imported once here: forked workers inherit it instead of
+        # each importing it again (about 0.8 s of CPU per worker)
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+
+        context = multiprocessing.get_context(_START_METHOD)
+        style = {k: v for k, v in matplotlib.rcParams.items() if k != "backend"}
+        self._pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker,
+                                         initargs=(result, style))
+        # one figure a task; the slowest kinds are queued first so that no long one is left at the end
         order = sorted(range(len(jobs)), key=lambda i: -_COST.get(jobs[i][0], 1.0))
-        futures = {i: pool.submit(_render_in_worker, jobs[i], dpi) for i in order}
-        return [path for i in range(len(jobs)) for path in futures[i].result()]
+        self._futures = {i: self._pool.submit(_render_in_worker, jobs[i], dpi) for i in order}
+
+    def wait(self) -> list[Path]:
+        """The written PNG files, in the order of :func:`save_figures` (drawn here if no workers run)."""
+        if self._futures is None:
+            return [path for job in self._jobs for path in _render(self._result, job, self._dpi)]
+        try:
+            return [path for i in range(len(self._jobs)) for path in self._futures[i].result()]
+        finally:
+            self.close()
+
+    @property
+    def running(self) -> bool:
+        """Whether worker processes are still up (False after :meth:`wait` or :meth:`close`)."""
+        return self._pool is not None
+
+    def close(self) -> None:
+        """Stop the workers; figures not yet drawn are not drawn."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> "PendingFigures":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 # relative rendering cost of one figure of each kind (CPU seconds, Assen, 11 areas): queue order
@@ -695,8 +760,14 @@ _START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 
 
 def _start_worker(result, style: dict) -> None:
+    import gc
+
     import matplotlib  # import here: matplotlib (1.7 s) only to draw
 
+    # Every figure is a reference cycle that only the collector frees; frozen, the forecast and
+    # the modules this worker inherited (never garbage) are not walked by each collection, and
+    # their memory pages stay shared with the parent (the gc.freeze advice of the Python docs).
+    gc.freeze()
     global _WORKER_RESULT
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # deprecated rcParams are copied as they are
