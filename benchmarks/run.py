@@ -218,7 +218,7 @@ def _case_det(areas: int, repeat: int) -> dict:
     return {"cold_s": cold, "warm_s": float(np.median(warm)), "warm_runs": warm,
             "cpu_s": float(np.median(cpu)), "threads": default_threads(areas * 2 * 101),
             "reuse_s": float(np.median(reuse)), "traced_mb": traced / 1e6,
-            "rss_mb": rss, "clipped_cells": len(report.clipped)}
+            "rss_mb": rss, "clipped_cells": len(report.clipped), "load": _load()}
 
 
 def _case_stochastic(areas: int, draws: int, workers: int | None) -> dict:
@@ -242,7 +242,7 @@ def _case_stochastic(areas: int, draws: int, workers: int | None) -> dict:
     # The workers are forked from this process: their ru_maxrss is at least its size at the fork.
     return {"seconds": seconds, "cpu_s": cpu, "workers": used, "rss_mb": _peak_rss_mb(),
             "children_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-            "clipped_per_draw": float(run.clipped.sum())}
+            "clipped_per_draw": float(run.clipped.sum()), "load": _load()}
 
 
 def _case_products() -> dict:
