@@ -1060,7 +1060,9 @@ def structural_wijk_migration(population: xr.DataArray, survival: xr.DataArray, 
     (:mod:`assen_demand.demography.combination`; the ratio / share and Hamilton-Perry methods of
     small-area projection keep such relative profiles: Smith, Tayman & Swanson 2013,
     https://doi.org/10.1007/978-94-007-7551-0 ; Baker, Swanson, Tayman & Tedrow 2017, *Cohort Change
-    Ratios and their Applications*, https://doi.org/10.1007/978-3-319-53745-0 ; Wilson, Grossman,
+    Ratios and their Applications*, https://doi.org/10.1007/978-3-319-53745-0 ; net-migration
+    cohort-component models for local areas: Wilson 2016, Population Research and Policy Review
+    35:241-261, https://doi.org/10.1007/s11113-015-9380-y ; Wilson, Grossman,
     Alexander, Rees & Temple 2022, "Methods for small area population forecasts: state-of-the-art and
     research needs", Population Research and Policy Review 41(3):865-898,
     https://doi.org/10.1007/s11113-021-09671-6 ).
