@@ -181,7 +181,7 @@ def test_structural_term_gives_way_to_kwb_pairs():
 def test_options_change_the_wijken_only(assen):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        plain = c.estimate_components(assen, base_year=2022, end_year=2026)
+        plain = c.estimate_components(assen, base_year=2022, end_year=2026, wijk_structural_migration=0.0)
         both = c.estimate_components(assen, base_year=2022, end_year=2026, wijk_fertility="cwr",
                                      wijk_structural_migration=1.0)
     gm = assen.gemeente
@@ -204,7 +204,8 @@ def test_wijk_projection_keeps_births_and_young_shares(assen):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        plain = project_population(data=assen, base_year=2021, end_year=2024, method="cohort_component")
+        plain = project_population(data=assen, base_year=2021, end_year=2024, method="cohort_component",
+                                   wijk_structural_migration=0.0)
         both = project_population(data=assen, base_year=2021, end_year=2024, method="cohort_component",
                                   wijk_fertility="cwr", wijk_structural_migration=1.0)
     gm = assen.gemeente
