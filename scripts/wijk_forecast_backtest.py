@@ -12,7 +12,8 @@ weights of ``data/parameters/wijk_method_weights.csv``) unless ``--no-combined``
 Writes ``hindcasts.csv`` (every wijk, band, method and origin) and ``metrics.csv`` to ``--out``
 and prints, per origin and method, the weighted APE of every band and the total against the
 naive forecast, with the median APE. ``--reuse`` reads ``hindcasts.csv`` for the methods it
-already holds. Runtime: about 1 minute for Drenthe, 3-5 minutes for the national origin with
+already holds. ``--option key=value`` passes a component option to every hindcast (the
+variants of issue 18 note 4: ``wijk_fertility=cwr``, ``wijk_structural_migration=1``). Runtime: about 1 minute for Drenthe, 3-5 minutes for the national origin with
 2 processes per method.
 """
 
@@ -41,6 +42,18 @@ def _find_raw() -> Path | None:
 
 
 ONLY: set = set()
+#: ``--option key=value``: component options of every hindcast (e.g. ``wijk_fertility=cwr``)
+OPTIONS: dict = {}
+
+
+def _option(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--option needs key=value, got {text!r}")
+    try:
+        return key, float(value)
+    except ValueError:
+        return key, value
 
 
 def _methods(base_year: int, combined: bool) -> dict:
@@ -69,7 +82,7 @@ def drenthe(combined: bool, skip: set) -> pd.DataFrame:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     t = hindcast(data=national.for_gemeente(code), base_year=base_year, target_year=target_year,
-                                 method=method)
+                                 method=method, **OPTIONS)
                 t["method"] = name
                 t["origin"] = "drenthe"
                 frames.append(t)
@@ -89,7 +102,7 @@ def national(raw: Path, combined: bool, skip: set, processes: int, every: int = 
             continue
         started = time.perf_counter()
         table, status = national_hindcast(raw, base_year=base_year, target_year=target_year, methods=[method],
-                                          processes=processes, gemeenten=gemeenten)
+                                          processes=processes, gemeenten=gemeenten, **OPTIONS)
         table["method"] = name
         table["origin"] = "national"
         frames.append(table)
@@ -143,7 +156,11 @@ def main() -> None:
     parser.add_argument("--offset", type=int, default=0,
                         help="with --every n: start at the offset-th code (offsets 0..n-1 together cover every "
                              "gemeente, so a long run can be split into parts)")
+    parser.add_argument("--option", type=_option, action="append", default=[],
+                        help="key=value component option of every hindcast, e.g. wijk_fertility=cwr or "
+                             "wijk_structural_migration=1 (issue 18 note 4); repeatable")
     args = parser.parse_args()
+    OPTIONS.update(dict(args.option))
     warnings.simplefilter("ignore")
     ONLY.update(m for m in args.methods.split(",") if m)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -95,18 +95,24 @@ def _copy_known(raw, dest, *, base_year: int, target_year: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["cohort_component", "combined"])
-def test_hindcast_uses_only_what_was_known(raw_dir, tmp_path, method):
+@pytest.mark.parametrize("method, options", [
+    ("cohort_component", {}),
+    ("combined", {}),
+    ("cohort_component", {"wijk_fertility": "cwr", "wijk_structural_migration": 1.0}),
+])
+def test_hindcast_uses_only_what_was_known(raw_dir, tmp_path, method, options):
     """Deleting every file and row published after 1 January 2021 (but the 2022 KWB) changes nothing.
 
     ``combined`` covers the smooth seed, constant share and the naive part of issue 18 (its
     weights are a bundled parameter table, estimated on the hindcasts and validated leaving
-    whole gemeenten out: see scripts/wijk_control_variants.py)."""
+    whole gemeenten out: see scripts/wijk_control_variants.py). The options cover items 1 and 2 of
+    issue 18 (note 4): the wijk child-woman ratios and the structural wijk migration, both read from
+    the base population of 1 January 2021."""
     _copy_known(raw_dir, tmp_path, base_year=2021, target_year=2022)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        full = hindcast("GM0106", base_year=2021, target_year=2022, data_dir=raw_dir, method=method)
-        cut = hindcast("GM0106", base_year=2021, target_year=2022, data_dir=tmp_path, method=method)
+        full = hindcast("GM0106", base_year=2021, target_year=2022, data_dir=raw_dir, method=method, **options)
+        cut = hindcast("GM0106", base_year=2021, target_year=2022, data_dir=tmp_path, method=method, **options)
     pd.testing.assert_frame_equal(full, cut, check_exact=False, rtol=1e-9)
 
 

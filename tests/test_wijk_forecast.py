@@ -385,8 +385,8 @@ def test_bundled_weights_taper_to_cohort_component_beyond_the_hindcasts():
     """The weights were estimated at horizons 1, 2 and 3 (one row each: the hindcast origins are one, two
     and three years long; issue 18 note 3). Beyond them the bundled table moves linearly to the
     cohort-component projection, reached at horizon 10 (an assumption, status aanname):
-    w(h) = w(3) + (h - 3) / 7 * (target - w(3)). Hand-worked for 0-15: cohort-component 0.55 at h = 3,
-    so 0.55 + 3/7 * 0.45 = 0.7429 at h = 6; gemeente held 0.7 at h = 3 -> 0.7 * 4/7 = 0.4."""
+    w(h) = w(3) + (h - 3) / 7 * (target - w(3)). Hand-worked for 0-15: cohort-component 0.4 at h = 3
+    (issue 18 note 4), so 0.4 + 3/7 * 0.6 = 0.6571 at h = 6; gemeente held 0.7 at h = 3 -> 0.7 * 4/7 = 0.4."""
     from assen_demand.parameters import load_parameter_table
 
     w = method_weights()
@@ -397,7 +397,7 @@ def test_bundled_weights_taper_to_cohort_component_beyond_the_hindcasts():
         for h in range(4, 11):
             expected = table[2] + (h - 3) / 7 * (targets[name] - table[2])
             np.testing.assert_allclose(table[h - 1], expected, atol=1e-9, err_msg=f"{name} h={h}")
-    np.testing.assert_allclose(w["cohort_component"][5, 0], 0.55 + 3 / 7 * 0.45)
+    np.testing.assert_allclose(w["cohort_component"][5, 0], 0.4 + 3 / 7 * 0.6)
     np.testing.assert_allclose(held[5, 0], 0.4)
     frame = load_parameter_table("wijk_method_weights.csv")
     assert set(frame.loc[frame["horizon"] <= 3, "status"]) == {"geschat"}

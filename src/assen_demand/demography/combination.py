@@ -34,7 +34,8 @@ add up to the gemeente adds up to the gemeente too. The weights are estimated on
 own hindcasts (``scripts/wijk_forecast_backtest.py``) and validated leaving whole gemeenten out;
 they are a parameter table (``data/parameters/wijk_method_weights.csv``). Since issue 18 note 3
 there is one estimated row per horizon 1, 2 and 3 (Drenthe 2023 -> 2024 and half of all gemeenten
-2021 -> 2022 for h = 1; Drenthe 2022 and 2021 -> 2024 for h = 2 and 3), each minimising the worst
+2021 -> 2022 for h = 1; Drenthe 2022 and 2021 -> 2024 for h = 2 and 3; since note 4 on hindcasts with
+the structural wijk migration at weight 0.5, national parts 0 and 2), each minimising the worst
 origin's ratio to the naive forecast; the table then tapers to the cohort-component projection at
 horizon 10. At h = 1 the young bands are mostly the naive forecast with the gemeente held.
 

@@ -30,8 +30,16 @@ import xarray as xr
 # SEXES, MAX_AGE, AGES and SEX_RATIO_AT_BIRTH are re-exported: they were defined here before datamodel
 from assen_demand.datamodel import AGES, KWB_BAND_EDGES, MAX_AGE, SEX_RATIO_AT_BIRTH, SEXES
 from assen_demand.demography.engine import ProjectionInputs
-from assen_demand.demography.fertility import FertilityLevel, local_fertility_factor, national_asfr, tfr_path
+from assen_demand.demography.fertility import (
+    FertilityLevel,
+    WijkFertility,
+    local_fertility_factor,
+    national_asfr,
+    tfr_path,
+    wijk_fertility_factors,
+)
 from assen_demand.demography.migration import (
+    add_structural_wijk_migration,
     drop_boundary_changes,
     drop_changed_wijken,
     kwb_band_residuals,
@@ -40,6 +48,7 @@ from assen_demand.demography.migration import (
     net_migration_totals,
     shrink_wijk_residuals,
     structural_net_migration,
+    structural_wijk_migration,
 )
 from assen_demand.demography.mortality import (
     SMR_PRIOR_SHAPE,
@@ -132,6 +141,17 @@ class ComponentOptions:
         pairs (:func:`~assen_demand.demography.migration.shrink_wijk_residuals`). Measured on the twelve Drenthe gemeenten,
         hindcast 2022 -> 2024 (one pair): weighted APE of the wijk 0-15 band 5.6 % without,
         see the backtest module for the table with it.
+    wijk_fertility : {"gemeente", "cwr"}
+        ``"gemeente"`` (default): every wijk has the gemeente's ASFR. ``"cwr"``: each wijk's ASFR
+        times its child-woman ratio relative to the gemeente's, shrunk toward 1 and scaled so the
+        wijken's births add up (:func:`~assen_demand.demography.fertility.wijk_fertility_factors`;
+        issue 18 item 2, measured in issue 18 note 4).
+    wijk_structural_migration : float [1]
+        Weight of the net migration that keeps each wijk's share of the gemeente at ages up to 45
+        (:func:`~assen_demand.demography.migration.structural_wijk_migration`), entering per band
+        with one minus the shrinkage weight of the wijk's KWB pairs; 0 leaves it out. Default 0.5:
+        with it and the wijk method weights refitted on its hindcasts the combination beats naive in
+        18 of 24 hindcast cells leaving whole gemeenten out, against 16 without (issue 18 note 4).
     """
 
     mortality: str = "lee_carter"
@@ -150,6 +170,8 @@ class ComponentOptions:
     drift_multiplier: float = 1.0
     tfr_multiplier: float = 1.0
     shrink_wijk_migration: bool = True
+    wijk_fertility: str = "gemeente"
+    wijk_structural_migration: float = 0.5
 
     @classmethod
     def from_keywords(cls, options: ComponentOptions | None = None, **values) -> ComponentOptions:
@@ -277,6 +299,8 @@ class Components:
         :class:`NetMigrationSchedule` per area.
     assumptions : dict
         The options used (mortality model, TFR assumption, windows, ...).
+    wijk_fertility : WijkFertility or None
+        The wijken's fertility multipliers with ``wijk_fertility="cwr"`` (else None).
     """
 
     survival: xr.DataArray
@@ -297,6 +321,7 @@ class Components:
     migration_fit: pd.DataFrame
     migration_schedules: dict = field(repr=False)
     assumptions: dict = field(default_factory=dict)
+    wijk_fertility: WijkFertility | None = None
 
     @property
     def areas(self) -> list[str]:
@@ -433,6 +458,11 @@ def estimate_components(
     Components
     """
     opts = ComponentOptions.from_keywords(options, **option_values)
+    if opts.wijk_fertility not in ("gemeente", "cwr"):
+        raise InvalidValueError(f"wijk_fertility must be 'gemeente' or 'cwr' (got {opts.wijk_fertility!r})")
+    if not (np.isfinite(opts.wijk_structural_migration) and opts.wijk_structural_migration >= 0):
+        raise InvalidValueError(
+            f"wijk_structural_migration must be a number >= 0 (got {opts.wijk_structural_migration!r}); 0 leaves it out")
     if end_year <= base_year:
         raise InvalidValueError(f"end_year {end_year} must be after base_year {base_year}")
     if not opts.sex_ratio_at_birth > 0:
@@ -535,10 +565,31 @@ def estimate_components(
         level=opts.migration_level, retirement=opts.retirement, constrain_wijken=opts.constrain_wijken,
         preserve_bands=opts.preserve_bands, prior=prior)
 
+    wijken = [a for a in area_pop["area"].values.tolist() if a != gemeente]
+    if opts.wijk_structural_migration and wijken:
+        # issue 18 item 1: the wijk keeps its young-age share of the gemeente, as far as its own KWB
+        # pairs do not say otherwise (their shrinkage weight takes the structural term's place)
+        structural = structural_wijk_migration(area_pop, surv.sel(year=base_year, drop=True), gemeente=gemeente,
+                                               weight=opts.wijk_structural_migration)
+        pair_weight = None
+        rows = residuals[residuals["area_level"] == "wijk"] if len(residuals) else residuals
+        if len(rows):  # unshrunk residuals are taken at face value: weight 1
+            weights = (rows["shrinkage_weight"] if "shrinkage_weight" in rows else pd.Series(1.0, index=rows.index))
+            pair_weight = xr.DataArray.from_series(weights.groupby([rows["area"], rows["age_lo"]]).mean())
+        net = add_structural_wijk_migration(net, structural, population=area_pop, pair_weight=pair_weight,
+                                            balance=opts.constrain_wijken)
+
     areas = area_pop["area"]
     survival = surv.sel(year=horizon).expand_dims(area=areas).transpose("area", "sex", "age", "year")
     births_survival = bsurv.sel(year=horizon).expand_dims(area=areas).transpose("area", "sex", "year")
     fertility = (asfr.sel(year=horizon) * factor).expand_dims(area=areas).transpose("area", "age", "year")
+    wijk_fert = None
+    if opts.wijk_fertility == "cwr" and wijken:
+        # issue 18 item 2: births per wijk follow its child-woman ratio relative to the gemeente's
+        wijk_fert = wijk_fertility_factors(area_pop, asfr.sel(year=base_year, drop=True) * factor, gemeente=gemeente)
+        multiplier = xr.DataArray(np.ones(areas.size), dims="area", coords={"area": areas.values})
+        multiplier.loc[dict(area=wijk_fert.table["area"].tolist())] = wijk_fert.table["factor"].to_numpy(float)
+        fertility = (fertility * multiplier).transpose("area", "age", "year")
     return Components(
         survival=survival.rename("survival"),
         births_survival=births_survival.rename("births_survival"),
@@ -569,7 +620,10 @@ def estimate_components(
                          structural_weight=opts.structural_weight, shrink_wijk_migration=opts.shrink_wijk_migration,
                          kwb_pairs_left_out=[d["year"] for d in boundary_changes],
                          wijk_pairs_left_out=changed_wijken,
-                         base_population="given" if base_population is not None else "postcode bands 2021, uniform"),
+                         base_population="given" if base_population is not None else "postcode bands 2021, uniform",
+                         wijk_fertility=opts.wijk_fertility,
+                         wijk_structural_migration=opts.wijk_structural_migration),
+        wijk_fertility=wijk_fert,
     )
 
 

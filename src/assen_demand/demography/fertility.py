@@ -25,7 +25,7 @@ from scipy import interpolate
 from assen_demand.datamodel import AGES, MAX_AGE
 from assen_demand.display import summary_repr
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
-from assen_demand.demography.mortality import smr_shrinkage
+from assen_demand.demography.mortality import smr_prior_shape, smr_shrinkage
 from assen_demand.demography.rates import (
     ComponentsWarning,
     check_finite_nonneg,
@@ -40,6 +40,10 @@ __all__ = [
     "tfr_path",
     "FertilityLevel",
     "local_fertility_factor",
+    "CWR_CHILD_AGES",
+    "CWR_WOMEN_AGES",
+    "WijkFertility",
+    "wijk_fertility_factors",
 ]
 
 
@@ -311,3 +315,125 @@ def local_fertility_factor(
                             "national_factor": factor.values})
     return FertilityLevel(observed=o, expected=e, factor=o / e, factor_low=est["smr_low"],
                           factor_high=est["smr_high"], years=tuple(years), by_year=by_year)
+
+
+# --------------------------------------------------------------------------------------------
+# births per wijk from its child-woman ratio (issue 18, item 2)
+# --------------------------------------------------------------------------------------------
+
+#: Children of the child-woman ratio: ages 0..4 [years] (Smith, Tayman & Swanson 2013).
+CWR_CHILD_AGES = (0, 5)
+#: Women of the child-woman ratio: ages 15..44 [years].
+CWR_WOMEN_AGES = (15, 45)
+
+
+@summary_repr
+@dataclass(frozen=True)
+class WijkFertility:
+    """Fertility multipliers of the wijken relative to their gemeente (:func:`wijk_fertility_factors`).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per wijk: ``area, children, women, expected_children, cwr_ratio, shrunk, factor``
+        (children 0-4 and women 15-44 [persons], the raw ratio of the wijk's child-woman ratio to
+        the gemeente's [1], the ratio shrunk toward 1 [1], and the multiplier of the gemeente's
+        ASFR after the births are made to add up [1]).
+    prior_shape : float
+        Gamma prior shape alpha of the shrinkage (``inf``: every wijk gets 1).
+    """
+
+    table: pd.DataFrame
+    prior_shape: float
+
+    def to_frame(self) -> pd.DataFrame:
+        """The per-wijk table (a copy)."""
+        return self.table.copy()
+
+
+def wijk_fertility_factors(population: xr.DataArray, asfr: xr.DataArray, *, gemeente: str,
+                           prior_shape: float | None = None) -> WijkFertility:
+    """Each wijk's fertility relative to its gemeente from its child-woman ratio, shrunk toward 1.
+
+    The child-woman ratio (CWR: children 0-4 per woman 15-44 on the same date) is the classic
+    indicator of an area's fertility where births by area are not published (Smith, Tayman &
+    Swanson 2013, *A Practitioner's Guide to State and Local Population Projections*, Springer,
+    https://doi.org/10.1007/978-94-007-7551-0 ; it is the fertility part of the Hamilton-Perry method,
+    Baker, Swanson, Tayman & Tedrow 2017, *Cohort Change Ratios and their Applications*, Springer,
+    https://doi.org/10.1007/978-3-319-53745-0 ). Here it sets each wijk's share of the gemeente's births:
+
+    * **Expected children** ``E_w = C_gm * F_w / F_gm``, with ``C`` children 0-4 and ``F = sum_x
+      f(x) W(x)`` the women 15-44 weighted by the gemeente's ASFR ``f``: the gemeente's CWR applied
+      to the wijk's women, standardised for their age mix (a wijk of students and one of women in
+      their thirties do not differ in CWR because of the ASFR, which already carries age).
+    * **Raw ratio** ``r_w = C_w / E_w``; **shrunk** ``(C_w + alpha) / (E_w + alpha)``, the gamma-Poisson
+      posterior mean of Clayton & Kaldor (1987, Biometrics 43(3):671-681,
+      https://doi.org/10.2307/2531803 ) as for the gemeente's SMR: a wijk with few children is
+      pulled toward 1, a large one keeps its own ratio. ``alpha`` (default) is the method-of-moments
+      estimate over the gemeente's wijken (Marshall 1991, :func:`~assen_demand.demography.mortality.smr_prior_shape`);
+      with fewer than three wijken every wijk gets 1.
+    * **Births add up**: the multipliers are scaled by one factor ``k`` so that the wijken's births
+      from the base-year women, ``sum_w k s_w sum_x f(x) W_w(x)``, equal the gemeente's ``sum_x f(x)
+      W_gm(x)``. (In the projection the wijken are also constrained to the gemeente per sex and
+      age, age 0 included, so their births add up every year.)
+
+    Parameters
+    ----------
+    population : xarray.DataArray (area, sex, age) [persons]
+        Base population, gemeente and wijken.
+    asfr : xarray.DataArray (age) [births per woman-year]
+        The gemeente's ASFR in the base year (only its age shape matters).
+    gemeente : str
+        The gemeente's code among ``population.area``.
+    prior_shape : float, optional
+        Gamma prior shape alpha > 0 (``math.inf``: all 1); default estimated from the wijken.
+
+    Returns
+    -------
+    WijkFertility
+
+    Examples
+    --------
+    Hand-worked (also ``tests/test_wijk_fertility.py``): two wijken of equal women with 30 and
+    10 children 0-4, gemeente 40; ``E = 20`` each, raw ratios 1.5 and 0.5; with alpha = 20 the
+    shrunk ratios are 50/40 = 1.25 and 30/40 = 0.75, already adding up (k = 1).
+    """
+    areas = [str(a) for a in population["area"].values]
+    if gemeente not in areas:
+        raise DataFormatError(f"wijk_fertility_factors: population has no area {gemeente!r}; include the gemeente row")
+    wijken = [a for a in areas if a != gemeente]
+    pop = population.reindex(age=AGES, fill_value=0.0).astype(float)
+    check_finite_nonneg(pop.values, "wijk_fertility_factors: population", "fix the base population")
+    f = asfr.reindex(age=AGES, fill_value=0.0).astype(float)
+    lo, hi = CWR_WOMEN_AGES
+    women_ages = (AGES >= lo) & (AGES < hi)
+    child_ages = (AGES >= CWR_CHILD_AGES[0]) & (AGES < CWR_CHILD_AGES[1])
+    women = pop.sel(sex="female").isel(age=np.flatnonzero(women_ages))
+    weighted = (women * f.isel(age=np.flatnonzero(women_ages))).sum("age").to_series()
+    children = pop.isel(age=np.flatnonzero(child_ages)).sum(["sex", "age"]).to_series()
+    women_total = women.sum("age").to_series()
+    if not wijken:
+        return WijkFertility(table=pd.DataFrame(columns=["area", "children", "women", "expected_children",
+                                                          "cwr_ratio", "shrunk", "factor"]), prior_shape=math.inf)
+    if not (weighted[gemeente] > 0 and children[gemeente] > 0):
+        raise InvalidValueError(
+            f"wijk_fertility_factors: {gemeente} has no children 0-4 or no women 15-44 in the base population; "
+            "use wijk_fertility='gemeente'")
+    expected = children[gemeente] * weighted[wijken] / weighted[gemeente]
+    observed = children[wijken]
+    has = expected > 0
+    if prior_shape is None:
+        alpha = smr_prior_shape(observed[has].to_numpy(), expected[has].to_numpy()) if has.sum() >= 3 else math.inf
+    else:
+        if not prior_shape > 0:
+            raise InvalidValueError(f"wijk_fertility_factors: prior_shape must be positive (got {prior_shape})")
+        alpha = float(prior_shape)
+    raw = (observed / expected.where(has)).fillna(1.0)
+    shrunk = raw * 0 + 1.0 if math.isinf(alpha) else ((observed + alpha) / (expected + alpha)).where(has, 1.0)
+    births_gm = float(weighted[gemeente])
+    births_w = float((shrunk * weighted[wijken]).sum())
+    k = births_gm / births_w if births_w > 0 else 1.0
+    table = pd.DataFrame({"area": wijken, "children": observed.to_numpy(), "women": women_total[wijken].to_numpy(),
+                          "expected_children": expected.to_numpy(), "cwr_ratio": raw.to_numpy(),
+                          "shrunk": shrunk.to_numpy(), "factor": (k * shrunk).to_numpy()})
+    return WijkFertility(table=table, prior_shape=float(alpha))

@@ -53,6 +53,9 @@ __all__ = [
     "fit_net_migration_schedule",
     "net_migration_counts",
     "structural_net_migration",
+    "STRUCTURAL_WIJK_MAX_AGE",
+    "structural_wijk_migration",
+    "add_structural_wijk_migration",
 ]
 
 
@@ -1026,3 +1029,132 @@ def structural_net_migration(
     values[:, 1:] = pop.values[:, :-1] * np.expm1(weight * m)[None, :]
     out.values[:] = values
     return out.rename("net_migration")
+
+
+#: Oldest age (on 1 January after the move) whose wijk share of the gemeente is kept by
+#: :func:`structural_wijk_migration`: the ages of young families (children 0-15 and parents 25-45)
+#: and students; above it the wijk ages in place (issue 18, item 1).
+STRUCTURAL_WIJK_MAX_AGE = 45
+
+
+def structural_wijk_migration(population: xr.DataArray, survival: xr.DataArray, *, gemeente: str,
+                              max_age: int = STRUCTURAL_WIJK_MAX_AGE, weight: float = 1.0) -> xr.DataArray:
+    """The net migration that keeps each wijk's young-age share of its gemeente ("stable age structure").
+
+    A settled wijk's age profile relative to its gemeente persists: young families keep moving
+    in as the children grow up and leave, students keep arriving in student wijken. A
+    cohort-component wijk without its own migration history instead ages its children out and
+    replaces them only by births. With ``R_w(s, x) = P_w(s, x) / sum_v P_v(s, x)`` the wijk's share
+    of the wijken at sex ``s`` and single age ``x`` in the base year, keeping ``R_w`` fixed while a
+    cohort moves from ``x - 1`` to ``x`` needs, beyond its share ``R_w(x) M_gm(x)`` of the gemeente's
+    net migrants (which the wijk gets already),
+
+        D_w(s, x) = weight * S(s, x-1) * G(s, x-1) * (R_w(s, x) - R_w(s, x-1)),   x = 1..max_age
+
+    net migrants a year, with ``G`` the wijken together and ``S`` the survival ratio. ``D`` sums
+    to zero over the wijken at every sex and age (it moves migrants between wijken, never adds
+    any to the gemeente). Above ``max_age`` it is 0: there the wijk's own ageing is the signal
+    (65+ is forecast well by ageing alone, issue 18). This is the persistence assumption of
+    :func:`structural_net_migration` (a gemeente against the country) applied to a wijk against its
+    gemeente; the full-persistence limit at all ages is the constant-share method
+    (:mod:`assen_demand.demography.combination`; the ratio / share and Hamilton-Perry methods of
+    small-area projection keep such relative profiles: Smith, Tayman & Swanson 2013,
+    https://doi.org/10.1007/978-94-007-7551-0 ; Baker, Swanson, Tayman & Tedrow 2017, *Cohort Change
+    Ratios and their Applications*, https://doi.org/10.1007/978-3-319-53745-0 ; net-migration
+    cohort-component models for local areas: Wilson 2016, Population Research and Policy Review
+    35:241-261, https://doi.org/10.1007/s11113-015-9380-y ; Wilson, Grossman,
+    Alexander, Rees & Temple 2022, "Methods for small area population forecasts: state-of-the-art and
+    research needs", Population Research and Policy Review 41(3):865-898,
+    https://doi.org/10.1007/s11113-021-09671-6 ).
+
+    Parameters
+    ----------
+    population : xarray.DataArray (area, sex, age) [persons]
+        Base population; the gemeente row is left out of the shares (they are over the wijken).
+    survival : xarray.DataArray (sex, age) [probability]
+        S(x): aged x on 1 January and alive a year later (the gemeente's, base year).
+    gemeente : str
+    max_age : int
+        Oldest arrival age with a structural term.
+    weight : float
+        Multiplies ``D`` (0 = none, 1 = the share is kept in full).
+
+    Returns
+    -------
+    xarray.DataArray (area, sex, age) [net migrants per year]
+        The wijken only, by age on 1 January after the move (age 0: 0, births are the fertility's).
+
+    Examples
+    --------
+    Two wijken, one sex, ages 0..2 (hand-worked; ``tests/test_wijk_fertility.py`` has it too):
+    W1 holds 10, 20, 40 % of the wijken at ages 0, 1, 2; 100 persons at every age, survival 1.
+    W1 gains 100 (0.2 - 0.1) = 10 at age 1 and 100 (0.4 - 0.2) = 20 at age 2; W2 loses the same.
+
+    >>> pop = xr.DataArray([[[10.0, 20.0, 40.0]], [[90.0, 80.0, 60.0]]], dims=("area", "sex", "age"),
+    ...                    coords={"area": ["W1", "W2"], "sex": ["female"], "age": [0, 1, 2]})
+    >>> surv = xr.DataArray([[1.0, 1.0, 1.0]], dims=("sex", "age"), coords={"sex": ["female"], "age": [0, 1, 2]})
+    >>> structural_wijk_migration(pop, surv, gemeente="GM1").sel(sex="female").values.round(9).tolist()
+    [[0.0, 10.0, 20.0], [0.0, -10.0, -20.0]]
+    """
+    if not np.isfinite(weight) or weight < 0:
+        raise InvalidValueError(f"structural_wijk_migration: weight must be a number >= 0 (got {weight!r})")
+    areas = [str(a) for a in population["area"].values]
+    wijken = [a for a in areas if a != gemeente]
+    pop = population.sel(area=wijken).transpose("area", "sex", "age").astype(float)
+    check_finite_nonneg(pop.values, "structural_wijk_migration: population", "fix the base population")
+    total = pop.sum("area")
+    share = (pop / total.where(total > 0)).fillna(0.0).values  # (area, sex, age)
+    ages = pop["age"].values
+    surv = survival.transpose("sex", "age").sel(sex=pop["sex"].values).reindex(age=ages).fillna(0.0).values
+    feeders = (surv * total.values)  # survivors of the wijken together, by age before the move (sex, age)
+    out = np.zeros(pop.shape)
+    moving = (ages[1:] <= max_age)
+    step = share[:, :, 1:] - share[:, :, :-1]
+    out[:, :, 1:] = np.where(moving[None, None, :], weight * feeders[None, :, :-1] * step, 0.0)
+    return xr.DataArray(out, dims=("area", "sex", "age"), coords=pop.coords, name="net_migration")
+
+
+def add_structural_wijk_migration(net: xr.DataArray, structural: xr.DataArray, *, population: xr.DataArray,
+                                  pair_weight: xr.DataArray | None = None, balance: bool = True) -> xr.DataArray:
+    """Wijk net migration counts plus the structural term, shrunk away as KWB pairs accumulate.
+
+    The structural term is the prior of a wijk's age pattern of migration; its own KWB year
+    pairs are the data. Per wijk and KWB band the term enters with ``1 - w``, ``w`` the weight
+    :func:`shrink_wijk_residuals` gives the wijk's mean of ``k`` pairs (0 without pairs, so a wijk
+    without KWB history keeps its share profile in full; with pairs the observed band residuals,
+    which already hold the wijk's real persistence, take over). With ``balance`` the sum over
+    the wijken of what was added (zero when every wijk has the same weight) is taken back from
+    the wijken in proportion to their population, so the wijken still add up to the gemeente.
+
+    Parameters
+    ----------
+    net : xarray.DataArray (area, sex, age, year) [net migrants per year]
+        :func:`net_migration_counts` (the gemeente row is not changed).
+    structural : xarray.DataArray (area, sex, age) [net migrants per year]
+        :func:`structural_wijk_migration` (wijken only).
+    population : xarray.DataArray (area, sex, age) [persons]
+        Base population (for the balance).
+    pair_weight : xarray.DataArray (area, age_lo), optional [1]
+        The shrinkage weight of each wijk's band residuals (0 where missing).
+    balance : bool
+
+    Returns
+    -------
+    xarray.DataArray (area, sex, age, year) [net migrants per year]
+    """
+    wijken = [str(a) for a in structural["area"].values]
+    band_of = np.searchsorted(KWB_BAND_EDGES, AGES, side="right") - 1
+    keep = np.ones((len(wijken), AGES.size))
+    if pair_weight is not None and pair_weight.size:
+        w = pair_weight.reindex(area=wijken, age_lo=list(KWB_BAND_EDGES[:-1])).fillna(0.0).values
+        keep = 1.0 - np.clip(w, 0.0, 1.0)[:, band_of]
+    add = structural.transpose("area", "sex", "age").reindex(age=AGES, fill_value=0.0).values * keep[:, None, :]
+    if balance and len(wijken):
+        p = population.sel(area=wijken).transpose("area", "sex", "age").reindex(age=AGES, fill_value=0.0).values
+        ptot = p.sum(axis=0, keepdims=True)
+        share = np.where(ptot > 0, p / np.where(ptot > 0, ptot, 1.0), 1.0 / len(wijken))
+        add = add - share * add.sum(axis=0, keepdims=True)
+    out = net.copy()
+    extra = xr.DataArray(add, dims=("area", "sex", "age"), coords={"area": wijken, "sex": net["sex"].values, "age": AGES})
+    out.loc[dict(area=wijken)] = (out.sel(area=wijken) + extra).transpose(*out.dims)
+    return out
