@@ -9,7 +9,13 @@ quantiles of the Monte Carlo draws agree with float64 quantiles of all draws in 
 
 from __future__ import annotations
 
+import os
 import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import openpyxl
@@ -78,6 +84,36 @@ def test_a_failing_caller_stops_the_figure_workers(result, tmp_path):
         with plots.start_figures(result, tmp_path, dpi=40, kinds=("opgave",), processes=2) as pending:
             raise RuntimeError("table failed")
     assert not pending.running
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the kernel's parent-death signal is Linux only")
+def test_figure_workers_die_with_a_killed_run(tmp_path):
+    # a run killed with SIGKILL while its workers draw must not leave them behind (they held its pipes)
+    marker = f"figure-workers-{os.getpid()}-{tmp_path.name}"
+    code = (
+        "import os, signal, sys, warnings; warnings.simplefilter('ignore')\n"
+        "import assen_demand; from assen_demand.outputs import plots\n"
+        "result = assen_demand.forecast(progress=False)\n"
+        f"plots.start_figures(result, {str(tmp_path)!r}, dpi=40, kinds=('pyramids',), processes=2)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, marker], capture_output=True, text=True, timeout=180)
+    assert run.returncode == -signal.SIGKILL, run.stderr
+
+    def left_behind() -> list[str]:
+        found = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if marker.encode() in cmdline.read_bytes():
+                    found.append(cmdline.parent.name)
+            except OSError:  # the process ended while we looked
+                pass
+        return found
+
+    deadline = time.monotonic() + 20
+    while left_behind() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert left_behind() == []
 
 
 def test_one_layout_pass_draws_what_savefig_draws(result, tmp_path):

@@ -718,7 +718,7 @@ class PendingFigures:
         context = multiprocessing.get_context(_START_METHOD)
         style = {k: v for k, v in matplotlib.rcParams.items() if k != "backend"}
         self._pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker,
-                                         initargs=(result, style))
+                                         initargs=(result, style, os.getpid()))
         # one figure a task; the slowest kinds are queued first so that no long one is left at the end
         order = sorted(range(len(jobs)), key=lambda i: -_COST.get(jobs[i][0], 1.0))
         self._futures = {i: self._pool.submit(_render_in_worker, jobs[i], dpi) for i in order}
@@ -759,10 +759,31 @@ _WORKER_RESULT = None
 _START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 
 
-def _start_worker(result, style: dict) -> None:
+def _die_with_parent(parent_pid: int) -> None:
+    """Have the kernel kill this worker when the process that started it dies (Linux).
+
+    A run killed with SIGKILL cannot stop its workers; without this they would keep drawing into
+    its staging folder and wait for work forever, holding its output pipes open (issue 20: the
+    workers now draw while the tables are written). Elsewhere the workers are spawned processes
+    and this does nothing.
+    """
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1  # <linux/prctl.h>
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the call above took effect
+        os._exit(1)
+
+
+def _start_worker(result, style: dict, parent_pid: int) -> None:
     import gc
 
     import matplotlib  # import here: matplotlib (1.7 s) only to draw
+
+    _die_with_parent(parent_pid)
 
     # Every figure is a reference cycle that only the collector frees; frozen, the forecast and
     # the modules this worker inherited (never garbage) are not walked by each collection, and
