@@ -60,7 +60,7 @@ PUBLISHERS = (
 #: Their news hosts are allowed there and nowhere else.
 EXAMPLE_FILES = {
     "supply/assen_supply_example.csv": {
-        "rtvdrenthe.nl", "skipr.nl", "taketonews.com", "mapalana.nl", "nijeboer-hage.nl"},
+        "rtvdrenthe.nl", "skipr.nl", "mapalana.nl", "nijeboer-hage.nl"},
     "pipelines/assen_example_pipeline.csv": {"assenstad.nl", "rtvdrenthe.nl"},
 }
 
