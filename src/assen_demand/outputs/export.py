@@ -280,7 +280,8 @@ def _older(result) -> pd.DataFrame:
 
 
 def workbook_sheets(
-    result, *, sources: pd.DataFrame | None = None, about: Mapping | None = None
+    result, *, sources: pd.DataFrame | None = None, about: Mapping | None = None,
+    tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The workbook for the programme team: sheet name -> table, in sheet order.
 
@@ -295,6 +296,8 @@ def workbook_sheets(
         The sheet *Bronnen en aannames* (:func:`sources_table`); left out when None.
     about : mapping, optional
         Extra lines for the sheet *Toelichting* (label -> value), such as the run date.
+    tables : mapping, optional
+        :func:`csv_tables` of ``result`` when the caller has them already (not copied; read only).
 
     Returns
     -------
@@ -306,7 +309,7 @@ def workbook_sheets(
         ``Doorstroming`` [family homes per year], ``Mantelzorg`` [ratio] and
         ``Bronnen en aannames``.
     """
-    tables = csv_tables(result)
+    tables = csv_tables(result) if tables is None else tables
     dw = tables["dwellings"]
     types = list(DWELLING_LABELS)
     sheets: dict[str, pd.DataFrame] = {}
@@ -943,10 +946,12 @@ def write_forecast(result, out, *, sources: pd.DataFrame | None = None, about: M
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
 
-    for stem, frame in csv_tables(result).items():
+    tables = csv_tables(result)
+    for stem, frame in tables.items():
         path = tables_io.write_table(frame, tables_io.table_path(out, stem, table_format))
         written[path.name] = path
-    sheets = workbook_sheets(result, sources=sources if sources is not None else sources_table(result), about=about)
+    sheets = workbook_sheets(result, sources=sources if sources is not None else sources_table(result), about=about,
+                             tables=tables)
     if programme is not None:
         tables, extra = programme_outputs(programme)
         for name, table in tables.items():
