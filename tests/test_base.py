@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from assen_demand.demography.base import BAND_OF_AGE, base_population, estimate_base, ipf
+from assen_demand.demography.base import (BAND_OF_AGE, RAKE_STALL_PERSONS, RAKE_STALL_STEPS, _rake_wijken,
+                                          base_population, estimate_base, ipf)
 from assen_demand.inputs.cbs import KWB_BAND_LABELS
 from assen_demand.inputs.datasets import load_gemeente
 from assen_demand.errors import InvalidValueError, MissingDataError
@@ -180,3 +181,47 @@ def test_wijk_with_a_zero_band_keeps_zero_and_others_absorb_it(assen):
     kwb.loc[other, ["age_0_15", "population"]] += moved
     base = estimate_base(_with_kwb(assen, kwb), year=2021)
     assert float(base.population.sel(area="WK010699", age=slice(0, 14)).sum()) == 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# raking the wijk seed: it stops where the margins stop improving (issue 20)
+# --------------------------------------------------------------------------------------------
+
+
+def _wijk_margins(seed: np.ndarray):
+    """Consistent margins of a (wijk, sex, age) table: (wijk, band), (sex, age), (wijk, sex)."""
+    bands = np.stack([seed[:, :, BAND_OF_AGE == b].sum(axis=(1, 2)) for b in range(BAND_OF_AGE.max() + 1)], axis=1)
+    return bands, seed.sum(axis=0), seed.sum(axis=2)
+
+
+def test_raking_stops_where_margins_that_disagree_by_rounding_stall():
+    # Hand-made case of Assen 2024: the wijk margins add up to the gemeente's only to a few
+    # millionths of a person (different CBS tables). Before, raking ran all 20,000 steps there.
+    rng = np.random.default_rng(3)
+    truth = rng.uniform(5, 60, size=(4, 2, BAND_OF_AGE.size))
+    wijk_band, gemeente, wijk_sex = _wijk_margins(truth)
+    wijk_band = wijk_band.copy()
+    wijk_band[0, 2] += 3e-6  # a rounding-size disagreement no raking can close
+    seed = truth * rng.uniform(0.8, 1.2, size=truth.shape)
+    table, steps = _rake_wijken(seed, wijk_band, gemeente, wijk_sex, return_steps=True)
+    assert steps < 200
+    assert np.abs(_wijk_margins(table)[0] - wijk_band).max() < RAKE_STALL_PERSONS
+    assert np.abs(table.sum(axis=0) - gemeente).max() < 1e-9
+    # as good as running on: 2,000 more steps move no cell by more than a millionth of a person
+    longer = _rake_wijken(table, wijk_band, gemeente, wijk_sex, smooth=False)
+    assert np.abs(longer - table).max() < 1e-6
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 6))
+def test_raking_meets_consistent_margins_to_rounding(seed_value, wijken):
+    rng = np.random.default_rng(seed_value)
+    truth = rng.uniform(1, 80, size=(wijken, 2, BAND_OF_AGE.size))
+    wijk_band, gemeente, wijk_sex = _wijk_margins(truth)
+    seed = truth * rng.uniform(0.5, 1.5, size=truth.shape)
+    table, steps = _rake_wijken(seed, wijk_band, gemeente, wijk_sex, return_steps=True)
+    tolerance = 1e-8 * (1 + wijk_band.max())
+    assert np.abs(_wijk_margins(table)[0] - wijk_band).max() < tolerance
+    assert np.abs(table.sum(axis=2) - wijk_sex).max() < tolerance
+    assert np.abs(table.sum(axis=0) - gemeente).max() < tolerance
+    assert (table >= 0).all() and steps <= 20000

@@ -552,17 +552,19 @@ def _rake_sex_age(seed: np.ndarray, band_totals: np.ndarray, sex_totals: np.ndar
 
 def _rake_wijken(
     seed: np.ndarray, wijk_band: np.ndarray, gemeente: np.ndarray, wijk_sex: np.ndarray | None, *,
-    smooth: bool = True,
+    smooth: bool = True, return_steps: bool = False,
 ) -> np.ndarray:
     """(wijk, sex, age) raked to (wijk, band), (sex, age) and optionally (wijk, sex).
 
     ``smooth``: each wijk's band margin is met by a smooth factor over age
     (:func:`smooth_band_factor`) instead of one step per band, so the wijk's ratio to the
-    gemeente has no jump at a band edge."""
+    gemeente has no jump at a band edge. ``return_steps``: also return the number of raking
+    steps taken."""
     table = np.array(seed, dtype=float)
     onehot = _band_matrix()  # (age, band)
-    previous = np.inf
-    for _ in range(20000):
+    previous = best = np.inf
+    stalled = 0
+    for step in range(1, 20001):
         if smooth:
             table *= smooth_band_factor(table, wijk_band)[:, None, :]
         else:
@@ -583,8 +585,22 @@ def _rake_wijken(
         # stop improving there, plain raking polishes them (its steps are then ~1e-9 relative)
         if smooth and gap < 1e-4 and gap > 0.99 * previous:
             smooth = False
+        # The three margins come from different CBS tables and agree only to rounding (Assen
+        # 2024: a few millionths of a person); raking then stalls at that disagreement and
+        # used to run out its 20,000 steps (2.3 s of Assen's 6.6 s). Met to a thousandth of a
+        # person and no better for RAKE_STALL_STEPS steps: the margins are as close as they get.
+        stalled = stalled + 1 if gap >= 0.999 * best else 0
+        best = min(best, gap)
+        if not smooth and gap < RAKE_STALL_PERSONS and stalled >= RAKE_STALL_STEPS:
+            break
         previous = gap
-    return table
+    return (table, step) if return_steps else table
+
+
+#: Raking of the wijk seed stops when its margins are met within this many persons [persons]
+#: and have not improved for :data:`RAKE_STALL_STEPS` steps (see :func:`_rake_wijken`)
+RAKE_STALL_PERSONS = 1e-3
+RAKE_STALL_STEPS = 20
 
 
 def _sex_totals(data: GemeenteData, year: int) -> np.ndarray | None:
