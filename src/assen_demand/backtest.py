@@ -88,6 +88,7 @@ from assen_demand.inputs.cbs import KWB_BAND_LABELS, KWB_BANDS, buurt_sets, same
 from assen_demand.inputs.datasets import GemeenteData, load_gemeente, load_national
 from assen_demand.errors import InvalidValueError, MissingDataError
 from assen_demand.pipeline import DEFAULT_SMALL_AREA_METHOD, project_population
+from assen_demand.processes import process_pool
 
 __all__ = [
     "BANDS",
@@ -354,12 +355,7 @@ def national_hindcast(
     key = None if data_dir is None else str(data_dir)
     jobs = [(c, key, base_year, target_year, tuple(methods), options) for c in run]
     if processes > 1 and len(jobs) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-        context = multiprocessing.get_context(method)
-        with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+        with process_pool(processes) as pool:
             results = list(pool.map(_one_gemeente, jobs, chunksize=4))
     else:
         results = [_one_gemeente(job) for job in jobs]

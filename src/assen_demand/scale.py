@@ -64,6 +64,7 @@ from assen_demand.inputs.datasets import load_national
 # that a test (or a caller) replacing them on the pipeline module reaches every gemeente
 from assen_demand import pipeline
 from assen_demand.pipeline import FORECAST_TABLES
+from assen_demand.processes import process_pool
 
 __all__ = [
     "QUANTILES",
@@ -694,12 +695,7 @@ def _run_local(job: _Job, area_blocks: list, workers: int):
         for block in area_blocks:
             yield block, _area_block_result(job, block)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
-                             initializer=_set_worker_job, initargs=(job,)) as pool:
+    with process_pool(workers, initializer=_set_worker_job, initargs=(job,)) as pool:
         yield from pool.map(_worker_block, area_blocks)
 
 
@@ -1041,11 +1037,7 @@ def _national_results(jobs: list, processes: int):
         for job in jobs:
             yield _national_one(job)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context(method)) as pool:
+    with process_pool(processes) as pool:
         yield from pool.map(_national_one, jobs, chunksize=1)
 
 

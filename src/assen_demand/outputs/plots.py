@@ -37,6 +37,7 @@ from assen_demand.outputs.voorzieningen import save_facility_figure
 from assen_demand.housing.opgave import HIGHLIGHT_YEARS
 from assen_demand.housing.stock import GEMEENTE_ONLY, STOCK_TYPES
 from assen_demand.inputs.cbs import slug
+from assen_demand.processes import process_pool
 
 __all__ = [
     "A4_WIDTH",
@@ -706,19 +707,16 @@ class PendingFigures:
         self._pool, self._futures = None, None
         if processes <= 1 or len(jobs) <= 1:
             return  # drawn in this process by wait()
-        import multiprocessing  # import here: only the parallel figure path needs the process pool
-        from concurrent.futures import ProcessPoolExecutor
-
         import matplotlib  # import here: matplotlib (1.7 s) only to draw
         # what every figure needs, imported once here: forked workers inherit it instead of
         # each importing it again (about 0.8 s of CPU per worker)
         import matplotlib.backends.backend_agg  # noqa: F401
         import matplotlib.figure  # noqa: F401
 
-        context = multiprocessing.get_context(_START_METHOD)
         style = {k: v for k, v in matplotlib.rcParams.items() if k != "backend"}
-        self._pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker,
-                                         initargs=(result, style, os.getpid()))
+        # workers that die with this process: a run killed while they draw leaves none behind
+        self._pool = process_pool(processes, initializer=_start_worker, initargs=(result, style),
+                                  method=_START_METHOD)
         # one figure a task; the slowest kinds are queued first so that no long one is left at the end
         order = sorted(range(len(jobs)), key=lambda i: -_COST.get(jobs[i][0], 1.0))
         self._futures = {i: self._pool.submit(_render_in_worker, jobs[i], dpi) for i in order}
@@ -759,31 +757,10 @@ _WORKER_RESULT = None
 _START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Have the kernel kill this worker when the process that started it dies (Linux).
-
-    A run killed with SIGKILL cannot stop its workers; without this they would keep drawing into
-    its staging folder and wait for work forever, holding its output pipes open (issue 20: the
-    workers now draw while the tables are written). Elsewhere the workers are spawned processes
-    and this does nothing.
-    """
-    if sys.platform != "linux":
-        return
-    import ctypes
-    import signal
-
-    pr_set_pdeathsig = 1  # <linux/prctl.h>
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent_pid:  # the parent died before the call above took effect
-        os._exit(1)
-
-
-def _start_worker(result, style: dict, parent_pid: int) -> None:
+def _start_worker(result, style: dict) -> None:
     import gc
 
     import matplotlib  # import here: matplotlib (1.7 s) only to draw
-
-    _die_with_parent(parent_pid)
 
     # Every figure is a reference cycle that only the collector frees; frozen, the forecast and
     # the modules this worker inherited (never garbage) are not walked by each collection, and

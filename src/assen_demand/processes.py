@@ -1,0 +1,71 @@
+"""Worker processes that die with the run that started them.
+
+Every parallel step of the package (the figures, the national hindcast, the national and the
+streamed runs of :mod:`assen_demand.scale`) runs on a pool of worker processes. A run killed with
+SIGKILL (the out-of-memory killer, ``kill -9``, a CI timeout) cannot stop its workers: forked
+workers hold both ends of the pool's pipes, so they never see the run end, wait for work for
+ever and keep the run's output pipes open (issue 20: a killed ``assen-demand forecast`` hung its
+caller this way). On Linux each worker here asks the kernel to kill it when its parent dies
+(``prctl(PR_SET_PDEATHSIG)``); elsewhere the workers are spawned and this does nothing.
+
+The pools use ``fork`` where the platform has it: no import, no copy of the inputs, and a script
+needs no ``if __name__ == "__main__"`` guard; ``spawn`` elsewhere, where it does.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+
+def start_method() -> str | None:
+    """``"fork"`` where the platform has it, else ``None`` (the platform's default)."""
+    import multiprocessing  # import here: only runs in parallel need it
+
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+
+
+def process_pool(workers: int, *, initializer: Callable | None = None, initargs: Sequence = (),
+                 method: str | None = None):
+    """A :class:`concurrent.futures.ProcessPoolExecutor` whose workers die with this process.
+
+    Parameters
+    ----------
+    workers : int
+        Worker processes.
+    initializer : callable, optional
+        Run once in each worker (after it has asked to die with its parent), with ``initargs``.
+    initargs : sequence
+    method : str, optional
+        Start method; default :func:`start_method`.
+
+    Returns
+    -------
+    concurrent.futures.ProcessPoolExecutor
+    """
+    import multiprocessing  # import here: only runs in parallel need it
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context(method if method is not None else start_method())
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
+                               initargs=(os.getpid(), initializer, tuple(initargs)))
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel kill this process when the process ``parent_pid`` that started it dies (Linux)."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1  # <linux/prctl.h>
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the call above took effect
+        os._exit(1)
+
+
+def _start_worker(parent_pid: int, initializer: Callable | None, initargs: tuple) -> None:
+    die_with_parent(parent_pid)
+    if initializer is not None:
+        initializer(*initargs)

@@ -1,0 +1,81 @@
+"""Worker pools that die with the run that started them (assen_demand.processes, issue 20)."""
+
+from __future__ import annotations
+
+import ast
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from assen_demand import processes
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "assen_demand"
+
+_SETTING = None
+
+
+def _remember(value):
+    global _SETTING
+    _SETTING = value
+
+
+def _setting(_):
+    return _SETTING, os.getpid()
+
+
+def test_the_initializer_runs_in_every_worker_with_its_arguments():
+    with processes.process_pool(2, initializer=_remember, initargs=("wijk",)) as pool:
+        seen = list(pool.map(_setting, range(8)))
+    assert {value for value, _ in seen} == {"wijk"}
+    assert os.getpid() not in {pid for _, pid in seen}
+
+
+def _left_behind(marker: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker.encode() in cmdline.read_bytes():
+                found.append(cmdline.parent.name)
+        except OSError:  # the process ended while we looked
+            pass
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the kernel's parent-death signal is Linux only")
+def test_workers_die_with_a_killed_run(tmp_path):
+    # a run killed with SIGKILL while its workers are busy must not leave them behind: forked
+    # workers hold both ends of the pool's pipes and would wait for work for ever
+    marker = f"pool-workers-{os.getpid()}-{tmp_path.name}"
+    code = (
+        "import os, signal, time\n"
+        "from assen_demand.processes import process_pool\n"
+        "pool = process_pool(2)\n"
+        "futures = [pool.submit(time.sleep, 120) for _ in range(2)]\n"
+        "time.sleep(1.0)\n"  # both workers busy
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, marker], capture_output=True, text=True, timeout=120)
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    deadline = time.monotonic() + 20
+    while _left_behind(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _left_behind(marker) == []
+
+
+def test_every_process_pool_of_the_package_is_made_here():
+    # a pool made elsewhere would not die with its run; processes.process_pool is the one place
+    made = []
+    for path in SRC.rglob("*.py"):
+        if path.name == "processes.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                if name in {"ProcessPoolExecutor", "Pool"}:
+                    made.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert made == []
