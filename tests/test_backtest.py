@@ -99,6 +99,7 @@ def _copy_known(raw, dest, *, base_year: int, target_year: int) -> None:
     ("cohort_component", {}),
     ("combined", {}),
     ("cohort_component", {"wijk_fertility": "cwr", "wijk_structural_migration": 1.0}),
+    ("cohort_component", {"wijk_structural_migration_old": 1.0, "wijk_structural_old_min_age": 65}),
 ])
 def test_hindcast_uses_only_what_was_known(raw_dir, tmp_path, method, options):
     """Deleting every file and row published after 1 January 2021 (but the 2022 KWB) changes nothing.
@@ -107,7 +108,8 @@ def test_hindcast_uses_only_what_was_known(raw_dir, tmp_path, method, options):
     weights are a bundled parameter table, estimated on the hindcasts and validated leaving
     whole gemeenten out: see scripts/wijk_control_variants.py). The options cover items 1 and 2 of
     issue 18 (note 4): the wijk child-woman ratios and the structural wijk migration, both read from
-    the base population of 1 January 2021."""
+    the base population of 1 January 2021; the last case its old-age variant (note 5), read from the
+    same base population."""
     _copy_known(raw_dir, tmp_path, base_year=2021, target_year=2022)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

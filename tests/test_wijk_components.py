@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from assen_demand.datamodel import AGES, SEXES
+from assen_demand.datamodel import AGES, MAX_AGE, SEXES
 from assen_demand.demography import components as c
 from assen_demand.demography.fertility import wijk_fertility_factors
 from assen_demand.demography.migration import (
@@ -171,6 +171,83 @@ def test_structural_term_gives_way_to_kwb_pairs():
     weights.loc[dict(area="W2")] = 0.5
     mixed = add_structural_wijk_migration(net, structural, population=pop, pair_weight=weights)
     np.testing.assert_allclose(mixed.sum("area").values, 0.0, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# note 5: the same term at old ages (care homes, senior flats keep their share of the very old)
+# --------------------------------------------------------------------------------------------
+
+def test_structural_wijk_migration_at_old_ages_hand_worked():
+    # Two wijken, one sex, ages 0..4 (4 is the open group here), 100 persons at every age,
+    # survival 0.8. W1 holds 50, 50, 10, 20, 50 % of the wijken at ages 0..4. Term from age 3 on:
+    # W1 gains 0.8 * 100 * (0.2 - 0.1) = 8 at age 3 and 0.8 * 100 * (0.5 - 0.2) = 24 at age 4,
+    # W2 loses the same; ages 1 and 2 get nothing although the share falls from 0.5 to 0.1 at 2
+    # (the young term would move 0.8 * 100 * (0.1 - 0.5) = -32 there).
+    pop = xr.DataArray([[[50.0, 50.0, 10.0, 20.0, 50.0]], [[50.0, 50.0, 90.0, 80.0, 50.0]]],
+                       dims=("area", "sex", "age"),
+                       coords={"area": ["W1", "W2"], "sex": ["female"], "age": [0, 1, 2, 3, 4]})
+    surv = xr.DataArray([[0.8] * 5], dims=("sex", "age"), coords={"sex": ["female"], "age": [0, 1, 2, 3, 4]})
+    d = structural_wijk_migration(pop, surv, gemeente="GM1", min_age=3, max_age=4)
+    np.testing.assert_allclose(d.sel(sex="female").values, [[0, 0, 0, 8.0, 24.0], [0, 0, 0, -8.0, -24.0]])
+    young = structural_wijk_migration(pop, surv, gemeente="GM1", max_age=4)
+    assert float(young.sel(area="W1", sex="female", age=2)) == pytest.approx(-32.0)
+    np.testing.assert_allclose(structural_wijk_migration(pop, surv, gemeente="GM1", min_age=3, max_age=4,
+                                                         weight=0.5).values, d.values / 2)
+    for bad in (dict(min_age=0), dict(min_age=4, max_age=3)):
+        with pytest.raises(InvalidValueError, match="min_age <= max_age"):
+            structural_wijk_migration(pop, surv, gemeente="GM1", **bad)
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(float, (3, 2, AGES.size), elements=st.floats(0.0, 80.0)),
+       arrays(float, (2, AGES.size), elements=st.floats(0.3, 1.0)),
+       st.sampled_from([65, 75, 85]))
+def test_old_age_term_sums_to_zero_is_zero_below_its_ages_and_keeps_old_shares(wijken, survival, old_min):
+    wijken = wijken + 0.5  # every age occupied
+    pop = xr.DataArray(np.concatenate([wijken.sum(axis=0, keepdims=True), wijken]), dims=("area", "sex", "age"),
+                       coords={"area": ["GM1", "W1", "W2", "W3"], "sex": list(SEXES), "age": AGES})
+    surv = xr.DataArray(survival, dims=("sex", "age"), coords={"sex": list(SEXES), "age": AGES})
+    d = structural_wijk_migration(pop, surv, gemeente="GM1", min_age=old_min, max_age=MAX_AGE)
+    np.testing.assert_allclose(d.sum("area").values, 0.0, atol=1e-9)
+    assert float(abs(d.sel(age=slice(0, old_min - 1))).max()) == 0.0
+    # a closed gemeente, one year on (the oldest age an open group: its survivors stay): every
+    # wijk's share at ages old_min..MAX_AGE is what it was
+    w = pop.sel(area=["W1", "W2", "W3"]).values
+    next_year = np.zeros_like(w)
+    next_year[:, :, 1:] = w[:, :, :-1] * survival[None, :, :-1]
+    next_year[:, :, -1] += w[:, :, -1] * survival[None, :, -1]
+    next_year += d.values
+    share_before = w / w.sum(axis=0)
+    share_after = next_year / next_year.sum(axis=0)
+    np.testing.assert_allclose(share_after[:, :, old_min:], share_before[:, :, old_min:], rtol=1e-9)
+
+
+@pytest.mark.slow  # two Assen component estimates, ~3 s CPU each
+def test_old_age_option_moves_only_old_wijk_migrants(assen):
+    from assen_demand.demography.base import estimate_base
+
+    # the pipeline's base population: the wijk shares at old ages come from the 2021 postcode bands
+    # (the KWB split alone gives every wijk the gemeente's profile within 65+, and no term)
+    known = assen.as_of(2021)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        base = estimate_base(known, year=2021).population
+        plain = c.estimate_components(known, base_year=2021, end_year=2024, base_population=base)
+        old = c.estimate_components(known, base_year=2021, end_year=2024, base_population=base,
+                                    wijk_structural_migration_old=1.0, wijk_structural_old_min_age=75)
+    gm = assen.gemeente
+    wijken = [a for a in plain.areas if a != gm]
+    diff = old.net_migration - plain.net_migration
+    assert float(abs(diff.sel(area=gm)).max()) == 0.0  # the gemeente is not touched
+    np.testing.assert_allclose(diff.sel(area=wijken).sum("area").values, 0.0, atol=1e-8)
+    assert float(abs(diff.sel(age=slice(0, 74))).max()) == 0.0
+    assert float(abs(diff.sel(area=wijken, age=slice(75, None))).max()) > 0.1
+    assert old.assumptions["wijk_structural_migration_old"] == 1.0
+    assert old.assumptions["wijk_structural_old_min_age"] == 75
+    for bad in (dict(wijk_structural_migration_old=-0.5), dict(wijk_structural_old_min_age=45),
+                dict(wijk_structural_old_min_age=70.5), dict(wijk_structural_old_min_age=MAX_AGE + 1)):
+        with pytest.raises(InvalidValueError, match="wijk_structural"):
+            c.estimate_components(known, base_year=2021, end_year=2024, base_population=base, **bad)
 
 
 # --------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from assen_demand.demography.fertility import (
     wijk_fertility_factors,
 )
 from assen_demand.demography.migration import (
+    STRUCTURAL_WIJK_MAX_AGE,
     add_structural_wijk_migration,
     drop_boundary_changes,
     drop_changed_wijken,
@@ -152,6 +153,16 @@ class ComponentOptions:
         with one minus the shrinkage weight of the wijk's KWB pairs; 0 leaves it out. Default 0.5:
         with it and the wijk method weights refitted on its hindcasts the combination beats naive in
         18 of 24 hindcast cells leaving whole gemeenten out, against 16 without (issue 18 note 4).
+    wijk_structural_migration_old : float [1]
+        Weight of the same term at old ages, ``wijk_structural_old_min_age`` to the oldest age:
+        wijken with care homes and senior flats keep their share of the very old (people move in
+        at 75+), where pure ageing lets it die out. Enters like the young-age term (one minus the
+        KWB-pair shrinkage weight of the wijk's 65+ band). 0 (default) leaves it out (issue 18
+        note 5).
+    wijk_structural_old_min_age : int [years]
+        Youngest arrival age of the old-age term; above
+        :data:`~assen_demand.demography.migration.STRUCTURAL_WIJK_MAX_AGE` (the young-age term's
+        last age), at most the oldest age.
     """
 
     mortality: str = "lee_carter"
@@ -172,6 +183,8 @@ class ComponentOptions:
     shrink_wijk_migration: bool = True
     wijk_fertility: str = "gemeente"
     wijk_structural_migration: float = 0.5
+    wijk_structural_migration_old: float = 0.0
+    wijk_structural_old_min_age: int = 75
 
     @classmethod
     def from_keywords(cls, options: ComponentOptions | None = None, **values) -> ComponentOptions:
@@ -463,6 +476,15 @@ def estimate_components(
     if not (np.isfinite(opts.wijk_structural_migration) and opts.wijk_structural_migration >= 0):
         raise InvalidValueError(
             f"wijk_structural_migration must be a number >= 0 (got {opts.wijk_structural_migration!r}); 0 leaves it out")
+    if not (np.isfinite(opts.wijk_structural_migration_old) and opts.wijk_structural_migration_old >= 0):
+        raise InvalidValueError(
+            f"wijk_structural_migration_old must be a number >= 0 (got {opts.wijk_structural_migration_old!r}); "
+            "0 leaves it out")
+    if not (float(opts.wijk_structural_old_min_age).is_integer()
+            and STRUCTURAL_WIJK_MAX_AGE < opts.wijk_structural_old_min_age <= MAX_AGE):
+        raise InvalidValueError(
+            f"wijk_structural_old_min_age must be a whole age from {STRUCTURAL_WIJK_MAX_AGE + 1} to {MAX_AGE} (got "
+            f"{opts.wijk_structural_old_min_age!r}); the young-age term covers ages 1-{STRUCTURAL_WIJK_MAX_AGE}")
     if end_year <= base_year:
         raise InvalidValueError(f"end_year {end_year} must be after base_year {base_year}")
     if not opts.sex_ratio_at_birth > 0:
@@ -566,11 +588,17 @@ def estimate_components(
         preserve_bands=opts.preserve_bands, prior=prior)
 
     wijken = [a for a in area_pop["area"].values.tolist() if a != gemeente]
-    if opts.wijk_structural_migration and wijken:
+    if (opts.wijk_structural_migration or opts.wijk_structural_migration_old) and wijken:
         # issue 18 item 1: the wijk keeps its young-age share of the gemeente, as far as its own KWB
-        # pairs do not say otherwise (their shrinkage weight takes the structural term's place)
-        structural = structural_wijk_migration(area_pop, surv.sel(year=base_year, drop=True), gemeente=gemeente,
+        # pairs do not say otherwise (their shrinkage weight takes the structural term's place);
+        # note 5: optionally also its share of the old (care homes, senior flats)
+        base_survival = surv.sel(year=base_year, drop=True)
+        structural = structural_wijk_migration(area_pop, base_survival, gemeente=gemeente,
                                                weight=opts.wijk_structural_migration)
+        if opts.wijk_structural_migration_old:
+            structural = structural + structural_wijk_migration(
+                area_pop, base_survival, gemeente=gemeente, weight=opts.wijk_structural_migration_old,
+                min_age=int(opts.wijk_structural_old_min_age), max_age=MAX_AGE)
         pair_weight = None
         rows = residuals[residuals["area_level"] == "wijk"] if len(residuals) else residuals
         if len(rows):  # unshrunk residuals are taken at face value: weight 1
@@ -622,7 +650,9 @@ def estimate_components(
                          wijk_pairs_left_out=changed_wijken,
                          base_population="given" if base_population is not None else "postcode bands 2021, uniform",
                          wijk_fertility=opts.wijk_fertility,
-                         wijk_structural_migration=opts.wijk_structural_migration),
+                         wijk_structural_migration=opts.wijk_structural_migration,
+                         wijk_structural_migration_old=opts.wijk_structural_migration_old,
+                         wijk_structural_old_min_age=int(opts.wijk_structural_old_min_age)),
         wijk_fertility=wijk_fert,
     )
 

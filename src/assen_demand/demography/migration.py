@@ -1038,7 +1038,8 @@ STRUCTURAL_WIJK_MAX_AGE = 45
 
 
 def structural_wijk_migration(population: xr.DataArray, survival: xr.DataArray, *, gemeente: str,
-                              max_age: int = STRUCTURAL_WIJK_MAX_AGE, weight: float = 1.0) -> xr.DataArray:
+                              max_age: int = STRUCTURAL_WIJK_MAX_AGE, weight: float = 1.0,
+                              min_age: int = 1) -> xr.DataArray:
     """The net migration that keeps each wijk's young-age share of its gemeente ("stable age structure").
 
     A settled wijk's age profile relative to its gemeente persists: young families keep moving
@@ -1049,12 +1050,15 @@ def structural_wijk_migration(population: xr.DataArray, survival: xr.DataArray, 
     cohort moves from ``x - 1`` to ``x`` needs, beyond its share ``R_w(x) M_gm(x)`` of the gemeente's
     net migrants (which the wijk gets already),
 
-        D_w(s, x) = weight * S(s, x-1) * G(s, x-1) * (R_w(s, x) - R_w(s, x-1)),   x = 1..max_age
+        D_w(s, x) = weight * S(s, x-1) * G(s, x-1) * (R_w(s, x) - R_w(s, x-1)),   x = min_age..max_age
 
     net migrants a year, with ``G`` the wijken together and ``S`` the survival ratio. ``D`` sums
     to zero over the wijken at every sex and age (it moves migrants between wijken, never adds
-    any to the gemeente). Above ``max_age`` it is 0: there the wijk's own ageing is the signal
-    (65+ is forecast well by ageing alone, issue 18). This is the persistence assumption of
+    any to the gemeente). Outside ``min_age..max_age`` it is 0: by default (ages 1..45) the wijk's
+    own ageing is the signal above 45 (65+ is forecast well by ageing alone, issue 18). The same
+    term at old ages (``min_age`` 65 or 75, ``max_age`` 100) is the option
+    ``wijk_structural_migration_old`` of the components: wijken with care homes and senior
+    flats keep their share of the very old, whom pure ageing lets die out (issue 18 note 5). This is the persistence assumption of
     :func:`structural_net_migration` (a gemeente against the country) applied to a wijk against its
     gemeente; the full-persistence limit at all ages is the constant-share method
     (:mod:`assen_demand.demography.combination`; the ratio / share and Hamilton-Perry methods of
@@ -1078,6 +1082,8 @@ def structural_wijk_migration(population: xr.DataArray, survival: xr.DataArray, 
         Oldest arrival age with a structural term.
     weight : float
         Multiplies ``D`` (0 = none, 1 = the share is kept in full).
+    min_age : int
+        Youngest arrival age with a structural term (at least 1: births are the fertility's).
 
     Returns
     -------
@@ -1098,6 +1104,9 @@ def structural_wijk_migration(population: xr.DataArray, survival: xr.DataArray, 
     """
     if not np.isfinite(weight) or weight < 0:
         raise InvalidValueError(f"structural_wijk_migration: weight must be a number >= 0 (got {weight!r})")
+    if not 1 <= int(min_age) <= int(max_age):
+        raise InvalidValueError(f"structural_wijk_migration: ages must satisfy 1 <= min_age <= max_age (got "
+                                f"min_age={min_age!r}, max_age={max_age!r}); age 0 is the births'")
     areas = [str(a) for a in population["area"].values]
     wijken = [a for a in areas if a != gemeente]
     pop = population.sel(area=wijken).transpose("area", "sex", "age").astype(float)
@@ -1108,7 +1117,7 @@ def structural_wijk_migration(population: xr.DataArray, survival: xr.DataArray, 
     surv = survival.transpose("sex", "age").sel(sex=pop["sex"].values).reindex(age=ages).fillna(0.0).values
     feeders = (surv * total.values)  # survivors of the wijken together, by age before the move (sex, age)
     out = np.zeros(pop.shape)
-    moving = (ages[1:] <= max_age)
+    moving = (ages[1:] >= min_age) & (ages[1:] <= max_age)
     step = share[:, :, 1:] - share[:, :, :-1]
     out[:, :, 1:] = np.where(moving[None, None, :], weight * feeders[None, :, :-1] * step, 0.0)
     return xr.DataArray(out, dims=("area", "sex", "age"), coords=pop.coords, name="net_migration")
