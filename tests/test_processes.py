@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import ast
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from process_helpers import left_by_a_killed_script
 
 from assen_demand import processes
 
@@ -35,17 +33,6 @@ def test_the_initializer_runs_in_every_worker_with_its_arguments():
     assert os.getpid() not in {pid for _, pid in seen}
 
 
-def _left_behind(marker: str) -> list[str]:
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if marker.encode() in cmdline.read_bytes():
-                found.append(cmdline.parent.name)
-        except OSError:  # the process ended while we looked
-            pass
-    return found
-
-
 @pytest.mark.skipif(sys.platform != "linux", reason="the kernel's parent-death signal is Linux only")
 def test_workers_die_with_a_killed_run(tmp_path):
     # a run killed with SIGKILL while its workers are busy must not leave them behind: forked
@@ -59,12 +46,7 @@ def test_workers_die_with_a_killed_run(tmp_path):
         "time.sleep(1.0)\n"  # both workers busy
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    run = subprocess.run([sys.executable, "-c", code, marker], capture_output=True, text=True, timeout=120)
-    assert run.returncode == -signal.SIGKILL, run.stderr
-    deadline = time.monotonic() + 20
-    while _left_behind(marker) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _left_behind(marker) == []
+    assert left_by_a_killed_script(code, marker) == []
 
 
 def test_every_process_pool_of_the_package_is_made_here():

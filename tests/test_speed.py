@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
-import signal
-import subprocess
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import openpyxl
@@ -25,6 +21,7 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from process_helpers import left_by_a_killed_script
 from products_helpers import assen_forecast
 
 from assen_demand import parameters, uncertainty
@@ -97,23 +94,7 @@ def test_figure_workers_die_with_a_killed_run(tmp_path):
         f"plots.start_figures(result, {str(tmp_path)!r}, dpi=40, kinds=('pyramids',), processes=2)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    run = subprocess.run([sys.executable, "-c", code, marker], capture_output=True, text=True, timeout=180)
-    assert run.returncode == -signal.SIGKILL, run.stderr
-
-    def left_behind() -> list[str]:
-        found = []
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-            try:
-                if marker.encode() in cmdline.read_bytes():
-                    found.append(cmdline.parent.name)
-            except OSError:  # the process ended while we looked
-                pass
-        return found
-
-    deadline = time.monotonic() + 20
-    while left_behind() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert left_behind() == []
+    assert left_by_a_killed_script(code, marker) == []
 
 
 def test_one_layout_pass_draws_what_savefig_draws(result, tmp_path):
