@@ -68,3 +68,16 @@ def test_forecast_tables_are_tidy(assen_forecast):
         assert frame["area_name"].notna().all(), name
     with pytest.raises(KeyError, match="no table 'woningen'"):
         assen_forecast.to_frame("woningen")
+
+
+def test_opgave_only_leaves_out_facilities_and_moves_and_changes_nothing_else():
+    import assen_demand
+    import xarray as xr
+
+    full = shared_assen_forecast()
+    lean = assen_demand.forecast(progress=False, opgave_only=True)
+    assert full.facilities is not None and full.doorstroming_moves is not None
+    assert lean.facilities is None and lean.doorstroming_moves is None
+    for name in ("population", "households", "care_need", "dwellings", "opgave", "stock", "need", "mantelzorg",
+                 "doorstroming"):
+        xr.testing.assert_identical(getattr(lean, name), getattr(full, name))

@@ -95,7 +95,7 @@ def gemeente_opgave_quantiles(gemeente: str, *, data, draws: int, seed: int, bas
         ``area_names``: dict; ``clipped_persons``: float.
     """
     fc = pipeline.forecast(gemeente, base_year=base_year, end_year=end_year, data=data, draws=draws, seed=seed,
-                           progress=False, **options)
+                           progress=False, opgave_only=True, **options)
     opgave = fc.opgave
     if opgave is None or "draw" not in opgave.dims:
         raise MissingDataError(f"{gemeente}: the forecast has no opgave per draw; the stock step needs KWB dwellings")

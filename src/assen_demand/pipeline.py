@@ -572,6 +572,7 @@ def forecast(
     distances: pd.DataFrame | str | None = None,
     parameters=None,
     stock_register=None,
+    opgave_only: bool = False,
     **component_options,
 ) -> Forecast:
     """Project the population and derive households, care need and dwelling need per wijk.
@@ -625,6 +626,11 @@ def forecast(
         A gemeente's register of the existing stock (``area, dwelling_type, year, units, status``;
         see ``data/stock/stock_template.csv``); its rows replace the estimate. ``None``: the
         estimated stock (status ``geschat``).
+    opgave_only : bool
+        Leave out the two steps that nothing else of the forecast needs, the facilities per wijk
+        and the doorstroming moves (``facilities`` and ``doorstroming_moves`` are then None); every
+        other result is the same. The national stochastic run keeps only the opgave per draw, and
+        these steps were about a tenth of its time per gemeente (issue 20).
     **component_options
         Passed to :func:`assen_demand.demography.components.estimate_components`; they override the
         scenario's settings of the same name.
@@ -722,14 +728,14 @@ def forecast(
         supply=supply_table,
         scenario=scen,
         uncertainty=draws_result,
-        facilities=_facility_step(data, projection, hh, need, chain.need, variant=variant,
-                                  facility_list=facility_list, distances=distances),
+        facilities=None if opgave_only else _facility_step(data, projection, hh, need, chain.need, variant=variant,
+                                                           facility_list=facility_list, distances=distances),
         need=chain.need,
         parameters=parameters,
         stock=chain.stock,
         opgave=chain.opgave if draws_result is None or draws_result.opgave is None else draws_result.opgave,
         # issue 23: doorstroming limited by the suitable homes that exist and are built
-        doorstroming_moves=_doorstroming_step(hh, chain.stock, plan, projection, parameters),
+        doorstroming_moves=None if opgave_only else _doorstroming_step(hh, chain.stock, plan, projection, parameters),
     )
 
 
