@@ -550,6 +550,12 @@ def _rake_sex_age(seed: np.ndarray, band_totals: np.ndarray, sex_totals: np.ndar
     return table
 
 
+#: Raking of the wijk seed stops when its margins are met within this many persons [persons]
+#: and have not improved for :data:`RAKE_STALL_STEPS` steps (see :func:`_rake_wijken`)
+RAKE_STALL_PERSONS = 1e-3
+RAKE_STALL_STEPS = 20
+
+
 def _rake_wijken(
     seed: np.ndarray, wijk_band: np.ndarray, gemeente: np.ndarray, wijk_sex: np.ndarray | None, *,
     smooth: bool = True, return_steps: bool = False,
@@ -596,11 +602,6 @@ def _rake_wijken(
         previous = gap
     return (table, step) if return_steps else table
 
-
-#: Raking of the wijk seed stops when its margins are met within this many persons [persons]
-#: and have not improved for :data:`RAKE_STALL_STEPS` steps (see :func:`_rake_wijken`)
-RAKE_STALL_PERSONS = 1e-3
-RAKE_STALL_STEPS = 20
 
 
 def _sex_totals(data: GemeenteData, year: int) -> np.ndarray | None:

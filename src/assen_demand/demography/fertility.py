@@ -394,7 +394,7 @@ def wijk_fertility_factors(population: xr.DataArray, asfr: xr.DataArray, *, geme
 
     Examples
     --------
-    Hand-worked (also ``tests/test_wijk_fertility.py``): two wijken of equal women with 30 and
+    Hand-worked (also ``tests/test_wijk_components.py``): two wijken of equal women with 30 and
     10 children 0-4, gemeente 40; ``E = 20`` each, raw ratios 1.5 and 0.5; with alpha = 20 the
     shrunk ratios are 50/40 = 1.25 and 30/40 = 0.75, already adding up (k = 1).
     """

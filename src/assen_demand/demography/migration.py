@@ -1092,7 +1092,7 @@ def structural_wijk_migration(population: xr.DataArray, survival: xr.DataArray, 
 
     Examples
     --------
-    Two wijken, one sex, ages 0..2 (hand-worked; ``tests/test_wijk_fertility.py`` has it too):
+    Two wijken, one sex, ages 0..2 (hand-worked; ``tests/test_wijk_components.py`` has it too):
     W1 holds 10, 20, 40 % of the wijken at ages 0, 1, 2; 100 persons at every age, survival 1.
     W1 gains 100 (0.2 - 0.1) = 10 at age 1 and 100 (0.4 - 0.2) = 20 at age 2; W2 loses the same.
 
