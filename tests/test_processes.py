@@ -61,3 +61,19 @@ def test_every_process_pool_of_the_package_is_made_here():
                 if name in {"ProcessPoolExecutor", "Pool"}:
                     made.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert made == []
+
+
+def _threads_in_worker(most):
+    return processes.threads_here(most)
+
+
+def test_a_pool_worker_runs_its_steps_on_one_thread():
+    # the pool already keeps the cores busy: threads inside each worker would only wait for each other
+    assert processes.threads_here(2) == min(os.cpu_count() or 1, 2)
+    assert processes.threads_here(1) == 1
+    with processes.process_pool(1) as pool:
+        assert pool.submit(_threads_in_worker, 8).result() == 1
+    # the tasks of the national runs' Dask workers say so themselves
+    with processes.one_thread_each():
+        assert processes.threads_here(8) == 1
+    assert processes.threads_here(8) == min(os.cpu_count() or 1, 8)

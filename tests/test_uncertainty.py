@@ -123,6 +123,23 @@ def test_same_seed_is_bit_identical(fc, assen):
 
 
 @pytest.mark.slow
+def test_chunks_in_threads_give_the_draws_of_one_thread(fc, assen):
+    # issue 20: the chunks of draws run side by side; each writes only its own rows and the
+    # clipped persons are summed in chunk order, so the threads change no bit
+    settings = dict(data=assen, draws=DRAWS, seed=7, progress=False, chunk_size=4)
+    one = uncertainty.simulate_forecast(fc.projection, threads=1, **settings)
+    three = uncertainty.simulate_forecast(fc.projection, threads=3, **settings)
+    for name in ("population", "care_need", "doorstroming"):
+        np.testing.assert_array_equal(getattr(three, name).values, getattr(one, name).values)
+    for var in one.households.data_vars:
+        np.testing.assert_array_equal(three.households[var].values, one.households[var].values)
+    np.testing.assert_array_equal(three.dwellings["need"].values, one.dwellings["need"].values)
+    assert three.clipped_persons == one.clipped_persons
+    with pytest.raises(InvalidValueError, match="threads must be a whole number"):
+        uncertainty.simulate_forecast(fc.projection, threads=0, **settings)
+
+
+@pytest.mark.slow
 def test_draws_vary_and_quantiles_are_ordered(fc):
     u = fc.uncertainty
     assert u.draws == DRAWS and u.seed == 7

@@ -44,6 +44,7 @@ from assen_demand.errors import AssenDemandError, InvalidValueError, MissingData
 from assen_demand.inputs.datasets import load_national
 from assen_demand.scale import NationalRunWarning, national_year
 from assen_demand.arguments import check_whole_numbers
+from assen_demand.processes import one_thread_each
 
 __all__ = [
     "OPGAVE_VARIABLES",
@@ -115,7 +116,8 @@ def _stochastic_one(code: str, data, settings: dict) -> tuple[str, dict | None, 
     row = {"gemeente": code, "status": "ok", "message": "", "areas": 0, "clipped_persons": 0.0}
     result = None
     try:
-        with warnings.catch_warnings():
+        # one gemeente a worker process, each on one thread: the workers keep the cores busy
+        with warnings.catch_warnings(), one_thread_each():
             warnings.simplefilter("ignore")  # per-gemeente data warnings would bury the progress bar
             result = gemeente_opgave_quantiles(code, data=data, **settings)
         tag = ("area", [code] * result["population"].sizes["area"])

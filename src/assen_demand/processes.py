@@ -17,6 +17,33 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+
+
+#: True in a worker of :func:`process_pool` or inside :func:`one_thread_each`: the other
+#: workers already keep the cores busy
+_CORES_TAKEN = False
+
+
+def threads_here(most: int) -> int:
+    """Threads a step may run side by side in this process: every core up to ``most``, and
+    one in a worker process of a parallel run, whose siblings already keep the other cores busy
+    (two threads in each of two workers on two cores only wait for each other)."""
+    if _CORES_TAKEN:
+        return 1
+    return max(1, min(os.cpu_count() or 1, int(most)))
+
+
+@contextmanager
+def one_thread_each():
+    """Within this block :func:`threads_here` is 1: for the task of a worker process that a pool
+    other than :func:`process_pool` started (the Dask workers of the national runs)."""
+    global _CORES_TAKEN
+    before, _CORES_TAKEN = _CORES_TAKEN, True
+    try:
+        yield
+    finally:
+        _CORES_TAKEN = before
 
 
 def start_method() -> str | None:
@@ -66,6 +93,8 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def _start_worker(parent_pid: int, initializer: Callable | None, initargs: tuple) -> None:
+    global _CORES_TAKEN
+    _CORES_TAKEN = True
     die_with_parent(parent_pid)
     if initializer is not None:
         initializer(*initargs)

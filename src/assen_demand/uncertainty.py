@@ -95,6 +95,7 @@ from assen_demand.datamodel import KWB_BAND_EDGES as _KWB_EDGES
 from assen_demand.datamodel import QUANTILES, quantile_name
 from assen_demand.display import summary_repr
 from assen_demand.errors import InvalidValueError, MissingDataError
+from assen_demand.processes import threads_here
 from assen_demand.parameters import (
     AGES,
     SEXES,
@@ -145,6 +146,8 @@ _LIFE_TABLE_DRAWS = 100
 # 4 rather than 8 since issue 20's memory goal: the same CPU (run_block 3.6-4.0 s for 1,000
 # Assen draws either way, load 10), 16 MB less peak (559 vs 575 MB)
 _BLOCK_DRAWS = 4
+#: threads of the draws' chunk loop by default (simulate_forecast)
+_DRAW_THREADS = 2
 
 
 def _seed_entropy(seed) -> int:
@@ -698,6 +701,39 @@ def _combined_draws(wijk_pop: np.ndarray, central: np.ndarray, cohort: np.ndarra
     return out, out.sum(axis=1, keepdims=True), clipped
 
 
+def _check_threads(threads) -> int:
+    if threads is None:
+        return threads_here(_DRAW_THREADS)
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise InvalidValueError(f"threads must be a whole number >= 1 (got {threads!r})")
+    return int(threads)
+
+
+def _map_chunks(run_chunk, chunks: list[np.ndarray], threads: int | None, bar) -> list:
+    """``run_chunk(idx)`` of every chunk, in chunk order, on ``threads`` threads (default every
+    core, at most :data:`_DRAW_THREADS`); ``bar`` counts the draws done."""
+    threads = _check_threads(threads)
+    if threads == 1 or len(chunks) == 1:
+        results = []
+        for idx in chunks:
+            results.append(run_chunk(idx))
+            bar.update(len(idx))
+        return results
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=min(int(threads), len(chunks)))
+    try:
+        futures = [pool.submit(run_chunk, idx) for idx in chunks]
+        results = []
+        for idx, future in zip(chunks, futures):
+            results.append(future.result())
+            bar.update(len(idx))
+    finally:
+        # on an error the chunks not started are dropped rather than run to no purpose
+        pool.shutdown(wait=True, cancel_futures=True)
+    return results
+
+
 def _chunks(draws: int, cells_per_draw: int, chunk_size: int | None, multiple: int = 1) -> list[np.ndarray]:
     size = chunk_size if chunk_size is not None else max(1, _CHUNK_CELLS // max(cells_per_draw, 1))
     if chunk_size is None:  # whole blocks of the housing chain
@@ -890,6 +926,7 @@ def simulate_forecast(
     trend_start: int | None = None,
     parameters=None,
     stock_inputs=None,
+    threads: int | None = None,
 ) -> ForecastDraws:
     """Monte Carlo draws of population, households, care need and dwelling need.
 
@@ -920,24 +957,47 @@ def simulate_forecast(
     stock_inputs : assen_demand.housing.stock.StockInputs, optional
         Data for the chain's stock and opgave steps (one central stock for every draw); the
         result's ``opgave`` then has a ``draw`` dimension.
+    threads : int, optional
+        Chunks of draws run side by side in this many threads (NumPy releases the GIL in its
+        loops, so the cores share the work without copying the inputs). Default: every core,
+        at most 2 (each thread adds one chunk's temporaries to the peak), and 1 in a worker
+        process of a national run (:func:`assen_demand.processes.threads_here`). The result
+        does not depend on it.
 
     Returns
     -------
     ForecastDraws
     """
     tables = resolve_parameters(parameters)
+    threads = _check_threads(threads)
 
-    demo = demographic_draws(projection, data=data, draws=draws, seed=seed, zero_width=zero_width)
-    params = ParameterDraws(draws=demo.draws, seed=demo.seed, zero_width=zero_width)
-    layout = _migration_layout(projection)
-    engines = _chunk_engines(projection, demo)
+    n, entropy = _check_draws(draws), _seed_entropy(seed)
     central = projection.population.transpose("area", "sex", "age", "year")
     areas = central["area"].values
     years = central["year"].values
-    n, n_area, n_year = demo.draws, len(areas), len(years)
-    # the chunks need only ``engines`` and ``layout``: the survival and fertility draws go now
+    base_year = projection.base_year if one_person_households is not None else None
+    central_base = central.sel(year=base_year).values if base_year is not None else None
+
+    demo = demographic_draws(projection, data=data, draws=n, seed=entropy, zero_width=zero_width)
+    layout = _migration_layout(projection)
+    engines = _chunk_engines(projection, demo)
+    # the chunks need only ``engines`` and ``layout``: the survival and fertility draws go now,
+    # before the parameter draws (drawing both side by side in two threads saved 0.2-0.5 s of
+    # 5 s but raised the peak of 1,000 Assen draws from 565 to 620 MB: issue 20's 600 MB)
     demo_settings, demo_seed = demo.settings, demo.seed
     del demo
+    # the housing chain on numpy blocks (housing/blocks.py: the formulas of run_housing_chain,
+    # tested against it draw by draw); every parameter drawn once for all draws
+    p_all = tables.with_variant(ParameterDraws(draws=n, seed=entropy, zero_width=zero_width))
+    coef = blocks.chain_coefficients(p_all, years=years, institutional_multiplier=institutional_multiplier,
+                                     prevalence_trend=prevalence_trend, trend_start=trend_start, dtype=CHAIN_DTYPE)
+    offset = None
+    if base_year is not None:
+        # the base population is not drawn: one calibration of living alone for all draws, used
+        # for every chunk whose base year equals it (else the chunk is calibrated on its own)
+        offset = blocks.living_alone_offset(central_base[None], coef, areas=areas, years=years, base_year=base_year,
+                                            one_person_households=one_person_households)
+    n_area, n_year = len(areas), len(years)
     # the population draws are kept in float32 (half the memory of the largest array; the
     # quantile error against float64 is below 1e-6 relative, tests/test_speed.py)
     pop_out = np.empty((n, *central.shape), dtype=POPULATION_DTYPE)
@@ -949,45 +1009,36 @@ def simulate_forecast(
     parts_out = {v: np.empty((n, n_area, len(dwellings.DWELLING_TYPES), n_year)) for v in ("care", "preference")}
     parts_out["total"] = dw_out[..., 0]
     door_out = np.empty((n, n_area, n_year))
-    clipped = 0.0
-    base_year = projection.base_year if one_person_households is not None else None
-    # the housing chain on numpy blocks (housing/blocks.py: the formulas of run_housing_chain,
-    # tested against it draw by draw); every parameter drawn once for all draws
-    p_all = tables.with_variant(params)
-    coef = blocks.chain_coefficients(p_all, years=years, institutional_multiplier=institutional_multiplier,
-                                     prevalence_trend=prevalence_trend, trend_start=trend_start, dtype=CHAIN_DTYPE)
-    offset, central_base = None, None
-    if base_year is not None:
-        # the base population is not drawn: one calibration of living alone for all draws, used
-        # for every chunk whose base year equals it (else the chunk is calibrated on its own)
-        central_base = central.sel(year=base_year).values
-        offset = blocks.living_alone_offset(central_base[None], coef, areas=areas, years=years, base_year=base_year,
-                                            one_person_households=one_person_households)
     _release_freed_memory()
+    def run_chunk(idx: np.ndarray) -> float:
+        # each chunk writes only its own rows of the outputs, so chunks can run side by side
+        values, clip = _project_chunk(layout, engines, idx)
+        pop_out[idx] = values
+        same_base = offset is not None and np.array_equal(values[..., list(years).index(base_year)],
+                                                          np.broadcast_to(central_base, values.shape[:-1]))
+        for start in range(0, len(idx), _BLOCK_DRAWS):
+            rows = idx[start:start + _BLOCK_DRAWS]
+            part = blocks.run_block(values[start:start + len(rows)], coef.take(rows), areas=areas, years=years,
+                                    one_person_households=one_person_households, base_year=base_year,
+                                    alone_offset=offset[rows] if same_base else None, dtype=CHAIN_DTYPE)
+            for i, v in enumerate(hh_vars):
+                hh_out[v][rows] = part.households[:, :, i]
+            need_out[rows] = part.care_need
+            parts_out["care"][rows] = part.care
+            parts_out["preference"][rows] = part.preference
+            parts_out["total"][rows] = part.care + part.preference
+            door_out[rows] = part.doorstroming
+            dw_out[rows, ..., 1] = part.norm
+        return clip
+
+    chunks = _chunks(n, int(np.prod(central.shape)), chunk_size, multiple=_BLOCK_DRAWS)
     bar = _progress(n, progress, "forecast draws")
     with bar:
-        for idx in _chunks(n, int(np.prod(central.shape)), chunk_size, multiple=_BLOCK_DRAWS):
-            values, clip = _project_chunk(layout, engines, idx)
-            clipped += clip
-            pop_out[idx] = values
-            same_base = offset is not None and np.array_equal(values[..., list(years).index(base_year)],
-                                                              np.broadcast_to(central_base, values.shape[:-1]))
-            for start in range(0, len(idx), _BLOCK_DRAWS):
-                rows = idx[start:start + _BLOCK_DRAWS]
-                part = blocks.run_block(values[start:start + len(rows)], coef.take(rows), areas=areas, years=years,
-                                        one_person_households=one_person_households, base_year=base_year,
-                                        alone_offset=offset[rows] if same_base else None, dtype=CHAIN_DTYPE)
-                for i, v in enumerate(hh_vars):
-                    hh_out[v][rows] = part.households[:, :, i]
-                need_out[rows] = part.care_need
-                parts_out["care"][rows] = part.care
-                parts_out["preference"][rows] = part.preference
-                parts_out["total"][rows] = part.care + part.preference
-                door_out[rows] = part.doorstroming
-                dw_out[rows, ..., 1] = part.norm
-            bar.update(len(idx))
+        clips = _map_chunks(run_chunk, chunks, threads, bar)
+    # summed in chunk order, whatever order the threads finished in: the same total every run
+    clipped = float(sum(clips))
     # the draws' inputs are done with: free them before the opgave and the tables (the peak)
-    del coef, layout, engines, values
+    del coef, layout, engines
     _release_freed_memory()
     opgave = None
     if stock_inputs is not None:
