@@ -44,7 +44,7 @@ from assen_demand.errors import AssenDemandError, InvalidValueError, MissingData
 from assen_demand.inputs.datasets import load_national
 from assen_demand.scale import NationalRunWarning, national_year
 from assen_demand.arguments import check_whole_numbers
-from assen_demand.processes import one_thread_each
+from assen_demand.processes import keep_freed_memory, one_thread_each
 
 __all__ = [
     "OPGAVE_VARIABLES",
@@ -116,6 +116,7 @@ def _stochastic_one(code: str, data, settings: dict) -> tuple[str, dict | None, 
     row = {"gemeente": code, "status": "ok", "message": "", "areas": 0, "clipped_persons": 0.0}
     result = None
     try:
+        keep_freed_memory()  # the worker reuses one gemeente's freed arrays for the next
         # one gemeente a worker process, each on one thread: the workers keep the cores busy
         with warnings.catch_warnings(), one_thread_each():
             warnings.simplefilter("ignore")  # per-gemeente data warnings would bury the progress bar
