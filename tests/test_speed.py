@@ -190,6 +190,8 @@ QUANTILE_RTOL = 1e-6
 
 
 def test_block_quantiles_equal_xarrays_with_and_without_nan(monkeypatch):
+    import assen_demand.draw_quantiles as draw_quantiles
+
     rng = np.random.default_rng(5)
     values = rng.gamma(2.0, 50.0, size=(200, 3, 7, 4))
     values[:, 1, 2, :] = np.nan  # an unknown supply: all draws NaN
@@ -197,11 +199,32 @@ def test_block_quantiles_equal_xarrays_with_and_without_nan(monkeypatch):
     da = xr.DataArray(values, dims=("draw", "area", "age", "year"),
                       coords={"draw": np.arange(200), "area": ["a", "b", "c"], "age": np.arange(7),
                               "year": [2024, 2025, 2026, 2027]})
-    monkeypatch.setattr(uncertainty, "_QUANTILE_BLOCK", 5)  # several blocks, some with NaN
-    got = uncertainty._quantiles_over_draws(da, [0.05, 0.5, 0.95])
+    monkeypatch.setattr(draw_quantiles, "BLOCK_CELLS", 5)  # several blocks, some with NaN
+    got = draw_quantiles.quantiles_over_draws(da, [0.05, 0.5, 0.95])
     with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
         want = da.quantile([0.05, 0.5, 0.95], dim="draw")
-    xr.testing.assert_allclose(got, want.transpose(*got.dims), rtol=1e-12)
+    # the same numbers, not only close: one sort gives NumPy's order statistics and interpolation
+    np.testing.assert_array_equal(got.values, want.transpose(*got.dims).values)
+
+
+def test_quantiles_of_a_run_are_taken_once_and_handed_out_as_copies(monkeypatch):
+    import assen_demand.draw_quantiles as draw_quantiles
+
+    rng = np.random.default_rng(2)
+    population = xr.DataArray(rng.gamma(2.0, 50.0, size=(30, 2, 4)), dims=("draw", "area", "year"),
+                              coords={"draw": np.arange(30), "area": ["a", "b"], "year": [1, 2, 3, 4]})
+    draws = uncertainty.ForecastDraws(population=population, households=None, care_need=None, dwellings=None,
+                                      doorstroming=None, settings=pd.DataFrame(), seed=1, zero_width=False)
+    calls = []
+    real = uncertainty.quantiles_over_draws
+    monkeypatch.setattr(uncertainty, "quantiles_over_draws", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = draws.quantiles("population")
+    first.values[:] = -1.0  # a caller that writes into its copy changes nothing kept
+    second = draws.quantiles("population")
+    assert len(calls) == 1
+    np.testing.assert_array_equal(second.values, real(population, uncertainty.QUANTILES).values)
+    draws.quantiles("population", q=[0.5])
+    assert len(calls) == 2  # other probabilities: taken anew
 
 
 @pytest.mark.slow  # two 60-draw runs of the Assen chain

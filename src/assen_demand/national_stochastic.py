@@ -40,6 +40,7 @@ import xarray as xr
 from assen_demand import pipeline
 from assen_demand.datamodel import QUANTILES, quantile_name
 from assen_demand.display import summary_repr
+from assen_demand.draw_quantiles import quantiles_over_draws
 from assen_demand.errors import AssenDemandError, InvalidValueError, MissingDataError, UnknownAreaError
 from assen_demand.inputs.datasets import load_national
 from assen_demand.scale import NationalRunWarning, national_year
@@ -100,12 +101,10 @@ def gemeente_opgave_quantiles(gemeente: str, *, data, draws: int, seed: int, bas
     opgave = fc.opgave
     if opgave is None or "draw" not in opgave.dims:
         raise MissingDataError(f"{gemeente}: the forecast has no opgave per draw; the stock step needs KWB dwellings")
-    parts = []
-    for value in q:  # one probability at a time, as opgave.to_frame takes them: the same numbers
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # nursing places in wijken: all NaN by design
-            parts.append(opgave[list(OPGAVE_VARIABLES)].quantile(float(value), dim="draw"))
-    quantiles = xr.concat(parts, dim="quantile").transpose("quantile", "area", "dwelling_type", "year")
+    # the numbers opgave.to_frame gives, every probability from one sort of the draws (nursing
+    # places in wijken: all NaN by design)
+    quantiles = xr.Dataset({v: quantiles_over_draws(opgave[v], [float(value) for value in q])
+                            for v in OPGAVE_VARIABLES}).transpose("quantile", "area", "dwelling_type", "year")
     return {"quantiles": quantiles, "population": fc.population.load(), "area_names": dict(fc.area_names),
             "clipped_persons": float(fc.uncertainty.clipped_persons)}
 

@@ -32,6 +32,7 @@ from assen_demand.parameters import ParameterSet, resolve_parameters
 from assen_demand.uncertainty import simulate_forecast
 from assen_demand.outputs import doorstroming as doorstroming_products
 from assen_demand.uncertainty import QUANTILES, quantile_name
+from assen_demand.draw_quantiles import quantiles_over_draws
 from assen_demand.housing.stock import StockInputs
 from assen_demand.inputs.datasets import load_dwelling_stock
 from assen_demand.housing import doorstroming
@@ -826,12 +827,13 @@ def _comparison_rows(fc: Forecast) -> pd.DataFrame:
     frame = pd.concat([frame, doorstroming_products.comparison_rows(fc)], ignore_index=True)  # issue 23
     if fc.uncertainty is not None:
         unc = fc.uncertainty
+        # the quantile of an aggregate, not the sum of the quantiles of its parts; every
+        # probability from one sort of the draws
+        pop_all = quantiles_over_draws(population_rows(unc.population), list(QUANTILES))
+        dw_all = xr.Dataset({v: quantiles_over_draws(unc.dwellings[v], list(QUANTILES)) for v in unc.dwellings.data_vars})
         for q in QUANTILES:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                # the quantile of an aggregate, not the sum of the quantiles of its parts
-                pop_agg = population_rows(unc.population).quantile(q, dim="draw").drop_vars("quantile")
-                dw_q = unc.dwellings.quantile(q, dim="draw").drop_vars("quantile")
+            pop_agg = pop_all.sel(quantile=q, drop=True)
+            dw_q = dw_all.sel(quantile=q, drop=True)
             part_pop = pop_agg.rename(f"value_{quantile_name(q)}").to_dataframe().reset_index()
             part_dw = dwelling_rows(dw_q).rename(f"value_{quantile_name(q)}").to_dataframe().reset_index()
             col = f"value_{quantile_name(q)}"

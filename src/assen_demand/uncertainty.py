@@ -94,6 +94,7 @@ from assen_demand.evaluation import scale_cumulative_deviation, wijk_interval_sc
 from assen_demand.datamodel import KWB_BAND_EDGES as _KWB_EDGES
 from assen_demand.datamodel import QUANTILES, quantile_name
 from assen_demand.display import summary_repr
+from assen_demand.draw_quantiles import quantiles_over_draws
 from assen_demand.errors import InvalidValueError, MissingDataError
 from assen_demand.processes import threads_here
 from assen_demand.parameters import (
@@ -857,6 +858,8 @@ class ForecastDraws:
     clipped_persons: float = 0.0
     need: xr.Dataset | None = None
     opgave: xr.Dataset | None = field(default=None, repr=False)
+    # quantiles already taken, by (table, probabilities): the draws do not change after the run
+    _quantiles: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def draws(self) -> int:
@@ -886,11 +889,16 @@ class ForecastDraws:
         q = [float(v) for v in q]
         if any(not 0 <= v <= 1 for v in q):
             raise InvalidValueError(f"quantiles {q} must lie in [0, 1] (0.05, not 5)")
-        obj = getattr(self, name)
-        if isinstance(obj, xr.DataArray):
-            return _quantiles_over_draws(obj, q)
-        return xr.Dataset({v: _quantiles_over_draws(obj[v], q) if "draw" in obj[v].dims else obj[v]
-                           for v in obj.data_vars}, attrs=obj.attrs)
+        key = (name, tuple(q))
+        if key not in self._quantiles:
+            # kept: the tables, the workbook and the store of one run each ask for the same ones
+            obj = getattr(self, name)
+            if isinstance(obj, xr.DataArray):
+                self._quantiles[key] = quantiles_over_draws(obj, q)
+            else:
+                self._quantiles[key] = xr.Dataset({v: quantiles_over_draws(obj[v], q) if "draw" in obj[v].dims
+                                                   else obj[v] for v in obj.data_vars}, attrs=obj.attrs)
+        return self._quantiles[key].copy(deep=True)
 
     def frame_columns(self, name: str, keys: Sequence[str], q: Sequence[float] = QUANTILES) -> pd.DataFrame:
         """Quantile columns ``<var>_q05, ...`` of a table summed as the central ``to_frame`` is.
@@ -1076,34 +1084,6 @@ def simulate_forecast(
 
 #: dtype of the kept population draws (see :func:`simulate_forecast`)
 POPULATION_DTYPE = np.float32
-# cells per block when taking quantiles: 8192 cells x 1,000 draws in float64 is 65 MB
-_QUANTILE_BLOCK = 8192
-
-
-def _quantiles_over_draws(da: xr.DataArray, q: Sequence[float]) -> xr.DataArray:
-    """``da.quantile(q, dim="draw")`` in float64, a block of cells at a time.
-
-    The same numbers as xarray's quantile (linear interpolation between order statistics; NaN
-    draws skipped, an all-NaN cell stays NaN), with bounded temporary memory: a float32 input
-    is widened one block at a time, and the fast ``np.quantile`` is used where a block has no
-    NaN (``np.nanquantile`` is about 20 times slower).
-    """
-    other = [d for d in da.dims if d != "draw"]
-    values = da.transpose("draw", *other).values
-    flat = values.reshape(values.shape[0], -1)
-    out = np.empty((len(q), flat.shape[1]))
-    for start in range(0, flat.shape[1], _QUANTILE_BLOCK):
-        block = flat[:, start:start + _QUANTILE_BLOCK].astype(np.float64)
-        if np.isnan(block).any():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN gap cells stay NaN
-                out[:, start:start + block.shape[1]] = np.nanquantile(block, q, axis=0)
-        else:
-            out[:, start:start + block.shape[1]] = np.quantile(block, q, axis=0)
-    coords = {d: da[d] for d in other if d in da.coords}
-    coords.update({k: c for k, c in da.coords.items() if "draw" not in c.dims and k not in other})
-    return xr.DataArray(out.reshape(len(q), *values.shape[1:]), dims=("quantile", *other),
-                        coords={"quantile": list(q), **coords}, name=da.name, attrs=da.attrs)
 
 
 def _parameter_settings() -> pd.DataFrame:

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from assen_demand.draw_quantiles import quantiles_over_draws
 from assen_demand.errors import DataFormatError
 from assen_demand.housing.stock import GEMEENTE_ONLY, STOCK_TYPES
 
@@ -154,11 +155,11 @@ def to_frame(opgave: xr.Dataset, area_names: dict | None = None, *, quantiles=(0
             warnings.simplefilter("ignore", RuntimeWarning)
             base = opgave[cols].median("draw")
         frame = base.to_dataframe().reset_index()
-        for q in quantiles:
+        # every probability from one sort of the draws (nursing places in wijken: all NaN by design)
+        taken = xr.Dataset({v: quantiles_over_draws(opgave[v], list(quantiles)) for v in ("need", "opgave")})
+        for q in taken["quantile"].values:
             name = f"q{int(round(q * 100)):02d}"
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # nursing places in wijken: all NaN by design
-                part = opgave[["need", "opgave"]].quantile(q, dim="draw").drop_vars("quantile")
+            part = taken.sel(quantile=q, drop=True)
             part = part.rename({"need": f"need_{name}", "opgave": f"opgave_{name}"}).to_dataframe().reset_index()
             frame = frame.merge(part, on=["area", "dwelling_type", "year"], how="left")
     else:
