@@ -58,11 +58,12 @@ def keep_freed_memory() -> bool:
     A national run's worker forecasts gemeente after gemeente, each allocating and freeing arrays
     of 1-250 MB many times. By default glibc maps every array above 32 MB afresh and unmaps it when
     freed, and Dask's workers also hand back every freed page at once (its default
-    ``MALLOC_TRIM_THRESHOLD_`` of 64 kB): each array is then paid again in page faults. Measured on
-    six gemeenten of 200 draws (2 workers): 4.4 million page faults and 17 s of kernel time of
-    60 s of CPU; with the heap kept, 0.5 million and 5 s, and the same peak per worker (1.03 GB).
-    The arrays of the explicit releases (:func:`assen_demand.uncertainty` trims after its set-up)
-    are still handed back there.
+    ``MALLOC_TRIM_THRESHOLD_`` of 64 kB): each array is then paid again in page faults. Six
+    gemeenten of 200 draws on 2 workers (two alternating pairs of runs): 4.2-4.3 million page
+    faults and 13.5-14.8 s of kernel time by default; with the heap kept 0.9-1.0 million and
+    6.3-6.9 s, 20 % less wall time, and a peak per worker of 1.09 instead of 1.02 GB.
+    What the draws' set-up frees is still handed back where :mod:`assen_demand.uncertainty` trims
+    the heap explicitly.
 
     Returns
     -------
