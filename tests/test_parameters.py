@@ -7,6 +7,8 @@ from importlib.resources import files
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assen_demand import parameters as P
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
@@ -76,6 +78,50 @@ def _good_row(**changes):
 def test_validation_errors_name_row_column_and_fix(changes, error, match):
     with pytest.raises(error, match=match):
         P.validate_parameter_table(_good_row(**changes), name="t.csv")
+
+
+def test_an_infinite_upper_age_is_an_error_that_names_it():
+    # the row walk used to crash on int(inf) (OverflowError) instead of naming the cell
+    with pytest.raises(InvalidValueError, match=r"column 'age_hi': inf is not a whole age"):
+        P.validate_parameter_table(_good_row(age_hi=np.inf), name="t.csv")
+
+
+# cells a hand-edited table may hold: good values, empty ones, text in number columns and the reverse
+_CELL_VALUES = [np.nan, "", " ", "x", "5", 0, 1, -1, 0.5, 1.5, 2.5, 65, 70.5, np.inf, True, None,
+                "male", "female", "all", "bekend", "aanname", "share of persons", "per 1000"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(0, 5), st.sampled_from(list(P.REQUIRED_COLUMNS)),
+                                st.sampled_from(range(len(_CELL_VALUES)))), max_size=3))
+def test_vectorised_row_check_passes_only_what_the_row_walk_passes(edits):
+    # six good rows of disjoint bands, then a few cells replaced: with the vectorised check the
+    # validation must end exactly as the row walk alone ends (same table, or same error and message)
+    bands = [(0, 18), (18, 30), (30, 50), (50, 65), (65, 80), (80, np.nan)]
+    frame = pd.concat([_good_row(age_lo=a, age_hi=b) for a, b in bands], ignore_index=True)
+    for row, column, value in edits:
+        frame[column] = frame[column].astype(object)
+        frame.at[row, column] = _CELL_VALUES[value]
+    # read back as a bundled table is read (pandas infers each column's type again)
+    import io
+
+    frame = pd.read_csv(io.StringIO(frame.to_csv(index=False)), dtype={"sex": str, "status": str, "indicator": str})
+
+    def outcome(rows_pass):
+        import unittest.mock
+
+        with unittest.mock.patch.object(P, "_rows_pass", rows_pass):
+            try:
+                return P.validate_parameter_table(frame.copy(), name="t.csv")
+            except Exception as exc:  # noqa: BLE001 - the comparison is of whatever happens
+                return type(exc), str(exc)
+
+    walked, fast = outcome(lambda _: False), outcome(P._rows_pass)
+    if isinstance(walked, pd.DataFrame):
+        assert isinstance(fast, pd.DataFrame)
+        pd.testing.assert_frame_equal(fast, walked)
+    else:
+        assert fast == walked
 
 
 def test_missing_column_is_reported():
