@@ -1026,7 +1026,8 @@ def simulate_forecast(
                                                           np.broadcast_to(central_base, values.shape[:-1]))
         for start in range(0, len(idx), _BLOCK_DRAWS):
             rows = idx[start:start + _BLOCK_DRAWS]
-            part = blocks.run_block(values[start:start + len(rows)], coef.take(rows), areas=areas, years=years,
+            # the rows just stored in the population's dtype: a view the chain reads in place
+            part = blocks.run_block(pop_out[rows[0]:rows[-1] + 1], coef.take(rows), areas=areas, years=years,
                                     one_person_households=one_person_households, base_year=base_year,
                                     alone_offset=offset[rows] if same_base else None, dtype=CHAIN_DTYPE)
             for i, v in enumerate(hh_vars):

@@ -397,8 +397,11 @@ def run_block(
     def c(a):  # coefficient (draw, sex, age, year) -> (draw, 1, sex, age, year) in the working dtype
         return a[:, None].astype(dtype, copy=False)
 
-    pop = L["population"]
-    pop[...] = population
+    if population.dtype == np.dtype(dtype) and population.flags.c_contiguous:
+        pop = population  # read in place: the copy was a tenth of the block
+    else:
+        pop = L["population"]
+        pop[...] = population
     # households.split_institutional / households.households
     inst, priv, alone, hh = L["institutional"], L["private"], L["alone"], L["households"]
     np.multiply(pop, c(coef.institutional), out=inst)
@@ -442,14 +445,19 @@ def run_block(
     # need.person_profiles
     ds = coef.dementia_share.astype(dtype)[:, None, None, None, None]
     adl_s = coef.adl_share.astype(dtype)[:, None, None, None, None]
-    dem_p = np.maximum(L["dementia_at_home"] - ds * vv_home, 0.0)
-    adl_p = np.maximum(L["adl_limitation"] - vv_home - adl_s * dem_p, 0.0)
-    mob_p = np.maximum(L["mobility_limitation"] - L["adl_limitation"], 0.0)
+    # the operations of need.person_profiles in their order, written into three buffers
+    dem_p = ds * vv_home
+    np.subtract(L["dementia_at_home"], dem_p, out=dem_p)
+    np.maximum(dem_p, 0.0, out=dem_p)
+    adl_p = np.subtract(L["adl_limitation"], vv_home)
+    np.subtract(adl_p, adl_s * dem_p, out=adl_p)
+    np.maximum(adl_p, 0.0, out=adl_p)
+    mob_p = np.subtract(L["mobility_limitation"], L["adl_limitation"])
+    np.maximum(mob_p, 0.0, out=mob_p)
     persons = {"mobility_not_adl": mob_p, "adl_not_vv": adl_p, "dementia_not_vv": dem_p, "wlz_vv_at_home": vv_home}
     # need.profile_households: shares of the private persons, cumulative over severity, partner of the other sex
     has = priv > 0
-    safe = np.where(has, priv, 1.0)
-    shares = {p: np.where(has, persons[p] / safe, 0.0) for p in PROFILES}
+    shares = {p: np.divide(persons[p], priv, out=np.zeros_like(priv), where=has) for p in PROFILES}
     total = shares[PROFILES[0]].copy()
     for p in PROFILES[1:]:
         total += shares[p]
@@ -492,7 +500,7 @@ def run_block(
     pref_x = buf[:, :, _L["none_alone"]:].reshape(n, n_area, -1, n_year)
     preference = np.matmul(pref_w[:, None], pref_x).astype(np.float64)
     norm_w = coef.norm_weights.reshape(coef.norm_weights.shape[0], len(DWELLING_TYPES), -1).astype(dtype)
-    norm = np.matmul(norm_w[:, None], flat[:, :, _L["population"]]).astype(np.float64) / 1000.0
+    norm = np.matmul(norm_w[:, None], pop.reshape(n, n_area, n_sex * n_age, n_year)).astype(np.float64) / 1000.0
     norm[:, :, coef.norm_missing] = np.nan
     door_w = coef.moving.reshape(coef.moving.shape[0], 1, -1).astype(dtype)
     door = np.matmul(door_w[:, None], flat[:, :, _L["households"]])[:, :, 0].astype(np.float64)
