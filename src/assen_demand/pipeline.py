@@ -604,7 +604,7 @@ def forecast(
         (the same numbers as ``"basis"``).
     draws : int
         Monte Carlo draws through the whole chain (0 = none); see
-        :mod:`assen_demand.uncertainty`. 1,000 draws for Assen take about 10 s (560 MB peak; issue 20).
+        :mod:`assen_demand.uncertainty`. 1,000 draws for Assen take about 5 s on two cores (580 MB peak; issue 20).
     seed : int, optional
         Seed of the draws; the same seed gives bit-identical results.
     zero_width : bool
