@@ -711,8 +711,8 @@ def _check_threads(threads) -> int:
 
 
 def _map_chunks(run_chunk, chunks: list[np.ndarray], threads: int | None, bar) -> list:
-    """``run_chunk(idx)`` of every chunk, in chunk order, on ``threads`` threads (default every
-    core, at most :data:`_DRAW_THREADS`); ``bar`` counts the draws done."""
+    """``run_chunk(idx)`` of every chunk, in chunk order, on ``threads`` threads (``None``: as
+    :func:`_check_threads`); ``bar`` counts the draws done."""
     threads = _check_threads(threads)
     if threads == 1 or len(chunks) == 1:
         results = []
@@ -1018,6 +1018,7 @@ def simulate_forecast(
     parts_out["total"] = dw_out[..., 0]
     door_out = np.empty((n, n_area, n_year))
     _release_freed_memory()
+
     def run_chunk(idx: np.ndarray) -> float:
         # each chunk writes only its own rows of the outputs, so chunks can run side by side
         values, clip = _project_chunk(layout, engines, idx)
