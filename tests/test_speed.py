@@ -111,6 +111,67 @@ def test_one_layout_pass_draws_what_savefig_draws(result, tmp_path):
     assert np.array_equal(_pixels(tmp_path / "savefig.png"), _pixels(tmp_path / "once.png"))
 
 
+def test_save_png_draws_the_figure_once(result, tmp_path, monkeypatch):
+    # savefig draws a figure with a layout engine twice (the first time with the rendering off)
+    from matplotlib.figure import Figure
+
+    draws = []
+    original = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda fig, renderer: (draws.append(1), original(fig, renderer))[1])
+    fig = Figure(figsize=(6.5, 6), layout="constrained")
+    plots.plot_pyramid(result, ax=fig.add_subplot())
+    plots.save_png(fig, tmp_path / "pyramid.png", 40)
+    assert len(draws) == 1 and (tmp_path / "pyramid.png").is_file()
+    assert fig.get_layout_engine() is not None and fig.dpi == 100  # the figure is left as it was
+
+
+def test_titles_set_without_measuring_are_where_matplotlib_places_them(result, tmp_path, monkeypatch):
+    # figures.set_title pins the titles at the top of the axes instead of letting every layout
+    # pass and draw measure the axes for a place above them: the same pixels
+    from assen_demand.outputs import voorzieningen
+
+    def one_of_each(folder):
+        folder.mkdir()
+        jobs = plots._figure_jobs(result, folder, plots.FIGURE_KINDS)
+        return [path for job in {kind: (kind, arg, path) for kind, arg, path in jobs}.values()
+                for path in plots._render(result, job, 40)]
+
+    pinned = one_of_each(tmp_path / "pinned")
+    automatic_title = lambda ax, label, **kwargs: ax.set_title(label, **kwargs)  # noqa: E731
+    monkeypatch.setattr(plots, "_set_title", automatic_title)
+    monkeypatch.setattr(voorzieningen, "set_title", automatic_title)
+    automatic = one_of_each(tmp_path / "automatic")
+    assert len(pinned) == len(automatic) == 6
+    for a, b in zip(pinned, automatic):
+        assert np.array_equal(_pixels(a), _pixels(b)), a.name
+
+
+def test_set_title_leaves_the_placement_automatic_where_something_may_be_above_the_axes():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from assen_demand.outputs.figures import set_title, tick_label
+
+    def title_bottoms(title):
+        fig = Figure(layout="constrained")
+        plain, top_ticks, offset, twinned = fig.subplots(1, 4)
+        for ax in (plain, top_ticks, twinned):
+            ax.yaxis.set_major_formatter(tick_label)
+        top_ticks.xaxis.tick_top()  # tick labels above the axes
+        offset.plot([0, 1], [1e6, 1.00001e6])  # the default formatter: an offset text may be above
+        twinned.twiny().yaxis.set_major_formatter(tick_label)  # the twin's x tick labels are on top
+        for ax in (plain, top_ticks, offset, twinned):
+            title(ax, "Titel", fontsize=9)
+        assert plain.title.get_text() == "Titel" and plain.title.get_fontsize() == 9
+        FigureCanvasAgg(fig).draw()
+        return [ax.title.get_window_extent().ymin for ax in (plain, top_ticks, offset, twinned)]
+
+    bottoms = title_bottoms(set_title)
+    assert bottoms == title_bottoms(lambda ax, label, **kwargs: ax.set_title(label, **kwargs))
+    plain, top_ticks, _, twinned = bottoms
+    assert top_ticks > plain + 10 and twinned > plain + 10  # moved above the tick labels, not pinned
+
+
 def test_processes_must_be_a_whole_number(result, tmp_path):
     with pytest.raises(Exception, match="processes must be a whole number >= 1"):
         plots.save_figures(result, tmp_path, kinds=("older",), processes=0)

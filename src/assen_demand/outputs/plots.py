@@ -31,6 +31,7 @@ from assen_demand.outputs.figures import PNG_COMPRESS_LEVEL, save_png  # re-expo
 from assen_demand.outputs.figures import new_axes as _new_axes
 from assen_demand.outputs.figures import new_figure as _new_figure
 from assen_demand.outputs.figures import nl_number as _nl
+from assen_demand.outputs.figures import set_title as _set_title
 from assen_demand.outputs.figures import tick_label as _tick
 from assen_demand.outputs.labels import DWELLING_LABELS, SOURCE_NOTE, quantile_columns, scenario_suffix
 from assen_demand.outputs.voorzieningen import save_facility_figure
@@ -179,8 +180,8 @@ def plot_pyramid(result, area: str | None = None, *, years=None, age_width: int 
     ax.text(0.98, 0.98, "Vrouwen", transform=ax.transAxes, ha="right", va="top", fontsize=10, color=_FEMALE,
             weight="bold")
     kind = "gemeente" if area == result.gemeente else "wijk"
-    ax.set_title(f"Bevolkingsopbouw {_name(result, area)} ({kind}), {first} en {last}\n{run_label(result)}",
-                 fontsize=11)
+    _set_title(ax, f"Bevolkingsopbouw {_name(result, area)} ({kind}), {first} en {last}\n{run_label(result)}",
+               fontsize=11)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=3, fontsize=8, frameon=False)
     ax.grid(axis="x", color="0.9")
     ax.set_axisbelow(True)
@@ -220,9 +221,9 @@ def plot_older_population(result, *, areas=None, groups=(65, 75, 85), fig=None):
         for lo in groups:
             ax.plot(years, _age_total(pop, lo).values, color=_AGE_COLORS.get(lo), linewidth=1.8, label=f"{lo}+")
         title = _name(result, area) + (" (gemeente)" if area == result.gemeente else "")
-        ax.set_title(title, fontsize=9 if len(title) <= 22 else 7.5)
         ax.tick_params(labelsize=7)
         ax.yaxis.set_major_formatter(_tick)
+        _set_title(ax, title, fontsize=9 if len(title) <= 22 else 7.5)
         ax.set_ylim(bottom=0)
         ax.grid(color="0.92")
     legend_ax = axes[n]
@@ -283,9 +284,9 @@ def plot_need_supply(result, dwelling_type: str, *, area: str | None = None, ax=
     else:
         ax.text(0.5, 0.08, "aanbod onbekend", transform=ax.transAxes, ha="center", fontsize=8, color="0.4",
                 style="italic")
-    ax.set_title(DWELLING_LABELS[dwelling_type], fontsize=10)
     ax.set_ylim(bottom=0)
     ax.yaxis.set_major_formatter(_tick)
+    _set_title(ax, DWELLING_LABELS[dwelling_type], fontsize=10)
     ax.tick_params(labelsize=8)
     ax.grid(color="0.92")
     return ax
@@ -413,7 +414,7 @@ def plot_gap_heatmap(result, dwelling_type: str, *, areas=None, annotate: bool =
                                       for a in areas], fontsize=8)
     if areas[0] == result.gemeente and len(areas) > 1:
         ax.axhline(0.5, color="black", linewidth=1.2)  # the gemeente total above, its wijken below
-    ax.set_title(title, fontsize=10)
+    _set_title(ax, title, fontsize=10)
     bar = ax.figure.colorbar(image, ax=ax, shrink=0.9, pad=0.01)
     bar.set_label(f"{bar_label} (woningen of plaatsen)", fontsize=8)
     bar.ax.tick_params(labelsize=7)
@@ -485,8 +486,8 @@ def plot_opgave(result, dwelling_type: str, *, years=None, ax=None):
     ax.set_xlabel("Opgave (woningen of plaatsen); negatief = overschot", fontsize=8)
     where = f"{_name(result, result.gemeente)} (alleen gemeente: plekken dienen de hele stad)" if gemeente_only \
         else "per wijk"
-    ax.set_title(f"Opgave {_PLURAL[dwelling_type]} {where}\ngroei behoefte + tekort basisjaar - plannen; {run_label(result)}",
-                 fontsize=10)
+    _set_title(ax, f"Opgave {_PLURAL[dwelling_type]} {where}\ngroei behoefte + tekort basisjaar - plannen; "
+                   f"{run_label(result)}", fontsize=10)
     ax.legend(title="Jaar", fontsize=7, title_fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     add_source_note(ax.figure, SOURCE_NOTE + "; voorraad: CBS KWB 2024, geschat met landelijke kentallen")
     return ax
@@ -603,7 +604,7 @@ def plot_fan_chart(quantiles, *, years=None, probabilities=None, central=None, a
     ax.grid(color="0.92")
     ax.legend(fontsize=8, frameon=False, loc="upper left")
     if title:
-        ax.set_title(title, fontsize=10)
+        _set_title(ax, title, fontsize=10)
     if note:
         ax.annotate(note, xy=(0, 0), xycoords="axes fraction", xytext=(0, -22), textcoords="offset points",
                     ha="left", va="top", fontsize=7, color="0.3")
