@@ -125,6 +125,61 @@ def test_save_png_draws_the_figure_once(result, tmp_path, monkeypatch):
     assert fig.get_layout_engine() is not None and fig.dpi == 100  # the figure is left as it was
 
 
+def test_write_png_stores_every_pixel_and_the_resolution(tmp_path):
+    from assen_demand.outputs.figures import write_png
+
+    rng = np.random.default_rng(20)
+    image = rng.integers(0, 256, size=(37, 53, 4), dtype=np.uint8)  # every byte difference, wrapping around
+    image[10:20] = image[9]  # and rows equal to the one above
+    path = write_png(tmp_path / "image.png", image, 150)
+    with Image.open(path) as png:
+        assert png.mode == "RGBA" and png.size == (53, 37)
+        assert np.array_equal(np.asarray(png), image)
+        assert png.info["dpi"][0] == pytest.approx(150, abs=0.02) and "Matplotlib" in png.info["Software"]
+    with pytest.raises(ValueError, match="RGBA"):
+        write_png(tmp_path / "rgb.png", image[:, :, :3], 150)
+
+
+def test_bars_as_one_patch_are_the_bars_of_barh(tmp_path):
+    # plots._barh draws barh's bars as one patch (figures.rectangles): the same pixels and legend
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    from assen_demand.outputs.figures import rectangles
+
+    values = np.array([3.0, -1.5, np.nan, 2.25, -0.5])  # a NaN bar is left out, as barh leaves it out
+    paths = {}
+    for way in ("barh", "patch"):
+        fig = Figure(figsize=(3, 2), layout="constrained")
+        ax = fig.add_subplot()
+        for k, color in enumerate(("#3b6ea5", "#c8553d")):
+            pos = np.arange(len(values)) + 0.4 * k
+            if way == "barh":
+                ax.barh(pos, values * (k + 1), height=0.35, color=color, alpha=0.75, label=f"reeks {k}")
+            else:
+                plots._barh(ax, pos, values * (k + 1), 0.35, color=color, alpha=0.75, label=f"reeks {k}")
+        ax.add_patch(Rectangle((0.5, 0.5), 1, 1, facecolor="0.95", edgecolor="0.82", hatch="///", linewidth=0)
+                     if way == "barh" else
+                     rectangles([0.5], [0.5], 1, 1, facecolor="0.95", edgecolor="0.82", hatch="///", linewidth=0))
+        ax.legend(loc="lower right", fontsize=6)
+        paths[way] = plots.save_png(fig, tmp_path / f"{way}.png", 80)
+    assert np.array_equal(_pixels(paths["barh"]), _pixels(paths["patch"]))
+
+
+def test_rectangles_is_one_closed_path_per_finite_rectangle():
+    from matplotlib.path import Path as MplPath
+
+    from assen_demand.outputs.figures import rectangles
+
+    patch = rectangles([0, 1, np.nan], [0, 2, 0], [2, -1, 1], 0.5, facecolor="red")
+    corners = patch.get_path().vertices.reshape(-1, 5, 2)
+    assert corners.tolist() == [[[0, 0], [2, 0], [2, 0.5], [0, 0.5], [0, 0]],
+                                [[1, 2], [0, 2], [0, 2.5], [1, 2.5], [1, 2]]]
+    assert patch.get_path().codes[:5].tolist() == [MplPath.MOVETO] + [MplPath.LINETO] * 3 + [MplPath.CLOSEPOLY]
+    assert patch.get_edgecolor()[3] == 0  # no edge unless asked for, as a Rectangle
+    assert rectangles([0], [0], 1, 1, edgecolor="black").get_edgecolor()[3] == 1
+
+
 def test_titles_set_without_measuring_are_where_matplotlib_places_them(result, tmp_path, monkeypatch):
     # figures.set_title pins the titles at the top of the axes instead of letting every layout
     # pass and draw measure the axes for a place above them: the same pixels

@@ -31,6 +31,7 @@ from assen_demand.outputs.figures import PNG_COMPRESS_LEVEL, save_png  # re-expo
 from assen_demand.outputs.figures import new_axes as _new_axes
 from assen_demand.outputs.figures import new_figure as _new_figure
 from assen_demand.outputs.figures import nl_number as _nl
+from assen_demand.outputs.figures import rectangles as _rectangles
 from assen_demand.outputs.figures import set_title as _set_title
 from assen_demand.outputs.figures import tick_label as _tick
 from assen_demand.outputs.labels import DWELLING_LABELS, SOURCE_NOTE, quantile_columns, scenario_suffix
@@ -104,6 +105,22 @@ def _check_type(dwelling_type: str) -> str:
     return dwelling_type
 
 
+def _barh(ax, positions, values, height: float, **kwargs):
+    """``ax.barh(positions, values, height=height, **kwargs)`` as one patch (:func:`figures.rectangles`).
+
+    The same bars, centred on ``positions``, from 0 to ``values``; one artist instead of one per
+    bar (issue 20). Returns the :class:`~matplotlib.patches.PathPatch`, the legend handle.
+    """
+    positions = np.asarray(positions, dtype=float)
+    if "color" in kwargs:  # as barh: the colour of the fill; an edge only where one is asked for
+        kwargs.setdefault("facecolor", kwargs.pop("color"))
+    patch = _rectangles(0.0, positions - height / 2, values, height, **kwargs)
+    patch.sticky_edges.x.append(0.0)  # as barh: the x axis gets no margin beyond the base of the bars
+    ax.add_patch(patch)
+    ax.autoscale(enable=None)  # as barh: fit the view to the data (when drawn), unless the caller fixed it
+    return patch
+
+
 # --------------------------------------------------------------------------------------------
 # population
 # --------------------------------------------------------------------------------------------
@@ -158,13 +175,13 @@ def plot_pyramid(result, area: str | None = None, *, years=None, age_width: int 
     ax = _new_axes(ax, (6.5, 6))
     pos = np.arange(len(starts))
     height = 0.9
-    ax.barh(pos, -counts(first, "male"), height=height, color=_MALE, alpha=0.75, label=f"Mannen 1 jan. {first}")
-    ax.barh(pos, counts(first, "female"), height=height, color=_FEMALE, alpha=0.75, label=f"Vrouwen 1 jan. {first}")
+    bars = [_barh(ax, pos, sign * counts(first, sex), height, color=color, alpha=0.75,
+                  label=f"{name} 1 jan. {first}")
+            for sex, sign, color, name in (("male", -1, _MALE, "Mannen"), ("female", 1, _FEMALE, "Vrouwen"))]
     edges = np.concatenate([pos - height / 2, [pos[-1] + height / 2]])
-    for sex, sign in (("male", -1), ("female", 1)):
-        c = sign * counts(last, sex)
-        ax.stairs(c, edges, orientation="horizontal", color="black", linewidth=1.3,
-                  label=f"1 jan. {last} (prognose)" if sex == "male" else None)
+    outline = [ax.stairs(sign * counts(last, sex), edges, orientation="horizontal", color="black", linewidth=1.3,
+                         label=f"1 jan. {last} (prognose)")
+               for sex, sign in (("male", -1), ("female", 1))]
     ax.axvline(0, color="black", linewidth=0.6)
     step = max(1, len(starts) // 10) if age_width == 1 else 1
     ax.set_yticks(pos[::step], [labels[i] for i in range(0, len(labels), step)], fontsize=8)
@@ -182,7 +199,8 @@ def plot_pyramid(result, area: str | None = None, *, years=None, age_width: int 
     kind = "gemeente" if area == result.gemeente else "wijk"
     _set_title(ax, f"Bevolkingsopbouw {_name(result, area)} ({kind}), {first} en {last}\n{run_label(result)}",
                fontsize=11)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=3, fontsize=8, frameon=False)
+    ax.legend(handles=[outline[0], *bars], loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=3, fontsize=8,
+              frameon=False)
     ax.grid(axis="x", color="0.9")
     ax.set_axisbelow(True)
     return ax
@@ -357,7 +375,7 @@ def plot_gap_heatmap(result, dwelling_type: str, *, areas=None, annotate: bool =
         With a colour bar [dwellings or places].
     """
     from matplotlib.colors import TwoSlopeNorm  # import here: matplotlib (1.7 s) only to draw
-    from matplotlib.patches import Patch, Rectangle
+    from matplotlib.patches import Patch
 
     dwelling_type = _check_type(dwelling_type)
     if areas is None:
@@ -388,9 +406,9 @@ def plot_gap_heatmap(result, dwelling_type: str, *, areas=None, annotate: bool =
         bar_label = "Tekort"
     image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap=cmap, norm=norm, interpolation="nearest")
     if has_supply.any() and not has_supply.all():
-        for i, j in zip(*np.nonzero(~has_supply)):
-            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.95", edgecolor="0.82", hatch="///",
-                                   linewidth=0))
+        rows, cols = np.nonzero(~has_supply)  # one patch of all cells without supply: drawn at once
+        ax.add_patch(_rectangles(cols - 0.5, rows - 0.5, 1, 1, facecolor="0.95", edgecolor="0.82", hatch="///",
+                                 linewidth=0))
     if annotate:
         # small numbers (a few places per wijk) would all round to 0 or 1: show a decimal
         shown = np.abs(np.where(np.isfinite(values), values, need))
@@ -475,7 +493,7 @@ def plot_opgave(result, dwelling_type: str, *, years=None, ax=None):
     for k, year in enumerate(years):
         values = op.sel(area=areas, dwelling_type=dwelling_type, year=year).values
         pos = np.arange(len(areas)) + (k - (len(years) - 1) / 2) * height
-        ax.barh(pos, values, height=height, color=colors[k % len(colors)], label=str(year))
+        _barh(ax, pos, values, height, color=colors[k % len(colors)], label=str(year))
         for y, v in zip(pos, values):
             if np.isfinite(v):
                 ax.text(v, y, f" {_nl(v)} ", va="center", ha="left" if v >= 0 else "right", fontsize=6)
