@@ -180,6 +180,38 @@ def test_rectangles_is_one_closed_path_per_finite_rectangle():
     assert rectangles([0], [0], 1, 1, edgecolor="black").get_edgecolor()[3] == 1
 
 
+def test_a_figure_is_drawn_without_the_collector_and_freed_by_one_collection(result, tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    drawn, collections = [], []
+    save_png = plots.save_png
+
+    def save_and_watch(fig, path, dpi):
+        drawn.append(weakref.ref(fig))
+        return save_png(fig, path, dpi)
+
+    def watch(phase, info):
+        if phase == "start":
+            collections.append(info["generation"])
+
+    monkeypatch.setattr(plots, "save_png", save_and_watch)
+    job = plots._figure_jobs(result, tmp_path, ("older",))[0]
+    gc.callbacks.append(watch)
+    try:
+        plots._render(result, job, 40)
+        assert collections == [1] and gc.isenabled()  # none while drawing, one after it
+        assert drawn[0]() is None  # that one collection freed the figure
+        gc.disable()
+        try:
+            plots._render(result, job, 40)
+            assert collections == [1] and not gc.isenabled()  # a caller's choice is kept
+        finally:
+            gc.enable()
+    finally:
+        gc.callbacks.remove(watch)
+
+
 def test_titles_set_without_measuring_are_where_matplotlib_places_them(result, tmp_path, monkeypatch):
     # figures.set_title pins the titles at the top of the axes instead of letting every layout
     # pass and draw measure the axes for a place above them: the same pixels

@@ -17,6 +17,8 @@ from the ``need_q05, need_q50, ...`` columns of ``Forecast.to_frame("dwellings")
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import sys
 import warnings
@@ -777,8 +779,6 @@ _START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 
 
 def _start_worker(result, style: dict) -> None:
-    import gc
-
     import matplotlib  # import here: matplotlib (1.7 s) only to draw
 
     # Every figure is a reference cycle that only the collector frees; frozen, the forecast and
@@ -828,7 +828,32 @@ def _figure_jobs(result, folder: Path, kinds) -> list[tuple]:
 
 def _render(result, job: tuple, dpi: int) -> list[Path]:
     """Draw and save one figure of :func:`_figure_jobs`; Figure() without pyplot, so nothing
-    is registered globally and nothing needs closing."""
+    is registered globally and nothing needs closing (:func:`_one_collection`)."""
+    with _one_collection():
+        return _draw_job(result, job, dpi)
+
+
+@contextlib.contextmanager
+def _one_collection():
+    """The garbage collector off while a figure is drawn, then one collection of the young objects.
+
+    A figure is some 10^5 objects in reference cycles: drawing one set off the collector about
+    15 times, each walking all young objects, about 7 % of the time of the figures (issue 20).
+    Off while drawing, one collection afterwards frees the figure just drawn (all of it young:
+    no collection promoted any of it). Nothing changes when the collector was already off.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect(1)
+
+
+def _draw_job(result, job: tuple, dpi: int) -> list[Path]:
     from matplotlib.figure import Figure  # import here: matplotlib (1.7 s) only to draw
 
     kind, arg, path = job
