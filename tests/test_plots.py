@@ -10,7 +10,7 @@ import pytest
 from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.patches import PathPatch
 from products_helpers import WithQuantiles, assen_forecast, assen_forecast_example_supply, cli_forecast_run
 
 from assen_demand.outputs import export, plots
@@ -42,9 +42,12 @@ def test_pyramid_of_a_wijk_uses_its_name_and_both_years(result):
     assert "Lariks" in ax.get_title() and "2024" in ax.get_title() and "2040" in ax.get_title()
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels[0] == "0-4" and labels[-1] == "95+"
-    # the bars hold the base year: men to the left add up to the wijk's men in 2024
-    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
-    men = -sum(p.get_width() for p in bars if p.get_width() < 0)
+    # the bars hold the base year: men to the left add up to the wijk's men in 2024 (one patch per sex,
+    # a closed rectangle of five corners per age group)
+    widths = np.concatenate([np.diff(p.get_path().vertices.reshape(-1, 5, 2)[:, :2, 0], axis=1).ravel()
+                             for p in ax.patches if type(p) is PathPatch])  # not the outline (StepPatch)
+    assert len(widths) == 2 * len(labels)
+    men = -widths[widths < 0].sum()
     expected = float(result.population.sel(area="WK010601", sex="male", year=2024).sum())
     assert men == pytest.approx(expected)
     assert any("prognose" in t.get_text() for t in ax.get_legend().get_texts())

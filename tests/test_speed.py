@@ -111,6 +111,154 @@ def test_one_layout_pass_draws_what_savefig_draws(result, tmp_path):
     assert np.array_equal(_pixels(tmp_path / "savefig.png"), _pixels(tmp_path / "once.png"))
 
 
+def test_save_png_draws_the_figure_once(result, tmp_path, monkeypatch):
+    # savefig draws a figure with a layout engine twice (the first time with the rendering off)
+    from matplotlib.figure import Figure
+
+    draws = []
+    original = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda fig, renderer: (draws.append(1), original(fig, renderer))[1])
+    fig = Figure(figsize=(6.5, 6), layout="constrained")
+    plots.plot_pyramid(result, ax=fig.add_subplot())
+    plots.save_png(fig, tmp_path / "pyramid.png", 40)
+    assert len(draws) == 1 and (tmp_path / "pyramid.png").is_file()
+    assert fig.get_layout_engine() is not None and fig.dpi == 100  # the figure is left as it was
+
+
+def test_write_png_stores_every_pixel_and_the_resolution(tmp_path):
+    from assen_demand.outputs.figures import write_png
+
+    rng = np.random.default_rng(20)
+    image = rng.integers(0, 256, size=(37, 53, 4), dtype=np.uint8)  # every byte difference, wrapping around
+    image[10:20] = image[9]  # and rows equal to the one above
+    path = write_png(tmp_path / "image.png", image, 150)
+    with Image.open(path) as png:
+        assert png.mode == "RGBA" and png.size == (53, 37)
+        assert np.array_equal(np.asarray(png), image)
+        assert png.info["dpi"][0] == pytest.approx(150, abs=0.02) and "Matplotlib" in png.info["Software"]
+    with pytest.raises(ValueError, match="RGBA"):
+        write_png(tmp_path / "rgb.png", image[:, :, :3], 150)
+
+
+def test_bars_as_one_patch_are_the_bars_of_barh(tmp_path):
+    # plots._barh draws barh's bars as one patch (figures.rectangles): the same pixels and legend
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    from assen_demand.outputs.figures import rectangles
+
+    values = np.array([3.0, -1.5, np.nan, 2.25, -0.5])  # a NaN bar is left out, as barh leaves it out
+    paths = {}
+    for way in ("barh", "patch"):
+        fig = Figure(figsize=(3, 2), layout="constrained")
+        ax = fig.add_subplot()
+        for k, color in enumerate(("#3b6ea5", "#c8553d")):
+            pos = np.arange(len(values)) + 0.4 * k
+            if way == "barh":
+                ax.barh(pos, values * (k + 1), height=0.35, color=color, alpha=0.75, label=f"reeks {k}")
+            else:
+                plots._barh(ax, pos, values * (k + 1), 0.35, color=color, alpha=0.75, label=f"reeks {k}")
+        ax.add_patch(Rectangle((0.5, 0.5), 1, 1, facecolor="0.95", edgecolor="0.82", hatch="///", linewidth=0)
+                     if way == "barh" else
+                     rectangles([0.5], [0.5], 1, 1, facecolor="0.95", edgecolor="0.82", hatch="///", linewidth=0))
+        ax.legend(loc="lower right", fontsize=6)
+        paths[way] = plots.save_png(fig, tmp_path / f"{way}.png", 80)
+    assert np.array_equal(_pixels(paths["barh"]), _pixels(paths["patch"]))
+
+
+def test_rectangles_is_one_closed_path_per_finite_rectangle():
+    from matplotlib.path import Path as MplPath
+
+    from assen_demand.outputs.figures import rectangles
+
+    patch = rectangles([0, 1, np.nan], [0, 2, 0], [2, -1, 1], 0.5, facecolor="red")
+    corners = patch.get_path().vertices.reshape(-1, 5, 2)
+    assert corners.tolist() == [[[0, 0], [2, 0], [2, 0.5], [0, 0.5], [0, 0]],
+                                [[1, 2], [0, 2], [0, 2.5], [1, 2.5], [1, 2]]]
+    assert patch.get_path().codes[:5].tolist() == [MplPath.MOVETO] + [MplPath.LINETO] * 3 + [MplPath.CLOSEPOLY]
+    assert patch.get_edgecolor()[3] == 0  # no edge unless asked for, as a Rectangle
+    assert rectangles([0], [0], 1, 1, edgecolor="black").get_edgecolor()[3] == 1
+
+
+def test_a_figure_is_drawn_without_the_collector_and_freed_by_one_collection(result, tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    drawn, collections = [], []
+    save_png = plots.save_png
+
+    def save_and_watch(fig, path, dpi):
+        drawn.append(weakref.ref(fig))
+        return save_png(fig, path, dpi)
+
+    def watch(phase, info):
+        if phase == "start":
+            collections.append(info["generation"])
+
+    monkeypatch.setattr(plots, "save_png", save_and_watch)
+    job = plots._figure_jobs(result, tmp_path, ("older",))[0]
+    gc.callbacks.append(watch)
+    try:
+        plots._render(result, job, 40)
+        assert collections == [1] and gc.isenabled()  # none while drawing, one after it
+        assert drawn[0]() is None  # that one collection freed the figure
+        gc.disable()
+        try:
+            plots._render(result, job, 40)
+            assert collections == [1] and not gc.isenabled()  # a caller's choice is kept
+        finally:
+            gc.enable()
+    finally:
+        gc.callbacks.remove(watch)
+
+
+def test_titles_set_without_measuring_are_where_matplotlib_places_them(result, tmp_path, monkeypatch):
+    # figures.set_title pins the titles at the top of the axes instead of letting every layout
+    # pass and draw measure the axes for a place above them: the same pixels
+    from assen_demand.outputs import voorzieningen
+
+    def one_of_each(folder):
+        folder.mkdir()
+        jobs = plots._figure_jobs(result, folder, plots.FIGURE_KINDS)
+        return [path for job in {kind: (kind, arg, path) for kind, arg, path in jobs}.values()
+                for path in plots._render(result, job, 40)]
+
+    pinned = one_of_each(tmp_path / "pinned")
+    automatic_title = lambda ax, label, **kwargs: ax.set_title(label, **kwargs)  # noqa: E731
+    monkeypatch.setattr(plots, "_set_title", automatic_title)
+    monkeypatch.setattr(voorzieningen, "set_title", automatic_title)
+    automatic = one_of_each(tmp_path / "automatic")
+    assert len(pinned) == len(automatic) == 6
+    for a, b in zip(pinned, automatic):
+        assert np.array_equal(_pixels(a), _pixels(b)), a.name
+
+
+def test_set_title_leaves_the_placement_automatic_where_something_may_be_above_the_axes():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from assen_demand.outputs.figures import set_title, tick_label
+
+    def title_bottoms(title):
+        fig = Figure(layout="constrained")
+        plain, top_ticks, offset, twinned = fig.subplots(1, 4)
+        for ax in (plain, top_ticks, twinned):
+            ax.yaxis.set_major_formatter(tick_label)
+        top_ticks.xaxis.tick_top()  # tick labels above the axes
+        offset.plot([0, 1], [1e6, 1.00001e6])  # the default formatter: an offset text may be above
+        twinned.twiny().yaxis.set_major_formatter(tick_label)  # the twin's x tick labels are on top
+        for ax in (plain, top_ticks, offset, twinned):
+            title(ax, "Titel", fontsize=9)
+        assert plain.title.get_text() == "Titel" and plain.title.get_fontsize() == 9
+        FigureCanvasAgg(fig).draw()
+        return [ax.title.get_window_extent().ymin for ax in (plain, top_ticks, offset, twinned)]
+
+    bottoms = title_bottoms(set_title)
+    assert bottoms == title_bottoms(lambda ax, label, **kwargs: ax.set_title(label, **kwargs))
+    plain, top_ticks, _, twinned = bottoms
+    assert top_ticks > plain + 10 and twinned > plain + 10  # moved above the tick labels, not pinned
+
+
 def test_processes_must_be_a_whole_number(result, tmp_path):
     with pytest.raises(Exception, match="processes must be a whole number >= 1"):
         plots.save_figures(result, tmp_path, kinds=("older",), processes=0)

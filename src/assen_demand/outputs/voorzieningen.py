@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from assen_demand.inputs.nabijheid import FACILITY_LABELS
-from assen_demand.outputs.figures import A4_WIDTH, add_source_note, new_figure, save_png, tick_label
+from assen_demand.outputs.figures import A4_WIDTH, add_source_note, new_figure, save_png, set_title, tick_label
 
 __all__ = [
     "CSV_NAME",
@@ -168,8 +168,8 @@ def plot_facility_pressure(result, *, year: int | None = None, fig=None):
     left.legend(handles=[Patch(color="#c8553d", label=f"signaal: snelste derde, sneller\ndan gemeente én afstand > {threshold_m} m"),
                          Patch(color="#8aa9c8", label="geen signaal")], fontsize=7, loc="lower right")
     left.set_xlabel(f"Groei {base}-{year} (%)")
-    left.set_title("75+ alleenwonend + dementie thuis", fontsize=9)
     left.xaxis.set_major_formatter(tick_label)
+    set_title(left, "75+ alleenwonend + dementie thuis", fontsize=9)
     known = rows[rows["distance_max_km"].notna()]
     right.scatter(known["distance_max_km"], known["vulnerable_growth_pct"], c=colors[rows["distance_max_km"].notna().values],
                   s=30, zorder=3)
@@ -182,9 +182,9 @@ def plot_facility_pressure(result, *, year: int | None = None, fig=None):
     right.set_xlim(0, max(float(known["distance_max_km"].max()) * 1.25, threshold * 2) if len(known) else 1.0)
     right.set_xlabel("Afstand (km): grootste bekende van\nhuisarts, grote supermarkt, apotheek")
     right.set_ylabel(f"Groei {base}-{year} (%)")
-    right.set_title("Druk tegen afstand (rood = signaal)", fontsize=9)
     right.xaxis.set_major_formatter(tick_label)
     right.yaxis.set_major_formatter(tick_label)
+    set_title(right, "Druk tegen afstand (rood = signaal)", fontsize=9)
     unknown = rows["distance_max_km"].isna().sum()
     if unknown:
         right.text(0.01, 0.01, f"{unknown} wijk(en) zonder bekende afstand", transform=right.transAxes, fontsize=7)
