@@ -280,7 +280,7 @@ def run_national_stochastic(out, *, workers: int = 2, scheduler: str | None = No
     workers : int
         Without ``scheduler``: a ``LocalCluster`` of this many worker processes with one thread each
         (each runs one gemeente at a time; memory per worker is one gemeente's draws: Amsterdam, the
-        largest, peaks at about 0.9 GB with 200 draws).
+        largest, peaks at about 1.1 GB with 200 draws).
     scheduler : str, optional
         Address of a running Dask scheduler (``tcp://host:8786``, started with ``dask scheduler``,
         workers with ``dask worker tcp://host:8786``); its workers run the gemeenten.
