@@ -160,3 +160,20 @@ def test_stochastic_status_rows_reach_the_file_as_each_gemeente_finishes(tmp_pat
     pd.testing.assert_frame_equal(status, result.status.astype({"clipped_persons": float}), check_dtype=False)
     run = json.loads((tmp_path / national.RUN_RECORD).read_text())
     assert run["draws"] == 3 and run["workers"] == 0 and run["wall_s"] > 0 and len(run["load_end"]) == 3
+
+
+def test_dask_tasks_keep_their_memory_on_one_thread_and_a_local_run_leaves_the_caller_alone(monkeypatch):
+    # a Dask worker runs gemeente after gemeente beside its siblings: it keeps the memory it frees
+    # and runs each gemeente on one thread; a run without Dask changes nothing of the caller's process
+    import os
+
+    from assen_demand import national_stochastic, processes
+
+    kept, threads = [], []
+    monkeypatch.setattr(national_stochastic, "keep_freed_memory", lambda: kept.append(True) or True)
+    monkeypatch.setattr(national_stochastic, "_stochastic_one",
+                        lambda code, data, settings: threads.append(processes.threads_here(8)) or (code, None, {}))
+    national_stochastic._stochastic_task("GM0106", None, {})
+    assert kept == [True] and threads == [1]
+    list(national_stochastic._run_local([("GM0109", lambda: None)], {}))
+    assert kept == [True] and threads == [1, min(os.cpu_count() or 1, 8)]

@@ -115,9 +115,7 @@ def _stochastic_one(code: str, data, settings: dict) -> tuple[str, dict | None, 
     row = {"gemeente": code, "status": "ok", "message": "", "areas": 0, "clipped_persons": 0.0}
     result = None
     try:
-        keep_freed_memory()  # the worker reuses one gemeente's freed arrays for the next
-        # one gemeente a worker process, each on one thread: the workers keep the cores busy
-        with warnings.catch_warnings(), one_thread_each():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # per-gemeente data warnings would bury the progress bar
             result = gemeente_opgave_quantiles(code, data=data, **settings)
         tag = ("area", [code] * result["population"].sizes["area"])
@@ -214,6 +212,17 @@ def _codes(national, year: int, gemeenten) -> list[str]:
     return codes
 
 
+def _stochastic_task(code: str, data, settings: dict) -> tuple[str, dict | None, dict]:
+    """:func:`_stochastic_one` as a task of a Dask worker process, which runs gemeente after
+    gemeente while its siblings keep the other cores busy: it keeps the memory it frees for the
+    next gemeente (:func:`assen_demand.processes.keep_freed_memory`) and runs each on one thread.
+    A run without Dask (``client=None``) calls :func:`_stochastic_one` in the caller's process,
+    whose memory settings and threads it leaves alone."""
+    keep_freed_memory()
+    with one_thread_each():
+        return _stochastic_one(code, data, settings)
+
+
 def _run_local(jobs, settings):
     for code, data in jobs:
         yield _stochastic_one(code, data(), settings)
@@ -229,7 +238,7 @@ def _run_dask(client, jobs, settings):
 
     def submit(job):
         code, data = job
-        return client.submit(_stochastic_one, code, data(), shared, pure=False, key=f"stochastic-{code}")
+        return client.submit(_stochastic_task, code, data(), shared, pure=False, key=f"stochastic-{code}")
 
     first = [submit(job) for _, job in zip(range(_IN_FLIGHT_PER_WORKER * workers), pending)]
     running = as_completed(first)

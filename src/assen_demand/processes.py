@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
 
-#: True in a worker of :func:`process_pool` or inside :func:`one_thread_each`: the other
-#: workers already keep the cores busy
+#: True in a worker of :func:`process_pool`: the pool already keeps the cores busy
 _CORES_TAKEN = False
+# blocks of one_thread_each now running (Dask may run its tasks as threads of one process)
+_ONE_THREAD_BLOCKS = 0
+_ONE_THREAD_LOCK = threading.Lock()
 
 
 def threads_here(most: int) -> int:
     """Threads a step may run side by side in this process: every core up to ``most``, and
     one in a worker process of a parallel run, whose siblings already keep the other cores busy
     (two threads in each of two workers on two cores only wait for each other)."""
-    if _CORES_TAKEN:
+    if _CORES_TAKEN or _ONE_THREAD_BLOCKS:
         return 1
     return max(1, min(os.cpu_count() or 1, int(most)))
 
@@ -37,13 +40,16 @@ def threads_here(most: int) -> int:
 @contextmanager
 def one_thread_each():
     """Within this block :func:`threads_here` is 1: for the task of a worker process that a pool
-    other than :func:`process_pool` started (the Dask workers of the national runs)."""
-    global _CORES_TAKEN
-    before, _CORES_TAKEN = _CORES_TAKEN, True
+    other than :func:`process_pool` started (the Dask workers of the national runs). Blocks may
+    overlap (tasks run as threads): until the last one ends."""
+    global _ONE_THREAD_BLOCKS
+    with _ONE_THREAD_LOCK:
+        _ONE_THREAD_BLOCKS += 1
     try:
         yield
     finally:
-        _CORES_TAKEN = before
+        with _ONE_THREAD_LOCK:
+            _ONE_THREAD_BLOCKS -= 1
 
 
 # glibc's mallopt parameters (<malloc.h>)
