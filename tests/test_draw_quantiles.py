@@ -83,3 +83,13 @@ def test_bad_probabilities_and_dims_are_named():
         quantiles_of_rows(np.ones((2, 3)), [5.0])
     with pytest.raises(InvalidValueError, match="no 'draw' dimension"):
         quantiles_over_draws(xr.DataArray(np.ones(3), dims="area"), [0.5])
+
+
+def test_a_dataset_gets_the_quantiles_of_its_variables_with_draws():
+    rng = np.random.default_rng(4)
+    ds = xr.Dataset({"need": (("draw", "area"), rng.gamma(2.0, 5.0, size=(40, 3))),
+                     "stock": (("area",), np.array([1.0, 2.0, 3.0]))}, attrs={"run": "x"})
+    got = quantiles_over_draws(ds, [0.05, 0.5])
+    np.testing.assert_array_equal(got["need"].values, quantiles_over_draws(ds["need"], [0.05, 0.5]).values)
+    np.testing.assert_array_equal(got["stock"].values, ds["stock"].values)  # no draws: kept as it is
+    assert got.attrs == {"run": "x"}

@@ -64,22 +64,27 @@ def quantiles_of_rows(rows: np.ndarray, q: Sequence[float]) -> np.ndarray:
     return result
 
 
-def quantiles_over_draws(da: xr.DataArray, q: Sequence[float], *, dim: str = "draw") -> xr.DataArray:
+def quantiles_over_draws(da, q: Sequence[float], *, dim: str = "draw"):
     """``da.quantile(q, dim=dim)`` (NaN draws skipped), in float64, a block of cells at a time.
 
     Parameters
     ----------
-    da : xarray.DataArray with a ``dim`` dimension
+    da : xarray.DataArray with a ``dim`` dimension, or xarray.Dataset
+        A Dataset gets the quantiles of each variable that has ``dim``; the others are kept as
+        they are, and so are its attributes.
     q : sequence of float
         Probabilities in [0, 1].
     dim : str
 
     Returns
     -------
-    xarray.DataArray
+    xarray.DataArray or xarray.Dataset
         ``quantile`` first, then the other dims of ``da`` in their order; the coordinates of
         ``da`` that do not run along ``dim``.
     """
+    if isinstance(da, xr.Dataset):
+        return xr.Dataset({v: quantiles_over_draws(da[v], q, dim=dim) if dim in da[v].dims else da[v]
+                           for v in da.data_vars}, attrs=da.attrs)
     if dim not in da.dims:
         raise InvalidValueError(f"no {dim!r} dimension to take quantiles over (dims {list(da.dims)})")
     q = [float(v) for v in q]

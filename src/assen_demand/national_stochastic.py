@@ -103,8 +103,8 @@ def gemeente_opgave_quantiles(gemeente: str, *, data, draws: int, seed: int, bas
         raise MissingDataError(f"{gemeente}: the forecast has no opgave per draw; the stock step needs KWB dwellings")
     # the numbers opgave.to_frame gives, every probability from one sort of the draws (nursing
     # places in wijken: all NaN by design)
-    quantiles = xr.Dataset({v: quantiles_over_draws(opgave[v], [float(value) for value in q])
-                            for v in OPGAVE_VARIABLES}).transpose("quantile", "area", "dwelling_type", "year")
+    quantiles = quantiles_over_draws(opgave[list(OPGAVE_VARIABLES)], [float(value) for value in q]).transpose(
+        "quantile", "area", "dwelling_type", "year")
     return {"quantiles": quantiles, "population": fc.population.load(), "area_names": dict(fc.area_names),
             "clipped_persons": float(fc.uncertainty.clipped_persons)}
 

@@ -830,7 +830,7 @@ def _comparison_rows(fc: Forecast) -> pd.DataFrame:
         # the quantile of an aggregate, not the sum of the quantiles of its parts; every
         # probability from one sort of the draws
         pop_all = quantiles_over_draws(population_rows(unc.population), list(QUANTILES))
-        dw_all = xr.Dataset({v: quantiles_over_draws(unc.dwellings[v], list(QUANTILES)) for v in unc.dwellings.data_vars})
+        dw_all = unc.quantiles("dwellings")  # taken once per run, shared with the tables
         for q in QUANTILES:
             pop_agg = pop_all.sel(quantile=q, drop=True)
             dw_q = dw_all.sel(quantile=q, drop=True)

@@ -710,10 +710,9 @@ def _check_threads(threads) -> int:
     return int(threads)
 
 
-def _map_chunks(run_chunk, chunks: list[np.ndarray], threads: int | None, bar) -> list:
-    """``run_chunk(idx)`` of every chunk, in chunk order, on ``threads`` threads (``None``: as
-    :func:`_check_threads`); ``bar`` counts the draws done."""
-    threads = _check_threads(threads)
+def _map_chunks(run_chunk, chunks: list[np.ndarray], threads: int, bar) -> list:
+    """``run_chunk(idx)`` of every chunk, in chunk order, on ``threads`` threads (checked by the
+    caller, :func:`_check_threads`); ``bar`` counts the draws done."""
     if threads == 1 or len(chunks) == 1:
         results = []
         for idx in chunks:
@@ -722,7 +721,7 @@ def _map_chunks(run_chunk, chunks: list[np.ndarray], threads: int | None, bar) -
         return results
     from concurrent.futures import ThreadPoolExecutor
 
-    pool = ThreadPoolExecutor(max_workers=min(int(threads), len(chunks)))
+    pool = ThreadPoolExecutor(max_workers=min(threads, len(chunks)))
     try:
         futures = [pool.submit(run_chunk, idx) for idx in chunks]
         results = []
@@ -892,12 +891,7 @@ class ForecastDraws:
         key = (name, tuple(q))
         if key not in self._quantiles:
             # kept: the tables, the workbook and the store of one run each ask for the same ones
-            obj = getattr(self, name)
-            if isinstance(obj, xr.DataArray):
-                self._quantiles[key] = quantiles_over_draws(obj, q)
-            else:
-                self._quantiles[key] = xr.Dataset({v: quantiles_over_draws(obj[v], q) if "draw" in obj[v].dims
-                                                   else obj[v] for v in obj.data_vars}, attrs=obj.attrs)
+            self._quantiles[key] = quantiles_over_draws(getattr(self, name), q)
         return self._quantiles[key].copy(deep=True)
 
     def frame_columns(self, name: str, keys: Sequence[str], q: Sequence[float] = QUANTILES) -> pd.DataFrame:

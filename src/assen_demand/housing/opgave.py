@@ -156,7 +156,7 @@ def to_frame(opgave: xr.Dataset, area_names: dict | None = None, *, quantiles=(0
             base = opgave[cols].median("draw")
         frame = base.to_dataframe().reset_index()
         # every probability from one sort of the draws (nursing places in wijken: all NaN by design)
-        taken = xr.Dataset({v: quantiles_over_draws(opgave[v], list(quantiles)) for v in ("need", "opgave")})
+        taken = quantiles_over_draws(opgave[["need", "opgave"]], list(quantiles))
         for q in taken["quantile"].values:
             name = f"q{int(round(q * 100)):02d}"
             part = taken.sel(quantile=q, drop=True)
