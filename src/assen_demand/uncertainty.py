@@ -96,7 +96,7 @@ from assen_demand.datamodel import QUANTILES, quantile_name
 from assen_demand.display import summary_repr
 from assen_demand.draw_quantiles import quantiles_over_draws
 from assen_demand.errors import InvalidValueError, MissingDataError
-from assen_demand.processes import threads_here
+from assen_demand.processes import release_freed_memory, threads_here
 from assen_demand.parameters import (
     AGES,
     SEXES,
@@ -660,22 +660,6 @@ def _project_chunk(layout: _MigrationLayout, engines: _ChunkEngines, idx: np.nda
     return population, clipped
 
 
-def _release_freed_memory() -> None:
-    """Give the C heap's freed pages back to the system (glibc ``malloc_trim``; elsewhere nothing).
-
-    The draws' set-up (life tables, parameter draws, the calibration) frees many arrays of a
-    few MB; glibc keeps such freed heap pages resident, and the draws' large arrays that follow
-    are mapped afresh, so without this the peak of 1,000 Assen draws carries about 0.1 GB of
-    freed memory (issue 20).
-    """
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
-
-
 def _combined_draws(wijk_pop: np.ndarray, central: np.ndarray, cohort: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Draws of the combined wijken (issue 18): the central combination plus each draw's deviation
     from the central cohort-component wijken.
@@ -1011,7 +995,7 @@ def simulate_forecast(
     parts_out = {v: np.empty((n, n_area, len(dwellings.DWELLING_TYPES), n_year)) for v in ("care", "preference")}
     parts_out["total"] = dw_out[..., 0]
     door_out = np.empty((n, n_area, n_year))
-    _release_freed_memory()
+    release_freed_memory()
 
     def run_chunk(idx: np.ndarray) -> float:
         # each chunk writes only its own rows of the outputs, so chunks can run side by side
@@ -1043,7 +1027,7 @@ def simulate_forecast(
     clipped = float(sum(clips))
     # the draws' inputs are done with: free them before the opgave and the tables (the peak)
     del coef, layout, engines
-    _release_freed_memory()
+    release_freed_memory()
     opgave = None
     if stock_inputs is not None:
         need_total = xr.DataArray(parts_out["total"], dims=("draw", "area", "dwelling_type", "year"),

@@ -603,7 +603,6 @@ def _rake_wijken(
     return (table, step) if return_steps else table
 
 
-
 def _sex_totals(data: GemeenteData, year: int) -> np.ndarray | None:
     """Men and women on 1 January from CBS 37259 (the 1 January stock, or the 31 December stock
     of the year before), or None if neither is published."""
