@@ -288,6 +288,117 @@ def test_lee_carter_simulation_draws(assen):
 
 
 # --------------------------------------------------------------------------------------------
+# jump-off level (Lee & Miller 2001)
+# --------------------------------------------------------------------------------------------
+
+# CBS StatLine 37360ned "Levensverwachting; geslacht, leeftijd (per jaar en periode van vijf jaren)",
+# https://www.cbs.nl/nl-nl/cijfers/detail/37360ned , life expectancy at birth:
+# 2020 men 79.67, women 83.08; 2023 men 80.31, women 83.33
+CBS_E0 = {2020: {"male": 79.67, "female": 83.08}, 2023: {"male": 80.31, "female": 83.33}}
+
+
+def _national_e0(data, base_year, jump_off):
+    d = data.as_of(base_year)
+    mx, _ = mortality.national_mortality(d.wpp_mx, base_year=base_year, years=range(2016, base_year + 1))
+    last = mortality.ungroup_mx(mortality.wpp_period_mx(d.wpp_mx, base_year=base_year)).isel(time=-1, drop=True)
+    structure = c.single_year_population(d.national_population_bands, open_weights=c._stationary_open_weights(last))
+    level = mortality.jump_off_level(mx, d.national_dynamics, structure, base_year=base_year, population_year=2021)
+    rates = mx.sel(year=level.year) * (level.factor if jump_off else 1.0)
+    return level, mortality.life_table(rates)["ex"].sel(age=0)
+
+
+@pytest.mark.parametrize("base_year", [2021, 2024])
+def test_jump_off_level_brings_e0_to_cbs(assen, base_year):
+    """The model e0 of the last observed year, before and after the jump-off level, against CBS.
+
+    Measured (issue 18 note 6): 2020 model 80.54 / 83.62, with the level 79.87 / 83.24 (CBS 79.67 /
+    83.08); 2023 model 81.01 / 83.94, with the level 80.61 / 83.42 (CBS 80.31 / 83.33). What is left
+    is mostly the 2021 postcode bands spread uniformly within five years of age.
+    """
+    level, model = _national_e0(assen, base_year, jump_off=False)
+    _, adjusted = _national_e0(assen, base_year, jump_off=True)
+    assert level.year == base_year - 1
+    for sex in c.SEXES:
+        cbs = CBS_E0[level.year][sex]
+        assert abs(float(adjusted.sel(sex=sex)) - cbs) < 0.35, (sex, float(adjusted.sel(sex=sex)), cbs)
+        assert abs(float(adjusted.sel(sex=sex)) - cbs) < abs(float(model.sel(sex=sex)) - cbs) - 0.08
+    assert (level.factor > 1.0).all() and (level.factor < 1.12).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(10.0, 1e4), min_size=8, max_size=8), st.floats(0.001, 0.05), st.floats(0.5, 1.5))
+def test_age_structure_moves_and_returns(counts, rate, scale):
+    """Forward one year then back: ages 0..w-2 come back exactly, the last two together; the deaths of
+    a step add up to the observed ones."""
+    ages = np.arange(8)
+    pop = xr.DataArray(np.array([counts, counts[::-1]]), dims=("sex", "age"), coords={"sex": list(c.SEXES), "age": ages})
+    mx = xr.DataArray(np.broadcast_to((rate * np.exp(0.3 * ages))[None, :, None], (2, 8, 1)).copy(),
+                      dims=("sex", "age", "year"), coords={"sex": list(c.SEXES), "age": ages, "year": [2020]})
+    ahead = mortality.age_structure_to(pop, mx, from_year=2020, to_year=2021)
+    back = mortality.age_structure_to(ahead, mx, from_year=2021, to_year=2020)
+    np.testing.assert_allclose(back.values[:, :-2], pop.values[:, :-2], rtol=1e-9)
+    np.testing.assert_allclose(back.values[:, -2:].sum(axis=1), pop.values[:, -2:].sum(axis=1), rtol=1e-9)
+    model_deaths = pop.sum("age").values - ahead.isel(age=slice(1, None)).sum("age").values
+    deaths = xr.DataArray((model_deaths * scale)[:, None], dims=("sex", "year"),
+                          coords={"sex": list(c.SEXES), "year": [2020]})
+    # rates up to 0.05 e^2.1 = 0.41 die at most a third of an age group, 1.5 times that: no age runs empty
+    calibrated = mortality.age_structure_to(pop, mx, from_year=2020, to_year=2021, deaths=deaths)
+    lost = pop.sum("age").values - calibrated.isel(age=slice(1, None)).sum("age").values
+    np.testing.assert_allclose(lost, model_deaths * scale, rtol=1e-9)
+
+
+def test_jump_off_level_is_one_when_deaths_are_the_models():
+    """A stationary population with the rates' own deaths: the factor is 1 (hand-worked: nothing moves)."""
+    ages = np.arange(101)
+    mx = xr.DataArray(np.broadcast_to((0.0002 * np.exp(0.085 * ages))[None, :, None], (2, 101, 3)).copy(),
+                      dims=("sex", "age", "year"), coords={"sex": list(c.SEXES), "age": ages, "year": [2019, 2020, 2021]})
+    L = mortality.life_table(mx.sel(year=2020))["Lx"] * 1000.0
+    deaths = float((mx.sel(year=2020) * L).sum("age").isel(sex=0))
+    dyn = pd.DataFrame({"sex": list(c.SEXES), "year": 2020, "deaths": deaths, "population_jan1": float(L.sum("age")[0]),
+                        "population_dec31": float(L.sum("age")[0])})
+    level = mortality.jump_off_level(mx, dyn, L, base_year=2021, population_year=2021)
+    assert level.year == 2020
+    # not exactly 1: the deaths of the year include the infants born and dead within it, which a
+    # structure on 1 January cannot hold (7e-6 here)
+    np.testing.assert_allclose(level.factor.values, 1.0, rtol=1e-4)
+    assert mortality.jump_off_level(mx, dyn.assign(year=2021), L, base_year=2021, population_year=2021) is None
+
+
+@pytest.mark.slow  # two Assen projections, ~2 s each
+def test_jump_off_level_brings_assen_deaths_to_cbs(assen):
+    """Assen's deaths in the base year, projected from 1 January 2023, against CBS 37259 (736 deaths in
+    2023, https://opendata.cbs.nl/statline/#/CBS/en/dataset/37259eng): 711 with the jump-off level
+    (-3.4 %), 671 without it (-8.8 %); from 2022, 725 and 680 against 730 (issue 18 note 6)."""
+    from assen_demand.pipeline import project_population
+
+    observed = float(assen.dynamics.query("sex == 'total' and year == 2023")["deaths"].iloc[0])
+    assert observed == 736
+    deaths = {}
+    for jump_off in (True, False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            p = project_population(data=assen, base_year=2023, end_year=2024, method="cohort_component",
+                                   mortality_jump_off=jump_off)
+        pop = p.population.sel(area="GM0106")
+        deaths[jump_off] = float((p.components.mx.sel(year=2023) * (pop.sel(year=2023) + pop.sel(year=2024)) / 2).sum())
+    assert abs(deaths[True] / observed - 1) < 0.05
+    assert abs(deaths[True] - observed) < abs(deaths[False] - observed) - 25
+
+
+def test_components_carry_the_jump_off_level(assen, comp2024):
+    """The projection years' national rates and the Lee-Carter paths carry the level; the past does not."""
+    plain = c.estimate_components(assen, base_year=2024, mortality_jump_off=False)
+    assert plain.jump_off is None and comp2024.jump_off.year == 2023
+    ratio = comp2024.national_mx / plain.national_mx
+    np.testing.assert_allclose(ratio.sel(year=2030).transpose("sex", "age").values,
+                               np.broadcast_to(comp2024.jump_off.factor.values[:, None], (2, 101)), rtol=1e-12)
+    np.testing.assert_allclose(ratio.sel(year=2020).values, 1.0, rtol=1e-12)
+    np.testing.assert_allclose(comp2024.lee_carter.forecast([2030]).values,
+                               comp2024.national_mx.sel(year=[2030]).values, rtol=1e-10)
+    assert "2023" in comp2024.assumptions["mortality_jump_off"]
+
+
+# --------------------------------------------------------------------------------------------
 # local mortality level
 # --------------------------------------------------------------------------------------------
 
@@ -553,6 +664,8 @@ def test_hindcast_ignores_everything_published_after_the_base_year(assen):
         xr.testing.assert_identical(getattr(honest, name), getattr(again, name))
     assert honest.smr.years == (2017, 2018, 2019, 2020, 2021)
     assert honest.lee_carter.last_time == 2017.5
+    assert honest.jump_off.year == 2021  # the national deaths of 2022 on are scrambled above
+    xr.testing.assert_identical(honest.jump_off.factor, again.jump_off.factor)
     assert sorted(honest.migration_residuals["year"].unique()) == [2021]
 
 

@@ -192,8 +192,10 @@ def _value(frame, scenario, measure, dwelling_type="all", area="GM0106", year=20
 @pytest.mark.slow
 def test_each_scenario_reaches_the_dwellings(comparison):
     v = lambda *a, **k: _value(comparison, *a, **k)  # noqa: E731
-    # mortality: more very old people and more places needed
-    assert v("hoge_levensduur", "population_85plus") > 1.05 * v("basis", "population_85plus")
+    # mortality: more very old people and more places needed. The faster improvement runs from the
+    # observed jump-off level of 2023 on (issue 18 note 6), not from the WPP period of 2015-2020, so 85+
+    # in 2040 is 3.8 % above basis (3,249 vs 3,129), where it was over 5 % before
+    assert v("hoge_levensduur", "population_85plus") > 1.03 * v("basis", "population_85plus")
     assert v("hoge_levensduur", "dwelling_need", "verpleegzorgplek") > v("basis", "dwelling_need", "verpleegzorgplek")
     # migration: fewer people
     assert v("lage_migratie", "population_65plus") < v("basis", "population_65plus")

@@ -53,8 +53,10 @@ from assen_demand.demography.migration import (
 )
 from assen_demand.demography.mortality import (
     SMR_PRIOR_SHAPE,
+    JumpOffLevel,
     LeeCarterFit,
     SMRResult,
+    jump_off_level,
     life_table,
     local_smr,
     national_mortality,
@@ -163,6 +165,13 @@ class ComponentOptions:
         Youngest arrival age of the old-age term; above
         :data:`~assen_demand.demography.migration.STRUCTURAL_WIJK_MAX_AGE` (the young-age term's
         last age), at most the oldest age.
+    mortality_jump_off : bool
+        With ``mortality="lee_carter"``: start the national rates of the projection years at the
+        level observed in the last year before ``base_year`` (observed national deaths over the
+        model's, :func:`~assen_demand.demography.mortality.jump_off_level`; Lee & Miller 2001),
+        kept for every later year and in the Lee-Carter paths of the draws. Default True: the
+        WPP periods known at base years 2021-2024 end in 2020, and the model's e0 of 2023 was
+        0.7 years above CBS's for men (issue 18 note 6).
     """
 
     mortality: str = "lee_carter"
@@ -185,6 +194,7 @@ class ComponentOptions:
     wijk_structural_migration: float = 0.5
     wijk_structural_migration_old: float = 0.0
     wijk_structural_old_min_age: int = 75
+    mortality_jump_off: bool = True
 
     @classmethod
     def from_keywords(cls, options: ComponentOptions | None = None, **values) -> ComponentOptions:
@@ -298,7 +308,8 @@ class Components:
         None when ``local_level=False``.
     fertility_level : FertilityLevel or None
     lee_carter : LeeCarterFit or None
-        None for ``mortality="wpp_medium"``.
+        None for ``mortality="wpp_medium"``. With ``mortality_jump_off`` its jump-off rates carry
+        the observed level.
     tfr : pandas.Series (year) [children per woman]
         National TFR path (local TFR = factor x this).
     migration_totals : pandas.DataFrame
@@ -314,6 +325,9 @@ class Components:
         The options used (mortality model, TFR assumption, windows, ...).
     wijk_fertility : WijkFertility or None
         The wijken's fertility multipliers with ``wijk_fertility="cwr"`` (else None).
+    jump_off : JumpOffLevel or None
+        The national mortality level of the jump-off year against the model rates, applied to the
+        projection years (``mortality_jump_off``); None when not applied.
     """
 
     survival: xr.DataArray
@@ -335,6 +349,7 @@ class Components:
     migration_schedules: dict = field(repr=False)
     assumptions: dict = field(default_factory=dict)
     wijk_fertility: WijkFertility | None = None
+    jump_off: JumpOffLevel | None = None
 
     @property
     def areas(self) -> list[str]:
@@ -527,6 +542,18 @@ def estimate_components(
     national_structure = (single_year_population(d.national_population_bands, open_weights=open_w)
                           if not d.national_population_bands.empty else None)
 
+    # national level at the jump-off (Lee & Miller 2001): the known WPP periods end years before
+    # the base year, so the model rates of the last observed year are a forecast already
+    jump = None
+    if opts.mortality_jump_off and lc is not None and national_structure is not None:
+        jump = jump_off_level(national_mx, d.national_dynamics, national_structure, base_year=base_year,
+                              population_year=int(d.national_population_bands["year"].max()))
+    if jump is not None:
+        in_projection = xr.DataArray(np.asarray(all_years) >= base_year, dims="year", coords={"year": all_years})
+        national_mx = xr.where(in_projection, national_mx * jump.factor, national_mx).transpose(*national_mx.dims)
+        national_mx = national_mx.rename("mx")
+        lc = replace(lc, jump_off=lc.jump_off + np.log(jump.factor))
+
     # mortality level
     smr = None
     level = 1.0
@@ -652,8 +679,12 @@ def estimate_components(
                          wijk_fertility=opts.wijk_fertility,
                          wijk_structural_migration=opts.wijk_structural_migration,
                          wijk_structural_migration_old=opts.wijk_structural_migration_old,
-                         wijk_structural_old_min_age=int(opts.wijk_structural_old_min_age)),
+                         wijk_structural_old_min_age=int(opts.wijk_structural_old_min_age),
+                         mortality_jump_off=(f"{jump.year}: " + ", ".join(
+                             f"{sx} x{float(f):.3f}" for sx, f in zip(jump.factor["sex"].values, jump.factor.values))
+                             if jump is not None else "not applied")),
         wijk_fertility=wijk_fert,
+        jump_off=jump,
     )
 
 

@@ -55,6 +55,9 @@ __all__ = [
     "LeeCarterFit",
     "fit_lee_carter",
     "national_mortality",
+    "age_structure_to",
+    "JumpOffLevel",
+    "jump_off_level",
     "SMR_PRIOR_SHAPE",
     "SMRResult",
     "smr_shrinkage",
@@ -805,6 +808,171 @@ def national_mortality(
         parts.append(fit.forecast(after).transpose("sex", "age", "year"))
     mx = xr.concat(parts, dim="year") if len(parts) > 1 else parts[0]
     return mx.sel(year=years).rename("mx"), fit
+
+
+def age_structure_to(population: xr.DataArray, mx: xr.DataArray, *, from_year: int, to_year: int,
+                     deaths: xr.DataArray | None = None) -> xr.DataArray:
+    """Move a 1 January population by single age to 1 January of another year, as a closed population.
+
+    Forward, each year ``y``: P(x + 1, y + 1) = P(x, y) - D(x, y) with D(x, y) = k P(x, y) (1 - S(x, y))
+    and the open group as in :func:`survival_ratios`; k = 1, or, where ``deaths`` holds year
+    ``y``, the factor that makes the year's deaths of each sex add up to the observed ones. Age 0
+    keeps its number (births are not modelled: the result is an age structure for rates, not a
+    population estimate). Backward the same steps are undone; the open group of the earlier year
+    is split between its last two ages in the proportions of the later year. Migration is
+    ignored: it is small against deaths at the ages where deaths are many.
+
+    Parameters
+    ----------
+    population : xarray.DataArray (sex, age) [persons]
+        On 1 January ``from_year``; ages 0..w with w the open group.
+    mx : xarray.DataArray (sex, age, year) [deaths per person-year]
+        Holding every year from ``min(from_year, to_year)`` to ``max(from_year, to_year) - 1``.
+    from_year, to_year : int
+    deaths : xarray.DataArray (sex, year), optional [deaths]
+        Observed deaths of the years moved over (CBS 37259); years it lacks keep k = 1.
+
+    Returns
+    -------
+    xarray.DataArray (sex, age) [persons]
+
+    Examples
+    --------
+    A stationary population (P(x) = L(x)) keeps its shape one year on, except at age 0:
+
+    >>> mx = xr.DataArray(np.full((1, 101, 1), 0.02), dims=("sex", "age", "year"),
+    ...     coords={"sex": ["female"], "age": np.arange(101), "year": [2020]})
+    >>> L = life_table(mx.isel(year=0))["Lx"]
+    >>> moved = age_structure_to(L, mx, from_year=2020, to_year=2021)
+    >>> bool(np.allclose(moved.isel(age=slice(1, None)), L.isel(age=slice(1, None))))
+    True
+    """
+    forward = to_year >= from_year
+    years = list(range(int(from_year), int(to_year))) if forward else list(range(int(from_year) - 1, int(to_year) - 1, -1))
+    missing = sorted(set(years) - set(int(y) for y in mx["year"].values))
+    if missing:
+        raise MissingDataError(f"age_structure_to: mx lacks year(s) {missing}; pass rates for every year moved over")
+    pop = population.transpose("sex", "age").astype(float)
+    known = set() if deaths is None else set(int(y) for y in deaths["year"].values)
+    values = pop.values.copy()
+    for year in years:
+        surv = survival_ratios(life_table(mx.sel(year=year, drop=True).transpose("sex", "age")))[0]
+        s = np.clip(surv.transpose("sex", "age").sel(sex=pop["sex"]).values, 1e-12, 1.0)
+        moved = np.empty_like(values)
+        if forward:
+            dying = np.concatenate([values[:, :-2] * (1.0 - s[:, :-2]),
+                                    ((values[:, -2] + values[:, -1]) * (1.0 - s[:, -1]))[:, None]], axis=1)
+            survivors = np.concatenate([values[:, :-2], (values[:, -2] + values[:, -1])[:, None]], axis=1)
+        else:
+            survivors = np.concatenate([values[:, 1:-1], values[:, -1:]], axis=1)
+            dying = survivors * (1.0 - s[:, -survivors.shape[1]:]) / s[:, -survivors.shape[1]:]
+            dying[:, :-1] = survivors[:, :-1] * (1.0 - s[:, :-2]) / s[:, :-2]
+        if year in known:
+            observed = deaths.sel(year=year, sex=pop["sex"]).values.astype(float)
+            dying = dying * (observed / dying.sum(axis=1))[:, None]
+        if forward:
+            moved[:, 0] = values[:, 0]
+            moved[:, 1:] = survivors - dying
+        else:
+            before = survivors + dying
+            moved[:, :-2] = before[:, :-1]
+            last_two = values[:, -2] + values[:, -1]
+            share = np.divide(values[:, -2], last_two, out=np.full_like(last_two, 0.5), where=last_two > 0)
+            moved[:, -2] = before[:, -1] * share
+            moved[:, -1] = before[:, -1] * (1.0 - share)
+        values = np.clip(moved, 0.0, None)
+    return pop.copy(data=values)
+
+
+@summary_repr
+@dataclass(frozen=True)
+class JumpOffLevel:
+    """National mortality at the jump-off year against the model rates (Lee & Miller 2001).
+
+    Attributes
+    ----------
+    factor : xarray.DataArray (sex,) [1]
+        Observed national deaths / deaths of the model rates, in ``year``.
+    year : int
+        The last calendar year before the base year with national deaths for both sexes.
+    observed, expected : xarray.DataArray (sex,) [deaths]
+    """
+
+    factor: xr.DataArray
+    year: int
+    observed: xr.DataArray
+    expected: xr.DataArray
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per sex: year, observed, expected, factor."""
+        return pd.DataFrame({"sex": self.factor["sex"].values, "year": self.year,
+                             "observed": self.observed.values, "expected": self.expected.values,
+                             "factor": self.factor.values})
+
+
+def jump_off_level(
+    national_mx: xr.DataArray,
+    national_dynamics: pd.DataFrame,
+    national_population: xr.DataArray,
+    *,
+    base_year: int,
+    population_year: int,
+) -> JumpOffLevel | None:
+    """How far observed national mortality in the last year before the base year lies from the model.
+
+    Lee & Miller (2001, "Evaluating the performance of the Lee-Carter method for forecasting
+    mortality", Demography 38(4):537-549, https://doi.org/10.1353/dem.2001.0036) found the largest
+    error of Lee-Carter forecasts in the jump-off: rates fitted to a smooth past instead of the
+    rates observed in the last year. The WPP periods known at a base year end up to five years
+    before it (the 2015-2020 period for every base year 2020-2024), so the model rates of the
+    last observed year are a forecast already. This function measures the gap as one factor per
+    sex: observed national deaths (CBS 37259) in year J = the last year before ``base_year`` with
+    deaths, over the deaths the model rates give the national mid-year population of J. The
+    age structure of that population is ``national_population`` (1 January
+    ``population_year``) moved to 1 January J and J + 1 by :func:`age_structure_to` and averaged.
+
+    Parameters
+    ----------
+    national_mx : xarray.DataArray (sex, age, year) [deaths per person-year]
+        Model national rates, holding year J and every year between J and ``population_year``.
+    national_dynamics : pandas.DataFrame
+        ``GemeenteData.national_dynamics`` (NL01): sex, year, deaths, population_jan1,
+        population_dec31 [persons].
+    national_population : xarray.DataArray (sex, age) [persons]
+        National single-year population on 1 January ``population_year``.
+    base_year : int
+        Only deaths of years before ``base_year`` are used.
+    population_year : int
+
+    Returns
+    -------
+    JumpOffLevel or None
+        None when no year before ``base_year`` has national deaths for both sexes.
+    """
+    dyn = national_dynamics[(national_dynamics["year"] < base_year) & national_dynamics["sex"].isin(SEXES)
+                            & national_dynamics["deaths"].notna() & national_dynamics["population_jan1"].notna()]
+    counts = dyn.groupby("year")["sex"].nunique()
+    known = [int(y) for y, n in counts.items() if n == len(SEXES)]
+    if not known:
+        return None
+    year = max(known)
+    # each year moved over loses the deaths observed in it (where known), so the excess deaths of
+    # 2020-2022 do not survive into the structure
+    observed_all = observed_counts(dyn, "deaths", known)
+    start = age_structure_to(national_population, national_mx, from_year=population_year, to_year=year,
+                             deaths=observed_all)
+    end = age_structure_to(national_population, national_mx, from_year=population_year, to_year=year + 1,
+                           deaths=observed_all)
+    mid = (start + end) / 2.0
+    rates = national_mx.sel(year=year, drop=True)
+    # persons, not shares times the counted population: the migrants a closed population lacks are
+    # young, so they would dilute the old ages' shares without adding deaths
+    expected = (rates * mid).sum("age")
+    observed = observed_counts(dyn, "deaths", [year]).sel(year=year, drop=True)
+    if (expected <= 0).any():
+        raise InvalidValueError("jump_off_level: the model rates give no deaths for a sex; check national_mx")
+    return JumpOffLevel(factor=(observed / expected).rename("factor"), year=year, observed=observed,
+                        expected=expected)
 
 
 # --------------------------------------------------------------------------------------------
