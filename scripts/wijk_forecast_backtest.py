@@ -133,7 +133,9 @@ def format_origin_tables(m: pd.DataFrame) -> str:
                     cells.append("")
                     continue
                 r = r.iloc[0]
-                mark = "" if r["weighted_ape"] <= r["naive_weighted_ape"] else " *"
+                # equal up to round-off counts as equal: a forecast that holds the published figure sums
+                # the same absolute errors in another order (1e-15 apart)
+                mark = "" if r["weighted_ape"] <= r["naive_weighted_ape"] * (1 + 1e-9) else " *"
                 cells.append(f"{r['weighted_ape']:.2f} vs {r['naive_weighted_ape']:.2f}{mark} "
                              f"({r['median_ape']:.1f} / {r['naive_median_ape']:.1f})")
             lines.append(f"| {band} | " + " | ".join(cells) + " |")

@@ -20,14 +20,25 @@ from assen_demand.inputs.datasets import load_dwelling_pipeline, load_national
 from assen_demand.errors import DataFormatError, InvalidValueError, MissingDataError
 
 
+_DRENTHE: dict[int, pd.DataFrame] = {}
+
+
+def _drenthe(base_year: int) -> pd.DataFrame:
+    """The default method's hindcast base_year -> 2024 of the twelve Drenthe gemeenten (kept per module)."""
+    if base_year not in _DRENTHE:
+        national = load_national()
+        codes = [c for c in national.gemeenten(2024)["area"] if c.startswith("GM")]
+        assert len(codes) == 12
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _DRENTHE[base_year] = pd.concat([hindcast(data=national.for_gemeente(c), base_year=base_year,
+                                                      target_year=2024) for c in codes])
+    return _DRENTHE[base_year]
+
+
 @pytest.fixture(scope="module")
 def drenthe_2021_2024() -> pd.DataFrame:
-    national = load_national()
-    codes = [c for c in national.gemeenten(2024)["area"] if c.startswith("GM")]
-    assert len(codes) == 12
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pd.concat([hindcast(data=national.for_gemeente(c), base_year=2021, target_year=2024) for c in codes])
+    return _drenthe(2021)
 
 
 @pytest.mark.slow
@@ -47,14 +58,20 @@ def test_hindcast_table_shape(drenthe_2021_2024):
 
 
 @pytest.mark.slow
-def test_default_method_beats_naive_in_drenthe_2021_2024(drenthe_2021_2024):
-    """Issue 18 acceptance at this origin: every band and the total at or below the naive forecast, 65+ at
-    most two thirds of it. The default (combined, band constraint with the damped gemeente) meets it;
-    cohort-component did not for 0-15 (5.71 vs 5.14) and the total (2.72 vs 2.56). The weights were estimated
-    on these hindcasts among others; leaving whole gemeenten out 0-15 is 5.11 vs 5.14 (issue 18 note 2)."""
-    m = hindcast_metrics(drenthe_2021_2024).set_index("band")
+@pytest.mark.parametrize("base_year", [2021, 2022, 2023])
+def test_default_method_beats_naive_in_drenthe(base_year):
+    """Issue 18 acceptance at the three Drenthe origins: every band and the total at or below the naive
+    forecast, 65+ at most two thirds of it. The default (combined, band constraint with the damped
+    gemeente, the naive part holding the published KWB figures, national mortality at the observed
+    jump-off level) meets it; cohort-component alone did not for 0-15 at 2021 and 2022 (5.64 vs 5.14,
+    4.07 vs 3.94) nor the total (2.78 vs 2.56, 2.18 vs 1.94). The weights were estimated on these
+    hindcasts among others; leaving whole gemeenten out, 20 of the 24 cells of the four origins meet
+    naive (issue 18 note 6). The fourth origin (all gemeenten 2021 -> 2022) needs the raw CBS files:
+    ``scripts/wijk_forecast_backtest.py``."""
+    m = hindcast_metrics(_drenthe(base_year)).set_index("band")
     for band in ("0-15", "15-25", "25-45", "45-65", "65+", "total"):
-        assert m.loc[band, "weighted_ape"] <= m.loc[band, "naive_weighted_ape"], band
+        # at one year the young bands hold the published figures, as naive does: equal up to round-off
+        assert m.loc[band, "weighted_ape"] <= m.loc[band, "naive_weighted_ape"] * (1 + 1e-9), band
     assert m.loc["65+", "weighted_ape"] <= m.loc["65+", "naive_weighted_ape"] * 2 / 3
 
 

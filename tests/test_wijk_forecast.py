@@ -24,7 +24,9 @@ from assen_demand.demography.combination import (
     constant_share,
     constrain_to_bands,
     gemeente_weights,
+    held_population,
     method_weights,
+    published_bands,
 )
 from assen_demand.errors import InvalidValueError
 
@@ -294,6 +296,61 @@ def test_band_constraint_hand_worked():
     assert target.sel(band=2).values.tolist() == [4.0, 7.0]
 
 
+def test_naive_part_holds_the_published_bands_hand_worked():
+    """Two wijken raked to 1.2 and 2.8 persons (one cell of 25-45); the KWB published 0 and 5 (rounded
+    to 5: the benchmark's naive forecast). Naive weight 1 and the gemeente held (weight 1): the wijken
+    hold 0 and 5 the next year, the published figures, and the base year stays the raked base."""
+    base = xr.DataArray([[[1.2]], [[2.8]]], dims=("area", "sex", "age"),
+                        coords={"area": ["W0", "W1"], "sex": ["male"], "age": [30]})
+    control = xr.DataArray([[[4.0, 8.0]]], dims=("sex", "age", "year"),
+                           coords={"sex": ["male"], "age": [30], "year": [2021, 2022]})
+    cohort = constant_share(base=base, start_year=2021, end_year=2022, control=control)
+    weights = {"cohort_component": np.zeros((1, 5)), "constant_share": np.zeros((1, 5)), "naive": np.ones((1, 5))}
+    published = xr.DataArray([[np.nan, np.nan, 0.0, np.nan, np.nan], [np.nan, np.nan, 5.0, np.nan, np.nan]],
+                             dims=("area", "band"), coords={"area": ["W0", "W1"], "band": np.arange(5)})
+    out = combined_wijken(cohort, base, control, start_year=2021, weights=weights, held=np.ones((1, 5)),
+                          held_bands=published)
+    np.testing.assert_allclose(out.sel(year=2022).values.ravel(), [0.0, 5.0])
+    np.testing.assert_allclose(out.sel(year=2021).values.ravel(), [1.2, 2.8])
+    # without published figures the raked base is held
+    plain = combined_wijken(cohort, base, control, start_year=2021, weights=weights, held=np.ones((1, 5)))
+    np.testing.assert_allclose(plain.sel(year=2022).values.ravel(), [1.2, 2.8])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.0, 50.0), min_size=12, max_size=12),
+       st.lists(st.one_of(st.none(), st.floats(0.0, 200.0)), min_size=6, max_size=6))
+def test_held_population_meets_published_bands_and_keeps_profiles(values, published):
+    """Any base and any published figures (some missing): each wijk band with a figure and people in
+    the base sums to the figure, keeping its sex-age profile; the others are the base untouched."""
+    base, *_ = _random_case(values, 1.0)
+    figures = np.full((3, 5), np.nan)
+    figures[:, 0] = [np.nan if v is None else v for v in published[:3]]
+    figures[:, 4] = [np.nan if v is None else v for v in published[3:]]
+    bands = xr.DataArray(figures, dims=("area", "band"), coords={"area": base["area"].values, "band": np.arange(5)})
+    held = held_population(base, bands)
+    for i, area in enumerate(base["area"].values):
+        for age, band in ((0, 0), (70, 4)):
+            had = base.sel(area=area, age=age)
+            got = held.sel(area=area, age=age)
+            if np.isfinite(figures[i, band]) and float(had.sum()) > 0:
+                assert float(got.sum()) == pytest.approx(figures[i, band], abs=1e-9)
+                np.testing.assert_allclose(got.values * float(had.sum()), had.values * float(got.sum()), atol=1e-9)
+            else:
+                np.testing.assert_array_equal(got.values, had.values)
+
+
+def test_published_bands_read_the_kwb_year():
+    kwb = pd.DataFrame({"area": ["WK1", "WK2", "WK1"], "area_name": ["a", "b", "a"], "area_level": "wijk",
+                        "gemeente": "GM1", "year": [2021, 2021, 2022], "age_0_15": [10.0, np.nan, 15.0],
+                        "age_15_25": 5.0, "age_25_45": 20.0, "age_45_65": 25.0, "age_65_plus": [30.0, 35.0, 40.0]})
+    bands = published_bands(kwb, year=2021, areas=["WK1", "WK2", "WK3"])
+    assert bands.sel(area="WK1").values.tolist() == [10.0, 5.0, 20.0, 25.0, 30.0]
+    assert np.isnan(bands.sel(area="WK2", band=0)) and bands.sel(area="WK2", band=4) == 35.0
+    assert bool(bands.sel(area="WK3").isnull().all())
+    assert published_bands(kwb, year=2023, areas=["WK1"]) is None
+
+
 def test_band_constraint_falls_back_to_cohort_component_where_the_mix_is_empty():
     """Both wijken empty in the mix but the control is 6: spread by the cohort-component wijken (2 and 4)."""
     coords = {"area": ["W0", "W1"], "sex": ["female"], "age": [10], "year": [2022]}
@@ -415,6 +472,31 @@ def _variants_script():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_refine_with_total_holds_the_total_hand_worked():
+    """One origin, one gemeente, two wijken, two candidate weights per band (index 0 and 1, one gemeente
+    weight). Band by band, candidate 0 is best (0-15: 9 vs 10 persons of error, naive 10; the other
+    bands equal), but the wijk totals it gives miss by 12 against naive's 10; candidate 1 of 0-15 has
+    band error 10 (= naive) and takes the totals to 8. The refinement moves 0-15 to candidate 1: the
+    larger of its band ratio (1.0) and the total ratio (0.8) is 1.0 < max(0.9, 1.2)."""
+    script = _variants_script()
+    key = ("a", 2023, 2024)
+    obs_total = np.array([100.0, 100.0])
+    naive_total = np.array([105.0, 95.0])  # |5| + |5| = 10
+    preds = {b: np.zeros((2, 2, 1)) for b in script.BANDS}
+    preds["0-15"][:, 0, 0] = [106.0, 106.0]  # totals 106 and 106: error 12
+    preds["0-15"][:, 1, 0] = [104.0, 104.0]  # totals 104 and 104: error 8
+    predictions = {key: (np.array(["GM1", "GM1"]), np.array([True, True]), obs_total, naive_total, preds)}
+    cells = {(key, b): (["GM1"], np.array([[[9.0], [10.0]]]) if b == "0-15" else np.ones((1, 2, 1)), 100.0,
+                        np.array([10.0])) for b in script.BANDS}
+    best = script.fit(cells, rows="horizon", objective="worst")
+    assert best[(1, "0-15")] == (0, 0)
+    refined = script.refine_with_total(best, cells, predictions, rows="horizon")
+    assert refined[(1, "0-15")] == (1, 0)
+    # a total already at or below naive leaves the bands' own weights alone
+    preds["0-15"][:, 0, 0] = [103.0, 103.0]
+    assert script.refine_with_total(best, cells, predictions, rows="horizon") == best
 
 
 def test_weight_search_worst_origin_and_aged_band_hand_worked():

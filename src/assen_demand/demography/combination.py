@@ -61,15 +61,17 @@ series", Management Science 31(10):1237-1246, https://doi.org/10.1287/mnsc.31.10
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from assen_demand.datamodel import AGES, KWB_BAND_EDGES
 from assen_demand.demography.projection import constrain, project
 from assen_demand.errors import InvalidValueError, MissingDataError
+from assen_demand.inputs.kwb import kwb_age_bands
 from assen_demand.parameters import load_parameter_table
 
 __all__ = ["constant_share", "combine_projections", "combined_wijken", "band_control", "constrain_to_bands",
-           "gemeente_weights", "method_weights"]
+           "gemeente_weights", "method_weights", "published_bands", "held_population"]
 
 
 def constant_share(*, base: xr.DataArray, components=None, start_year: int, end_year: int,
@@ -365,9 +367,82 @@ def constrain_to_bands(mix: xr.DataArray, fallback: xr.DataArray, control: xr.Da
     return mix.copy(data=values)
 
 
+def published_bands(kwb: pd.DataFrame, *, year: int, areas) -> xr.DataArray | None:
+    """The KWB band figures of ``year`` for ``areas``, as published (rounded to 5 persons).
+
+    Parameters
+    ----------
+    kwb : pandas.DataFrame
+        ``GemeenteData.kwb`` (:func:`assen_demand.inputs.cbs.read_kwb`).
+    year : int
+    areas : sequence of str
+
+    Returns
+    -------
+    xarray.DataArray (area, band) [persons] or None
+        ``band`` is the index of the KWB band (0 = 0-15 ... 4 = 65+); NaN where an area or band has
+        no figure. None when ``kwb`` has no row of ``year`` for any of ``areas``.
+    """
+    rows = kwb[(kwb["year"] == int(year)) & kwb["area"].isin(list(areas))]
+    if rows.empty:
+        return None
+    long = kwb_age_bands(rows)
+    long = long.assign(band=np.searchsorted(KWB_BAND_EDGES, long["age_lo"].to_numpy(int), side="right") - 1)
+    wide = long.pivot_table(index="area", columns="band", values="persons", aggfunc="first", dropna=False)
+    wide = wide.reindex(index=list(areas), columns=np.arange(len(KWB_BAND_EDGES) - 1))
+    return xr.DataArray(wide.to_numpy(float), dims=("area", "band"),
+                        coords={"area": list(areas), "band": wide.columns.to_numpy()}, name="persons")
+
+
+def held_population(base: xr.DataArray, bands: xr.DataArray | None) -> xr.DataArray:
+    """The base population with each wijk's band scaled to its published figure.
+
+    The naive forecast holds what the KWB published for the base year; the base population of the
+    projection is those figures raked to the gemeente's exact band totals
+    (:mod:`assen_demand.demography.base`), which moves a wijk's band by about one person (mean
+    absolute difference 0.8-1.0 persons over the wijken of the project's hindcasts). Within a band
+    the sex-age profile of ``base`` is kept; a band without a published figure, or empty in
+    ``base``, keeps ``base``.
+
+    Parameters
+    ----------
+    base : xarray.DataArray (area, sex, age) [persons]
+    bands : xarray.DataArray (area, band) [persons] or None
+        :func:`published_bands`; None returns ``base``.
+
+    Returns
+    -------
+    xarray.DataArray (area, sex, age) [persons]
+
+    Examples
+    --------
+    >>> base = xr.DataArray(np.array([[[3.0, 1.0]]]), dims=("area", "sex", "age"),
+    ...     coords={"area": ["W"], "sex": ["male"], "age": [0, 1]})
+    >>> bands = xr.DataArray([[5.0, np.nan, np.nan, np.nan, np.nan]], dims=("area", "band"),
+    ...     coords={"area": ["W"], "band": np.arange(5)})
+    >>> held_population(base, bands).values.ravel().tolist()
+    [3.75, 1.25]
+    """
+    if bands is None:
+        return base
+    base = base.transpose("area", "sex", "age")
+    ages = np.asarray(base["age"].values)
+    band_of = np.searchsorted(KWB_BAND_EDGES, ages, side="right") - 1
+    values = base.values.astype(float).copy()
+    published = bands.reindex(area=base["area"].values).transpose("area", "band")
+    for b in np.unique(band_of):
+        in_band = band_of == b
+        have = values[:, :, in_band].sum(axis=(1, 2))
+        target = published.sel(band=int(b)).values if int(b) in published["band"].values else np.full(len(have), np.nan)
+        ok = np.isfinite(target) & (have > 0) & (target >= 0)
+        factor = np.where(ok, target / np.where(have > 0, have, 1.0), 1.0)
+        values[:, :, in_band] *= factor[:, None, None]
+    return base.copy(data=values)
+
+
 def combined_wijken(cohort: xr.DataArray, base: xr.DataArray, control: xr.DataArray, *, start_year: int,
                     weights: dict[str, np.ndarray] | None = None, constraint: str | None = "band",
-                    held: np.ndarray | None = None) -> xr.DataArray:
+                    held: np.ndarray | None = None, held_bands: xr.DataArray | None = None) -> xr.DataArray:
     """The combination of cohort-component, constant share and naive wijk projections.
 
     Parameters
@@ -398,6 +473,10 @@ def combined_wijken(cohort: xr.DataArray, base: xr.DataArray, control: xr.DataAr
     held : numpy.ndarray (horizon, band), optional
         Weight of the gemeente held at its base year in the band control (``constraint="band"``);
         default :func:`gemeente_weights` of the bundled table.
+    held_bands : xarray.DataArray (area, band), optional [persons]
+        The wijken's published KWB bands of the base year (:func:`published_bands`). The naive part
+        and the gemeente held then hold these figures (:func:`held_population`), as the naive
+        forecast does; default None holds ``base``.
 
     Returns
     -------
@@ -410,14 +489,15 @@ def combined_wijken(cohort: xr.DataArray, base: xr.DataArray, control: xr.DataAr
     years = np.asarray(cohort["year"].values, int)
     end_year = int(years.max())
     share = constant_share(base=base, start_year=start_year, end_year=end_year, control=control)
-    naive = base.transpose("area", "sex", "age").expand_dims(year=years).transpose("area", "sex", "age", "year")
+    kept = held_population(base, held_bands)
+    naive = kept.transpose("area", "sex", "age").expand_dims(year=years).transpose("area", "sex", "age", "year")
     naive = naive.assign_coords(year=years).astype(float)
     mix = combine_projections({"cohort_component": cohort, "constant_share": share.sel(year=years), "naive": naive},
                               method_weights() if weights is None else weights, start_year=start_year)
     if constraint == "sex_age":
         out = constrain(mix, control.sel(year=years))
     elif constraint == "band":
-        target = band_control(control.sel(year=years), base, gemeente_weights() if held is None else held,
+        target = band_control(control.sel(year=years), kept, gemeente_weights() if held is None else held,
                               start_year=start_year)
         out = constrain_to_bands(mix, cohort, target)
         out.loc[dict(year=int(start_year))] = base.transpose("area", "sex", "age").values
@@ -443,11 +523,13 @@ def combined(*, base: xr.DataArray, components, start_year: int, end_year: int, 
     start_year, end_year : int
     control : xarray.DataArray (sex, age, year) [persons]
     data : GemeenteData, optional
-        Not used.
+        The inputs as of ``start_year``: their KWB figures of ``start_year`` are what the naive part
+        holds (:func:`published_bands`); without them it holds ``base``.
 
     Returns
     -------
     xarray.DataArray (area, sex, age, year) [persons]
     """
     cohort = project(base, components=components, start_year=start_year, end_year=end_year, constrain_to=control)
-    return combined_wijken(cohort, base, control, start_year=start_year)
+    bands = None if data is None else published_bands(data.kwb, year=start_year, areas=base["area"].values)
+    return combined_wijken(cohort, base, control, start_year=start_year, held_bands=bands)
