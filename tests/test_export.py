@@ -113,6 +113,10 @@ def test_sources_sheet_lists_data_parameters_supply_version_and_date(workbook):
     assert len(supply) == len(assen_forecast().supply)
     params = [r for r in body if r[col["Soort"]] == "Parameter"]
     assert all(r[col["Bron"]] and r[col["Status"]] in STATUSES and r[col["Jaar"]] for r in params)
+    # the choice per wijk of issue 18 item 3: WK010605 follows its households, the other nine wijken do not
+    method = {r[col["Onderwerp"]]: r[col["Toelichting"]] for r in body if r[col["Soort"]] == "Methode"}
+    assert len(method) == 10 and "volgt de huishoudens" in method["WK010605 huishoudtrend"]
+    assert sum("volgt de combinatie" in text for text in method.values()) == 9
 
 
 @pytest.mark.slow

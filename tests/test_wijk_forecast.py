@@ -23,8 +23,11 @@ from assen_demand.demography.combination import (
     combined_wijken,
     constant_share,
     constrain_to_bands,
+    HouseholdTrendParameters,
+    follow_households,
     gemeente_weights,
     held_population,
+    household_trend,
     method_weights,
     published_bands,
 )
@@ -349,6 +352,76 @@ def test_published_bands_read_the_kwb_year():
     assert np.isnan(bands.sel(area="WK2", band=0)) and bands.sel(area="WK2", band=4) == 35.0
     assert bool(bands.sel(area="WK3").isnull().all())
     assert published_bands(kwb, year=2023, areas=["WK1"]) is None
+
+
+def _household_case(values, target_growth):
+    """Two wijken, ages 5 and 30 (bands 0-15 and 25-45), both sexes, base 2021 and 2022; W0 grows."""
+    wijken = xr.DataArray(np.asarray(values, float).reshape(2, 2, 2, 1).repeat(2, axis=3) + 1.0,
+                          dims=("area", "sex", "age", "year"),
+                          coords={"area": ["W0", "W1"], "sex": list(SEXES), "age": [5, 30], "year": [2021, 2022]})
+    total0 = float(wijken.sel(area="W0", year=2021).sum())
+    trend = pd.DataFrame({"area": ["W0", "W1"], "households": [total0 / 2, 10.0], "slope": [target_growth * total0 / 2, 0.0],
+                          "persons_per_household": [2.0, 2.0], "follows": [True, False]})
+    return wijken, trend, total0
+
+
+def test_follow_households_hand_worked():
+    """W0 holds 10 persons (5 at age 5, 5 at age 30, one sex), its households would house 14 next year
+    (5 households + 2 a year, 2 persons each); weight 0.5 and band shares 0.25 (0-15) and 0.75 (25-45):
+    it gains 0.5 * (14 - 10) = 2 persons, 0.5 at age 5 and 1.5 at age 30. W1 (10 and 10) gives them up:
+    9.5 and 8.5."""
+    wijken = xr.DataArray(np.array([[[[5.0, 5.0], [5.0, 5.0]]], [[[10.0, 10.0], [10.0, 10.0]]]]),
+                          dims=("area", "sex", "age", "year"),
+                          coords={"area": ["W0", "W1"], "sex": ["male"], "age": [5, 30], "year": [2021, 2022]})
+    trend = pd.DataFrame({"area": ["W0", "W1"], "households": [5.0, 8.0], "slope": [2.0, 0.0],
+                          "persons_per_household": [2.0, 2.5], "follows": [True, False]})
+    params = HouseholdTrendParameters()
+    params.weights = np.array([0.5])
+    params.band_shares = np.array([0.25, 0.0, 0.75, 0.0, 0.0])
+    out = follow_households(wijken, trend, start_year=2021, parameters=params)
+    np.testing.assert_allclose(out.sel(year=2022, area="W0").values.ravel(), [5.5, 6.5])
+    np.testing.assert_allclose(out.sel(year=2022, area="W1").values.ravel(), [9.5, 8.5])
+    xr.testing.assert_equal(out.sel(year=2021), wijken.sel(year=2021))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.0, 50.0), min_size=8, max_size=8), st.floats(-0.2, 0.5))
+def test_follow_households_keeps_every_band_of_the_gemeente(values, growth):
+    """Any wijken and household trend: each band's sum over the wijken is kept every year, the base
+    year is untouched, nothing is negative, and the growing wijk moves toward its target."""
+    wijken, trend, total0 = _household_case(values, growth)
+    out = follow_households(wijken, trend, start_year=2021)
+    # one age per band here (5 in 0-15, 30 in 25-45), so the band sums are the age sums
+    np.testing.assert_allclose(out.sum(["area", "sex"]).values, wijken.sum(["area", "sex"]).values, rtol=1e-9)
+    xr.testing.assert_equal(out.sel(year=2021), wijken.sel(year=2021))
+    assert (out.values >= 0).all()
+    target = total0 * (1 + growth)
+    before, after = float(wijken.sel(area="W0", year=2022).sum()), float(out.sel(area="W0", year=2022).sum())
+    assert abs(after - target) <= abs(before - target) + 1e-9
+
+
+def test_household_trend_needs_two_years():
+    kwb = pd.DataFrame({"area": ["W", "W", "V", "V", "V"], "year": [2023, 2024, 2021, 2023, 2024],
+                        "households": [100.0, 110.0, 100.0, 104.0, 110.0], "population": [250.0, 270.0, 200.0, 205.0, 215.0]})
+    t = household_trend(kwb, year=2024, areas=["W", "V", "X"], threshold=0.03).set_index("area")
+    # W grew 10 % in one year: too short a trend; V grew 10 over 3 years (3.0 % a year of 110): above 0.03
+    assert not t.loc["W", "follows"] and t.loc["W", "growth"] == pytest.approx(10 / 110)
+    assert t.loc["V", "follows"] and t.loc["V", "slope"] == pytest.approx(10 / 3)
+    assert not t.loc["X", "follows"] and np.isnan(t.loc["X", "slope"])
+    assert household_trend(kwb, year=2024, areas=["W"], threshold=0.03, min_years=1).set_index("area").loc["W", "follows"]
+
+
+def test_assen_household_trend_is_reported(assen):
+    """The pipeline's notes say which wijken follow their households (Assen 2021-2024: WK010605 alone,
+    households 1,870 -> 2,120, 3.9 % a year)."""
+    from assen_demand.pipeline import project_population
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = project_population(data=assen, end_year=2026)
+    trend = p.notes["household_trend"].set_index("area")
+    assert trend.index[trend["follows"]].tolist() == ["WK010605"]
+    assert trend.loc["WK010605", "growth"] == pytest.approx(250 / 3 / 2120)
 
 
 def test_band_constraint_falls_back_to_cohort_component_where_the_mix_is_empty():

@@ -24,7 +24,12 @@ from assen_demand.demography.projection import ProjectionReport, project
 from assen_demand.outputs.labels import with_quantile_columns
 from assen_demand.demography import projection as proj
 from assen_demand.inputs.datasets import load_dwelling_pipeline
-from assen_demand.demography.combination import combined_wijken, published_bands
+from assen_demand.demography.combination import (
+    HouseholdTrendParameters,
+    combined_wijken,
+    household_trend,
+    published_bands,
+)
 from assen_demand.scenario import load_scenario
 from assen_demand.housing import dwellings
 from assen_demand.housing.chain import run_housing_chain
@@ -285,7 +290,11 @@ def _project_wijken(method, *, known, base, inputs, wijken, control, base_year, 
         # their deviation from them (uncertainty._combined_draws)
         notes.update(cohort_component_projection=cohort)
         bands = published_bands(known.kwb, year=base_year, areas=wijken)
-        return combined_wijken(cohort, wijk_base, control, start_year=base_year, held_bands=bands), report, notes
+        # issue 18 item 3: wijken whose households grow fast follow them; the table says which
+        trend = household_trend(known.kwb, year=base_year, areas=wijken, threshold=HouseholdTrendParameters().threshold)
+        notes.update(household_trend=trend)
+        return (combined_wijken(cohort, wijk_base, control, start_year=base_year, held_bands=bands, households=trend),
+                report, notes)
     if method == "hamilton_perry":
         seed_years = sorted(int(y) for y in known.population_bands["year"].unique())
         first = max([y for y in seed_years if y <= base_year] or [base_year])

@@ -71,7 +71,8 @@ from assen_demand.inputs.kwb import kwb_age_bands
 from assen_demand.parameters import load_parameter_table
 
 __all__ = ["constant_share", "combine_projections", "combined_wijken", "band_control", "constrain_to_bands",
-           "gemeente_weights", "method_weights", "published_bands", "held_population"]
+           "gemeente_weights", "method_weights", "published_bands", "held_population", "household_trend",
+           "follow_households", "HouseholdTrendParameters"]
 
 
 def constant_share(*, base: xr.DataArray, components=None, start_year: int, end_year: int,
@@ -440,9 +441,180 @@ def held_population(base: xr.DataArray, bands: xr.DataArray | None) -> xr.DataAr
     return base.copy(data=values)
 
 
+#: Parameter table of the household trend of growing wijken (issue 18 item 3, note 6)
+HOUSEHOLD_TREND_TABLE = "wijk_household_trend.csv"
+
+
+class HouseholdTrendParameters:
+    """Threshold, weight by horizon and band profile of :func:`follow_households`, from ``wijk_household_trend.csv``.
+
+    Attributes
+    ----------
+    threshold : float [share of households per year]
+    weights : numpy.ndarray (horizon,) [1]
+        Row ``h - 1`` holds horizon ``h``; a later horizon takes the last row.
+    band_shares : numpy.ndarray (band,) [1]
+        Summing to 1.
+    """
+
+    def __init__(self, table=None):
+        frame = load_parameter_table(HOUSEHOLD_TREND_TABLE) if table is None else table
+        threshold = frame[frame["indicator"] == "household_growth_threshold"]["central"]
+        weights = frame[frame["indicator"] == "household_trend_weight"].sort_values("horizon")
+        shares = frame[frame["indicator"] == "household_trend_band_share"].set_index("age_lo")["central"]
+        los = [int(lo) for lo in KWB_BAND_EDGES[:-1]]
+        if len(threshold) != 1 or weights.empty or shares.reindex(los).isna().any():
+            raise MissingDataError(f"{HOUSEHOLD_TREND_TABLE}: needs one household_growth_threshold, household_trend_weight "
+                                   "rows for horizons 1, 2, ... and a household_trend_band_share per KWB band")
+        if [int(h) for h in weights["horizon"]] != list(range(1, len(weights) + 1)):
+            raise MissingDataError(f"{HOUSEHOLD_TREND_TABLE}: the horizons of household_trend_weight must run 1, 2, ...")
+        self.threshold = float(threshold.iloc[0])
+        self.weights = weights["central"].to_numpy(float)
+        values = shares.reindex(los).to_numpy(float)
+        if (values < 0).any() or values.sum() <= 0:
+            raise InvalidValueError(f"{HOUSEHOLD_TREND_TABLE}: the band shares must be >= 0 with a positive sum")
+        self.band_shares = values / values.sum()
+        if ((self.weights < 0) | (self.weights > 1)).any():
+            raise InvalidValueError(f"{HOUSEHOLD_TREND_TABLE}: household_trend_weight must lie in [0, 1]")
+
+
+def household_trend(kwb: pd.DataFrame, *, year: int, areas, threshold: float, years: int = 3,
+                    min_years: int = 2) -> pd.DataFrame:
+    """Each wijk's households over the KWB years up to ``year``, and whether it grows fast enough to follow them.
+
+    Parameters
+    ----------
+    kwb : pandas.DataFrame
+        ``GemeenteData.kwb`` (columns ``area, year, population, households``).
+    year : int
+        The base year; only KWB years from ``year - years`` to ``year`` count.
+    areas : sequence of str
+    threshold : float [share of households per year]
+    years : int
+        The longest span of the trend.
+    min_years : int
+        The shortest span a wijk may follow: a one-year change of the KWB households is noisy (on
+        the Drenthe hindcast from 2022, following one-year trends took 0-15 from 3.90 to 3.98 % against
+        naive's 3.94; issue 18 note 6).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per area: ``area, first_year, households_first, households, population, slope``
+        [households per year], ``growth`` [share a year], ``persons_per_household``, ``follows``
+        (bool: a trend over at least ``min_years`` years, and ``growth > threshold``).
+
+    Examples
+    --------
+    >>> kwb = pd.DataFrame({"area": ["W", "W"], "year": [2021, 2023], "households": [100.0, 110.0],
+    ...                     "population": [240.0, 253.0]})
+    >>> t = household_trend(kwb, year=2023, areas=["W"], threshold=0.03)
+    >>> t[["slope", "persons_per_household", "follows"]].values.tolist()
+    [[5.0, 2.3, True]]
+    """
+    rows = kwb[kwb["area"].isin(list(areas)) & kwb["year"].between(int(year) - int(years), int(year))
+               & kwb["households"].notna() & (kwb["households"] > 0)]
+    out = []
+    for area in areas:
+        own = rows[rows["area"] == area].sort_values("year")
+        now = own[own["year"] == int(year)]
+        if now.empty or len(own) < 2:
+            out.append(dict(area=area, first_year=np.nan, households_first=np.nan, households=np.nan,
+                            population=np.nan, slope=np.nan, growth=np.nan, persons_per_household=np.nan,
+                            follows=False))
+            continue
+        first, last = own.iloc[0], now.iloc[-1]
+        slope = (float(last["households"]) - float(first["households"])) / (int(last["year"]) - int(first["year"]))
+        growth = slope / float(last["households"])
+        out.append(dict(area=area, first_year=int(first["year"]), households_first=float(first["households"]),
+                        households=float(last["households"]), population=float(last["population"]), slope=slope,
+                        growth=growth, persons_per_household=float(last["population"]) / float(last["households"]),
+                        follows=bool(growth > threshold and int(last["year"]) - int(first["year"]) >= min_years)))
+    return pd.DataFrame(out)
+
+
+def follow_households(wijken: xr.DataArray, trend: pd.DataFrame, *, start_year: int,
+                      parameters: HouseholdTrendParameters | None = None) -> xr.DataArray:
+    """Growing wijken move toward the population their household trend houses; the other wijken make room.
+
+    For a wijk whose households grew faster than the threshold (:func:`household_trend`), the
+    housing-led total ``T_w(t) = (H_w + s_w h) p_w`` (households of the base year plus the yearly
+    growth ``s_w`` for ``h = t - start_year`` years, at the base year's persons per household)
+    pulls its total ``M_w(t)`` by the weight ``w(h)``: it gains ``w(h) (T_w - M_w)`` persons,
+    spread over the KWB bands by the band shares (the profile of what the combination missed in
+    growing wijken) and within a band by the wijk's own sex-age profile. Per band and year the
+    other wijken are scaled so that the band keeps its total: the gemeente is not changed.
+
+    Parameters
+    ----------
+    wijken : xarray.DataArray (area, sex, age, year) [persons]
+        The combined wijken.
+    trend : pandas.DataFrame
+        :func:`household_trend` of these wijken.
+    start_year : int
+    parameters : HouseholdTrendParameters, optional
+        Default the bundled table.
+
+    Returns
+    -------
+    xarray.DataArray (area, sex, age, year) [persons]
+    """
+    params = HouseholdTrendParameters() if parameters is None else parameters
+    wijken = wijken.transpose("area", "sex", "age", "year")
+    areas = [str(a) for a in wijken["area"].values]
+    table = trend.set_index("area").reindex(areas)
+    follows = table["follows"].fillna(False).to_numpy(bool)
+    if not follows.any():
+        return wijken
+    years = np.asarray(wijken["year"].values, int)
+    ages = np.asarray(wijken["age"].values)
+    band_of = np.searchsorted(KWB_BAND_EDGES, ages, side="right") - 1
+    values = wijken.values.astype(float).copy()
+    rows = np.flatnonzero(follows)
+    others = ~follows
+    for k, year in enumerate(years):
+        h = int(year) - int(start_year)
+        if h <= 0:
+            continue
+        weight = params.weights[min(h, params.weights.size) - 1]
+        if weight <= 0:
+            continue
+        target = ((table["households"] + table["slope"] * h) * table["persons_per_household"]).to_numpy(float)
+        year_values = values[..., k]  # (area, sex, age), a view
+        gain = weight * (np.maximum(target[rows], 0.0) - year_values[rows].sum(axis=(1, 2)))  # (growing wijk,)
+        for b in np.unique(band_of):
+            cols = np.flatnonzero(band_of == b)
+            band = year_values[:, :, cols]  # a copy: written back below
+            band_total = band.sum()
+            for j, i in enumerate(rows):
+                own = band[i].sum()
+                if own > 0:
+                    profile = band[i] / own
+                elif band_total > 0:
+                    profile = band.sum(axis=0) / band_total
+                else:
+                    continue
+                band[i] = np.maximum(band[i] + gain[j] * params.band_shares[b] * profile, 0.0)
+            rest_before = band[others].sum()
+            rest_target = band_total - band[rows].sum()
+            if rest_before > 0 and rest_target >= 0:
+                band[others] *= rest_target / rest_before
+            else:
+                # the other wijken have no one in this band to give, or less than the gain: the band
+                # total still holds, the growing wijken share it
+                if rest_target < 0:
+                    band[others] = 0.0
+                grown = band[rows].sum()
+                if grown > 0:
+                    band[rows] *= (band_total - band[others].sum()) / grown
+            year_values[:, :, cols] = band
+    return wijken.copy(data=values)
+
+
 def combined_wijken(cohort: xr.DataArray, base: xr.DataArray, control: xr.DataArray, *, start_year: int,
                     weights: dict[str, np.ndarray] | None = None, constraint: str | None = "band",
-                    held: np.ndarray | None = None, held_bands: xr.DataArray | None = None) -> xr.DataArray:
+                    held: np.ndarray | None = None, held_bands: xr.DataArray | None = None,
+                    households: pd.DataFrame | None = None) -> xr.DataArray:
     """The combination of cohort-component, constant share and naive wijk projections.
 
     Parameters
@@ -477,6 +649,9 @@ def combined_wijken(cohort: xr.DataArray, base: xr.DataArray, control: xr.DataAr
         The wijken's published KWB bands of the base year (:func:`published_bands`). The naive part
         and the gemeente held then hold these figures (:func:`held_population`), as the naive
         forecast does; default None holds ``base``.
+    households : pandas.DataFrame, optional
+        :func:`household_trend` of the wijken: the wijken whose households grow faster than the
+        threshold follow them (:func:`follow_households`, issue 18 item 3); default None: none.
 
     Returns
     -------
@@ -503,6 +678,8 @@ def combined_wijken(cohort: xr.DataArray, base: xr.DataArray, control: xr.DataAr
         out.loc[dict(year=int(start_year))] = base.transpose("area", "sex", "age").values
     else:
         out = mix
+    if households is not None:
+        out = follow_households(out, households, start_year=start_year)
     out.name = "persons"
     out.attrs = {"units": "persons", "method": "combined"}
     return out
@@ -524,12 +701,17 @@ def combined(*, base: xr.DataArray, components, start_year: int, end_year: int, 
     control : xarray.DataArray (sex, age, year) [persons]
     data : GemeenteData, optional
         The inputs as of ``start_year``: their KWB figures of ``start_year`` are what the naive part
-        holds (:func:`published_bands`); without them it holds ``base``.
+        holds (:func:`published_bands`), and their households of the KWB years up to ``start_year``
+        say which wijken follow their household trend (:func:`household_trend`); without them the
+        naive part holds ``base`` and no wijk follows its households.
 
     Returns
     -------
     xarray.DataArray (area, sex, age, year) [persons]
     """
     cohort = project(base, components=components, start_year=start_year, end_year=end_year, constrain_to=control)
-    bands = None if data is None else published_bands(data.kwb, year=start_year, areas=base["area"].values)
-    return combined_wijken(cohort, base, control, start_year=start_year, held_bands=bands)
+    areas = [str(a) for a in base["area"].values]
+    bands = None if data is None else published_bands(data.kwb, year=start_year, areas=areas)
+    trend = None if data is None else household_trend(data.kwb, year=start_year, areas=areas,
+                                                       threshold=HouseholdTrendParameters().threshold)
+    return combined_wijken(cohort, base, control, start_year=start_year, held_bands=bands, households=trend)

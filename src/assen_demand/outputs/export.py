@@ -517,7 +517,8 @@ def sources_table(result=None, *, data=None, scenario=None, run: Mapping | None 
     pandas.DataFrame
         Columns ``Soort, Bestand, Onderwerp, Geslacht, Leeftijd, Jaar, Centraal, Laag, Hoog,
         Eenheid, Status, Bron, Toelichting``; ``Soort`` is ``Run``, ``Scenario``, ``Gegevens``,
-        ``Parameter`` or ``Aanbod``.
+        ``Parameter``, ``Methode`` (per wijk: does it follow its household trend, issue 18 item 3)
+        or ``Aanbod``.
     """
     rows: list[dict] = []
     for label, value in (run or {}).items():
@@ -551,6 +552,20 @@ def sources_table(result=None, *, data=None, scenario=None, run: Mapping | None 
                      "Leeftijd": _age_label(r.age_lo, r.age_hi), "Jaar": int(r.year), "Centraal": float(r.central),
                      "Laag": float(r.low), "Hoog": float(r.high), "Eenheid": r.unit,
                      "Status": _PARAMETER_STATUS.get(r.status, r.status), "Bron": r.source, "Toelichting": r.note})
+    projection = getattr(result, "projection", None)
+    trend = (getattr(projection, "notes", None) or {}).get("household_trend") if projection is not None else None
+    if trend is not None and len(trend):
+        # issue 18 item 3: which wijken follow their household trend, and why
+        for r in trend.to_dict("records"):
+            if not np.isfinite(r["growth"]):
+                text = "te weinig KWB-jaren met huishoudens: volgt de combinatie"
+            else:
+                text = (f"huishoudens {r['households_first']:,.0f} ({int(r['first_year'])}) -> {r['households']:,.0f}: "
+                        f"{100 * r['growth']:+.1f} % per jaar; "
+                        + ("volgt de huishoudens (meer dan de drempel)" if r["follows"] else "volgt de combinatie"))
+            rows.append({"Soort": "Methode", "Bestand": "wijk_household_trend.csv", "Onderwerp": f"{r['area']} huishoudtrend",
+                         "Centraal": float(r["growth"]) if np.isfinite(r["growth"]) else "", "Eenheid": "aandeel per jaar",
+                         "Status": "geschat", "Bron": "CBS Kerncijfers wijken en buurten (huishoudens)", "Toelichting": text})
     supply = getattr(result, "supply", None)
     if supply is not None and len(supply):
         for r in supply.to_dict("records"):
