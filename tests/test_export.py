@@ -207,3 +207,23 @@ def test_read_run_names_the_missing_files():
 def test_write_report_refuses_an_unknown_format():
     with pytest.raises(DataFormatError, match=r"report\.pdf.*\.xlsx, \.csv or \.md"):
         export.write_report(None, scratch("x") / "report.pdf")
+
+
+@pytest.mark.slow
+def test_write_products_writes_what_the_command_line_writes(run):
+    """outputs.products.write_products is the command line's writer (issue 20): without figures it
+    writes the same tables byte for byte, the workbook with the same sheets, and the provenance."""
+    from assen_demand.outputs.products import write_products
+
+    data = assen_demand.load_assen()
+    out = scratch("products_api")
+    summary = write_products(assen_forecast(), out, data=data, figures=False)
+    assert summary["figures"] == 0 and not (out / "figures").exists()
+    assert sorted(summary["tables"]) == sorted(p.name for p in run.glob("*.csv"))
+    for name in summary["tables"]:
+        assert (out / name).read_bytes() == (run / name).read_bytes(), name
+    ours = openpyxl.load_workbook(out / summary["workbook"], read_only=True).sheetnames
+    assert ours == openpyxl.load_workbook(run / "forecast.xlsx", read_only=True).sheetnames
+    assert json.loads((out / export.PROVENANCE).read_text())["assen_demand_version"] == assen_demand.__version__
+    with pytest.raises(DataFormatError, match="table_format must be one of csv, parquet"):
+        write_products(assen_forecast(), out, data=data, table_format="xlsx", figures=False)

@@ -6,7 +6,6 @@ Bad arguments exit with status 2 and a one-line message, never a traceback.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import re
@@ -26,9 +25,7 @@ from assen_demand.outputs import runfolder
 from assen_demand.inputs.datasets import load_gemeente
 from assen_demand.housing.dwellings import read_supply
 from assen_demand.scenario import load_scenario
-from assen_demand.outputs import export, plots
-from assen_demand.housing.programme import programme_for_forecast
-from assen_demand.outputs import store, voorzieningen
+from assen_demand.outputs import export, products
 from assen_demand.pipeline import FORECAST_TABLES
 from assen_demand.scale import NationalRunWarning, national_forecast
 from assen_demand.outputs.national import run_national_stochastic, write_national
@@ -295,34 +292,12 @@ def _table_format(args: argparse.Namespace, extra: dict) -> tuple[str, str]:
 
 
 def _write_forecast(args, extra, supply, command, data, result, staging: Path, warning_messages) -> dict:
-    """Every file of a single-gemeente run, into the staging folder."""
-    # the figures need no table: workers draw them from the start while this process writes the
-    # tables, the workbook and the store (issue 20)
-    with plots.start_figures(result, staging / "figures") as pending:
-        run_date = dt.datetime.now().replace(microsecond=0)
-        record = export.provenance(result, data_dir=args.data_dir, supply=supply, scenario=args.scenario,
-                                   draws=extra.get("draws", 0), seed=args.seed, command=command, run_date=run_date)
-        record["warnings"] = list(warning_messages)
-        run = {"Versie assen_demand": __version__, "Rundatum": run_date.isoformat(sep=" "), "Opdracht": command,
-               "Gemeente": f"{data.name} ({data.gemeente})", "Parametervariant": export.VARIANT_LABELS[args.variant],
-               "Monte-Carlo-trekkingen": extra.get("draws", 0), "Seed": "" if args.seed is None else args.seed,
-               "Gegevens": "meegeleverde tabellen" if args.data_dir is None else str(args.data_dir.resolve())}
-        sources = export.sources_table(result, data=data, scenario=args.scenario, run=run)
-        about = {"Scenario": args.scenario or "geen (centrale aannames)", "Versie assen_demand": __version__,
-                 "Rundatum": run["Rundatum"]}
-        table_format = getattr(args, "table_format", None) or "csv"
-        written = export.write_forecast(result, staging, sources=sources, about=about, provenance_record=record,
-                                        programme=programme_for_forecast(result, data=data),
-                                        table_format=table_format)
-        summary = {"tables": [p.name for name, p in written.items() if name.endswith((".csv", ".parquet"))],
-                   "workbook": written[export.WORKBOOK].name}
-        if table_format == "parquet":  # issue 22: the labelled arrays (and draws) for researchers
-            store.write_forecast_store(result, staging / store.STORE_NAME, provenance_record=record, sources=sources,
-                                       facilities=voorzieningen.facility_csv(result),
-                                       keep_draws=bool(getattr(args, "keep_draws", False)))
-            summary["store"] = store.STORE_NAME
-        summary["figures"] = len(pending.wait())
-    return summary
+    """Every file of a single-gemeente run, into the staging folder (:func:`products.write_products`)."""
+    return products.write_products(
+        result, staging, data=data, data_dir=args.data_dir, supply=supply, scenario=args.scenario,
+        variant=args.variant, draws=extra.get("draws", 0), seed=args.seed, command=command,
+        table_format=getattr(args, "table_format", None) or "csv", keep_draws=bool(getattr(args, "keep_draws", False)),
+        warnings=warning_messages)
 
 
 def _print_summary(data, result, out: Path, summary: dict, computing: float, writing: float) -> None:
