@@ -325,7 +325,7 @@ def test_jump_off_level_brings_e0_to_cbs(assen, base_year):
     assert (level.factor > 1.0).all() and (level.factor < 1.12).all()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(st.lists(st.floats(10.0, 1e4), min_size=8, max_size=8), st.floats(0.001, 0.05), st.floats(0.5, 1.5))
 def test_age_structure_moves_and_returns(counts, rate, scale):
     """Forward one year then back: ages 0..w-2 come back exactly, the last two together; the deaths of

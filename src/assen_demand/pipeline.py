@@ -187,7 +187,10 @@ def project_population(
           forecast, weights per KWB band and horizon estimated on the project's own hindcasts
           (:func:`assen_demand.demography.combination.combined_wijken`), constrained to the gemeente's
           band totals, whose cohort-component change is damped toward the base year by a weight per
-          band (also estimated on the hindcasts); the gemeente row is the sum of its wijken.
+          band (also estimated on the hindcasts); the naive part holds the published KWB figures of the
+          base year; wijken whose households grow fast follow them part of the way (the trend and the
+          choice per wijk in ``PopulationProjection.notes["household_trend"]``); the gemeente row is the
+          sum of its wijken.
         * ``"housing_led"``: each wijk's total follows its dwellings x persons per dwelling
           (:func:`housing_targets`); migration fills the gap along the migration age profile
           (:func:`assen_demand.demography.projection.housing_led`). The wijken are not constrained: the

@@ -32,12 +32,21 @@ Combination by evidence
 age band and horizon (years since the base year). A weighted average of projections that each
 add up to the gemeente adds up to the gemeente too. The weights are estimated on the project's
 own hindcasts (``scripts/wijk_forecast_backtest.py``) and validated leaving whole gemeenten out;
-they are a parameter table (``data/parameters/wijk_method_weights.csv``). Since issue 18 note 3
-there is one estimated row per horizon 1, 2 and 3 (Drenthe 2023 -> 2024 and half of all gemeenten
-2021 -> 2022 for h = 1; Drenthe 2022 and 2021 -> 2024 for h = 2 and 3; since note 4 on hindcasts with
-the structural wijk migration at weight 0.5, national parts 0 and 2), each minimising the worst
-origin's ratio to the naive forecast; the table then tapers to the cohort-component projection at
-horizon 10. At h = 1 the young bands are mostly the naive forecast with the gemeente held.
+they are a parameter table (``data/parameters/wijk_method_weights.csv``). There is one estimated
+row per horizon 1, 2 and 3 (Drenthe 2023 -> 2024 and all gemeenten 2021 -> 2022 for h = 1; Drenthe
+2022 and 2021 -> 2024 for h = 2 and 3), each minimising the worst origin's ratio to the naive
+forecast, refined band by band where the wijk total was above naive (issue 18 note 6); the table
+then tapers to the cohort-component projection at horizon 10. The naive part holds the wijk's KWB
+figure of the base year as published (:func:`published_bands`, :func:`held_population`), as the naive
+forecast does; at h = 1 the bands 0-15 and 15-25 are that forecast, with the gemeente held.
+
+Wijken that follow their households
+-----------------------------------
+Where a wijk's KWB households grew faster than a threshold over two or three years up to the base
+year (new-build wijken), its total moves part of the way toward its household trend
+(:func:`household_trend`, :func:`follow_households`, ``data/parameters/wijk_household_trend.csv``;
+issue 18 item 3): the housing unit method (Smith, Tayman & Swanson 2013) with the households as
+the occupied stock, since KWB gives the dwelling stock per wijk for 2024 only.
 
 Tied to the gemeente by band, its change damped toward the base year
 --------------------------------------------------------------------
