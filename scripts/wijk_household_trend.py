@@ -26,6 +26,7 @@ import warnings
 
 import pandas as pd
 
+from assen_demand.demography.combination import household_trend
 from assen_demand.inputs.datasets import load_national
 
 THRESHOLDS = (0.01, 0.02, 0.03)
@@ -62,15 +63,17 @@ def main() -> None:
         missed = (bands["observed"] - bands["predicted"]).groupby(bands["band"]).sum()
         print(f"{base}: what the combination missed in {bands['area'].nunique()} wijken growing > 3 % a year, by band: "
               + ", ".join(f"{b} {v / missed.sum():.2f}" for b, v in missed.items()))
-        if base - first < args.min_years:
-            print(f"{base}: fewer than {args.min_years} KWB years of households before it; no wijk follows")
-            continue
         rows = table[(table["base_year"] == base) & (table["band"] == "total")].set_index("area")
-        h = int(rows["target_year"].iloc[0]) - int(base)
-        slope = (households[base] - households[first]) / (base - first)
-        growth = slope / households[base]
-        trend = (households[base] + slope * h) * population[base] / households[base]
-        rows = rows.join(pd.DataFrame({"growth": growth, "trend": trend}), how="left")
+        h = target - int(base)
+        # the trend as the pipeline reads it (households over the KWB years up to the base year)
+        trend = household_trend(kwb, year=int(base), areas=list(rows.index), threshold=0.0, min_years=args.min_years)
+        trend = trend.set_index("area")
+        # threshold 0 above: "follows" = a trend over at least min_years (the thresholds are tried below)
+        if not trend["follows"].any():
+            print(f"{base}: fewer than {args.min_years} KWB years of households up to it; no wijk follows")
+            continue
+        trend["target"] = (trend["households"] + trend["slope"] * h) * trend["persons_per_household"]
+        rows = rows.join(trend[["growth", "target"]].where(trend["follows"] | (trend["growth"] <= 0), axis=0))
         matched = rows["status"] == "matched"
 
         def wape(column: str) -> float:
@@ -78,9 +81,9 @@ def main() -> None:
             return 100 * (g[column] - g["observed"]).abs().sum() / g["observed"].sum()
 
         for threshold in THRESHOLDS:
-            grow = (rows["growth"] > threshold) & rows["trend"].notna()
+            grow = (rows["growth"] > threshold) & rows["target"].notna()
             for weight in WEIGHTS:
-                moved = rows["predicted"].where(~grow, (1 - weight) * rows["predicted"] + weight * rows["trend"])
+                moved = rows["predicted"].where(~grow, (1 - weight) * rows["predicted"] + weight * rows["target"])
                 gained = (moved - rows["predicted"]).groupby(rows["gemeente"]).sum()
                 rest = rows["predicted"].where(~grow, 0.0).groupby(rows["gemeente"]).transform("sum")
                 rows["free"] = moved

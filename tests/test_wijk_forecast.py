@@ -283,15 +283,22 @@ def test_band_constraint_meets_the_damped_gemeente_bands(values, growth, held_yo
     assert (out.values >= 0).all()
 
 
-def test_band_constraint_hand_worked():
-    """One cell, two wijken held at 1 and 3 (naive weight 1); the gemeente goes 4 -> 8 by cohort-component,
-    gemeente weight 0.25: the band control is 0.75 * 8 + 0.25 * 4 = 7, split 1:3 -> 1.75 and 5.25."""
-    base = xr.DataArray([[[1.0]], [[3.0]]], dims=("area", "sex", "age"),
+def _held_cell_case(wijken):
+    """Two wijken of men aged 30 (band 25-45) holding ``wijken`` persons in 2021, a gemeente going
+    4 -> 8 by cohort-component, and weights that take the naive part only."""
+    base = xr.DataArray(np.asarray(wijken, float).reshape(2, 1, 1), dims=("area", "sex", "age"),
                         coords={"area": ["W0", "W1"], "sex": ["male"], "age": [30]})
     control = xr.DataArray([[[4.0, 8.0]]], dims=("sex", "age", "year"),
                            coords={"sex": ["male"], "age": [30], "year": [2021, 2022]})
     cohort = constant_share(base=base, start_year=2021, end_year=2022, control=control)
     weights = {"cohort_component": np.zeros((1, 5)), "constant_share": np.zeros((1, 5)), "naive": np.ones((1, 5))}
+    return base, control, cohort, weights
+
+
+def test_band_constraint_hand_worked():
+    """One cell, two wijken held at 1 and 3 (naive weight 1); the gemeente goes 4 -> 8 by cohort-component,
+    gemeente weight 0.25: the band control is 0.75 * 8 + 0.25 * 4 = 7, split 1:3 -> 1.75 and 5.25."""
+    base, control, cohort, weights = _held_cell_case([1.0, 3.0])
     held = np.array([[0.0, 0.0, 0.25, 0.0, 0.0]])
     out = combined_wijken(cohort, base, control, start_year=2021, weights=weights, held=held)
     np.testing.assert_allclose(out.sel(year=2022).values.ravel(), [1.75, 5.25])
@@ -303,12 +310,7 @@ def test_naive_part_holds_the_published_bands_hand_worked():
     """Two wijken raked to 1.2 and 2.8 persons (one cell of 25-45); the KWB published 0 and 5 (rounded
     to 5: the benchmark's naive forecast). Naive weight 1 and the gemeente held (weight 1): the wijken
     hold 0 and 5 the next year, the published figures, and the base year stays the raked base."""
-    base = xr.DataArray([[[1.2]], [[2.8]]], dims=("area", "sex", "age"),
-                        coords={"area": ["W0", "W1"], "sex": ["male"], "age": [30]})
-    control = xr.DataArray([[[4.0, 8.0]]], dims=("sex", "age", "year"),
-                           coords={"sex": ["male"], "age": [30], "year": [2021, 2022]})
-    cohort = constant_share(base=base, start_year=2021, end_year=2022, control=control)
-    weights = {"cohort_component": np.zeros((1, 5)), "constant_share": np.zeros((1, 5)), "naive": np.ones((1, 5))}
+    base, control, cohort, weights = _held_cell_case([1.2, 2.8])
     published = xr.DataArray([[np.nan, np.nan, 0.0, np.nan, np.nan], [np.nan, np.nan, 5.0, np.nan, np.nan]],
                              dims=("area", "band"), coords={"area": ["W0", "W1"], "band": np.arange(5)})
     out = combined_wijken(cohort, base, control, start_year=2021, weights=weights, held=np.ones((1, 5)),

@@ -24,12 +24,7 @@ from assen_demand.demography.projection import ProjectionReport, project
 from assen_demand.outputs.labels import with_quantile_columns
 from assen_demand.demography import projection as proj
 from assen_demand.inputs.datasets import load_dwelling_pipeline
-from assen_demand.demography.combination import (
-    HouseholdTrendParameters,
-    combined_wijken,
-    household_trend,
-    published_bands,
-)
+from assen_demand.demography.combination import combined_wijken, kwb_inputs
 from assen_demand.scenario import load_scenario
 from assen_demand.housing import dwellings
 from assen_demand.housing.chain import run_housing_chain
@@ -292,10 +287,8 @@ def _project_wijken(method, *, known, base, inputs, wijken, control, base_year, 
         # the cohort-component wijken stay at hand: the Monte Carlo draws spread around the combination by
         # their deviation from them (uncertainty._combined_draws)
         notes.update(cohort_component_projection=cohort)
-        bands = published_bands(known.kwb, year=base_year, areas=wijken)
-        # issue 18 item 3: wijken whose households grow fast follow them; the table says which
-        trend = household_trend(known.kwb, year=base_year, areas=wijken, threshold=HouseholdTrendParameters().threshold)
-        notes.update(household_trend=trend)
+        bands, trend = kwb_inputs(known.kwb, year=base_year, areas=wijken)
+        notes.update(household_trend=trend)  # issue 18 item 3: which wijken follow their households
         return (combined_wijken(cohort, wijk_base, control, start_year=base_year, held_bands=bands, households=trend),
                 report, notes)
     if method == "hamilton_perry":

@@ -81,7 +81,7 @@ from assen_demand.parameters import load_parameter_table
 
 __all__ = ["constant_share", "combine_projections", "combined_wijken", "band_control", "constrain_to_bands",
            "gemeente_weights", "method_weights", "published_bands", "held_population", "household_trend",
-           "follow_households", "HouseholdTrendParameters"]
+           "kwb_inputs", "follow_households", "HouseholdTrendParameters"]
 
 
 def constant_share(*, base: xr.DataArray, components=None, start_year: int, end_year: int,
@@ -487,7 +487,7 @@ class HouseholdTrendParameters:
             raise InvalidValueError(f"{HOUSEHOLD_TREND_TABLE}: household_trend_weight must lie in [0, 1]")
 
 
-def household_trend(kwb: pd.DataFrame, *, year: int, areas, threshold: float, years: int = 3,
+def household_trend(kwb: pd.DataFrame, *, year: int, areas, threshold: float | None = None, years: int = 3,
                     min_years: int = 2) -> pd.DataFrame:
     """Each wijk's households over the KWB years up to ``year``, and whether it grows fast enough to follow them.
 
@@ -498,7 +498,8 @@ def household_trend(kwb: pd.DataFrame, *, year: int, areas, threshold: float, ye
     year : int
         The base year; only KWB years from ``year - years`` to ``year`` count.
     areas : sequence of str
-    threshold : float [share of households per year]
+    threshold : float, optional [share of households per year]
+        Default that of the bundled ``wijk_household_trend.csv``.
     years : int
         The longest span of the trend.
     min_years : int
@@ -521,6 +522,8 @@ def household_trend(kwb: pd.DataFrame, *, year: int, areas, threshold: float, ye
     >>> t[["slope", "persons_per_household", "follows"]].values.tolist()
     [[5.0, 2.3, True]]
     """
+    if threshold is None:
+        threshold = HouseholdTrendParameters().threshold
     rows = kwb[kwb["area"].isin(list(areas)) & kwb["year"].between(int(year) - int(years), int(year))
                & kwb["households"].notna() & (kwb["households"] > 0)]
     out = []
@@ -540,6 +543,13 @@ def household_trend(kwb: pd.DataFrame, *, year: int, areas, threshold: float, ye
                         growth=growth, persons_per_household=float(last["population"]) / float(last["households"]),
                         follows=bool(growth > threshold and int(last["year"]) - int(first["year"]) >= min_years)))
     return pd.DataFrame(out)
+
+
+def kwb_inputs(kwb: pd.DataFrame, *, year: int, areas) -> tuple[xr.DataArray | None, pd.DataFrame]:
+    """What the combination reads from the KWB: the wijken's published bands of ``year``
+    (:func:`published_bands`) and their household trend up to it (:func:`household_trend`)."""
+    areas = [str(a) for a in areas]
+    return published_bands(kwb, year=year, areas=areas), household_trend(kwb, year=year, areas=areas)
 
 
 def follow_households(wijken: xr.DataArray, trend: pd.DataFrame, *, start_year: int,
@@ -719,8 +729,5 @@ def combined(*, base: xr.DataArray, components, start_year: int, end_year: int, 
     xarray.DataArray (area, sex, age, year) [persons]
     """
     cohort = project(base, components=components, start_year=start_year, end_year=end_year, constrain_to=control)
-    areas = [str(a) for a in base["area"].values]
-    bands = None if data is None else published_bands(data.kwb, year=start_year, areas=areas)
-    trend = None if data is None else household_trend(data.kwb, year=start_year, areas=areas,
-                                                       threshold=HouseholdTrendParameters().threshold)
+    bands, trend = (None, None) if data is None else kwb_inputs(data.kwb, year=start_year, areas=base["area"].values)
     return combined_wijken(cohort, base, control, start_year=start_year, held_bands=bands, households=trend)

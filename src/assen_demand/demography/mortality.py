@@ -858,15 +858,15 @@ def age_structure_to(population: xr.DataArray, mx: xr.DataArray, *, from_year: i
     for year in years:
         surv = survival_ratios(life_table(mx.sel(year=year, drop=True).transpose("sex", "age")))[0]
         s = np.clip(surv.transpose("sex", "age").sel(sex=pop["sex"]).values, 1e-12, 1.0)
+        # the survival of each step: ages 0..w-2 one age on, the last two ages together into the open group
+        step = np.concatenate([s[:, :-2], s[:, -1:]], axis=1)
         moved = np.empty_like(values)
         if forward:
-            dying = np.concatenate([values[:, :-2] * (1.0 - s[:, :-2]),
-                                    ((values[:, -2] + values[:, -1]) * (1.0 - s[:, -1]))[:, None]], axis=1)
             survivors = np.concatenate([values[:, :-2], (values[:, -2] + values[:, -1])[:, None]], axis=1)
+            dying = survivors * (1.0 - step)
         else:
-            survivors = np.concatenate([values[:, 1:-1], values[:, -1:]], axis=1)
-            dying = survivors * (1.0 - s[:, -survivors.shape[1]:]) / s[:, -survivors.shape[1]:]
-            dying[:, :-1] = survivors[:, :-1] * (1.0 - s[:, :-2]) / s[:, :-2]
+            survivors = values[:, 1:]  # the later year's ages 1..w, each the survivors of one step
+            dying = survivors * (1.0 - step) / step
         if year in known:
             observed = deaths.sel(year=year, sex=pop["sex"]).values.astype(float)
             dying = dying * (observed / dying.sum(axis=1))[:, None]
@@ -959,16 +959,23 @@ def jump_off_level(
     # each year moved over loses the deaths observed in it (where known), so the excess deaths of
     # 2020-2022 do not survive into the structure
     observed_all = observed_counts(dyn, "deaths", known)
-    start = age_structure_to(national_population, national_mx, from_year=population_year, to_year=year,
-                             deaths=observed_all)
-    end = age_structure_to(national_population, national_mx, from_year=population_year, to_year=year + 1,
-                           deaths=observed_all)
+
+    def move(population, first, last):
+        return age_structure_to(population, national_mx, from_year=first, to_year=last, deaths=observed_all)
+
+    # 1 January J and J + 1: the nearer one first, the other one step from it
+    if population_year <= year:
+        start = move(national_population, population_year, year)
+        end = move(start, year, year + 1)
+    else:
+        end = move(national_population, population_year, year + 1)
+        start = move(end, year + 1, year)
     mid = (start + end) / 2.0
     rates = national_mx.sel(year=year, drop=True)
     # persons, not shares times the counted population: the migrants a closed population lacks are
     # young, so they would dilute the old ages' shares without adding deaths
     expected = (rates * mid).sum("age")
-    observed = observed_counts(dyn, "deaths", [year]).sel(year=year, drop=True)
+    observed = observed_all.sel(year=year, drop=True)
     if (expected <= 0).any():
         raise InvalidValueError("jump_off_level: the model rates give no deaths for a sex; check national_mx")
     return JumpOffLevel(factor=(observed / expected).rename("factor"), year=year, observed=observed,

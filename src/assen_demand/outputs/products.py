@@ -16,13 +16,9 @@ from pathlib import Path
 from assen_demand import __version__
 from assen_demand.errors import DataFormatError
 from assen_demand.housing.programme import programme_for_forecast
-from assen_demand.outputs import export, plots, store, voorzieningen
+from assen_demand.outputs import export, plots, store, tables_io, voorzieningen
 
 __all__ = ["write_products"]
-
-#: Formats of the tidy tables (:mod:`assen_demand.outputs.tables_io`)
-TABLE_FORMATS = ("csv", "parquet")
-
 
 def write_products(
     result,
@@ -77,8 +73,10 @@ def write_products(
         ``store`` (folder name, Parquet only) and ``written`` (name -> path of the tables,
         workbook and provenance).
     """
-    if table_format not in TABLE_FORMATS:
-        raise DataFormatError(f"table_format must be one of {', '.join(TABLE_FORMATS)} (got {table_format!r})")
+    # checked before any worker starts (tables_io checks it only when the first table is written)
+    if table_format not in tables_io.TABLE_FORMATS:
+        raise DataFormatError(f"table_format must be one of {', '.join(tables_io.TABLE_FORMATS)} "
+                              f"(got {table_format!r})")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     run_date = run_date or _dt.datetime.now().replace(microsecond=0)
