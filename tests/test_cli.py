@@ -63,7 +63,7 @@ def test_force_replaces_only_the_run_files(monkeypatch, capsys):
     (out / "provenance.json").write_text(json.dumps({"manifest": [{"path": "figures/waaier_geclusterd.png"}]}))
     (out / "notes.txt").write_text("mine")
     monkeypatch.setattr(pipeline, "forecast", lambda *a, **k: assen_forecast())
-    monkeypatch.setattr(plots, "start_figures", lambda result, folder: plots.PendingFigures(None, [], 40, 1))
+    monkeypatch.setattr(plots, "start_figures", lambda result, folder, **_: plots.PendingFigures(None, [], 40, 1))
     assert main(["forecast", "--out", str(out), "--force"]) == 0
     assert not (out / "figures" / "waaier_geclusterd.png").exists()
     assert (out / "figures" / "mine.png").read_bytes() == b"user's"
@@ -229,7 +229,7 @@ def test_draws_zero_is_the_central_run(monkeypatch):
         return assen_forecast()
 
     monkeypatch.setattr(pipeline, "forecast", fake)
-    monkeypatch.setattr(plots, "start_figures", lambda result, folder: plots.PendingFigures(None, [], 40, 1))
+    monkeypatch.setattr(plots, "start_figures", lambda result, folder, **_: plots.PendingFigures(None, [], 40, 1))
     assert main(["forecast", "--out", str(scratch("zero")), "--draws", "0"]) == 0
     assert "draws" not in seen and "seed" not in seen and "scenario" not in seen
 

@@ -221,7 +221,7 @@ def test_titles_set_without_measuring_are_where_matplotlib_places_them(result, t
         folder.mkdir()
         jobs = plots._figure_jobs(result, folder, plots.FIGURE_KINDS)
         return [path for job in {kind: (kind, arg, path) for kind, arg, path in jobs}.values()
-                for path in plots._render(result, job, 40)]
+                for path in plots._render(result, job, 40)[0]]
 
     pinned = one_of_each(tmp_path / "pinned")
     automatic_title = lambda ax, label, **kwargs: ax.set_title(label, **kwargs)  # noqa: E731

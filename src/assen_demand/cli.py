@@ -193,6 +193,10 @@ def _add_forecast(sub) -> None:
     fc.add_argument("--afstanden", metavar="BESTAND", type=Path, default=None,
                     help="CSV met CBS-nabijheidsafstanden, geschreven met assen_demand.inputs.nabijheid.fetch_nabijheid")
     fc.add_argument("--out", metavar="UIT", type=Path, required=True, help="uitvoermap")
+    fc.add_argument("--redraw-figures", action="store_true",
+                    help="teken elke grafiek opnieuw (standaard neemt de run een grafiek uit een eerdere run in --out "
+                         "over als de vingerafdruk in figures/fingerprints.json bewijst dat niets wat hij toont, "
+                         "noch de code, veranderde)")
     fc.add_argument("--force", action="store_true",
                     help="schrijf in een map die ook andere bestanden bevat: vervangt alleen de bestanden die een eerdere "
                          "run in provenance.json noemt en laat de rest staan (een map met alleen de bestanden van een "
@@ -297,7 +301,7 @@ def _write_forecast(args, extra, supply, command, data, result, staging: Path, w
         result, staging, data=data, data_dir=args.data_dir, supply=supply, scenario=args.scenario,
         variant=args.variant, draws=extra.get("draws", 0), seed=args.seed, command=command,
         table_format=getattr(args, "table_format", None) or "csv", keep_draws=bool(getattr(args, "keep_draws", False)),
-        warnings=warning_messages)
+        warnings=warning_messages, previous=args.out, reuse_figures=not getattr(args, "redraw_figures", False))
 
 
 def _print_summary(data, result, out: Path, summary: dict, computing: float, writing: float) -> None:
@@ -307,7 +311,9 @@ def _print_summary(data, result, out: Path, summary: dict, computing: float, wri
     print(f"  tabellen   {', '.join(summary['tables'])}")
     print(f"  werkboek   {summary['workbook']} (tabbladen: Woningbehoefte, Opgave per wijk, ..., "
           f"{export.SOURCES_SHEET})")
-    print(f"  grafieken  figures/ ({summary['figures']} PNG-bestanden)")
+    reused = summary.get("figures_reused", 0)
+    print(f"  grafieken  figures/ ({summary['figures']} PNG-bestanden"
+          + (f", waarvan {reused} ongewijzigd overgenomen uit de vorige run" if reused else "") + ")")
     if summary.get("store"):
         print(f"  arrays     {summary['store']} (Zarr; openen met assen_demand.open_forecast)")
     print(f"  herkomst   {export.PROVENANCE} (controlegetallen van invoer en parameters, versie, opdracht, manifest)")

@@ -37,6 +37,8 @@ from assen_demand.outputs.figures import rectangles as _rectangles
 from assen_demand.outputs.figures import set_title as _set_title
 from assen_demand.outputs.figures import tick_label as _tick
 from assen_demand.outputs.labels import DWELLING_LABELS, SOURCE_NOTE, quantile_columns, scenario_suffix
+from assen_demand.outputs import figure_reuse
+from assen_demand.outputs.voorzieningen import FIGURE_NAME as FACILITY_FIGURE
 from assen_demand.outputs.voorzieningen import save_facility_figure
 from assen_demand.housing.opgave import HIGHLIGHT_YEARS
 from assen_demand.housing.stock import GEMEENTE_ONLY, STOCK_TYPES
@@ -645,7 +647,8 @@ def _save(fig, path: Path, dpi: int, note: str = SOURCE_NOTE) -> Path:
 FIGURE_KINDS = ("pyramids", "older", "need_supply", "heatmaps", "fans", "facilities", "opgave")
 
 
-def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS, processes: int | None = None) -> list[Path]:
+def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS, processes: int | None = None,
+                 previous=None, reuse: bool = True) -> list[Path]:
     """Write every figure of a forecast as PNG into ``folder``.
 
     The figures are independent, so they are rendered in worker processes (matplotlib's Agg
@@ -669,6 +672,14 @@ def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS, process
         one per figure and at most 4 (rendering is CPU-bound; the workers are started with
         ``fork`` on Linux: no import, no copy of the forecast, and a script needs no
         ``if __name__ == "__main__"`` guard; ``spawn`` elsewhere, where it does).
+    previous : path, optional
+        The figures folder of an earlier run (default ``folder`` itself). A figure whose
+        fingerprint there equals its fingerprint now, and whose file there is unchanged, is
+        copied instead of drawn (:mod:`assen_demand.outputs.figure_reuse`: the fingerprint
+        covers the fields of the forecast the figure read, the package's code and the style).
+        ``folder`` gets ``fingerprints.json`` for the next run.
+    reuse : bool
+        False: draw every figure (``fingerprints.json`` is still written).
 
     Returns
     -------
@@ -682,12 +693,13 @@ def save_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS, process
         per stock type (:func:`plot_opgave`). For a scenario other than basis the names of the
         figures of this module end in ``_<scenario>``.
     """
-    with start_figures(result, folder, dpi=dpi, kinds=kinds, processes=processes) as pending:
+    with start_figures(result, folder, dpi=dpi, kinds=kinds, processes=processes, previous=previous,
+                       reuse=reuse) as pending:
         return pending.wait()
 
 
-def start_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS,
-                  processes: int | None = None) -> "PendingFigures":
+def start_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS, processes: int | None = None,
+                  previous=None, reuse: bool = True) -> "PendingFigures":
     """Start rendering the figures of :func:`save_figures` in worker processes and return at once.
 
     The products of a run are the tables, the workbook and the figures; the figures take most
@@ -717,39 +729,72 @@ def start_figures(result, folder, *, dpi: int = _DPI, kinds=FIGURE_KINDS,
     jobs = _figure_jobs(result, folder, kinds)
     if processes is None:
         processes = min(os.cpu_count() or 1, len(jobs), 4)
-    return PendingFigures(result, jobs, dpi, processes)
+    return PendingFigures(result, jobs, dpi, processes, folder=folder,
+                          previous=(folder if previous is None else Path(previous)) if reuse else None)
 
 
 class PendingFigures:
     """Figures of :func:`start_figures` being drawn; :meth:`wait` returns their paths."""
 
-    def __init__(self, result, jobs: list[tuple], dpi: int, processes: int):
-        self._result, self._jobs, self._dpi = result, jobs, dpi
-        self._pool, self._futures = None, None
-        if processes <= 1 or len(jobs) <= 1:
-            return  # drawn in this process by wait()
+    def __init__(self, result, jobs: list[tuple], dpi: int, processes: int, *, folder: Path | None = None,
+                 previous: Path | None = None):
         import matplotlib  # import here: matplotlib (1.7 s) only to draw
+
+        self._result, self._jobs, self._dpi, self._folder = result, jobs, dpi, folder
+        self._pool, self._futures = None, None
+        self._style = {k: v for k, v in matplotlib.rcParams.items() if k != "backend"}
+        # issue 20: a figure an earlier run drew from the same content is copied, not drawn
+        self._done: dict[int, tuple[list[Path], dict | None]] = {}
+        if previous is not None and folder is not None:
+            earlier, digests = figure_reuse.read_fingerprints(previous), {}
+            for i, job in enumerate(jobs):
+                entry = earlier.get(_job_key(job))
+                if not isinstance(entry, dict) or not isinstance(entry.get("fields"), list):
+                    continue
+                fingerprint = figure_reuse.job_fingerprint(result, entry["fields"], _as_file(job), dpi, self._style,
+                                                           digests)
+                paths = figure_reuse.reuse_figure(entry, fingerprint, Path(previous), folder)
+                if paths is not None:
+                    self._done[i] = (paths, entry)
+        #: figures copied from ``previous`` instead of drawn
+        self.reused = len(self._done)
+        todo = [i for i in range(len(jobs)) if i not in self._done]
+        if processes <= 1 or len(todo) <= 1:
+            return  # drawn in this process by wait()
         # what every figure needs, imported once here: forked workers inherit it instead of
-        # each importing it again (about 0.8 s of CPU per worker)
+        # each importing it again (about 0.8 s of CPU per worker), and the code's digest for the
+        # fingerprints (0.08 s: read here while the workers would be drawing)
         import matplotlib.backends.backend_agg  # noqa: F401
         import matplotlib.figure  # noqa: F401
 
-        style = {k: v for k, v in matplotlib.rcParams.items() if k != "backend"}
+        figure_reuse.code_digest()
+
         # workers that die with this process: a run killed while they draw leaves none behind
-        self._pool = process_pool(processes, initializer=_start_worker, initargs=(result, style),
-                                  method=_START_METHOD)
+        self._pool = process_pool(min(processes, len(todo)), initializer=_start_worker,
+                                  initargs=(result, self._style), method=_START_METHOD)
         # one figure a task; the slowest kinds are queued first so that no long one is left at the end
-        order = sorted(range(len(jobs)), key=lambda i: -_COST.get(jobs[i][0], 1.0))
+        order = sorted(todo, key=lambda i: -_COST.get(jobs[i][0], 1.0))
         self._futures = {i: self._pool.submit(_render_in_worker, jobs[i], dpi) for i in order}
 
     def wait(self) -> list[Path]:
-        """The written PNG files, in the order of :func:`save_figures` (drawn here if no workers run)."""
-        if self._futures is None:
-            return [path for job in self._jobs for path in _render(self._result, job, self._dpi)]
+        """The written PNG files, in the order of :func:`save_figures` (drawn here if no workers run),
+        with ``fingerprints.json`` written beside them."""
+        done = dict(self._done)
         try:
-            return [path for i in range(len(self._jobs)) for path in self._futures[i].result()]
+            digests: dict = {}
+            for i, job in enumerate(self._jobs):
+                if i in done:
+                    continue
+                if self._futures is None:
+                    done[i] = _render(self._result, job, self._dpi, self._style, digests)
+                else:
+                    done[i] = self._futures[i].result()
         finally:
             self.close()
+        if self._folder is not None:
+            figure_reuse.write_fingerprints(self._folder, {_job_key(self._jobs[i]): entry
+                                                           for i, (_, entry) in done.items() if entry is not None})
+        return [path for i in range(len(self._jobs)) for path in done[i][0]]
 
     @property
     def running(self) -> bool:
@@ -773,6 +818,8 @@ class PendingFigures:
 _COST = {"older": 2.3, "heatmaps": 1.5, "need_supply": 1.2, "pyramids": 0.6, "fans": 0.6, "facilities": 0.6,
          "opgave": 0.5}
 _WORKER_RESULT = None
+_WORKER_STYLE: dict = {}
+_WORKER_DIGESTS: dict = {}
 # fork is safe here: the pool is started from the calling thread before it renders anything,
 # and a worker only draws; everything a worker gets is picklable, so spawn works too (tested)
 _START_METHOD = "fork" if sys.platform == "linux" else "spawn"
@@ -780,6 +827,10 @@ _START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 
 def _start_worker(result, style: dict) -> None:
     import matplotlib  # import here: matplotlib (1.7 s) only to draw
+
+    global _WORKER_STYLE
+    _WORKER_STYLE = style
+    _WORKER_DIGESTS.clear()
 
     # Every figure is a reference cycle that only the collector frees; frozen, the forecast and
     # the modules this worker inherited (never garbage) are not walked by each collection, and
@@ -792,8 +843,19 @@ def _start_worker(result, style: dict) -> None:
     _WORKER_RESULT = result
 
 
-def _render_in_worker(job: tuple, dpi: int) -> list[Path]:
-    return _render(_WORKER_RESULT, job, dpi)
+def _render_in_worker(job: tuple, dpi: int) -> tuple[list[Path], dict | None]:
+    return _render(_WORKER_RESULT, job, dpi, _WORKER_STYLE, _WORKER_DIGESTS)
+
+
+def _job_key(job: tuple) -> str:
+    """The key of a figure job in ``fingerprints.json``: its kind and file name."""
+    return f"{job[0]}/{_as_file(job)[2].name}"
+
+
+def _as_file(job: tuple) -> tuple:
+    """The job with the file it writes (the facilities job names its folder)."""
+    kind, argument, path = job
+    return (kind, argument, Path(path) / FACILITY_FIGURE) if kind == "facilities" else job
 
 
 def _figure_jobs(result, folder: Path, kinds) -> list[tuple]:
@@ -826,11 +888,31 @@ def _figure_jobs(result, folder: Path, kinds) -> list[tuple]:
     return jobs
 
 
-def _render(result, job: tuple, dpi: int) -> list[Path]:
+def _render(result, job: tuple, dpi: int, style: dict | None = None,
+            digests: dict | None = None) -> tuple[list[Path], dict | None]:
     """Draw and save one figure of :func:`_figure_jobs`; Figure() without pyplot, so nothing
-    is registered globally and nothing needs closing (:func:`_one_collection`)."""
+    is registered globally and nothing needs closing (:func:`_one_collection`).
+
+    Returns the files written and their ``fingerprints.json`` entry (None: cannot be
+    fingerprinted). ``style``: the rcParams drawn with (default the current ones); ``digests``
+    holds the content digests of fields, shared by the figures of one process.
+    """
     with _one_collection():
-        return _draw_job(result, job, dpi)
+        try:
+            watched = figure_reuse.recording(result)
+        except figure_reuse.NotFingerprintable:
+            return _draw_job(result, job, dpi), None
+        paths = _draw_job(watched, job, dpi)
+        if style is None:
+            import matplotlib  # import here: matplotlib (1.7 s) only to draw
+
+            style = {k: v for k, v in matplotlib.rcParams.items() if k != "backend"}
+        fields = figure_reuse.fields_read(watched)
+        fingerprint = figure_reuse.job_fingerprint(result, fields, _as_file(job), dpi, style, digests)
+        if fingerprint is None:
+            return paths, None
+        return paths, {"fields": fields, "fingerprint": fingerprint,
+                       "files": {p.name: figure_reuse.file_digest(p) for p in paths}}
 
 
 @contextlib.contextmanager

@@ -37,6 +37,8 @@ def write_products(
     warnings: Sequence[str] = (),
     figures: bool = True,
     run_date: _dt.datetime | None = None,
+    previous=None,
+    reuse_figures: bool = True,
 ) -> dict:
     """Write the tables, the workbook, ``provenance.json``, the figures and (Parquet) the store of a run.
 
@@ -63,6 +65,13 @@ def write_products(
         Data warnings of the run, kept in the provenance record.
     figures : bool
         Draw the figures (``figures/``).
+    previous : path, optional
+        The output folder of an earlier run (default ``out`` itself): its figures whose
+        fingerprint is unchanged are copied instead of drawn
+        (:mod:`assen_demand.outputs.figure_reuse`). The command line passes its ``--out`` while
+        it writes into a staging folder.
+    reuse_figures : bool
+        False: draw every figure.
     run_date : datetime, optional
         Default: now (seconds).
 
@@ -70,7 +79,7 @@ def write_products(
     -------
     dict
         ``tables`` (file names), ``workbook`` (file name), ``figures`` (number of PNG files),
-        ``store`` (folder name, Parquet only) and ``written`` (name -> path of the tables,
+        ``figures_reused`` (of those, copied from ``previous``), ``store`` (folder name, Parquet only) and ``written`` (name -> path of the tables,
         workbook and provenance).
     """
     # checked before any worker starts (tables_io checks it only when the first table is written)
@@ -82,7 +91,9 @@ def write_products(
     run_date = run_date or _dt.datetime.now().replace(microsecond=0)
     # the figures need no table: workers draw them from the start while this process writes the
     # tables, the workbook and the store (issue 20)
-    with (plots.start_figures(result, out / "figures") if figures else contextlib.nullcontext()) as pending:
+    figures_from = (Path(previous) if previous is not None else out) / "figures"
+    with (plots.start_figures(result, out / "figures", previous=figures_from, reuse=reuse_figures) if figures
+          else contextlib.nullcontext()) as pending:
         record = export.provenance(result, data_dir=data_dir, supply=supply, scenario=scenario, draws=draws,
                                    seed=seed, command=command, run_date=run_date)
         record["warnings"] = list(warnings)
@@ -104,4 +115,5 @@ def write_products(
                                        facilities=voorzieningen.facility_csv(result), keep_draws=bool(keep_draws))
             summary["store"] = store.STORE_NAME
         summary["figures"] = len(pending.wait()) if pending is not None else 0
+        summary["figures_reused"] = pending.reused if pending is not None else 0
     return summary
