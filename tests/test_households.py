@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 from care_helpers import make_population, single_cell_population
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -126,3 +126,27 @@ def test_to_frame(synthetic_population):
     long = H.to_frame(r)
     assert {"area", "sex", "age", "year", "households"} <= set(long.columns)
     assert len(long) == 3 * 2 * 101 * 3
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scale=arrays(np.float64, (3,), elements=st.floats(0.3, 3.0)),
+       share_shift=arrays(np.float64, (3,), elements=st.floats(-0.2, 0.2)),
+       target_share=st.floats(0.15, 0.45))
+def test_calibration_with_draws_equals_each_draw_calibrated_alone(synthetic_population, scale, share_shift,
+                                                                    target_share):
+    # with a draw dimension the logistic is evaluated as s e / (1 - s + s e) (issue 20: no exponential per
+    # age); without one as expit(logit(s) + delta): the same root, draw by draw (the fixture is not
+    # changed by the test, so one per test is enough)
+    private = H.split_institutional(synthetic_population)["private"]
+    base = H.living_alone_shares()
+    draws = xr.DataArray(np.arange(3), dims="draw")
+    shares = (base + xr.DataArray(share_shift, dims="draw", coords={"draw": draws}) * base * (1 - base)).clip(0, 1)
+    private_draws = private * xr.DataArray(scale, dims="draw", coords={"draw": draws})
+    year = int(private["year"].values[0])
+    adults = private.sel(year=year).where(base > 0).sum(("sex", "age")).to_series()
+    targets = (adults * scale.min() * target_share).round().clip(lower=1.0)
+    together = H.calibrate_living_alone(private_draws, one_person_households=targets, base_year=year, shares=shares)
+    for d in range(3):
+        alone = H.calibrate_living_alone(private_draws.isel(draw=d, drop=True), one_person_households=targets,
+                                         base_year=year, shares=shares.isel(draw=d, drop=True))
+        np.testing.assert_allclose(together.isel(draw=d).values, alone.values, rtol=0, atol=1e-10)
