@@ -97,6 +97,7 @@ def test_digest_is_equal_for_a_copy_and_differs_for_any_changed_element(values, 
     assert content_digest(xr.DataArray(flat.reshape(values.shape), dims=da.dims)) != content_digest(da)
 
 
+@pytest.mark.slow  # a second Assen forecast in a fresh process: ~7 s
 def test_digests_are_the_same_in_another_process():
     # never pickle or hash(): a fingerprint written by one run is checked by the next process
     result = assen_forecast()
@@ -134,6 +135,7 @@ def test_recording_notes_fields_read_directly_and_through_methods():
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # three sets of 18 figures: ~13 s
 def test_every_reused_figure_is_what_drawing_it_would_give():
     with_supply, without = assen_forecast_example_supply(), assen_forecast()
     first, second, fresh = (scratch(f"reuse_{name}") for name in ("first", "second", "fresh"))
@@ -158,6 +160,7 @@ def test_every_reused_figure_is_what_drawing_it_would_give():
         pending.wait()
 
 
+@pytest.mark.slow  # seven sets of 5 figures: ~7 s
 def test_a_changed_file_a_changed_style_or_new_code_is_drawn_again(monkeypatch):
     import matplotlib
 
@@ -200,6 +203,7 @@ def test_a_changed_field_redraws_only_the_figures_that_read_it():
         assert pending.reused == result.population.sizes["area"]  # every pyramid, no opgave chart
 
 
+@pytest.mark.slow  # the CLI with figures, three times: ~16 s
 def test_cli_rerun_copies_unchanged_figures_and_redraw_flag_draws_all():
     from assen_demand.cli import main
 
