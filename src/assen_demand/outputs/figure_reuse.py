@@ -41,8 +41,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from assen_demand.outputs.runfolder import file_sha256
+
 __all__ = ["FINGERPRINTS", "NotFingerprintable", "content_digest", "code_digest", "recording", "fields_read",
-           "job_fingerprint", "read_fingerprints", "write_fingerprints", "reuse_figure", "file_digest"]
+           "job_fingerprint", "read_fingerprints", "write_fingerprints", "reuse_figure"]
 
 #: The fingerprint file, in the figures folder
 FINGERPRINTS = "fingerprints.json"
@@ -245,15 +247,6 @@ def job_fingerprint(result, fields, job: tuple, dpi: int, style: dict, field_dig
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def file_digest(path) -> str:
-    """SHA-256 (hex) of a file."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_fingerprints(folder) -> dict:
     """The entries of ``folder/fingerprints.json`` by job key; empty when missing or unreadable."""
     path = Path(folder) / FINGERPRINTS
@@ -292,7 +285,7 @@ def reuse_figure(entry: dict | None, fingerprint: str | None, previous: Path, fo
     sources = []
     for name, sha in files.items():
         source = previous / name
-        if Path(name).name != name or not source.is_file() or source.is_symlink() or file_digest(source) != sha:
+        if Path(name).name != name or not source.is_file() or source.is_symlink() or file_sha256(source) != sha:
             return None
         sources.append(source)
     out = []

@@ -37,7 +37,7 @@ from assen_demand.outputs.figures import rectangles as _rectangles
 from assen_demand.outputs.figures import set_title as _set_title
 from assen_demand.outputs.figures import tick_label as _tick
 from assen_demand.outputs.labels import DWELLING_LABELS, SOURCE_NOTE, quantile_columns, scenario_suffix
-from assen_demand.outputs import figure_reuse
+from assen_demand.outputs import figure_reuse, runfolder
 from assen_demand.outputs.voorzieningen import FIGURE_NAME as FACILITY_FIGURE
 from assen_demand.outputs.voorzieningen import save_facility_figure
 from assen_demand.housing.opgave import HIGHLIGHT_YEARS
@@ -738,11 +738,9 @@ class PendingFigures:
 
     def __init__(self, result, jobs: list[tuple], dpi: int, processes: int, *, folder: Path | None = None,
                  previous: Path | None = None):
-        import matplotlib  # import here: matplotlib (1.7 s) only to draw
-
         self._result, self._jobs, self._dpi, self._folder = result, jobs, dpi, folder
         self._pool, self._futures = None, None
-        self._style = {k: v for k, v in matplotlib.rcParams.items() if k != "backend"}
+        self._style = _current_style()
         # issue 20: a figure an earlier run drew from the same content is copied, not drawn
         self._done: dict[int, tuple[list[Path], dict | None]] = {}
         if previous is not None and folder is not None:
@@ -847,6 +845,13 @@ def _render_in_worker(job: tuple, dpi: int) -> tuple[list[Path], dict | None]:
     return _render(_WORKER_RESULT, job, dpi, _WORKER_STYLE, _WORKER_DIGESTS)
 
 
+def _current_style() -> dict:
+    """This process's ``rcParams`` but the backend: what workers draw with, and part of a fingerprint."""
+    import matplotlib  # import here: matplotlib (1.7 s) only to draw
+
+    return {k: v for k, v in matplotlib.rcParams.items() if k != "backend"}
+
+
 def _job_key(job: tuple) -> str:
     """The key of a figure job in ``fingerprints.json``: its kind and file name."""
     return f"{job[0]}/{_as_file(job)[2].name}"
@@ -904,15 +909,13 @@ def _render(result, job: tuple, dpi: int, style: dict | None = None,
             return _draw_job(result, job, dpi), None
         paths = _draw_job(watched, job, dpi)
         if style is None:
-            import matplotlib  # import here: matplotlib (1.7 s) only to draw
-
-            style = {k: v for k, v in matplotlib.rcParams.items() if k != "backend"}
+            style = _current_style()
         fields = figure_reuse.fields_read(watched)
         fingerprint = figure_reuse.job_fingerprint(result, fields, _as_file(job), dpi, style, digests)
         if fingerprint is None:
             return paths, None
         return paths, {"fields": fields, "fingerprint": fingerprint,
-                       "files": {p.name: figure_reuse.file_digest(p) for p in paths}}
+                       "files": {p.name: runfolder.file_sha256(p) for p in paths}}
 
 
 @contextlib.contextmanager

@@ -39,7 +39,7 @@ from pathlib import Path
 from assen_demand.errors import OutputError
 
 __all__ = ["PROVENANCE", "MANIFEST_KEY", "atomic_output", "write_manifest", "read_manifest", "lock_path",
-           "atomic_write_file"]
+           "atomic_write_file", "file_sha256"]
 
 PROVENANCE = "provenance.json"
 MANIFEST_KEY = "manifest"
@@ -53,7 +53,8 @@ def lock_path(out: Path) -> Path:
     return out.parent / _LOCK.format(name=out.name)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path) -> str:
+    """SHA-256 (hex) of a file, read in blocks of 1 MiB (the manifest's and the figure fingerprints' checksum)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -85,7 +86,7 @@ def write_manifest(folder) -> list[dict]:
         rel = path.relative_to(folder).as_posix()
         if rel == PROVENANCE:
             continue
-        entries.append({"path": rel, "sha256": _sha256(path), "bytes": path.stat().st_size})
+        entries.append({"path": rel, "sha256": file_sha256(path), "bytes": path.stat().st_size})
     record_path = folder / PROVENANCE
     record = json.loads(record_path.read_text(encoding="utf-8")) if record_path.is_file() else {}
     record[MANIFEST_KEY] = entries
